@@ -1,0 +1,14 @@
+"""mosaics_edu: the helper package of the course "Memory Mosaics, step by step".
+
+Small modules, one idea each:
+
+- ``memory``   : an associative memory as Gaussian kernel regression
+- ``features`` : leaky averages, key and value extractors
+- ``layers``   : contextual memory, persistent memory, the mosaic block
+- ``models``   : the Memory Mosaic language model and its GPT twin
+- ``checks``   : exercise checks that diagnose mistakes
+- ``widgets``  : thin ipywidgets around pure functions
+- ``env``      : versions and device, for chapter 00
+"""
+
+__version__ = "0.1.0"

@@ -40,7 +40,7 @@ REGION = re.compile(
 STUB = "\\g<indent># YOUR CODE HERE\n\\g<indent>raise NotImplementedError()\n"
 MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*(\n|$)", re.M)
 
-COLAB_SETUP = f'''# Setup: on Colab this installs the course package (Colab's own torch is kept); elsewhere it does nothing.
+COLAB_SETUP = f'''# Setup: on Colab, install the course package (keeping Colab's torch); elsewhere do nothing.
 import subprocess
 import sys
 

@@ -68,17 +68,17 @@ def call_learner(chapter: str, exercise: str, fn: Callable[..., Any], *args: Any
     return None  # unreachable
 
 
-def _close(a: Any, b: Any, rtol: float, atol: float) -> bool:
+def _close(a: Any, b: Any, rtol: float, atol: float, equal_nan: bool = False) -> bool:
     a, b = as_numpy(a), as_numpy(b)
     if isinstance(a, tuple | list) or isinstance(b, tuple | list):
         if not (isinstance(a, tuple | list) and isinstance(b, tuple | list)) or len(a) != len(b):
             return False
-        return all(_close(x, y, rtol, atol) for x, y in zip(a, b, strict=True))
+        return all(_close(x, y, rtol, atol, equal_nan) for x, y in zip(a, b, strict=True))
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape:
         return False
     if a.dtype.kind in "fc" or b.dtype.kind in "fc":
-        return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=False))
+        return bool(np.allclose(a, b, rtol=rtol, atol=atol, equal_nan=equal_nan))
     return bool(np.array_equal(a, b))
 
 
@@ -121,7 +121,7 @@ def compare(
             continue
         for diagnosis, wrong in (mistakes or {}).items():
             try:
-                if _close(got, wrong(*case), rtol, atol):
+                if _close(got, wrong(*case), rtol, atol, equal_nan=True):
                     fail(chapter, exercise, f"wrong on test case {k}: it looks like you {diagnosis}.")
             except CheckFailed:
                 raise

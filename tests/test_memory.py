@@ -1,0 +1,122 @@
+"""Kernel regression (Nadaraya–Watson) and its softmax-attention form."""
+
+import numpy as np
+import pytest
+import torch
+
+from mosaics_edu.memory import (
+    attention_weights,
+    kernel_regression,
+    kernel_weights,
+    softmax_attention,
+)
+
+
+def _unit(x):
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def test_equal_norm_keys_give_softmax_attention():
+    rng = np.random.default_rng(0)
+    keys = 2.0 * _unit(rng.normal(size=(3, 20, 5)))  # every key has norm 2
+    values = rng.normal(size=(3, 20, 4))
+    queries = rng.normal(size=(3, 7, 5))  # queries may have any norm
+    for beta in (0.1, 1.0, 7.39):
+        kr = kernel_regression(keys, values, queries, beta)
+        sa = softmax_attention(keys, values, queries, beta)
+        assert isinstance(kr, np.ndarray) and kr.shape == (3, 7, 4)
+        np.testing.assert_allclose(kr, sa, rtol=1e-10, atol=1e-12)
+
+
+def test_unequal_norms_differ_from_softmax_attention():
+    rng = np.random.default_rng(1)
+    keys = rng.normal(size=(20, 5)) * rng.uniform(0.2, 3.0, size=(20, 1))
+    values = rng.normal(size=(20, 4))
+    queries = rng.normal(size=(7, 5))
+    kr = kernel_regression(keys, values, queries, 1.0)
+    sa = softmax_attention(keys, values, queries, 1.0)
+    assert np.abs(kr - sa).max() > 1e-2
+
+
+def test_matches_direct_definition_and_weights_sum_to_one():
+    rng = np.random.default_rng(2)
+    keys, values, queries = rng.normal(size=(9, 3)), rng.normal(size=(9, 2)), rng.normal(size=(4, 3))
+    beta = 0.7
+    sq = ((queries[:, None, :] - keys[None, :, :]) ** 2).sum(-1)
+    w = np.exp(-beta * sq)
+    w /= w.sum(1, keepdims=True)
+    np.testing.assert_allclose(kernel_weights(keys, queries, beta), w, rtol=1e-10)
+    np.testing.assert_allclose(kernel_regression(keys, values, queries, beta), w @ values, rtol=1e-10)
+
+
+def test_permuting_the_stored_pairs_changes_nothing():
+    rng = np.random.default_rng(3)
+    keys, values, queries = rng.normal(size=(30, 4)), rng.normal(size=(30, 2)), rng.normal(size=(5, 4))
+    perm = rng.permutation(30)
+    a = kernel_regression(keys, values, queries, 2.0)
+    b = kernel_regression(keys[perm], values[perm], queries, 2.0)
+    np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_torch_batched_per_head_beta_and_gradients():
+    torch.manual_seed(0)
+    keys = torch.randn(2, 3, 10, 4, dtype=torch.float64, requires_grad=True)
+    values = torch.randn(2, 3, 10, 5, dtype=torch.float64)
+    queries = torch.randn(2, 3, 6, 4, dtype=torch.float64)
+    beta = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    out = kernel_regression(keys, values, queries, beta)
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 3, 6, 5)
+    for h in range(3):  # each head uses its own bandwidth
+        ref = kernel_regression(keys[:, h], values[:, h], queries[:, h], float(beta[h]))
+        torch.testing.assert_close(out[:, h], ref)
+    out.sum().backward()
+    assert keys.grad is not None and torch.isfinite(keys.grad).all()
+
+
+def test_bandwidth_extremes():
+    rng = np.random.default_rng(4)
+    keys, values = rng.normal(size=(12, 2)), rng.normal(size=(12, 3))
+    # beta = 0: plain average of the values
+    np.testing.assert_allclose(kernel_regression(keys, values, keys[:2], 0.0)[0], values.mean(0))
+    # huge beta: the nearest stored key wins
+    out = kernel_regression(keys, values, keys[:3] + 1e-4, 1e6)
+    np.testing.assert_allclose(out, values[:3], atol=1e-6)
+
+
+def test_mask_and_empty_rows():
+    rng = np.random.default_rng(5)
+    keys, values = rng.normal(size=(6, 3)), rng.normal(size=(6, 2))
+    strict = np.tril(np.ones((6, 6), dtype=bool), k=-1)  # query t reads pairs s < t
+    out = kernel_regression(keys, values, keys, 1.0, mask=strict)
+    assert np.all(out[0] == 0.0)  # position 0: empty memory, answer exactly 0
+    for t in range(1, 6):
+        np.testing.assert_allclose(out[t], kernel_regression(keys[:t], values[:t], keys[t:t + 1], 1.0)[0])
+    w = kernel_weights(keys, keys, 1.0, mask=strict)
+    np.testing.assert_allclose(w[1:].sum(-1), 1.0)
+    assert np.all(w[~strict] == 0.0)
+    a = attention_weights(keys, keys, 1.0, mask=strict)
+    assert np.all(a[0] == 0.0)
+
+
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda k, v, q: kernel_regression(k, v, q, -1.0), ValueError, "beta"),
+        (lambda k, v, q: kernel_regression(k, v, q, float("nan")), ValueError, "finite"),
+        (lambda k, v, q: kernel_regression(k[:0], v[:0], q, 1.0), ValueError, "empty"),
+        (lambda k, v, q: kernel_regression(k, v[:3], q, 1.0), ValueError, "same number"),
+        (lambda k, v, q: kernel_regression(k, v, q[:, :2], 1.0), ValueError, "feature size"),
+        (lambda k, v, q: kernel_regression(k[0], v, q, 1.0), ValueError, "shape"),
+        (lambda k, v, q: kernel_regression("abc", v, q, 1.0), TypeError, "numpy"),
+        (lambda k, v, q: kernel_regression(k, v, q, "wide"), TypeError, "beta"),
+        (lambda k, v, q: kernel_regression(k, v, q, 1.0, mask=np.ones((2, 2))), TypeError, "bool"),
+        (lambda k, v, q: kernel_regression(k, v, q, 1.0, mask=np.ones((3, 3), bool)), ValueError,
+         "broadcast"),
+        (lambda k, v, q: kernel_regression(k, v, q, np.ones((2, 2, 2))), ValueError, "beta"),
+    ],
+)
+def test_invalid_inputs_raise_clear_errors(call, error, words):
+    rng = np.random.default_rng(6)
+    k, v, q = rng.normal(size=(8, 3)), rng.normal(size=(8, 2)), rng.normal(size=(4, 3))
+    with pytest.raises(error, match=words):
+        call(k, v, q)

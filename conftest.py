@@ -1,5 +1,4 @@
-"""Root pytest hooks: make notebook runs robust on a busy 2-core machine, and keep every notebook
-in one xdist worker (its cells share one kernel)."""
+"""Root pytest hooks: make notebook runs robust on a busy 2-core machine."""
 
 from __future__ import annotations
 
@@ -16,4 +15,3 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if IPyNbCell is not None and isinstance(item, IPyNbCell):
             item.output_timeout = 60  # nbval waits only 5 s for late output by default
-            item.add_marker(pytest.mark.xdist_group(name=str(item.path)))

@@ -26,7 +26,7 @@ def _called(cell: nbformat.NotebookNode) -> str:
 
 
 @pytest.mark.parametrize(
-    "src", [pytest.param(s, marks=pytest.mark.xdist_group(name=f"learner-{s.stem}")) for s in SOURCES],
+    "src", SOURCES,
     ids=lambda p: p.stem)
 def test_checks_fail_on_stubs_and_nothing_else_fails(src):
     path = LEARNER_DIR / f"{src.stem}.ipynb"

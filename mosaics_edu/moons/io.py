@@ -1,0 +1,89 @@
+"""Three moons: saving and loading a run (weights + metrics), atomically and safely.
+
+A run is two small files with the same stem: ``<stem>.pt`` (the state dict, loaded with
+``weights_only=True``) and ``<stem>.json`` (config, seed, training history, metrics). Both are
+written to a temporary file first and moved into place with ``os.replace``, so an interrupted
+write never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from .model import MoonMemory
+from .train import MoonsConfig
+
+__all__ = ["save_run", "load_run", "assets_dir", "atomic_write_bytes"]
+
+
+def assets_dir() -> Path:
+    """Where the package ships its three-moons results (``mosaics_edu/assets``)."""
+    return Path(str(resources.files("mosaics_edu") / "assets"))
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_run(out_dir: str | os.PathLike, model: MoonMemory, config: MoonsConfig,
+             record: dict) -> Path:
+    """Write ``<out_dir>/<config.name>.pt`` and ``.json``; returns the json path."""
+    if not isinstance(model, MoonMemory) or not isinstance(config, MoonsConfig):
+        raise TypeError("save_run(out_dir, model, config, record): pass a MoonMemory and a "
+                        "MoonsConfig.")
+    out = Path(out_dir)
+    import io
+
+    buf = io.BytesIO()
+    torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, buf)
+    atomic_write_bytes(out / f"{config.name}.pt", buf.getvalue())
+    full = {"config": config.to_dict(), "seed": config.seed, **record}
+    text = json.dumps(full, separators=(",", ":"))
+    atomic_write_bytes(out / f"{config.name}.json", text.encode())
+    return out / f"{config.name}.json"
+
+
+def load_run(stem: str, folder: str | os.PathLike | None = None) -> tuple[MoonMemory, dict]:
+    """Load a saved run by stem (e.g. ``"moons_standard_3u_seed0"``) -> (model, record).
+
+    ``folder`` defaults to the shipped assets. Missing or corrupt files raise a clear error.
+    """
+    folder = assets_dir() if folder is None else Path(folder)
+    pt, js = folder / f"{stem}.pt", folder / f"{stem}.json"
+    for p in (pt, js):
+        if not p.is_file():
+            raise FileNotFoundError(f"load_run: {p} does not exist; train it with "
+                                    f"`python -m mosaics_edu.moons train --out {folder}` "
+                                    "or pass the folder that holds it.")
+    try:
+        record = json.loads(js.read_text())
+        config = MoonsConfig(**{**record["config"],
+                                "snapshot_steps": tuple(record["config"]["snapshot_steps"])})
+        state = torch.load(pt, weights_only=True, map_location="cpu")
+        model = MoonMemory(config.n_units, config.bandwidth)
+        model.load_state_dict(state)
+    except (json.JSONDecodeError, KeyError, TypeError, RuntimeError, EOFError,
+            ValueError) as err:
+        raise ValueError(f"load_run: {stem} in {folder} is corrupt or from an incompatible "
+                         f"version ({type(err).__name__}: {err}); retrain it.") from err
+    model.eval()
+    return model, record

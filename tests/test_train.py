@@ -1,0 +1,327 @@
+"""The trainer: schedule, parameter groups, checkpoints, resume (with a real kill), the CLI."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from mosaics_edu import train as tr
+from mosaics_edu.data import prepare_stories
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A throwaway language model with the package models' interface (config.preset, forward ->
+# (logits, loss)), small enough that a training step takes milliseconds. Dropout > 0 so that
+# resuming must restore the random state too.
+TINY_LM = textwrap.dedent('''
+    from dataclasses import dataclass
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    @dataclass
+    class TinyConfig:
+        vocab_size: int = 64
+        block_size: int = 32
+        n_layer: int = 1
+        n_head: int = 2
+        n_embd: int = 16
+        dropout: float = 0.1
+
+        @classmethod
+        def preset(cls, name, **overrides):
+            return cls(**overrides)
+
+    class TinyLM(nn.Module):
+        def __init__(self, config):
+            super().__init__()
+            self.config = config
+            self.emb = nn.Embedding(config.vocab_size, config.n_embd)
+            self.pos = nn.Parameter(torch.zeros(config.block_size, config.n_embd))
+            self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)
+            self.norm = nn.LayerNorm(config.n_embd)
+            self.drop = nn.Dropout(config.dropout)
+            self.head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+
+        def forward(self, idx, targets=None):
+            B, T = idx.shape
+            x = self.emb(idx) + self.pos[:T]
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            x = x + self.drop(F.scaled_dot_product_attention(q, k, v, is_causal=True))
+            logits = self.head(self.norm(x))
+            loss = None
+            if targets is not None:
+                loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
+            return logits, loss
+''')
+
+
+@pytest.fixture()
+def tiny(tmp_path, monkeypatch):
+    """Register the tiny model as --model tiny, and prepare a small char-level story dataset."""
+    (tmp_path / "tiny_lm.py").write_text(TINY_LM)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("tiny_lm", None)
+    monkeypatch.setitem(tr.MODEL_KINDS, "tiny", ("tiny_lm", "TinyLM", "TinyConfig"))
+    data = prepare_stories(tmp_path / "data", tokenizer="char", n_train=60, n_valid=10, seed=0)
+    return tmp_path, data
+
+
+def _tiny_config(tmp_path, **kw):
+    base = dict(model="tiny", batch_size=4, max_steps=12, warmup_steps=3, lr=3e-3, min_lr=1e-4,
+                eval_interval=6, eval_batches=2, log_interval=3, out_dir=str(tmp_path / "run"),
+                threads=1)  # fmt: skip
+    base.update(kw)
+    return tr.TrainConfig.from_preset("cpu-tiny", **base)
+
+
+# ---- pure pieces -----------------------------------------------------------------------------
+
+
+def test_lr_schedule_values():
+    kw = dict(max_lr=1.0, min_lr=0.1, warmup_steps=10, max_steps=110)
+    assert tr.lr_at(0, **kw) == pytest.approx(0.1)  # (0+1)/10 of the peak
+    assert tr.lr_at(4, **kw) == pytest.approx(0.5)
+    assert tr.lr_at(9, **kw) == pytest.approx(1.0)  # peak at the end of warm-up
+    assert tr.lr_at(10, **kw) == pytest.approx(1.0)
+    assert tr.lr_at(60, **kw) == pytest.approx(0.55)  # half way down the cosine
+    assert tr.lr_at(35, **kw) == pytest.approx(0.1 + 0.9 * (1 + math.cos(math.pi / 4)) / 2)
+    assert tr.lr_at(110, **kw) == pytest.approx(0.1)
+    assert tr.lr_at(500, **kw) == pytest.approx(0.1)
+    values = [tr.lr_at(s, **kw) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))  # monotone decay
+    # the paper's recipe: 5e-3 peak after 2k steps, 1e-4 at 80k
+    paper = dict(max_lr=5e-3, min_lr=1e-4, warmup_steps=2000, max_steps=80_000)
+    assert tr.lr_at(1999, **paper) == pytest.approx(5e-3)
+    assert tr.lr_at(80_000, **paper) == pytest.approx(1e-4)
+    with pytest.raises(ValueError, match="min_lr"):
+        tr.lr_at(0, max_lr=0.1, min_lr=1.0, warmup_steps=0, max_steps=10)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        tr.lr_at(0, max_lr=1.0, min_lr=0.0, warmup_steps=20, max_steps=10)
+    with pytest.raises(ValueError, match="step must be"):
+        tr.lr_at(-1, **kw)
+
+
+def test_param_groups_decay_matrices_only(tiny):
+    tiny_lm = importlib.import_module("tiny_lm")
+    model = tiny_lm.TinyLM(tiny_lm.TinyConfig())
+    groups = tr.param_groups(model, 0.1)
+    decay, no_decay = groups
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.dim() >= 2 for p in decay["params"])
+    assert all(p.dim() < 2 for p in no_decay["params"])
+    ids = [id(p) for g in groups for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters())  # each exactly once
+    assert len(no_decay["params"]) == 3  # qkv bias, norm weight and bias
+    with pytest.raises(ValueError, match="weight_decay"):
+        tr.param_groups(model, -1.0)
+    with pytest.raises(TypeError, match="nn.Module"):
+        tr.param_groups("model", 0.1)
+
+
+def test_presets_and_config_validation():
+    paper = tr.TrainConfig.from_preset("paper-gpt2-small")
+    assert paper.batch_size * paper.grad_accum == 512  # global batch of the paper
+    assert (paper.lr, paper.min_lr, paper.warmup_steps, paper.max_steps) == (5e-3, 1e-4, 2000,
+                                                                              80_000)
+    assert (paper.weight_decay, paper.grad_clip, paper.beta1, paper.beta2) == (0.1, 1.0, 0.9,
+                                                                               0.95)
+    assert paper.tokenizer == "gpt2" and paper.data == "babistories"
+    with pytest.raises(ValueError, match="unknown preset"):
+        tr.TrainConfig.from_preset("huge")
+    with pytest.raises(ValueError, match="batch_size"):
+        tr.TrainConfig(batch_size=0).validate()
+    with pytest.raises(ValueError, match="warmup_steps"):
+        tr.TrainConfig(warmup_steps=500, max_steps=10).validate()
+    assert tr.flops_per_token(100, 2, 8, 16) == 6 * 100 + 12 * 2 * 8 * 16
+
+
+# ---- training in-process -----------------------------------------------------------------------
+
+
+def test_training_lowers_loss_and_logs(tiny):
+    tmp_path, data = tiny
+    events = []
+    plot = tr.LiveLossPlot()
+    cfg = _tiny_config(tmp_path, max_steps=30, eval_interval=10, lr=1e-2)
+    result = tr.train(cfg, callbacks=[events.append, plot], data=data, progress=False)
+    evals = [e for e in result.history if e["kind"] == "eval"]
+    assert [e["step"] for e in evals] == [0, 10, 20, 30]
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"] - 0.5
+    assert events == result.history and len(plot.evals) == 4
+    run = tmp_path / "run"
+    rows = (run / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("kind,step,loss") and len(rows) == 1 + len(result.history)
+    summary = result.summary
+    assert summary["step"] == 30 and summary["tokens_per_s"] > 0 and 0 < summary["mfu"] < 1
+    assert (run / "summary.json").is_file()
+    fig = plot.figure()
+    assert len(fig.axes[0].lines) == 3
+
+
+def test_grad_accumulation_matches_a_bigger_batch(tiny):
+    """2 micro-batches of 4 = one batch of 8 (same windows, no dropout): same gradients."""
+    tmp_path, data = tiny
+    runs = []
+    for bs, accum in ((8, 1), (4, 2)):
+        cfg = _tiny_config(tmp_path, batch_size=bs, grad_accum=accum, max_steps=1, out_dir=None,
+                           warmup_steps=0, grad_clip=0.0)
+        torch.manual_seed(0)
+        model, mcfg = tr.build_model("tiny", "cpu-tiny", 64, dropout=0.0)
+        trainer = tr.Trainer(model, data, cfg, model_config=mcfg, progress=False)
+        trainer.sampler.next_batch = _split_batches(trainer.sampler, bs)
+        grads = _record_grads_before_step(trainer.optimizer, model)
+        info = trainer.train_step()
+        runs.append((info["loss"], grads))
+    (loss_a, grads_a), (loss_b, grads_b) = runs
+    assert loss_a == pytest.approx(loss_b, rel=1e-6)
+    assert len(grads_a) == len(grads_b) > 0
+    for a, b in zip(grads_a, grads_b, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-7)
+
+
+def _record_grads_before_step(optimizer, model) -> list:
+    """Wrap ``optimizer.step`` so it first copies every gradient into the returned list."""
+    grads: list = []
+    step = optimizer.step
+
+    def recording_step(*args, **kwargs):
+        grads.extend(p.grad.clone() for p in model.parameters())
+        return step(*args, **kwargs)
+
+    optimizer.step = recording_step
+    return grads
+
+
+def _split_batches(sampler, bs):
+    """Make the sampler return one batch of 8 windows, split into ``accum`` micro-batches."""
+    from mosaics_edu.data import get_batch
+
+    x, y = get_batch(sampler.tokens, 8, sampler.block_size, torch.Generator().manual_seed(7))
+    parts = iter(zip(x.split(bs), y.split(bs), strict=True))
+    return lambda: next(parts)
+
+
+def test_resume_in_process_equals_uninterrupted(tiny):
+    tmp_path, data = tiny
+    full = tr.train(_tiny_config(tmp_path, out_dir=str(tmp_path / "full")), data=data,
+                    progress=False)
+    # stop after 6 steps (a checkpoint is written at the evaluation), then resume to 12
+    part_cfg = _tiny_config(tmp_path, out_dir=str(tmp_path / "part"))
+    torch.manual_seed(part_cfg.seed)
+    model, mcfg = tr.build_model("tiny", "cpu-tiny", 64)
+    trainer = tr.Trainer(model, data, part_cfg, model_config=mcfg, progress=False)
+    trainer.fit(until=8)  # "interrupted" after step 8; the last checkpoint is from step 6
+    assert tr.load_checkpoint(tmp_path / "part" / "ckpt.pt")["step"] == 6
+    resumed = tr.train(_tiny_config(tmp_path, out_dir=str(tmp_path / "part")), data=data,
+                       resume=tmp_path / "part", progress=False)
+    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(),
+                            strict=True):
+        assert torch.equal(a, b), f"{name} differs after resume"
+
+
+def test_checkpoint_is_weights_only_and_corruption_refused(tiny):
+    tmp_path, data = tiny
+    tr.train(_tiny_config(tmp_path, max_steps=6), data=data, progress=False)
+    path = tmp_path / "run" / "ckpt.pt"
+    raw = torch.load(path, weights_only=True)  # only tensors and primitive containers
+    assert raw["format"] == "mosaics_edu.checkpoint" and raw["step"] == 6
+    assert not list(path.parent.glob("*.tmp"))
+    model, tok, ck = tr.load_model(path)
+    assert tok is not None and tok.kind == "char" and ck["model_kind"] == "tiny"
+    text = tr.generate(model, tok, "Once", max_new_tokens=20, seed=1)
+    assert len(text) == 20 and text == tr.generate(model, tok, "Once", max_new_tokens=20, seed=1)
+
+    good = path.read_bytes()
+    flipped = bytearray(good)
+    flipped[len(good) // 2] ^= 0xFF  # a silent bit flip inside the tensor data
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(tr.CheckpointError, match="corrupt"):
+        tr.load_checkpoint(path)
+    path.write_bytes(good[: len(good) // 3])  # truncated
+    with pytest.raises(tr.CheckpointError, match="corrupt or truncated"):
+        tr.load_checkpoint(path)
+    torch.save({"weights": torch.zeros(2)}, path)  # someone else's file
+    with pytest.raises(tr.CheckpointError, match="not a mosaics_edu training checkpoint"):
+        tr.load_checkpoint(path)
+    with pytest.raises(tr.CheckpointError, match="no checkpoint at"):
+        tr.load_checkpoint(tmp_path / "missing.pt")
+
+
+# ---- the command line in a subprocess, killed and resumed -------------------------------------
+
+RUNNER = textwrap.dedent('''
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    from mosaics_edu import train
+    train.MODEL_KINDS["tiny"] = ("tiny_lm", "TinyLM", "TinyConfig")
+    train.main(sys.argv[2:])
+''')
+
+
+def _cli(tmp_path, out, *extra):
+    args = ["--model", "tiny", "--data", str(tmp_path / "data"), "--out-dir", str(out),
+            "--max-steps", "400", "--batch-size", "4", "--eval-interval", "200",
+            "--eval-batches", "2", "--ckpt-interval", "20", "--log-interval", "50",
+            "--warmup-steps", "20", "--threads", "1", "--no-progress", *extra]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return [sys.executable, str(tmp_path / "runner.py"), str(tmp_path), *args], env
+
+
+def test_cli_killed_then_resumed_matches_uninterrupted(tiny):
+    tmp_path, _ = tiny
+    (tmp_path / "runner.py").write_text(RUNNER)
+    cmd, env = _cli(tmp_path, tmp_path / "full")
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "parameters" in done.stdout and "tokens/s" in done.stdout and "MFU" in done.stdout
+
+    cmd, env = _cli(tmp_path, tmp_path / "killed")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ckpt = tmp_path / "killed" / "ckpt.pt"
+    deadline = time.monotonic() + 60
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    assert ckpt.exists(), "the run never wrote a checkpoint"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not (tmp_path / "killed" / "summary.json").exists()
+    killed_at = tr.load_checkpoint(ckpt)["step"]
+    assert 0 < killed_at < 400
+
+    cmd, env = _cli(tmp_path, tmp_path / "killed", "--resume")
+    resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resuming" in resumed.stdout
+    a = tr.load_checkpoint(tmp_path / "full" / "ckpt.pt")
+    b = tr.load_checkpoint(ckpt)
+    assert a["step"] == b["step"] == 400
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), f"{name} differs (killed at {killed_at})"
+    # the metrics log has no duplicated steps after the resume
+    steps = [r.split(",")[1] for r in (tmp_path / "killed" / "metrics.csv").read_text().split()
+             [1:] if r.startswith("train")]
+    assert len(steps) == len(set(steps)) == 8
+
+
+def test_cli_corrupt_checkpoint_refused(tiny):
+    tmp_path, _ = tiny
+    (tmp_path / "runner.py").write_text(RUNNER)
+    out = tmp_path / "bad"
+    out.mkdir()
+    (out / "ckpt.pt").write_bytes(b"not a checkpoint at all")
+    cmd, env = _cli(tmp_path, out, "--resume")
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert res.returncode != 0
+    assert "corrupt or truncated" in res.stderr and "without --resume" in res.stderr

@@ -243,14 +243,13 @@ class KeyExtractor(nn.Module):
         _check_input(x, self.n_embd, type(self).__name__)
         return _leaky(self.project(x), self.leak[:, None, None], method)  # (B, H, T, hs)
 
-    def unit(self, k_bar: torch.Tensor) -> torch.Tensor:
-        """k̂ = k̄ / ‖k̄‖ (an all-zero k̄ stays zero instead of dividing by zero)."""
-        return F.normalize(k_bar, dim=-1, eps=1e-12)
+    def unit(self, k_bar: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        """k̂ = k̄ / ‖k̄‖, times ``scale`` (H,) if given (an all-zero k̄ stays zero)."""
+        return _scaled_unit(k_bar, scale)
 
     def forward(self, x: torch.Tensor, method: str = "scan") -> torch.Tensor:
         """Scaled unit keys ``s_h k̂_t``. x: (B, T, d) -> (B, H, T, head_size)."""
-        k_hat = self.unit(self.leaky_keys(x, method))  # (B, H, T, hs)
-        return k_hat * self.scale.to(k_hat.dtype)[:, None, None]
+        return self.unit(self.leaky_keys(x, method), self.scale)  # (B, H, T, hs)
 
     def step(
         self, x_t: torch.Tensor, state: torch.Tensor | None
@@ -295,9 +294,8 @@ class ValueExtractor(nn.Module):
     def combine(self, v_now: torch.Tensor, v_next: torch.Tensor) -> torch.Tensor:
         """v = α · normalise(γ ṽ_t + (1-γ) ṽ_{t+1}). Both (B, H, T, hs) -> (B, H, T, hs)."""
         g = self.gamma.to(v_now.dtype)[:, None, None]  # (H, 1, 1)
-        v_bar = g * v_now + (1 - g) * v_next
-        v_hat = F.normalize(v_bar, dim=-1, eps=1e-12)
-        return v_hat * self.alpha.to(v_hat.dtype)[:, None, None]
+        v_bar = torch.lerp(v_next, v_now, g)  # = γ ṽ_t + (1-γ) ṽ_{t+1}, in one pass
+        return _scaled_unit(v_bar, self.alpha)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Values with the one-step peek. x: (B, T, d) -> (B, H, T, head_size)."""
@@ -305,6 +303,14 @@ class ValueExtractor(nn.Module):
         v_tilde = self.project(x)  # (B, H, T, hs)
         v_next = F.pad(v_tilde[:, :, 1:], (0, 0, 0, 1))  # (B, H, T, hs): ṽ_{t+1}, 0 at the end
         return self.combine(v_tilde, v_next)
+
+
+def _scaled_unit(x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+    """scale_h · x/‖x‖ over the last axis. x: (B, H, T, hs), scale: (H,) or None."""
+    inv_norm = x.norm(dim=-1, keepdim=True).clamp_min(1e-12).reciprocal()  # (B, H, T, 1)
+    if scale is not None:
+        inv_norm = inv_norm * scale.to(x.dtype)[:, None, None]
+    return x * inv_norm
 
 
 def _check_heads(n_embd: int, n_head: int) -> None:

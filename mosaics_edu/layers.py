@@ -1,0 +1,308 @@
+"""The layers of a Memory Mosaic: contextual memory, persistent memory, and the block.
+
+- :class:`ContextMemory` (C-mem): ``n_head`` elementary memory units. Each stores the pairs
+  (key, value) of the current sequence and answers position t from the pairs s < t only
+  (strict causality: the value of s peeks at x_{s+1} ≤ x_t). Heads are concatenated, then W_o.
+- :class:`PersistentMemory` (P-mem): replaces the MLP of a transformer. Its query is a leaky-average
+  key like the C-mem's, its memory is a learned table of ``pmem_size`` pairs per head.
+- :class:`MosaicBlock`: ``x += Cmem(LN(x)); x += Pmem(LN(x))`` with bias-free LayerNorms.
+
+Every layer exposes its effective per-head quantities (``.leak``, ``.beta``, ``.gamma``,
+``.alpha``) and can return its retrieval weights (``return_weights=True``). The fast path uses
+fused attention; the weights path writes the (T, T) softmax out and gives the same output.
+
+Generation support: ``prefill(x) -> (y, cache)`` on a whole prompt, then ``step(x_t, cache)``
+one position at a time. The C-mem cache holds the stored keys, the finished values (a value is
+finished once the next input exists) and the running leaky-average state.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .features import EXP_SCALING, KeyExtractor, ValueExtractor, _check_heads, _check_input
+
+__all__ = ["ContextMemory", "PersistentMemory", "MosaicBlock", "init_linear"]
+
+Cache = dict[str, Any]
+
+
+def init_linear(linear: nn.Linear, n_layer: int = 1) -> None:
+    """The papers' init: weights N(0, 1/fan_in), divided by √n_layer for output projections."""
+    std = 1.0 / math.sqrt(linear.in_features * n_layer)
+    nn.init.normal_(linear.weight, mean=0.0, std=std)
+
+
+def _check_dropout(dropout: float) -> None:
+    if not isinstance(dropout, float | int) or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
+
+
+def _merge_heads(y: torch.Tensor) -> torch.Tensor:
+    """(B, H, T, hs) -> (B, T, H*hs)."""
+    B, H, T, hs = y.shape
+    return y.transpose(1, 2).reshape(B, T, H * hs)
+
+
+class ContextMemory(nn.Module):
+    """Contextual memory: strictly causal kernel regression over the sequence's own pairs.
+
+    y_t = Σ_{s<t} softmax_s(β_h k̂_t·k̂_s) v_s per head, with y_0 = 0 (empty memory);
+    then the heads are concatenated and projected by W_o (no bias), then dropout.
+
+    Args:
+        n_embd: model width d. n_head: number of memory units (heads); d % n_head == 0.
+        dropout: on the retrieval weights (training only) and on the output.
+        n_layer: depth of the network, only to scale the init of W_o by 1/√n_layer.
+    """
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, n_layer: int = 1) -> None:
+        super().__init__()
+        _check_heads(n_embd, n_head)
+        _check_dropout(dropout)
+        self.n_embd, self.n_head, self.dropout = n_embd, n_head, float(dropout)
+        self.keys = KeyExtractor(n_embd, n_head)
+        self.values = ValueExtractor(n_embd, n_head)
+        self.c_proj = nn.Linear(n_embd, n_embd, bias=False)  # W_o
+        self.resid_dropout = nn.Dropout(dropout)
+        init_linear(self.keys.proj)
+        init_linear(self.values.proj)
+        init_linear(self.c_proj, n_layer)
+
+    # effective per-head quantities, shape (n_head,)
+    @property
+    def leak(self) -> torch.Tensor:
+        """λ_h, the per-step decay of the key leaky average."""
+        return self.keys.leak
+
+    @property
+    def beta(self) -> torch.Tensor:
+        """β_h, the bandwidth: logits are β_h k̂_t·k̂_s (= Gaussian smoothing with β_h/2)."""
+        return self.keys.beta
+
+    @property
+    def gamma(self) -> torch.Tensor:
+        """γ_h, the weight of ṽ_t (now) against ṽ_{t+1} (next) in the value."""
+        return self.values.gamma
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """α_h, the norm of the values."""
+        return self.values.alpha
+
+    def forward(
+        self, x: torch.Tensor, return_weights: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, T, d) -> y (B, T, d), and the weights (B, H, T, T) if ``return_weights``."""
+        _check_input(x, self.n_embd, type(self).__name__)
+        k = self.keys(x)  # (B, H, T, hs), norm s_h: logits k_t·k_s = β_h k̂_t·k̂_s
+        v = self.values(x)  # (B, H, T, hs)
+        p = self.dropout if self.training else 0.0
+        if return_weights:
+            y, weights = self._retrieve_explicit(k, v, p)
+        else:
+            y, weights = self._retrieve_fused(k, v, p), None
+        y = self.resid_dropout(self.c_proj(_merge_heads(y)))  # (B, T, d)
+        return (y, weights) if return_weights else y
+
+    @staticmethod
+    def _retrieve_fused(k: torch.Tensor, v: torch.Tensor, p: float) -> torch.Tensor:
+        """Pairs s < t for queries t = 1..T-1 is causal attention of q[1:] over k[:-1], v[:-1]."""
+        if k.shape[2] == 1:
+            return torch.zeros_like(v)
+        y = F.scaled_dot_product_attention(
+            k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], is_causal=True, dropout_p=p, scale=1.0
+        )  # (B, H, T-1, hs)
+        return F.pad(y, (0, 0, 1, 0))  # (B, H, T, hs): position 0 reads an empty memory -> 0
+
+    @staticmethod
+    def _retrieve_explicit(
+        k: torch.Tensor, v: torch.Tensor, p: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The same retrieval with the (T, T) weights written out (slow, for inspection)."""
+        T = k.shape[2]
+        logits = k @ k.transpose(-1, -2)  # (B, H, T, T)
+        readable = torch.ones(T, T, dtype=torch.bool, device=k.device).tril(diagonal=-1)  # s < t
+        empty = torch.arange(T, device=k.device)[:, None] == 0  # (T, 1): row 0 reads nothing
+        logits = logits.masked_fill(~(readable | empty), float("-inf"))  # row 0 kept finite...
+        weights = torch.softmax(logits.float(), dim=-1).to(v.dtype)  # (B, H, T, T)
+        weights = weights.masked_fill(empty, 0.0)  # ...and zeroed here: its output is exactly 0
+        y = F.dropout(weights, p) @ v  # (B, H, T, hs)
+        return y, weights
+
+    # ---- generation -------------------------------------------------------------------------
+    def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        """Run a whole prompt and return the cache for :meth:`step`. x: (B, T, d)."""
+        _check_input(x, self.n_embd, type(self).__name__)
+        k_bar = self.keys.leaky_keys(x)  # (B, H, T, hs)
+        k = self.keys.unit(k_bar, self.keys.scale)  # (B, H, T, hs)
+        v_tilde = self.values.project(x)  # (B, H, T, hs)
+        v_finished = self.values.combine(v_tilde[:, :, :-1], v_tilde[:, :, 1:])  # (B, H, T-1, hs)
+        v = F.pad(v_finished, (0, 0, 0, 1))  # the last value's ṽ_{t+1} is not known: not read
+        y = self.c_proj(_merge_heads(self._retrieve_fused(k, v, 0.0)))  # (B, T, d)
+        cache = {"keys": k, "values": v_finished, "v_last": v_tilde[:, :, -1:],
+                 "k_state": k_bar[:, :, -1:]}
+        return y, cache
+
+    def step(self, x_t: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
+        """Process one new position. x_t: (B, 1, d) -> y_t (B, 1, d) and the updated cache.
+
+        The new input finishes the previous position's value (its one-step peek), the new key
+        queries every stored pair (all of them are in its past), then the key is stored.
+        """
+        k_hat, k_state = self.keys.step(x_t, cache["k_state"])  # (B, H, 1, hs) each
+        k_t = k_hat * self.keys.scale[:, None, None]  # (B, H, 1, hs)
+        v_tilde = self.values.project(x_t)  # (B, H, 1, hs)
+        v_prev = self.values.combine(cache["v_last"], v_tilde)  # (B, H, 1, hs): value of t-1
+        values = torch.cat([cache["values"], v_prev], dim=2)  # (B, H, t, hs)
+        y = F.scaled_dot_product_attention(k_t, cache["keys"], values, scale=1.0)  # (B,H,1,hs)
+        keys = torch.cat([cache["keys"], k_t], dim=2)  # (B, H, t+1, hs)
+        cache = {"keys": keys, "values": values, "v_last": v_tilde, "k_state": k_state}
+        return self.c_proj(_merge_heads(y)), cache
+
+
+class PersistentMemory(nn.Module):
+    """Persistent memory: retrieval from learned key/value tables, in place of the MLP.
+
+    q_t = β_h k̂_t (a leaky-average unit key, scaled by β_h = s_h² because the table keys carry
+    no scale), y_t = α_h softmax(q_t M_kᵀ) M_v per head, concat, W_o, dropout.
+    Tables ``M_k, M_v``: (n_head, pmem_size, head_size), init N(0, 1/head_size).
+    """
+
+    def __init__(
+        self, n_embd: int, n_head: int, pmem_size: int, dropout: float = 0.0, n_layer: int = 1
+    ) -> None:
+        super().__init__()
+        _check_heads(n_embd, n_head)
+        _check_dropout(dropout)
+        if not isinstance(pmem_size, int) or pmem_size <= 0:
+            raise ValueError(f"pmem_size must be a positive integer, got {pmem_size!r}")
+        self.n_embd, self.n_head, self.dropout = n_embd, n_head, float(dropout)
+        self.head_size, self.pmem_size = n_embd // n_head, pmem_size
+        self.keys = KeyExtractor(n_embd, n_head)
+        std = 1.0 / math.sqrt(self.head_size)
+        self.table_keys = nn.Parameter(torch.randn(n_head, pmem_size, self.head_size) * std)
+        self.table_values = nn.Parameter(torch.randn(n_head, pmem_size, self.head_size) * std)
+        self.alpha_logit = nn.Parameter(torch.full((n_head,), -0.5 / EXP_SCALING))
+        self.c_proj = nn.Linear(n_embd, n_embd, bias=False)
+        self.resid_dropout = nn.Dropout(dropout)
+        init_linear(self.keys.proj)
+        init_linear(self.c_proj, n_layer)
+
+    @property
+    def leak(self) -> torch.Tensor:
+        """λ_h of the query's leaky average. Shape (H,)."""
+        return self.keys.leak
+
+    @property
+    def beta(self) -> torch.Tensor:
+        """β_h = s_h², the query scale (inverse temperature over the table). Shape (H,)."""
+        return self.keys.beta
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """α_h = exp(10 θ^v_h), the output scale. Shape (H,)."""
+        return torch.exp(EXP_SCALING * self.alpha_logit)
+
+    def _read(
+        self, k_bar: torch.Tensor, return_weights: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """k̄: (B, H, T, hs) -> y (B, T, d) before dropout, and optionally (B, H, T, pmem)."""
+        q = self.keys.unit(k_bar, self.beta)  # (B, H, T, hs): β_h k̂_t
+        B = q.shape[0]
+        mk = self.table_keys.to(q.dtype).expand(B, -1, -1, -1)  # (B, H, P, hs), no copy
+        mv = self.table_values.to(q.dtype).expand(B, -1, -1, -1)  # (B, H, P, hs)
+        p = self.dropout if self.training else 0.0
+        weights = None
+        if return_weights:
+            weights = torch.softmax((q @ mk.transpose(-1, -2)).float(), dim=-1).to(q.dtype)
+            y = F.dropout(weights, p) @ mv  # (B, H, T, hs)
+        else:
+            y = F.scaled_dot_product_attention(q, mk, mv, dropout_p=p, scale=1.0)  # (B,H,T,hs)
+        y = y * self.alpha.to(y.dtype)[:, None, None]
+        return self.c_proj(_merge_heads(y)), weights  # (B, T, d)
+
+    def forward(
+        self, x: torch.Tensor, return_weights: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """x: (B, T, d) -> y (B, T, d), and the weights (B, H, T, pmem_size) if asked."""
+        y, weights = self._read(self.keys.leaky_keys(x), return_weights)
+        y = self.resid_dropout(y)
+        return (y, weights) if return_weights else y
+
+    def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        """Whole prompt; the cache is the last leaky-average state. x: (B, T, d)."""
+        k_bar = self.keys.leaky_keys(x)  # (B, H, T, hs)
+        y, _ = self._read(k_bar, False)
+        return y, {"k_state": k_bar[:, :, -1:]}
+
+    def step(self, x_t: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
+        """One new position. x_t: (B, 1, d) -> y_t (B, 1, d) and the updated cache."""
+        _, k_state = self.keys.step(x_t, cache["k_state"])  # (B, H, 1, hs)
+        y, _ = self._read(k_state, False)
+        return y, {"k_state": k_state}
+
+
+class MosaicBlock(nn.Module):
+    """A mosaic block: ``x += Cmem(LN₁(x)); x += Pmem(LN₂(x))``, bias-free pre-LayerNorm.
+
+    With ``pmem_size = 3.5 · n_embd`` it has the size of a GPT-2 block (12 d² + small terms).
+    Per-head quantities: ``.leak``, ``.beta``, ``.alpha`` are dicts ``{"cmem": ..., "pmem": ...}``;
+    ``.gamma`` is the contextual memory's.
+    """
+
+    def __init__(
+        self, n_embd: int, n_head: int, pmem_size: int, dropout: float = 0.0, n_layer: int = 1
+    ) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(n_embd, bias=False)
+        self.cmem = ContextMemory(n_embd, n_head, dropout, n_layer)
+        self.ln_2 = nn.LayerNorm(n_embd, bias=False)
+        self.pmem = PersistentMemory(n_embd, n_head, pmem_size, dropout, n_layer)
+
+    @property
+    def leak(self) -> dict[str, torch.Tensor]:
+        return {"cmem": self.cmem.leak, "pmem": self.pmem.leak}
+
+    @property
+    def beta(self) -> dict[str, torch.Tensor]:
+        return {"cmem": self.cmem.beta, "pmem": self.pmem.beta}
+
+    @property
+    def alpha(self) -> dict[str, torch.Tensor]:
+        return {"cmem": self.cmem.alpha, "pmem": self.pmem.alpha}
+
+    @property
+    def gamma(self) -> torch.Tensor:
+        return self.cmem.gamma
+
+    def forward(
+        self, x: torch.Tensor, return_weights: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """x: (B, T, d) -> (B, T, d); with ``return_weights`` also
+        ``{"cmem": (B, H, T, T), "pmem": (B, H, T, pmem_size)}``."""
+        _check_input(x, self.cmem.n_embd, type(self).__name__)
+        if not return_weights:
+            x = x + self.cmem(self.ln_1(x))
+            return x + self.pmem(self.ln_2(x))
+        y, w_c = self.cmem(self.ln_1(x), return_weights=True)
+        x = x + y
+        y, w_p = self.pmem(self.ln_2(x), return_weights=True)
+        return x + y, {"cmem": w_c, "pmem": w_p}
+
+    def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        y, c_cache = self.cmem.prefill(self.ln_1(x))
+        x = x + y
+        y, p_cache = self.pmem.prefill(self.ln_2(x))
+        return x + y, {"cmem": c_cache, "pmem": p_cache}
+
+    def step(self, x_t: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
+        y, c_cache = self.cmem.step(self.ln_1(x_t), cache["cmem"])
+        x_t = x_t + y
+        y, p_cache = self.pmem.step(self.ln_2(x_t), cache["pmem"])
+        return x_t + y, {"cmem": c_cache, "pmem": p_cache}

@@ -631,9 +631,10 @@ class Trainer:
         self.flops_per_step = self.tokens_per_step * flops_per_token(
             self.n_params, n_layer, n_embd, self.block_size
         )
-        self.peak = (
+        per_process = (
             config.peak_tflops * 1e12 if config.peak_tflops else peak_flops(self.device, self.dtype)
         )
+        self.peak = per_process * self.world  # tokens/s counts every process's tokens
         self.out_dir = Path(config.out_dir) if config.out_dir else None
         self._train_time = 0.0  # seconds spent in train steps (for tokens/s)
         self._train_tokens = 0
@@ -940,11 +941,13 @@ def train(
     data: TokenDataset | None = None,
     resume: str | os.PathLike | None = None,
     progress: bool = True,
+    until: int | None = None,
 ) -> TrainResult:
     """Build the data and the model a config names, train, and return the result.
 
     ``data`` skips preparation (reuse one dataset for several models); ``resume`` continues a
-    checkpoint (its saved training config wins over ``config``, except device/compile/out_dir).
+    checkpoint (its saved training config wins over ``config``, except device/compile/out_dir);
+    ``until`` stops after that step (a time-boxed session; continue later with ``resume``).
     """
     if resume is not None:
         path = Path(resume)
@@ -967,7 +970,11 @@ def train(
     )  # fmt: skip
     if resume is not None:
         trainer.resume(resume)
-    result = trainer.fit()
+    result = trainer.fit(until=until)
+    if until is not None and trainer.step < config.max_steps:
+        if trainer.out_dir is not None:
+            trainer.save()  # a clean stop: keep the exact state to resume from
+        return result
     if trainer.master and trainer.out_dir is not None:
         summary_path = trainer.out_dir / "summary.json"
         summary_path.write_text(json.dumps(result.summary, indent=1))
@@ -988,6 +995,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="cpu-tiny", help=f"one of {sorted(PRESETS)}")
     p.add_argument("--out-dir", default=None, help="checkpoints + metrics (default runs/<model>-<preset>)")
     p.add_argument("--resume", action="store_true", help="continue from <out-dir>/ckpt.pt")
+    p.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this step")
     p.add_argument("--data", help="stories | babistories | a prepared token-dataset folder")
     p.add_argument("--tokenizer", choices=("char", "bpe", "gpt2"))
     for name, kind in (("batch-size", int), ("grad-accum", int), ("max-steps", int),
@@ -1025,6 +1033,15 @@ def main(argv: list[str] | None = None) -> dict:
         k: v for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout")
         if (v := getattr(args, k)) is not None
     }  # fmt: skip
+    preset = PRESETS[args.preset]
+    if "max_steps" in overrides:  # a shorter run keeps the preset's proportions
+        ratio = overrides["max_steps"] / preset["max_steps"]
+        if "warmup_steps" not in overrides:
+            overrides["warmup_steps"] = min(
+                overrides["max_steps"], round(preset["warmup_steps"] * ratio)
+            )
+        if "eval_interval" not in overrides:
+            overrides["eval_interval"] = min(overrides["max_steps"], preset["eval_interval"])
     config = TrainConfig.from_preset(
         args.preset, model=args.model, model_overrides=model_overrides, **overrides
     )
@@ -1032,27 +1049,34 @@ def main(argv: list[str] | None = None) -> dict:
         config.out_dir = str(Path("runs") / f"{args.model}-{args.preset}")
     ddp = _init_distributed(config, args.backend)
     try:
-        resume = Path(config.out_dir) / "ckpt.pt" if args.resume else None
-        master = not ddp or dist.get_rank() == 0
-        if master:
-            what = f"resuming {resume}" if resume else f"training {config.model} / {config.preset}"
-            print(f"{what} -> {config.out_dir}", flush=True)
-        result = train(config, resume=resume, progress=not args.no_progress)
-        s = result.summary
-        if master:
-            print(
-                f"model {s['model']}: {s['n_params']:,} parameters | step {s['step']} | "
-                f"train loss {s['train_loss']:.4f} | val loss {s['val_loss']:.4f}\n"
-                f"throughput {s['tokens_per_s']:,.0f} tokens/s on {s['device']} ({s['dtype']}, "
-                f"{s['world_size']} process(es)) | MFU {s['mfu']:.2%} "
-                f"(6N + 12LdT = {s['flops_per_token']:.3g} FLOPs/token, "
-                f"assumed peak {s['peak_flops'] / 1e12:.3g} TFLOP/s)",
-                flush=True,
-            )
-        return s
+        return _run_cli(config, args, ddp)
+    except (ValueError, RuntimeError, ImportError) as err:  # clear messages, no traceback
+        raise SystemExit(f"error: {err}") from None
     finally:
         if ddp and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _run_cli(config: TrainConfig, args: argparse.Namespace, ddp: bool) -> dict:
+    """Train (or resume) as the command line asked and print the numbers that matter."""
+    resume = Path(config.out_dir) / "ckpt.pt" if args.resume else None
+    master = not ddp or dist.get_rank() == 0
+    if master:
+        what = f"resuming {resume}" if resume else f"training {config.model} / {config.preset}"
+        print(f"{what} -> {config.out_dir}", flush=True)
+    result = train(config, resume=resume, progress=not args.no_progress, until=args.stop_after)
+    s = result.summary
+    if master:
+        print(
+            f"model {s['model']}: {s['n_params']:,} parameters | step {s['step']} | "
+            f"train loss {s['train_loss']:.4f} | val loss {s['val_loss']:.4f}\n"
+            f"throughput {s['tokens_per_s']:,.0f} tokens/s on {s['device']} ({s['dtype']}, "
+            f"{s['world_size']} process(es)) | MFU {s['mfu']:.2%} "
+            f"(6N + 12LdT = {s['flops_per_token']:.3g} FLOPs/token, "
+            f"assumed peak {s['peak_flops'] / 1e12:.3g} TFLOP/s)",
+            flush=True,
+        )
+    return s
 
 
 if __name__ == "__main__":

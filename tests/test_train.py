@@ -325,3 +325,30 @@ def test_cli_corrupt_checkpoint_refused(tiny):
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert res.returncode != 0
     assert "corrupt or truncated" in res.stderr and "without --resume" in res.stderr
+
+
+@pytest.mark.slow
+def test_ddp_two_processes_gloo_resume_matches(tiny):
+    """torchrun with 2 CPU processes (gloo): trains, and a stopped + resumed run ends equal."""
+    tmp_path, _ = tiny
+    (tmp_path / "runner.py").write_text(RUNNER)
+
+    def launch(out, *extra):
+        cmd, env = _cli(tmp_path, out, "--max-steps", "8", "--ckpt-interval", "4", "--warmup-steps", "2",
+                        "--grad-accum", "2", "--backend", "gloo", *extra)
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               "--nproc_per_node=2", *cmd[1:]]  # fmt: skip
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stdout[-1500:] + res.stderr[-1500:]
+        return res.stdout
+
+    out = launch(tmp_path / "ddp")
+    assert "2 process(es)" in out
+    launch(tmp_path / "ddp2", "--stop-after", "4")
+    assert tr.load_checkpoint(tmp_path / "ddp2" / "ckpt.pt")["step"] == 4
+    launch(tmp_path / "ddp2", "--resume")
+    a = tr.load_checkpoint(tmp_path / "ddp" / "ckpt.pt")
+    b = tr.load_checkpoint(tmp_path / "ddp2" / "ckpt.pt")
+    assert len(a["samplers"]) == 2 and a["step"] == b["step"] == 8
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), f"{name} differs after a DDP resume"

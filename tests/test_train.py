@@ -352,3 +352,42 @@ def test_ddp_two_processes_gloo_resume_matches(tiny):
     assert len(a["samplers"]) == 2 and a["step"] == b["step"] == 8
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), f"{name} differs after a DDP resume"
+
+
+# ---- the package's own models ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["mosaic", "gpt"])
+def test_cli_trains_cpu_tiny_for_both_models(kind, tmp_path):
+    """``python -m mosaics_edu.train --preset cpu-tiny`` on the generated corpus, a few steps."""
+    data = tmp_path / "data"
+    prepare_stories(data, tokenizer="char", n_train=80, n_valid=10, seed=0)
+    cmd = [sys.executable, "-m", "mosaics_edu.train", "--model", kind, "--preset", "cpu-tiny",
+           "--data", str(data), "--out-dir", str(tmp_path / "run"), "--max-steps", "6",
+           "--batch-size", "4", "--eval-batches", "1", "--log-interval", "3", "--threads", "1",
+           "--no-progress"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert f"model {kind}:" in res.stdout and "tokens/s" in res.stdout and "MFU" in res.stdout
+    model, tok, ckpt = tr.load_model(tmp_path / "run" / "ckpt.pt")
+    assert ckpt["step"] == 6 and ckpt["model_kind"] == kind and tok.kind == "char"
+    evals = [h for h in ckpt["history"] if h["kind"] == "eval"]
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"], "six steps should already help"
+    assert evals[0]["val_loss"] == pytest.approx(math.log(64), abs=0.5)  # ~uniform at start
+
+
+@pytest.mark.parametrize("kind", ["mosaic", "gpt"])
+def test_resume_equals_uninterrupted_for_both_models(kind, tmp_path):
+    data = prepare_stories(tmp_path / "data", tokenizer="char", n_train=40, n_valid=5, seed=0)
+    cfg = dict(model=kind, batch_size=2, max_steps=6, warmup_steps=2, eval_interval=3,
+               eval_batches=1, threads=1, model_overrides={"dropout": 0.1, "block_size": 32})
+    full = tr.train(tr.TrainConfig.from_preset("cpu-tiny", out_dir=str(tmp_path / "a"), **cfg),
+                    data=data, progress=False)
+    tr.train(tr.TrainConfig.from_preset("cpu-tiny", out_dir=str(tmp_path / "b"), **cfg),
+             data=data, progress=False, until=4)
+    resumed = tr.train(tr.TrainConfig.from_preset("cpu-tiny", out_dir=str(tmp_path / "b"), **cfg),
+                       data=data, progress=False, resume=tmp_path / "b")
+    for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(),
+                            strict=True):
+        assert torch.equal(a, b), f"{kind}: {name} differs after resume"

@@ -1,0 +1,276 @@
+"""Side by side: what chapters 04 and 05 compute about a mosaic and its GPT twin.
+
+Pure functions (no plotting state, no globals) so that notebooks and tests can assert on them;
+the ``draw_*`` functions only draw what a pure function returned.
+
+- :func:`retrieval_view` / :func:`draw_retrieval_view`: which past tokens each contextual-memory
+  head of a :class:`~mosaics_edu.models.MemoryMosaicLM` retrieves for one query position (the
+  widget of chapter 04).
+- :func:`median_time`: a robust wall-clock timing (median of repeats) for the cost sections.
+- :func:`summarise_runs` / :func:`draw_loss_curves`: the validation-loss comparison of chapter 05;
+  :func:`name_copy_losses`: the loss on names a model can copy from its context, and on the
+  ones it cannot.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .models import MemoryMosaicLM
+
+__all__ = [
+    "retrieval_view",
+    "draw_retrieval_view",
+    "same_token_mass",
+    "median_time",
+    "summarise_runs",
+    "draw_loss_curves",
+    "name_copy_losses",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# retrieval weights of a mosaic, for one query position
+# --------------------------------------------------------------------------------------------
+
+
+def _printable(ch: str) -> str:
+    return {"\n": "⏎", " ": "␣"}.get(ch, ch)
+
+
+def same_token_mass(weights: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Per head, the mean retrieval weight on past positions holding the query's own token.
+
+    weights: (H, T, T) contextual-memory weights (rows = queries t, columns = stored pairs s);
+    ids: (T,) token ids. Averaged over the query positions whose token occurred before.
+    Returns (H,). A head whose key is "the current token" puts almost all its weight there.
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    ids = np.asarray(ids)
+    if weights.ndim != 3 or weights.shape[1] != weights.shape[2] or weights.shape[1] != len(ids):
+        raise ValueError(f"weights must be (H, T, T) with T = len(ids) = {len(ids)}, "
+                         f"got {weights.shape}")
+    T = len(ids)
+    same = ids[:, None] == ids[None, :]  # (T, T)
+    past = np.tril(np.ones((T, T), dtype=bool), k=-1)  # s < t
+    eligible = (same & past).any(axis=1)  # (T,): the query's token occurred before
+    if not eligible.any():
+        raise ValueError("no token repeats in ids: the same-token mass is undefined")
+    mass = (weights * (same & past)[None]).sum(axis=2)  # (H, T)
+    return mass[:, eligible].mean(axis=1)  # (H,)
+
+
+@torch.no_grad()
+def retrieval_view(
+    model: MemoryMosaicLM,
+    ids: Sequence[int],
+    chars: Sequence[str],
+    position: int,
+    head: int,
+    layer: int = 0,
+    window: int = 64,
+) -> dict[str, Any]:
+    """What head ``head`` of block ``layer`` retrieves for the query at ``position``.
+
+    Args:
+        model: a :class:`~mosaics_edu.models.MemoryMosaicLM` (trained or not).
+        ids: the token ids of one text (length ≤ ``model.config.block_size``).
+        chars: the printable form of each token (same length as ``ids``).
+        position: the query position t (1 ≤ t < len(ids); position 0 retrieves nothing).
+        head: which contextual-memory unit (0 ≤ head < n_head).
+        window: how many positions before t to return for display.
+
+    Returns a dict: ``weights`` (window,) the weights of head ``head`` on positions
+    ``first … t-1`` (they sum to 1 over all s < t), ``all_heads`` (H, window) the same for every
+    head, ``labels`` the tokens of those positions, ``query`` the token at t, ``top`` the 5 most
+    retrieved positions, ``leak``/``beta`` (H,) of the block, and ``same_token_mass`` (H,) over
+    the whole text (see :func:`same_token_mass`).
+    """
+    if not isinstance(model, MemoryMosaicLM):
+        raise TypeError(f"model must be a MemoryMosaicLM, got {type(model).__name__}")
+    ids = [int(i) for i in ids]
+    if len(chars) != len(ids):
+        raise ValueError(f"chars has {len(chars)} entries but ids has {len(ids)}: one per token")
+    T = len(ids)
+    if T < 2 or T > model.config.block_size:
+        raise ValueError(f"ids must hold 2 … block_size={model.config.block_size} tokens, got {T}")
+    if not isinstance(position, int) or not 1 <= position < T:
+        raise ValueError(f"position must be an int in [1, {T - 1}] (position 0 has an empty "
+                         f"memory), got {position!r}")
+    H = model.config.n_head
+    if not isinstance(head, int) or not 0 <= head < H:
+        raise ValueError(f"head must be an int in [0, {H - 1}], got {head!r}")
+    if not isinstance(layer, int) or not 0 <= layer < model.config.n_layer:
+        raise ValueError(f"layer must be an int in [0, {model.config.n_layer - 1}], got {layer!r}")
+    if not isinstance(window, int) or window < 1:
+        raise ValueError(f"window must be a positive int, got {window!r}")
+    was_training = model.training
+    model.eval()
+    try:
+        idx = torch.tensor([ids], dtype=torch.long)  # (1, T)
+        w = model.retrieval_weights(idx)[layer]["cmem"][0].float().numpy()  # (H, T, T)
+    finally:
+        model.train(was_training)
+    first = max(0, position - window)
+    block = model.blocks[layer]
+    rows = w[:, position, first:position]  # (H, position - first)
+    top = np.argsort(-w[head, position, :position])[:5]
+    return {
+        "weights": rows[head],
+        "all_heads": rows,
+        "positions": np.arange(first, position),
+        "labels": [_printable(chars[s]) for s in range(first, position)],
+        "query": _printable(chars[position]),
+        "position": position,
+        "head": head,
+        "top": top,
+        "row_sum": float(w[head, position, :position].sum()),
+        "leak": block.cmem.leak.detach().float().numpy(),
+        "beta": block.cmem.beta.detach().float().numpy(),
+        "same_token_mass": same_token_mass(w, np.asarray(ids)),
+    }
+
+
+def draw_retrieval_view(view: Mapping[str, Any], fig: Any) -> None:
+    """Bars: the chosen head's weights over the past tokens; heat map: every head."""
+    ax1, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    pos, h = view["positions"], view["head"]
+    colors = ["tab:red" if lab == view["query"] else "tab:blue" for lab in view["labels"]]
+    ax1.bar(pos, view["weights"], color=colors)
+    ax1.set_ylabel("retrieval weight")
+    ax1.set_title(f"head {h} (λ={view['leak'][h]:.3g}, β={view['beta'][h]:.3g}), query t="
+                  f"{view['position']} '{view['query']}' — red: same token as the query",
+                  fontsize=9)
+    ax2.imshow(view["all_heads"], aspect="auto", cmap="magma", interpolation="nearest",
+               extent=(pos[0] - 0.5, pos[-1] + 0.5, len(view["all_heads"]) - 0.5, -0.5))
+    ax2.set_ylabel("head")
+    ax2.set_xticks(pos)
+    ax2.set_xticklabels(view["labels"], fontsize=7)
+    ax2.set_xlabel("stored pair s (its token)")
+    fig.tight_layout()
+
+
+# --------------------------------------------------------------------------------------------
+# timing
+# --------------------------------------------------------------------------------------------
+
+
+def median_time(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` calls.
+
+    The median shrugs off the slow outliers a shared machine produces.
+    """
+    if not callable(fn):
+        raise TypeError("fn must be a function of no arguments, e.g. lambda: model(x)")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    if not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+# --------------------------------------------------------------------------------------------
+# chapter 05: two training runs side by side
+# --------------------------------------------------------------------------------------------
+
+
+def _evals(history: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = [h for h in history if h.get("kind") == "eval"]
+    if not rows:
+        raise ValueError("history holds no evaluation: train with eval_interval <= max_steps")
+    return (np.array([r["step"] for r in rows]), np.array([r["train_loss"] for r in rows]),
+            np.array([r["val_loss"] for r in rows]))
+
+
+def summarise_runs(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, dict]:
+    """Per run: final and best validation loss, final train loss, and the step of each eval.
+
+    histories: ``{"mosaic": result.history, "gpt": ...}`` as ``Trainer.fit`` logs them.
+    """
+    if not histories:
+        raise ValueError("histories is empty: pass {name: history} for at least one run")
+    out = {}
+    for name, history in histories.items():
+        steps, tr, va = _evals(history)
+        out[name] = {"steps": steps.tolist(), "final_val": float(va[-1]),
+                     "best_val": float(va.min()), "final_train": float(tr[-1]),
+                     "val": va.tolist()}
+    return out
+
+
+def draw_loss_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]], ax: Any = None,
+                     title: str = "") -> Any:
+    """Validation (solid) and training (dashed) loss of every run against the step."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for i, (name, history) in enumerate(histories.items()):
+        steps, tr, va = _evals(history)
+        color = f"C{i}"
+        ax.plot(steps, va, "o-", color=color, label=f"{name} validation")
+        ax.plot(steps, tr, "--", color=color, alpha=0.6, label=f"{name} train")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss (nats per character)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return ax
+
+
+@torch.no_grad()
+def name_copy_losses(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    stories: Sequence[Any],
+    block_size: int,
+) -> dict[str, float]:
+    """Mean loss on the letters of names, first occurrences vs repeated ones, in story windows.
+
+    Each story's first ``block_size + 1`` characters make one window. For every whole-word
+    occurrence of one of the story's names (``Story.names``) the letters after the first are
+    scored: once a name has started, a model that can copy from its context knows the rest —
+    but only if the name occurred before (``repeated``). The first letter is left out: which
+    name comes is a guess either way. Returns ``{"first": ..., "repeated": ..., "other": ...,
+    "n_first": ..., "n_repeated": ...}`` (losses in nats per character).
+    """
+    from .data import name_spans
+
+    if not isinstance(block_size, int) or block_size < 2:
+        raise ValueError(f"block_size must be an int >= 2, got {block_size!r}")
+    texts = [s.text[: block_size + 1] for s in stories if len(s.text) > block_size]
+    if not texts:
+        raise ValueError(f"no story is longer than block_size={block_size} characters")
+    was_training = model.training
+    model.eval()
+    try:
+        ids = torch.tensor([tokenizer.encode(t) for t in texts], dtype=torch.long)  # (N, T+1)
+        logits, _ = model(ids[:, :-1])  # (N, T, V)
+        losses = torch.nn.functional.cross_entropy(
+            logits.transpose(1, 2).float(), ids[:, 1:], reduction="none")  # (N, T)
+    finally:
+        model.train(was_training)
+    first, repeated = [], []
+    in_name = torch.zeros_like(losses, dtype=torch.bool)
+    for i, (story, text) in enumerate(zip(stories, texts, strict=False)):
+        for span in name_spans(text, story.names):
+            # letter at text position p is predicted at t = p - 1
+            ts = list(range(span.start, span.end - 1))  # letters 2..n of the name
+            (repeated if span.repeated else first).extend(float(losses[i, t]) for t in ts)
+            in_name[i, span.start - 1 : span.end - 1] = True
+    if not first or not repeated:
+        raise ValueError("the windows hold no repeated names: use longer windows or more stories")
+    return {"first": float(np.mean(first)), "repeated": float(np.mean(repeated)),
+            "other": float(losses[~in_name].mean()), "n_first": len(first),
+            "n_repeated": len(repeated)}

@@ -1,0 +1,422 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · An associative memory is a kernel regressor
+#
+# A Memory Mosaic is a network of small **associative memories**. Before building networks we
+# build one memory and look at it closely. It stores pairs $(k_i, v_i)$ — a *key* and a
+# *value* — and, asked with a key $k$, answers with a value. The answer the papers choose is a
+# classical statistical estimator, Gaussian kernel smoothing, and it turns out to be exactly the
+# softmax attention of transformers once the keys are normalised.
+#
+# **By the end of this chapter you will be able to**
+#
+# - implement retrieval from an associative memory by Nadaraya–Watson kernel smoothing;
+# - explain what the bandwidth β trades (bias against variance) and why β should grow with the
+#   number of stored pairs $n$;
+# - show that for keys of equal norm the memory *is* softmax attention, $\mathrm{softmax}(2\beta\,k\cdot k_i)$,
+#   and say what differs from a transformer's attention;
+# - choose β from the stored pairs alone, by leave-one-out.
+
+# %%
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+
+from mosaics_edu import memory, toys
+from mosaics_edu.checks import ch01
+from mosaics_edu.widgets import defaults, interactive_figure
+
+# %% [markdown]
+# ## 1. Retrieval by kernel smoothing
+#
+# A memory holds $n$ pairs. Because they form a *set*, the answer must not depend on their
+# order. The papers read the stored pairs as a sample from a joint distribution of keys and values,
+# so the natural answer to a query $k$ is the conditional expectation $\mathbb{E}[V \mid K = k]$,
+# estimated from the sample. The Nadaraya–Watson estimator does this by averaging the stored values,
+# each weighted by how close its key is to the query:
+#
+# $$f(k) = \sum_{i=1}^n w_i(k)\, v_i, \qquad
+#   w_i(k) = \frac{\exp(-\beta \lVert k - k_i \rVert^2)}{\sum_{j} \exp(-\beta \lVert k - k_j \rVert^2)} .$$
+#
+# The weights are a softmax of the scores $-\beta\lVert k - k_i\rVert^2$. The **bandwidth** β is
+# an inverse squared width: the Gaussian kernel has width $h = 1/\sqrt{2\beta}$.
+#
+# Our first memory stores noisy samples of the function $f(x) = \sin(2\pi x) + x/2$ on $[0, 1]$:
+# the keys are the $x_i$ and the values are $f(x_i)$ plus noise of standard deviation 0.3.
+
+# %%
+keys, values = toys.make_regression(60, dim=1, noise=0.3, seed=0)  # (60, 1), (60, 1)
+print("keys", keys.shape, "values", values.shape)
+print("first pairs:", np.round(np.c_[keys[:3], values[:3]], 3).tolist())
+
+# %% [markdown]
+# **Exercise 1.1 — `retrieve`** (★★, 10 minutes). Implement the retrieval above for any key
+# dimension $d$ and value dimension $d_v$, for many queries at once. Shapes: keys `(n, d)`,
+# values `(n, d_v)`, queries `(m, d)` → answers `(m, d_v)`. Each query's weights are normalised
+# over the **stored pairs**. Use the stable softmax of chapter 00 (subtract each row's largest
+# score): with a large β every $\exp(-\beta\lVert k-k_i\rVert^2)$ can underflow to 0, and 0/0 is `nan`.
+
+# %% tags=["exercise"]
+def retrieve(keys: np.ndarray, values: np.ndarray, queries: np.ndarray, beta: float) -> np.ndarray:
+    """Nadaraya–Watson retrieval. keys (n, d), values (n, d_v), queries (m, d) -> (m, d_v)."""
+    ### BEGIN SOLUTION
+    sq_dist = ((queries[:, None, :] - keys[None, :, :]) ** 2).sum(-1)  # (m, n)
+    scores = -beta * sq_dist  # (m, n)
+    scores = scores - scores.max(axis=1, keepdims=True)  # each row's best score is now 0
+    weights = np.exp(scores)
+    weights = weights / weights.sum(axis=1, keepdims=True)  # (m, n): rows sum to 1
+    return weights @ values  # (m, d_v)
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch01.check_retrieve(retrieve)
+
+# %% [markdown]
+# From here on the chapter uses the package's implementation,
+# `mosaics_edu.memory.kernel_regression(keys, values, queries, beta)`, which does the same
+# (in numpy or torch, batched), so the rest runs even if you skipped the exercise.
+#
+# ## 2. The bandwidth: from averaging to lookup
+#
+# Let us look at the fit — the answer for every query on a grid — for a small, a moderate and a
+# large β.
+
+# %%
+grid = np.linspace(0, 1, 200)[:, None]  # (200, 1)
+betas_shown = {"small β = 3": 3.0, "moderate β = 100": 100.0, "large β = 30000": 30000.0}
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), sharey=True)
+fit_errors = {}
+for ax, (label, beta) in zip(axes, betas_shown.items(), strict=True):
+    fit = memory.kernel_regression(keys, values, grid, beta)[:, 0]  # (200,)
+    fit_errors[beta] = np.mean((fit - toys.target_function(grid)) ** 2)
+    ax.scatter(keys[:, 0], values[:, 0], s=10, c="tab:gray")
+    ax.plot(grid[:, 0], toys.target_function(grid), "k--", lw=1)
+    ax.plot(grid[:, 0], fit, c="tab:blue", lw=2)
+    ax.set(title=f"{label}: error {fit_errors[beta]:.3f}", xlabel="key")
+axes[0].set_ylabel("value")
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Reading the plot: with a small β every answer averages almost the whole memory (a nearly flat
+# line — high *bias*); with a huge β each answer copies the nearest stored value, noise included
+# (a staircase — high *variance*); in between the fit follows the true function. We measure it:
+# the squared error to the true function is smallest for the moderate β.
+
+# %%
+for beta, err in fit_errors.items():
+    print(f"beta = {beta:>7g}: mean squared error to the true f = {err:.4f}")
+assert fit_errors[100.0] < 0.5 * fit_errors[3.0] and fit_errors[100.0] < 0.5 * fit_errors[30000.0]
+
+# %% [markdown]
+# Behind every answer there is a set of weights, one per stored pair. The widget shows them for
+# one query (red): move β to see them spread or concentrate, and $n$ to fill the memory.
+
+# %%
+controls = {
+    "n": widgets.IntSlider(value=60, min=10, max=400, step=10, description="n"),
+    "beta": widgets.FloatLogSlider(value=100.0, base=10, min=0, max=5, step=0.1, description="beta"),
+    "query": widgets.FloatSlider(value=0.3, min=0.0, max=1.0, step=0.01, description="query"),
+}
+interactive_figure(toys.fit_demo, toys.draw_fit_demo, controls);
+
+# %% [markdown]
+# At the defaults the answer is a weighted average of the handful of pairs whose keys are within
+# about one kernel width $h = 1/\sqrt{2\beta} \approx 0.07$ of the query:
+
+# %%
+shown = toys.fit_demo(**defaults(controls))
+w = shown["weights"]
+near = np.abs(shown["keys"] - shown["query"]) < 2 / np.sqrt(2 * shown["beta"])
+print(f"weights sum to {w.sum():.6f}; {near.sum()} of {len(w)} pairs lie within 2h of the query "
+      f"and carry {w[near].sum():.3f} of the weight; largest single weight {w.max():.3f}")
+assert np.isclose(w.sum(), 1.0) and w[near].sum() > 0.95 and w.max() < 0.5
+
+# %% [markdown]
+# Nothing here is special to one dimension. A 2-D memory storing noisy samples of
+# $f(x_1, x_2) = \sin(2\pi x_1)\cos(\pi x_2)$ recovers the surface the same way:
+
+# %%
+keys2, values2 = toys.make_regression(400, dim=2, noise=0.3, seed=1)  # (400, 2), (400, 1)
+g = np.linspace(0, 1, 50)
+grid2 = np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2)  # (2500, 2)
+fit2 = memory.kernel_regression(keys2, values2, grid2, 100.0)[:, 0]  # (2500,)
+truth2 = toys.target_function(grid2)
+err2 = np.mean((fit2 - truth2) ** 2)
+fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+for ax, (title, z) in zip(axes, [("true f", truth2), ("retrieval, β = 100", fit2)], strict=False):
+    im = ax.imshow(z.reshape(50, 50), origin="lower", extent=(0, 1, 0, 1), vmin=-1.2, vmax=1.2, cmap="coolwarm")
+    ax.set(title=title, xlabel="x₁", ylabel="x₂")
+axes[2].scatter(keys2[:, 0], keys2[:, 1], c=values2[:, 0], s=8, cmap="coolwarm", vmin=-1.2, vmax=1.2)
+axes[2].set(title="the 400 stored (noisy) pairs", xlabel="x₁", aspect="equal")
+plt.colorbar(im, ax=axes[:2])
+plt.show()
+print(f"2-D memory: error to the true f {err2:.4f}; the noise variance is {0.3 ** 2:.2f}, "
+      f"the variance of f itself {truth2.var():.3f}")
+assert err2 < 0.25 * truth2.var()
+
+# %% [markdown]
+# ## 3. Bias and variance: β should grow with the memory
+#
+# Which β is "moderate" depends on how many pairs the memory holds. With $n$ pairs spread over
+# $[0, 1]^d$, a kernel of width $h$ averages about $n h^d$ of them: the variance of the answer falls
+# like $1/(n h^d)$, while its bias (the curvature of $f$ across the kernel) grows like $h^4$. For the
+# error to go to zero as $n \to \infty$ we need $h \to 0$ *and* $n h^d \to \infty$. The papers
+# (citing Nadaraya and Watson) take $\beta \propto \sqrt{n}$, i.e. $h \propto n^{-1/4}$, which
+# satisfies both for $d = 1, 2, 3$.
+#
+# We measure the error against the true function for memories of $n = 16 \dots 4096$ pairs
+# (averaged over 5 draws) with three bandwidths: $\beta = 10\sqrt{n}$; a fixed $\beta = 40$ (the
+# schedule's value at $n = 16$); and a fixed $\beta = 640$ (its value at $n = 4096$).
+
+# %%
+sizes = [16, 64, 256, 1024, 4096]
+schedules = {"β = 10√n": lambda n: 10 * np.sqrt(n), "fixed β = 40": lambda n: 40.0,
+             "fixed β = 640": lambda n: 640.0}
+curves = {dim: toys.error_vs_memory_size(sizes, schedules, dim=dim) for dim in (1, 2)}
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+for ax, (dim, c) in zip(axes, curves.items(), strict=True):
+    for name in schedules:
+        ax.loglog(c["sizes"], c[name], "o-", label=name)
+    ax.set(title=f"{dim}-D toy regression", xlabel="memory size n", ylabel="error to the true f")
+    ax.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Reading the plot: the fixed small β flattens out at its bias floor, the fixed large β pays a
+# high variance while the memory is small, and the √n schedule keeps improving. In numbers, the
+# last quadrupling of the memory (1024 → 4096 pairs):
+
+# %%
+for dim, c in curves.items():
+    r = {name: c[name][-1] / c[name][-2] for name in schedules}
+    print(f"{dim}-D: error ratio 4096/1024 pairs: " + ", ".join(f"{k}: {v:.2f}" for k, v in r.items())
+          + f" | at n = 16: β=640 error {c['fixed β = 640'][0]:.3f} vs β=10√n {c['β = 10√n'][0]:.3f}")
+    assert r["β = 10√n"] < 0.6, "the √n schedule should keep improving"
+    assert r["fixed β = 40"] > 0.8, "a fixed small β should have flattened out"
+    assert c["fixed β = 40"][-1] > 4 * c["β = 10√n"][-1]
+    assert c["fixed β = 640"][0] > 1.4 * c["β = 10√n"][0], "a large fixed β overfits a small memory"
+
+# %% [markdown]
+# Memory Mosaics v2 (chapter 08) makes exactly this adaptive: the bandwidth is a learned function
+# $\beta(n) = \beta_1 n^\alpha + \beta_0$ of the number of stored pairs.
+#
+# ## 4. Equal-norm keys: kernel smoothing *is* softmax attention
+#
+# Expand the squared distance: $\lVert k - k_i \rVert^2 = \lVert k\rVert^2 + \lVert k_i \rVert^2 - 2\,k\cdot k_i$.
+# The first term is the same for every stored pair, so it cancels between the numerator and the
+# denominator of $w_i$. If every stored key has the **same norm**, the second term is a constant
+# too and cancels as well, leaving
+#
+# $$w_i(k) = \frac{\exp(2\beta\, k\cdot k_i)}{\sum_j \exp(2\beta\, k\cdot k_j)} = \mathrm{softmax}_i(2\beta\, k\cdot k_i):$$
+#
+# dot-product attention, with the query $k$, keys $k_i$, values $v_i$ and inverse temperature
+# $2\beta$. This is why Memory Mosaics L2-normalise their keys: it makes the kernel regression and
+# the attention formula identical, and pins $k\cdot k_i$ to $[-1, 1]$ so that β alone sets the width.
+#
+# **Exercise 1.2 — `attention_retrieve`** (★, 5 minutes). Write the right-hand side: softmax
+# attention with inverse temperature $2\beta$ (no $1/\sqrt{d}$), normalised over the stored pairs.
+# Shapes as in `retrieve`.
+
+# %% tags=["exercise"]
+def attention_retrieve(keys: np.ndarray, values: np.ndarray, queries: np.ndarray, beta: float) -> np.ndarray:
+    """softmax(2β q·k_i) attention. keys (n, d), values (n, d_v), queries (m, d) -> (m, d_v)."""
+    ### BEGIN SOLUTION
+    scores = 2 * beta * queries @ keys.T  # (m, n)
+    scores = scores - scores.max(axis=1, keepdims=True)
+    weights = np.exp(scores)
+    weights = weights / weights.sum(axis=1, keepdims=True)  # (m, n)
+    return weights @ values  # (m, d_v)
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch01.check_attention_retrieve(attention_retrieve)
+
+# %% [markdown]
+# Now the identity, measured. We draw random keys on the unit sphere in $\mathbb{R}^{16}$ and
+# compare the two retrievals (the package's `kernel_regression` and `softmax_attention`) for
+# several β; then we rescale the stored keys to random norms in $[0.5, 1.5]$ and compare again.
+
+# %%
+rng = np.random.default_rng(0)
+k_unit = rng.standard_normal((200, 16))
+k_unit /= np.linalg.norm(k_unit, axis=1, keepdims=True)  # (200, 16), every norm 1
+v_rand = rng.standard_normal((200, 4))  # (200, 4)
+q_unit = rng.standard_normal((50, 16))
+q_unit /= np.linalg.norm(q_unit, axis=1, keepdims=True)  # (50, 16)
+k_mixed = k_unit * rng.uniform(0.5, 1.5, size=(200, 1))  # (200, 16), norms in [0.5, 1.5]
+
+gaps = {}
+for beta in (0.5, 5.0, 50.0):
+    for name, k in (("equal norms", k_unit), ("unequal norms", k_mixed)):
+        nw = memory.kernel_regression(k, v_rand, q_unit, beta)
+        att = memory.softmax_attention(k, v_rand, q_unit, beta)
+        gaps[name, beta] = np.abs(nw - att).max()
+        print(f"beta = {beta:>4}: {name:>13}: max |kernel smoothing - softmax(2β k·k_i)| = {gaps[name, beta]:.2e}")
+assert all(gaps["equal norms", b] < 1e-12 for b in (0.5, 5.0, 50.0))
+assert all(gaps["unequal norms", b] > 1e-2 for b in (0.5, 5.0, 50.0))
+
+# %% [markdown]
+# With equal norms the two agree to float64 rounding ($10^{-15}$); with unequal norms they differ
+# at the first decimal. The difference is exactly the $\lVert k_i\rVert^2$ term: kernel smoothing is
+# attention with a per-key bias $-\beta\lVert k_i\rVert^2$, which penalises long keys. We check
+# that too:
+
+# %%
+scores = 2 * 5.0 * q_unit @ k_mixed.T - 5.0 * (k_mixed**2).sum(1)  # (50, 200)
+weights = np.exp(scores - scores.max(1, keepdims=True))
+weights /= weights.sum(1, keepdims=True)
+gap_bias = np.abs(weights @ v_rand - memory.kernel_regression(k_mixed, v_rand, q_unit, 5.0)).max()
+print(f"unequal norms, attention with the bias -β‖k_i‖²: max gap {gap_bias:.2e}")
+assert gap_bias < 1e-12
+
+# %% [markdown]
+# **What is the same as a transformer's attention, and what is not.** The weighted sum of
+# values under a softmax of dot products is the same. The differences, which the rest of the
+# course builds on:
+#
+# | | transformer attention | associative memory |
+# |---|---|---|
+# | query | $W_q x_t$, its own projection | the **key** of the current position (no $W_q$): a symmetric kernel |
+# | temperature | fixed $1/\sqrt{d}$ | explicit bandwidth β (learned per head in chapter 04) |
+# | key norm | free | normalised, so the softmax is a Gaussian kernel |
+# | what it estimates | whatever training makes it | $\mathbb{E}[V \mid K = k]$ from the stored pairs |
+#
+# Chapter 02 adds the last difference: values that peek one step into the future, and no
+# positional encoding.
+#
+# ## 5. Choosing β from the memory itself: leave-one-out
+#
+# In practice the true function is unknown, so we cannot measure the error as above. The memory
+# can still test itself: answer each stored key $k_i$ from the *other* $n-1$ pairs and compare with
+# $v_i$,
+#
+# $$\mathrm{LOO}(\beta) = \frac1n\sum_{i=1}^n \big\lVert f_{-i}(k_i) - v_i \big\rVert^2 ,\qquad
+#   f_{-i}(k) = \sum_{j\ne i} \frac{e^{-\beta\lVert k-k_j\rVert^2}}{\sum_{l\ne i} e^{-\beta\lVert k-k_l\rVert^2}}\, v_j .$$
+#
+# The pair must be left out: a memory asked with one of its own keys would otherwise answer with
+# its own value, more and more exactly as β grows, and the error would reward the largest β.
+#
+# **Exercise 1.3 — `leave_one_out_error`** (★★, 10 minutes). Shapes: keys `(n, d)`,
+# values `(n, d_v)` → a float, the mean over pairs of the squared error summed over the value
+# dimensions. Hint: compute the `(n, n)` score matrix and set its diagonal to $-\infty$ before the
+# softmax.
+
+# %% tags=["exercise"]
+def leave_one_out_error(keys: np.ndarray, values: np.ndarray, beta: float) -> float:
+    """Mean over i of ||f_{-i}(k_i) - v_i||^2. keys (n, d), values (n, d_v) -> float."""
+    ### BEGIN SOLUTION
+    sq_dist = ((keys[:, None, :] - keys[None, :, :]) ** 2).sum(-1)  # (n, n)
+    scores = -beta * sq_dist
+    np.fill_diagonal(scores, -np.inf)  # a pair may not answer itself
+    scores = scores - scores.max(axis=1, keepdims=True)
+    weights = np.exp(scores)
+    weights = weights / weights.sum(axis=1, keepdims=True)  # (n, n), zero diagonal
+    answers = weights @ values  # (n, d_v)
+    return float(np.mean(((answers - values) ** 2).sum(axis=1)))
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch01.check_leave_one_out_error(leave_one_out_error)
+
+# %% [markdown]
+# We now scan β on a memory of 200 pairs and compare three curves: the leave-one-out error (what
+# the memory can compute), the in-sample error (the same with each pair allowed to answer itself),
+# and the true error against $f$ (what we would like to minimise but cannot see).
+
+# %%
+keys_loo, values_loo = toys.make_regression(200, dim=1, noise=0.3, seed=0)  # (200, 1), (200, 1)
+beta_grid = np.logspace(0, 5, 41)
+
+
+def scan_beta(keys, values):
+    """LOO, in-sample and true error for every β of the grid."""
+    loo = np.array([toys.leave_one_out_error(keys, values, b) for b in beta_grid])
+    in_sample = np.array([toys.in_sample_error(keys, values, b) for b in beta_grid])
+    true_err = np.array([toys.retrieval_mse(keys, values, grid, b) for b in beta_grid])
+    return loo, in_sample, true_err
+
+
+loo, in_sample, true_err = scan_beta(keys_loo, values_loo)
+plt.figure(figsize=(6.5, 3.6))
+plt.semilogx(beta_grid, loo, label="leave-one-out error")
+plt.semilogx(beta_grid, in_sample, label="in-sample error (pair answers itself)")
+plt.semilogx(beta_grid, true_err + 0.3**2, label="true error + noise variance 0.09")
+for curve, c in ((loo, "tab:blue"), (in_sample, "tab:orange"), (true_err, "tab:green")):
+    plt.axvline(beta_grid[curve.argmin()], c=c, ls=":")
+plt.xlabel("β")
+plt.ylabel("mean squared error")
+plt.legend(fontsize=8)
+plt.show()
+
+# %% [markdown]
+# Reading the plot: the in-sample error only falls as β grows (its minimum sits at the edge of
+# the grid), while the leave-one-out curve has its minimum close to that of the true error. (The
+# LOO error predicts a *noisy* stored value, so it sits about one noise variance, 0.09, above the
+# true error: we shifted the true error by that much to compare the shapes.)
+#
+# One memory could be lucky. We repeat the choice on 8 independent memories of 200 pairs and
+# report, for each, how much worse the chosen β is than the best β of the grid (1.00 = as good).
+
+# %%
+ratios_loo, ratios_in = [], []
+for seed in range(8):
+    loo_s, in_s, true_s = scan_beta(*toys.make_regression(200, dim=1, noise=0.3, seed=seed))
+    ratios_loo.append(true_s[loo_s.argmin()] / true_s.min())
+    ratios_in.append(true_s[in_s.argmin()] / true_s.min())
+    assert in_s.argmin() == len(beta_grid) - 1, "in-sample error should prefer the largest β"
+print("true error of the LOO choice / best on the grid:      ", np.round(ratios_loo, 2))
+print("true error of the in-sample choice / best on the grid:", np.round(ratios_in, 1))
+assert np.median(ratios_loo) < 1.2 and max(ratios_loo) < 2.0
+assert min(ratios_in) > 5
+
+# %% [markdown]
+# Leave-one-out lands on or next to the best β on most memories; on an unlucky one it is off by a
+# factor of about two in β and pays up to twice the best error, because 200 noisy pairs estimate
+# the error curve only roughly. The in-sample choice is always the largest β and 5–15 times worse.
+
+# %% [markdown]
+# ## Summary
+#
+# - An associative memory answers a query with a weighted average of its stored values, weights
+#   $\propto \exp(-\beta\lVert k - k_i\rVert^2)$: Nadaraya–Watson kernel smoothing, an estimate of
+#   $\mathbb{E}[V\mid K=k]$.
+# - β trades bias (small β: broad averages) against variance (large β: nearest-neighbour copies).
+#   With β fixed the error stops improving as the memory grows; with $\beta \propto \sqrt{n}$ it
+#   keeps falling (measured above in 1-D and 2-D).
+# - When all stored keys have the same norm, kernel smoothing equals $\mathrm{softmax}(2\beta\,k\cdot k_i)$
+#   attention to float precision; with unequal norms it is attention plus a bias $-\beta\lVert k_i\rVert^2$.
+#   Unlike a transformer the query is the key itself and β is explicit.
+# - Leave-one-out (never let a pair answer itself) picks a β close to the best one using the
+#   stored pairs alone.
+#
+# ## Further reading
+#
+# - J. Zhang, N. Nolte, R. Sadhukhan, B. Chen, L. Bottou. *Memory Mosaics*. ICLR 2025
+#   (arXiv:2405.06394) — the associative memory and its link with attention.
+# - J. Zhang, L. Bottou. *Memory Mosaics at Scale*. NeurIPS 2025 (arXiv:2507.03285) — §2 and the
+#   footnote on consistency with $\beta \propto \sqrt{n}$; the adaptive bandwidth $\beta(n)$.
+# - E. A. Nadaraya, "On estimating regression", 1964; G. S. Watson, "Smooth regression analysis",
+#   1964 — the estimator.
+# - A. Zhang, Z. Lipton, M. Li, A. Smola. *Dive into Deep Learning*, section "Attention Pooling by
+#   Similarity" — the same estimator as attention pooling.
+# - L. Wasserman. *All of Nonparametric Statistics*, ch. 5 — bias, variance and bandwidth choice
+#   for kernel regression, including leave-one-out cross-validation.
+#
+# Next: **02 · Keys from the past, values from the future.**

@@ -238,14 +238,26 @@ class KeyExtractor(nn.Module):
         B, T, _ = x.shape
         return self.proj(x).view(B, T, self.n_head, self.head_size).transpose(1, 2)
 
-    def leaky_keys(self, x: torch.Tensor, method: str = "scan") -> torch.Tensor:
-        """k̄ (before normalisation). x: (B, T, d) -> (B, H, T, head_size)."""
-        _check_input(x, self.n_embd, type(self).__name__)
-        return _leaky(self.project(x), self.leak[:, None, None], method)  # (B, H, T, hs)
+    def leaky_keys(
+        self, x: torch.Tensor, method: str = "scan", heads_first: bool = False
+    ) -> torch.Tensor:
+        """k̄ (before normalisation). x: (B, T, d) -> (B, H, T, head_size).
 
-    def unit(self, k_bar: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+        ``heads_first=True`` lays the result out as (H, B, T, head_size) instead, which lets the
+        persistent memory treat all B·T queries of a head as one batch.
+        """
+        _check_input(x, self.n_embd, type(self).__name__)
+        if not heads_first:
+            return _leaky(self.project(x), self.leak[:, None, None], method)  # (B, H, T, hs)
+        B, T, _ = x.shape
+        k_tilde = self.proj(x).view(B, T, self.n_head, self.head_size).permute(2, 0, 1, 3)
+        return _leaky(k_tilde, self.leak[:, None, None, None], method)  # (H, B, T, hs)
+
+    def unit(
+        self, k_bar: torch.Tensor, scale: torch.Tensor | None = None, head_dim: int = 1
+    ) -> torch.Tensor:
         """k̂ = k̄ / ‖k̄‖, times ``scale`` (H,) if given (an all-zero k̄ stays zero)."""
-        return _scaled_unit(k_bar, scale)
+        return _scaled_unit(k_bar, scale, head_dim)
 
     def forward(self, x: torch.Tensor, method: str = "scan") -> torch.Tensor:
         """Scaled unit keys ``s_h k̂_t``. x: (B, T, d) -> (B, H, T, head_size)."""
@@ -291,25 +303,36 @@ class ValueExtractor(nn.Module):
         B, T, _ = x.shape
         return self.proj(x).view(B, T, self.n_head, self.head_size).transpose(1, 2)
 
-    def combine(self, v_now: torch.Tensor, v_next: torch.Tensor) -> torch.Tensor:
-        """v = α · normalise(γ ṽ_t + (1-γ) ṽ_{t+1}). Both (B, H, T, hs) -> (B, H, T, hs)."""
-        g = self.gamma.to(v_now.dtype)[:, None, None]  # (H, 1, 1)
+    def combine(self, v_now: torch.Tensor, v_next: torch.Tensor, head_dim: int = 1) -> torch.Tensor:
+        """v = α · normalise(γ ṽ_t + (1-γ) ṽ_{t+1}).
+
+        Both (B, H, T, hs) (or (B, T, H, hs) with ``head_dim=2``) -> the same shape.
+        """
+        g = _per_head(self.gamma, v_now, head_dim)  # (H, 1, 1) or (H, 1)
         v_bar = torch.lerp(v_next, v_now, g)  # = γ ṽ_t + (1-γ) ṽ_{t+1}, in one pass
-        return _scaled_unit(v_bar, self.alpha)
+        return _scaled_unit(v_bar, self.alpha, head_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Values with the one-step peek. x: (B, T, d) -> (B, H, T, head_size)."""
         _check_input(x, self.n_embd, type(self).__name__)
-        v_tilde = self.project(x)  # (B, H, T, hs)
-        v_next = F.pad(v_tilde[:, :, 1:], (0, 0, 0, 1))  # (B, H, T, hs): ṽ_{t+1}, 0 at the end
-        return self.combine(v_tilde, v_next)
+        B, T, _ = x.shape
+        v_tilde = self.proj(x).view(B, T, self.n_head, self.head_size)  # (B, T, H, hs)
+        v_next = F.pad(v_tilde[:, 1:], (0, 0, 0, 0, 0, 1))  # (B, T, H, hs): ṽ_{t+1}, 0 at the end
+        return self.combine(v_tilde, v_next, head_dim=2).transpose(1, 2)  # (B, H, T, hs)
 
 
-def _scaled_unit(x: torch.Tensor, scale: torch.Tensor | None = None) -> torch.Tensor:
+def _per_head(p: torch.Tensor, x: torch.Tensor, head_dim: int = 1) -> torch.Tensor:
+    """A per-head vector (H,) shaped to broadcast along axis ``head_dim`` of x."""
+    return p.to(x.dtype).view(-1, *([1] * (x.dim() - 1 - head_dim)))
+
+
+def _scaled_unit(
+    x: torch.Tensor, scale: torch.Tensor | None = None, head_dim: int = 1
+) -> torch.Tensor:
     """scale_h · x/‖x‖ over the last axis. x: (B, H, T, hs), scale: (H,) or None."""
     inv_norm = x.norm(dim=-1, keepdim=True).clamp_min(1e-12).reciprocal()  # (B, H, T, 1)
     if scale is not None:
-        inv_norm = inv_norm * scale.to(x.dtype)[:, None, None]
+        inv_norm = inv_norm * _per_head(scale, x, head_dim)
     return x * inv_norm
 
 

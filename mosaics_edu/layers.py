@@ -118,7 +118,9 @@ class ContextMemory(nn.Module):
         y = F.scaled_dot_product_attention(
             k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], is_causal=True, dropout_p=p, scale=1.0
         )  # (B, H, T-1, hs)
-        return F.pad(y, (0, 0, 1, 0))  # (B, H, T, hs): position 0 reads an empty memory -> 0
+        # position 0 reads an empty memory -> 0; padding the (B, T, H, hs) view makes the merge
+        # of heads that follows free
+        return F.pad(y.transpose(1, 2), (0, 0, 0, 0, 1, 0)).transpose(1, 2)  # (B, H, T, hs)
 
     @staticmethod
     def _retrieve_explicit(
@@ -212,39 +214,45 @@ class PersistentMemory(nn.Module):
     def _read(
         self, k_bar: torch.Tensor, return_weights: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """k̄: (B, H, T, hs) -> y (B, T, d) before dropout, and optionally (B, H, T, pmem)."""
-        q = self.keys.unit(k_bar, self.beta)  # (B, H, T, hs): β_h k̂_t
-        B = q.shape[0]
-        mk = self.table_keys.to(q.dtype).expand(B, -1, -1, -1)  # (B, H, P, hs), no copy
-        mv = self.table_values.to(q.dtype).expand(B, -1, -1, -1)  # (B, H, P, hs)
+        """k̄: (H, B, T, hs) -> y (B, T, d) before dropout, and optionally (B, H, T, pmem).
+
+        The table is the same for every sequence, so the B·T queries of a head form one batch.
+        """
+        H, B, T, hs = k_bar.shape
+        q = self.keys.unit(k_bar, self.beta, head_dim=0).view(1, H, B * T, hs)  # β_h k̂_t
+        # α_h multiplies every answer of head h, so it can scale the (small) value table instead
+        table_values = self.table_values * self.alpha[:, None, None]  # (H, P, hs)
+        mk = self.table_keys.to(q.dtype)[None]  # (1, H, P, hs)
+        mv = table_values.to(q.dtype)[None]  # (1, H, P, hs)
         p = self.dropout if self.training else 0.0
         weights = None
         if return_weights:
             weights = torch.softmax((q @ mk.transpose(-1, -2)).float(), dim=-1).to(q.dtype)
-            y = F.dropout(weights, p) @ mv  # (B, H, T, hs)
+            y = F.dropout(weights, p) @ mv  # (1, H, B*T, hs)
+            weights = weights.view(H, B, T, -1).transpose(0, 1)  # (B, H, T, P)
         else:
-            y = F.scaled_dot_product_attention(q, mk, mv, dropout_p=p, scale=1.0)  # (B,H,T,hs)
-        y = y * self.alpha.to(y.dtype)[:, None, None]
-        return self.c_proj(_merge_heads(y)), weights  # (B, T, d)
+            y = F.scaled_dot_product_attention(q, mk, mv, dropout_p=p, scale=1.0)  # (1,H,BT,hs)
+        y = y.view(H, B, T, hs).permute(1, 2, 0, 3).reshape(B, T, H * hs)  # (B, T, d)
+        return self.c_proj(y), weights
 
     def forward(
         self, x: torch.Tensor, return_weights: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """x: (B, T, d) -> y (B, T, d), and the weights (B, H, T, pmem_size) if asked."""
-        y, weights = self._read(self.keys.leaky_keys(x), return_weights)
+        y, weights = self._read(self.keys.leaky_keys(x, heads_first=True), return_weights)
         y = self.resid_dropout(y)
         return (y, weights) if return_weights else y
 
     def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
         """Whole prompt; the cache is the last leaky-average state. x: (B, T, d)."""
-        k_bar = self.keys.leaky_keys(x)  # (B, H, T, hs)
+        k_bar = self.keys.leaky_keys(x, heads_first=True)  # (H, B, T, hs)
         y, _ = self._read(k_bar, False)
-        return y, {"k_state": k_bar[:, :, -1:]}
+        return y, {"k_state": k_bar[:, :, -1:].transpose(0, 1)}  # (B, H, 1, hs)
 
     def step(self, x_t: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
         """One new position. x_t: (B, 1, d) -> y_t (B, 1, d) and the updated cache."""
         _, k_state = self.keys.step(x_t, cache["k_state"])  # (B, H, 1, hs)
-        y, _ = self._read(k_state, False)
+        y, _ = self._read(k_state.transpose(0, 1).contiguous(), False)
         return y, {"k_state": k_state}
 
 

@@ -1,0 +1,392 @@
+"""Benchmarks of the core package, printed as a table of measured ratios.
+
+    python -m mosaics_edu.bench                 # CPU: the three targets of DESIGN.md §5 (< 3 min)
+    python -m mosaics_edu.bench --device cuda --bf16 --compile   # GPU training throughput
+
+What is measured, side by side in one run (medians of interleaved repetitions, so a load change
+hits both sides alike):
+
+1. ``leaky``: the O(T) chunked scan against the (T, T) matrix form of the leaky average at
+   T = 2048: largest difference, time ratio, and peak tensor memory at several T (the scan's
+   grows like T, the matrix's like T²).
+2. ``train``: one training step (forward, backward, AdamW) of a Memory Mosaic and of the GPT
+   baseline with the same width, depth and context (equal parameter counts up to GPT's position
+   table): time ratio.
+3. ``generate``: cached against uncached greedy generation of the mosaic up to a context of 512:
+   identical tokens, and the speed-up per token.
+4. ``throughput`` (``--device cuda``): training tokens/s of both models with bf16 autocast and
+   ``torch.compile``.
+
+Timings on a shared machine move with its load; ratios measured in one process move less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from .features import leaky_average
+from .models import GPT, GPTConfig, MemoryMosaicLM, MosaicConfig, count_parameters
+
+__all__ = [
+    "peak_tensor_bytes",
+    "time_interleaved",
+    "bench_leaky",
+    "bench_train_step",
+    "bench_generation",
+    "bench_throughput",
+    "main",
+]
+
+# targets of DESIGN.md §5
+LEAKY_SPEEDUP_TARGET = 5.0
+TRAIN_RATIO_TARGET = 1.15
+GENERATION_SPEEDUP_TARGET = 5.0
+GPU_THROUGHPUT_TARGET = 1.15
+
+
+# --------------------------------------------------------------------------------------------
+# measuring tools
+# --------------------------------------------------------------------------------------------
+
+
+class _TensorBytes(TorchDispatchMode):
+    """Counts the bytes of live tensors created inside the mode, and their peak."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.live = 0
+        self.peak = 0
+        self._storages: set[int] = set()
+
+    def _release(self, key: int, nbytes: int) -> None:
+        self._storages.discard(key)
+        self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if isinstance(t, torch.Tensor) and t.device.type != "meta":
+                storage = t.untyped_storage()
+                key = storage.data_ptr()
+                if key in self._storages or storage.nbytes() == 0:
+                    continue  # a view of a tensor already counted
+                self._storages.add(key)
+                self.live += storage.nbytes()
+                self.peak = max(self.peak, self.live)
+                weakref.finalize(t, self._release, key, storage.nbytes())
+        return out
+
+
+def peak_tensor_bytes(fn: Callable[[], Any]) -> int:
+    """Peak bytes held by the tensors that ``fn`` creates (inputs not counted), measured by
+    intercepting every tensor operation. An approximation (a tensor is freed with its first
+    owner), good enough to tell O(T) from O(T²)."""
+    if not callable(fn):
+        raise TypeError("fn must be a callable taking no argument")
+    counter = _TensorBytes()
+    with counter:
+        result = fn()
+    del result
+    return counter.peak
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1
+) -> dict[str, float]:
+    """Median seconds per call of each function, calls interleaved (a, b, a, b, ...)."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError("repeats must be >= 1 and warmup >= 0")
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+# --------------------------------------------------------------------------------------------
+# the benchmarks
+# --------------------------------------------------------------------------------------------
+
+
+def bench_leaky(
+    T: int = 2048, batch: int = 4, n_head: int = 4, head_size: int = 64, repeats: int = 5,
+    memory_T: Sequence[int] = (512, 1024, 2048),
+) -> dict[str, Any]:
+    """Scan vs matrix leaky average: max |difference|, time ratio, peak memory vs T."""
+    torch.manual_seed(0)
+    decay = torch.exp(-torch.linspace(0.5, 5.0, n_head))  # the per-head decays at init
+    x = torch.randn(batch, n_head, T, head_size)
+    scan = leaky_average(x, decay, method="scan")
+    matrix = leaky_average(x, decay, method="matrix")
+    max_diff = (scan - matrix).abs().max().item()
+    with torch.no_grad():
+        times = time_interleaved(
+            {"scan": lambda: leaky_average(x, decay, method="scan"),
+             "matrix": lambda: leaky_average(x, decay, method="matrix")},
+            repeats=repeats,
+        )
+    memory = {}
+    for t in memory_T:
+        xt = torch.randn(1, n_head, t, head_size)
+        with torch.no_grad():
+            memory[t] = {
+                m: peak_tensor_bytes(lambda m=m, xt=xt: leaky_average(xt, decay, method=m))
+                for m in ("scan", "matrix")
+            }
+    ts = sorted(memory)
+    doublings = math.log2(ts[-1] / ts[0]) if len(ts) > 1 else 0.0
+    growth = {  # memory factor per doubling of T: 2 for O(T), 4 for O(T²)
+        m: (memory[ts[-1]][m] / memory[ts[0]][m]) ** (1 / doublings) for m in ("scan", "matrix")
+    } if doublings > 0 else {}
+    return {
+        "T": T, "shape": tuple(x.shape), "max_abs_diff": max_diff,
+        "scan_s": times["scan"], "matrix_s": times["matrix"],
+        "speedup": times["matrix"] / times["scan"], "peak_bytes": memory,
+        "growth_per_doubling": growth,
+    }
+
+
+def _pair(size: dict[str, int], dropout: float = 0.0) -> tuple[MemoryMosaicLM, GPT]:
+    torch.manual_seed(0)
+    mosaic = MemoryMosaicLM(MosaicConfig(dropout=dropout, **size))
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig(dropout=dropout, **size))
+    return mosaic, gpt
+
+
+BENCH_TRAIN_SIZE = dict(vocab_size=512, block_size=512, n_layer=2, n_head=4, n_embd=256)
+
+
+def bench_train_step(
+    size: dict[str, int] | None = None, batch: int = 4, seq_len: int | None = None,
+    repeats: int = 5,
+) -> dict[str, Any]:
+    """One AdamW training step, mosaic vs GPT of the same size, on the CPU."""
+    size = dict(BENCH_TRAIN_SIZE if size is None else size)
+    T = seq_len or size["block_size"]
+    mosaic, gpt = _pair(size)
+    g = torch.Generator().manual_seed(0)
+    idx = torch.randint(0, size["vocab_size"], (batch, T), generator=g)
+    targets = torch.randint(0, size["vocab_size"], (batch, T), generator=g)
+
+    def stepper(model: torch.nn.Module) -> Callable[[], None]:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+
+        def step() -> None:
+            _, loss = model(idx, targets)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        return step
+
+    times = time_interleaved({"mosaic": stepper(mosaic), "gpt": stepper(gpt)}, repeats=repeats)
+    return {
+        "size": size, "batch": batch, "T": T,
+        "params_mosaic": count_parameters(mosaic), "params_gpt": count_parameters(gpt),
+        "mosaic_s": times["mosaic"], "gpt_s": times["gpt"],
+        "ratio": times["mosaic"] / times["gpt"],
+    }
+
+
+BENCH_GENERATION_SIZE = dict(vocab_size=512, block_size=512, n_layer=4, n_head=4, n_embd=128)
+
+
+def bench_generation(
+    size: dict[str, int] | None = None, prompt_len: int = 384, new_tokens: int = 128,
+    batch: int = 1, repeats: int = 1,
+) -> dict[str, Any]:
+    """Greedy generation up to a context of prompt_len + new_tokens, cached vs uncached."""
+    size = dict(BENCH_GENERATION_SIZE if size is None else size)
+    if prompt_len + new_tokens > size["block_size"]:
+        raise ValueError("prompt_len + new_tokens must fit in block_size for this benchmark")
+    mosaic, gpt = _pair(size)
+    prompt = torch.randint(0, size["vocab_size"], (batch, prompt_len),
+                           generator=torch.Generator().manual_seed(1))
+    out: dict[str, Any] = {"context": prompt_len + new_tokens, "new_tokens": new_tokens}
+    for name, model in (("mosaic", mosaic), ("gpt", gpt)):
+        tokens: dict[bool, torch.Tensor] = {}
+
+        def gen(use_cache: bool, model: torch.nn.Module = model, tokens: dict = tokens) -> None:
+            tokens[use_cache] = model.generate(prompt, new_tokens, temperature=0.0,
+                                               use_cache=use_cache)
+
+        times = time_interleaved({"cached": lambda: gen(True), "uncached": lambda: gen(False)},
+                                 repeats=repeats, warmup=0)
+        out[name] = {
+            "identical": bool(torch.equal(tokens[True], tokens[False])),
+            "cached_ms_per_token": 1000 * times["cached"] / new_tokens,
+            "uncached_ms_per_token": 1000 * times["uncached"] / new_tokens,
+            "speedup": times["uncached"] / times["cached"],
+        }
+    return out
+
+
+def bench_throughput(
+    preset: str = "gpu-small", device: str = "cuda", bf16: bool = True, compile: bool = True,
+    batch: int = 16, steps: int = 20, warmup: int = 5, **overrides: Any,
+) -> dict[str, Any]:
+    """Training tokens/s of both models (bf16 autocast, torch.compile) on ``device``."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' asked for but torch.cuda.is_available() is False")
+    size = {k: v for k, v in MosaicConfig.preset(preset, **overrides).to_dict().items()
+            if k in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd")}
+    T = size["block_size"]
+    results: dict[str, Any] = {"preset": preset, "device": str(dev), "bf16": bf16,
+                               "compile": compile, "batch": batch, "T": T}
+    for name, model in zip(("mosaic", "gpt"), _pair(size), strict=True):
+        model = model.to(dev)
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+        run = torch.compile(model) if compile else model
+        idx = torch.randint(0, size["vocab_size"], (batch, T), device=dev)
+
+        def step(run: Any = run, opt: torch.optim.Optimizer = opt, idx: torch.Tensor = idx) -> None:
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                _, loss = run(idx, idx)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        for _ in range(warmup):
+            step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - t0
+        results[name] = {"params": count_parameters(model),
+                         "tokens_per_s": steps * batch * T / elapsed}
+    results["ratio"] = results["gpt"]["tokens_per_s"] / results["mosaic"]["tokens_per_s"]
+    return results
+
+
+# --------------------------------------------------------------------------------------------
+# the command
+# --------------------------------------------------------------------------------------------
+
+
+def _row(what: str, measured: str, target: str, ok: bool | None) -> str:
+    mark = "" if ok is None else ("yes" if ok else "NO")
+    return f"| {what:<44} | {measured:<40} | {target:<14} | {mark:<4} |"
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MB"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks and print a table. Returns 0 (the table says what met its target)."""
+    parser = argparse.ArgumentParser(prog="python -m mosaics_edu.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=None,
+                        help="comma-separated subset of: leaky,train,generate,throughput")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--device", default="cpu", help="device of the throughput benchmark")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast (throughput)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile (throughput)")
+    parser.add_argument("--preset", default="gpu-small", help="model preset (throughput)")
+    parser.add_argument("--batch", type=int, default=16, help="batch size (throughput)")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes, one repetition: a smoke test, not a measurement")
+    args = parser.parse_args(argv)
+
+    default = "throughput" if args.device != "cpu" else "leaky,train,generate"
+    sections = [s.strip() for s in (args.only or default).split(",") if s.strip()]
+    unknown = set(sections) - {"leaky", "train", "generate", "throughput"}
+    if unknown:
+        parser.error(f"unknown section(s) {sorted(unknown)}")
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error("--threads must be >= 1")
+        torch.set_num_threads(args.threads)
+
+    q = args.quick
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU thread(s)"
+          + (", QUICK (not a measurement)" if q else ""))
+    rows = [_row("benchmark", "measured", "target", None).replace("|    ", "| ok ")]
+    rows.append("|" + "|".join("-" * n for n in (46, 42, 16, 6)) + "|")
+    t_start = time.perf_counter()
+
+    if "leaky" in sections:
+        r = bench_leaky(T=256 if q else 2048, batch=1 if q else 4, repeats=1 if q else 5,
+                        memory_T=(64, 128) if q else (512, 1024, 2048))
+        rows.append(_row(f"leaky scan vs matrix, T={r['T']}: max abs diff",
+                         f"{r['max_abs_diff']:.2e}", "<= 1e-5", r["max_abs_diff"] <= 1e-5))
+        rows.append(_row("  time: matrix / scan",
+                         f"{r['speedup']:.1f}x ({1e3 * r['matrix_s']:.1f} / "
+                         f"{1e3 * r['scan_s']:.1f} ms)", ">= 5x",
+                         r["speedup"] >= LEAKY_SPEEDUP_TARGET))
+        ts = sorted(r["peak_bytes"])
+        for m in ("scan", "matrix"):
+            peaks = ", ".join(_mb(r["peak_bytes"][t][m]) for t in ts)
+            growth = r["growth_per_doubling"].get(m, float("nan"))
+            rows.append(_row(f"  peak memory {m}, T={'/'.join(map(str, ts))}",
+                             f"{peaks} (x{growth:.2f}/doubling)",
+                             "O(T): ~x2" if m == "scan" else "(T^2: ~x4)",
+                             growth < 2.5 if m == "scan" else None))
+    if "train" in sections:
+        size = dict(vocab_size=128, block_size=64, n_layer=1, n_head=2, n_embd=32) if q else None
+        r = bench_train_step(size=size, batch=2 if q else 4, repeats=1 if q else 7)
+        s = r["size"]
+        rows.append(_row(f"train step d={s['n_embd']} L={s['n_layer']} H={s['n_head']} "
+                         f"T={r['T']} B={r['batch']}",
+                         f"{r['params_mosaic'] / 1e6:.2f}M vs {r['params_gpt'] / 1e6:.2f}M params",
+                         "equal size", None))
+        rows.append(_row("  time: mosaic / GPT",
+                         f"{r['ratio']:.3f} ({1e3 * r['mosaic_s']:.0f} / "
+                         f"{1e3 * r['gpt_s']:.0f} ms)", "<= 1.15",
+                         r["ratio"] <= TRAIN_RATIO_TARGET))
+    if "generate" in sections:
+        size = dict(vocab_size=128, block_size=64, n_layer=1, n_head=2, n_embd=32) if q else None
+        r = bench_generation(size=size, prompt_len=40 if q else 384, new_tokens=16 if q else 128)
+        for name in ("mosaic", "gpt"):
+            g = r[name]
+            rows.append(_row(f"generation {name}, context {r['context']}: same tokens",
+                             str(g["identical"]), "True", g["identical"]))
+            target = name == "mosaic"
+            rows.append(_row("  per token: uncached / cached",
+                             f"{g['speedup']:.1f}x ({g['uncached_ms_per_token']:.2f} / "
+                             f"{g['cached_ms_per_token']:.2f} ms)",
+                             ">= 5x" if target else "(baseline)",
+                             g["speedup"] >= GENERATION_SPEEDUP_TARGET if target else None))
+    if "throughput" in sections:
+        kw: dict[str, Any] = {}
+        if q or args.device == "cpu":
+            kw = dict(n_layer=1, n_embd=64, n_head=2, block_size=64, vocab_size=256)
+        r = bench_throughput(preset=args.preset, device=args.device, bf16=args.bf16,
+                             compile=args.compile, batch=2 if q else args.batch,
+                             steps=2 if q else 20, warmup=1 if q else 5, **kw)
+        rows.append(_row(f"throughput {args.preset} on {r['device']}"
+                         f"{' bf16' if args.bf16 else ''}{' compile' if args.compile else ''}",
+                         f"{r['mosaic']['tokens_per_s']:.0f} vs {r['gpt']['tokens_per_s']:.0f} "
+                         "tok/s", "", None))
+        rows.append(_row("  time per token: mosaic / GPT", f"{r['ratio']:.3f}", "<= 1.15",
+                         r["ratio"] <= GPU_THROUGHPUT_TARGET))
+    print("\n".join(rows))
+    print(f"(total {time.perf_counter() - t_start:.0f} s; ratios move with machine load)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

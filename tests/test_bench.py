@@ -1,0 +1,43 @@
+"""Smoke tests of the benchmark functions at tiny sizes (no timing asserts: CI machines vary)."""
+
+import torch
+
+from mosaics_edu import bench
+
+TINY = dict(vocab_size=64, block_size=32, n_layer=1, n_head=2, n_embd=16)
+
+
+def test_peak_tensor_bytes_tells_linear_from_quadratic():
+    small = bench.peak_tensor_bytes(lambda: torch.ones(100, 100) @ torch.ones(100, 1))
+    big = bench.peak_tensor_bytes(lambda: torch.ones(200, 200) @ torch.ones(200, 1))
+    assert 3.5 < big / small < 4.5  # the (n, n) matrix dominates: 4x memory for 2x n
+    assert bench.peak_tensor_bytes(lambda: torch.ones(10)) == 40
+
+
+def test_bench_leaky_small():
+    r = bench.bench_leaky(T=64, batch=1, n_head=2, head_size=4, repeats=1, memory_T=(32, 64))
+    assert r["max_abs_diff"] < 1e-5 and r["speedup"] > 0
+    assert set(r["growth_per_doubling"]) == {"scan", "matrix"}
+    assert r["peak_bytes"][64]["matrix"] > r["peak_bytes"][64]["scan"]
+
+
+def test_bench_train_step_small():
+    r = bench.bench_train_step(size=TINY, batch=2, repeats=1)
+    assert r["ratio"] > 0 and r["params_gpt"] - r["params_mosaic"] == 32 * 16 - 7 * 2
+
+
+def test_bench_generation_small():
+    r = bench.bench_generation(size=TINY, prompt_len=8, new_tokens=6)
+    assert r["mosaic"]["identical"] and r["gpt"]["identical"]
+
+
+def test_bench_throughput_runs_on_cpu_with_bf16():
+    r = bench.bench_throughput(preset="cpu-tiny", device="cpu", bf16=True, compile=False,
+                               batch=1, steps=1, warmup=0, **TINY)
+    assert r["mosaic"]["tokens_per_s"] > 0 and r["ratio"] > 0
+
+
+def test_main_quick_prints_a_table(capsys):
+    assert bench.main(["--quick", "--only", "leaky,generate"]) == 0
+    out = capsys.readouterr().out
+    assert "leaky scan vs matrix" in out and "generation mosaic" in out

@@ -25,7 +25,7 @@ __all__ = [
     "target_function", "make_regression", "retrieval_mse", "error_vs_memory_size",
     "fit_demo", "draw_fit_demo", "leave_one_out_error", "in_sample_error",
     "periodic_signal", "lift", "unit_keys", "peek_values", "causal_mask", "predict_next",
-    "error_by_position", "memory_unit_demo", "draw_memory_unit_demo",
+    "error_by_position", "memory_unit_demo", "draw_memory_unit_demo", "no_peeking",
 ]
 
 
@@ -295,3 +295,21 @@ def draw_memory_unit_demo(result: Mapping[str, np.ndarray], fig: plt.Figure) -> 
     ax2.bar(t, result["weights"], color="tab:red", width=1.0)
     ax2.set(xlabel="time s (stored pair)", ylabel=f"weight at t = {q}")
     fig.tight_layout()
+
+
+def no_peeking(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, t: int,
+               seed: int = 0) -> bool:
+    """True when the predictions at positions ``0 … t`` do not depend on ``x_{t+1}, x_{t+2}, …``.
+
+    ``predict`` maps a series (T,) to predictions (T,) (the prediction at position s is a guess of
+    x_{s+1}). We replace *every* future value ``x[t+1:]`` by random numbers and compare the
+    predictions at positions ``≤ t``, which may use ``x_0 … x_t`` only.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 1 or not 0 <= t < len(x) - 1:
+        raise ValueError(f"x must be 1-D and t in [0, {len(x) - 2}]; got shape {x.shape}, t={t}")
+    changed = x.copy()
+    changed[t + 1:] = np.random.default_rng(seed).normal(0.0, 3.0, size=len(x) - t - 1)
+    before = np.asarray(predict(x))[: t + 1]
+    after = np.asarray(predict(changed))[: t + 1]
+    return bool(np.allclose(before, after, rtol=0.0, atol=1e-12))

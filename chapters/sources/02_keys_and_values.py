@@ -1,0 +1,453 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Keys from the past, values from the future
+#
+# Chapter 01 built a memory that stores pairs and answers by kernel smoothing. Here the memory
+# meets a **time series**. At every step it builds a key from what it has seen so far and a value
+# that peeks one step ahead, stores the pair, and predicts the next input from the pairs stored
+# before. This is the *elementary memory unit* of Memory Mosaics, and with nothing else it already
+# learns in context: it predicts a periodic signal once it has seen one period, and it performs
+# an induction step ("… a b … a → b") in a single layer.
+#
+# **By the end of this chapter you will be able to**
+#
+# - build the keys (a leaky average of the past) and the values (a one-step peek into the future)
+#   of a memory unit, and compute the leaky average three ways;
+# - retrieve strictly causally — from pairs $s < t$ only — and explain why $s \le t$ would cheat and
+#   why position 0 answers 0;
+# - write a "no peeking" test for any predictor;
+# - measure in-context prediction: the error falls once the memory holds one period, and only with
+#   leaky keys where the signal passes the same value going up and going down;
+# - train a one-layer induction head made of one memory unit, and compare it with a one-layer
+#   transformer.
+
+# %%
+import time
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+from mosaics_edu import induction, memory, toys
+from mosaics_edu.checks import ch02
+from mosaics_edu.features import leaky_average
+from mosaics_edu.widgets import defaults, interactive_figure
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+# %% [markdown]
+# ## 1. The elementary memory unit
+#
+# A feature extractor turns the inputs $x_0, x_1, \dots$ into a key series and a value series:
+#
+# $$k_t = \varphi(x_t, x_{t-1}, \dots), \qquad v_t = \psi(x_{t+1}, x_t), \qquad
+#   y_t = \sum_{s < t} \mathrm{softmax}_s\!\big(-\beta \lVert k_t - k_s \rVert^2\big)\, v_s .$$
+#
+# The key summarises the **past** (up to $t$); the value **peeks** one step into the future. At
+# time $t$ the unit answers $y_t$, an estimate of $\mathbb{E}[v_t \mid k_t]$, from the pairs it
+# stored at times $s < t$. One step later $x_{t+1}$ arrives, $v_t$ becomes computable and the
+# pair $(k_t, v_t)$ joins the memory. If $v_t = x_{t+1}$, then $y_t$ is a prediction of the next
+# input, learned from the sequence itself — *in context*, with no weight changing.
+#
+# Our series: a periodic signal with period $P = 20$ steps, two harmonics with random phases and a
+# little noise. To make vectors out of scalar readings we *lift* each $x_t$ to a soft one-hot vector
+# on 24 bins (`toys.lift`) — the role a token embedding or $W_\varphi$ plays in a real model.
+
+# %%
+P = 20
+series = toys.periodic_signal(1, 100, period=P, seed=3)[0]  # (100,)
+lifted = toys.lift(series)  # (100, 24)
+fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 4), sharex=True)
+ax1.plot(series, c="k")
+ax1.axvline(P, c="tab:green", ls=":", label="one period")
+ax1.set(ylabel="x_t")
+ax1.legend(fontsize=8)
+ax2.imshow(lifted.T, aspect="auto", origin="lower", cmap="Greys", extent=(-0.5, 99.5, -1.6, 1.6))
+ax2.set(xlabel="time t", ylabel="lift(x_t): 24 bins")
+plt.tight_layout()
+plt.show()
+print("series", series.shape, "-> lifted", lifted.shape)
+
+# %% [markdown]
+# ## 2. Keys: a leaky average of the past
+#
+# The key of position $t$ is a leaky average of the lifted inputs, normalised to unit length:
+#
+# $$\bar k_t = \tilde k_t + \lambda\, \bar k_{t-1}, \quad \bar k_{-1} = 0, \qquad k_t = \bar k_t / \lVert \bar k_t \rVert ,$$
+#
+# with $\tilde k_t$ the lifted input and a leak $0 \le \lambda < 1$. With $\lambda = 0$ the key is
+# the current input alone; with $\lambda$ near 1 it remembers a long stretch of the past. The
+# normalisation makes chapter 01's identity hold: the Gaussian kernel on these keys *is*
+# $\mathrm{softmax}(2\beta\, k_t \cdot k_s)$.
+#
+# **Exercise 2.1 — `leaky_keys`** (★, 10 minutes). Shapes: features `(T, d)` → keys `(T, d)`, each
+# row of norm 1. A loop over time is fine.
+
+# %% tags=["exercise"]
+def leaky_keys(features: np.ndarray, decay: float) -> np.ndarray:
+    """k̄_t = features_t + decay * k̄_{t-1}; k_t = k̄_t / ||k̄_t||. features (T, d) -> (T, d)."""
+    ### BEGIN SOLUTION
+    k_bar = np.zeros_like(features, dtype=np.float64)  # (T, d)
+    state = np.zeros(features.shape[1])
+    for t in range(features.shape[0]):
+        state = features[t] + decay * state
+        k_bar[t] = state
+    return k_bar / np.linalg.norm(k_bar, axis=1, keepdims=True)  # (T, d), unit rows
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch02.check_leaky_keys(leaky_keys)
+
+# %% [markdown]
+# ### The leaky average three ways
+#
+# The recursion is clear but runs one step at a time. Unrolled, $\bar k_t = \sum_{s \le t} \lambda^{t-s}\tilde k_s$:
+# one multiplication by the lower-triangular $T\times T$ matrix $C_{ts} = \lambda^{t-s}$ ($s \le t$),
+# which is parallel but costs $O(T^2)$. The package's default is a chunked **scan**: inside chunks
+# of about $\sqrt T$ steps it uses the small matrix, and it carries the state from chunk to chunk,
+# $O(T)$ time and memory. The official code also multiplies $C$ by $(1-\lambda)$ (a *normalised*
+# exponential moving average); since keys are normalised afterwards, that factor changes nothing.
+# We check all four on a long random input.
+
+# %%
+feats = np.random.default_rng(0).standard_normal((2048, 32))  # (T, d)
+lam = 0.9
+forms, seconds = {}, {}
+for method in ("recurrent", "matrix", "scan"):
+    start = time.perf_counter()
+    forms[method] = leaky_average(feats, lam, method=method)  # (2048, 32)
+    seconds[method] = time.perf_counter() - start
+forms["(1-λ)·matrix"] = (1 - lam) * forms["matrix"]
+
+
+def unit(k):
+    return k / np.linalg.norm(k, axis=-1, keepdims=True)
+
+
+for name, k in forms.items():
+    gap_raw = np.abs(k - forms["recurrent"]).max()
+    gap_unit = np.abs(unit(k) - unit(forms["recurrent"])).max()
+    print(f"{name:>13}: max gap to the recursion {gap_raw:.1e} before, {gap_unit:.1e} after normalising"
+          + (f"  ({seconds[name] * 1e3:.0f} ms)" if name in seconds else ""))
+    assert gap_unit < 1e-10
+assert np.abs(forms["(1-λ)·matrix"] - forms["recurrent"]).max() > 1.0  # differs before normalising
+print("the T×T matrix holds", 2048**2, "numbers; the scan never builds it")
+
+# %% [markdown]
+# (Timings depend on the machine and its load; chapter 04 benchmarks them properly.)
+#
+# ## 3. Values: a peek into the future
+#
+# The value of position $t$ mixes the input of now and of the next step:
+#
+# $$v_t = \gamma\, x_t + (1-\gamma)\, x_{t+1}, \qquad x_T = 0 \text{ past the end of the window}.$$
+#
+# With $\gamma = 0$ the value is exactly the next input, which is what we want to predict here.
+# (The models of chapter 04 first project $x$ by $W_\psi$ and normalise the mix; for a scalar
+# signal normalising would erase the information, so we keep the raw mix.)
+#
+# **Exercise 2.2 — `peek_values`** (★, 5 minutes). Shapes: x `(T, m)` → values `(T, m)`. The last
+# value peeks at 0.
+
+# %% tags=["exercise"]
+def peek_values(x: np.ndarray, gamma: float) -> np.ndarray:
+    """v_t = gamma * x_t + (1 - gamma) * x_{t+1}, with x_T = 0. x (T, m) -> (T, m)."""
+    ### BEGIN SOLUTION
+    x_next = np.concatenate([x[1:], np.zeros_like(x[:1])])  # (T, m): x_{t+1}, 0 at the end
+    return gamma * x + (1 - gamma) * x_next
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch02.check_peek_values(peek_values)
+
+# %% [markdown]
+# ## 4. Strictly causal retrieval
+#
+# Position $t$ predicts $x_{t+1}$. Its own value $v_t$ *contains* $x_{t+1}$, so if position $t$ could
+# read its own pair it would simply copy the answer. The memory used at $t$ therefore holds the pairs
+# $s < t$ only — strictly. Every value it reads, $v_s$ with $s \le t-1$, depends on inputs up to
+# $x_{s+1} \le x_t$: nothing from the future. Position 0 has an **empty memory**; the softmax over no
+# pairs is undefined (0/0), and the convention is to answer exactly 0.
+#
+# **Exercise 2.3 — `causal_retrieve`** (★★, 10 minutes). Shapes: keys `(T, d)`, values `(T, m)` →
+# answers `(T, m)`; answer $t$ is the kernel smoothing of chapter 01 over the pairs $s < t$; answer 0
+# is 0. (You may call `memory.kernel_regression(keys, values, queries, beta, mask=...)`, where
+# `mask[t, s]` says whether query t may read pair s — or write it yourself.)
+
+# %% tags=["exercise"]
+def causal_retrieve(keys: np.ndarray, values: np.ndarray, beta: float) -> np.ndarray:
+    """y_t = kernel smoothing over pairs s < t; y_0 = 0. keys (T, d), values (T, m) -> (T, m)."""
+    ### BEGIN SOLUTION
+    T = keys.shape[0]
+    mask = np.tri(T, T, k=-1, dtype=bool)  # (T, T): mask[t, s] = s < t
+    return memory.kernel_regression(keys, values, keys, beta, mask=mask)  # (T, m), row 0 = 0
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch02.check_causal_retrieve(causal_retrieve)
+
+# %% [markdown]
+# From here on we use the package's memory unit, `toys.predict_next(x, decay, beta)`: lifted
+# inputs → leaky keys → values $v_t = x_{t+1}$ → retrieval from $s < t$. What would the forbidden
+# mask $s \le t$ do? It would look wonderful: with a sharp kernel each position finds its own key
+# and copies its own value, the very number it is asked to predict — from the first step, before
+# it has seen anything.
+
+# %%
+signals = toys.periodic_signal(200, 100, period=P, seed=0)  # (200, 100): 200 series, random phases
+keys_all = toys.unit_keys(signals, 0.5)  # (200, 100, 24)
+values_all = toys.peek_values(signals[..., None])  # (200, 100, 1)
+cheat = memory.kernel_regression(keys_all, values_all, keys_all, 30.0, mask=np.tri(100, dtype=bool))[..., 0]
+honest = toys.predict_next(signals, 0.5, 30.0)[0]  # (200, 100)
+err_cheat = np.mean((cheat[:, 1:P] - signals[:, 2 : P + 1]) ** 2)
+err_honest = np.mean((honest[:, 1:P] - signals[:, 2 : P + 1]) ** 2)
+print(f"error over the first period (t = 1 … {P - 1}): mask s <= t {err_cheat:.4f}, mask s < t {err_honest:.4f}")
+print(f"position 0 of the honest unit answers {np.abs(honest[:, 0]).max()} on all 200 series")
+assert err_cheat < 0.1 * err_honest and np.all(honest[:, 0] == 0.0)
+
+# %% [markdown]
+# ## 5. Your own "no peeking" test
+#
+# Masks are easy to get wrong by one, so every model of the course is tested for peeking. The test
+# is simple: change the future and see whether the past notices. A predictor maps a series to one
+# prediction per position; the prediction at position $s$ may use $x_0 \dots x_s$. Replace every
+# value after $t$ by something else: the predictions at positions $0 \dots t$ must not move.
+#
+# **Exercise 2.4 — `no_peeking`** (★★, 10 minutes). `predict` maps an array `(T,)` to predictions
+# `(T,)`. Return `True` when the predictions at positions $0 \dots t$ are unchanged after you replace
+# $x_{t+1}, \dots, x_{T-1}$ (all of them) by other numbers, `False` otherwise. Do not modify `x`
+# in place.
+
+# %% tags=["exercise"]
+def no_peeking(predict, x: np.ndarray, t: int) -> bool:
+    """True iff predict(x)[: t + 1] does not depend on x[t + 1:]. x (T,)."""
+    ### BEGIN SOLUTION
+    changed = x.copy()
+    changed[t + 1:] = np.random.default_rng(0).normal(0.0, 3.0, size=len(x) - t - 1)
+    return bool(np.allclose(predict(x)[: t + 1], predict(changed)[: t + 1], rtol=0, atol=1e-12))
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch02.check_no_peeking(no_peeking)
+
+# %% [markdown]
+# We run the package's version of the test, `toys.no_peeking`, at every position on the memory unit,
+# and on the same unit with the mask $s \le t$:
+
+# %%
+x0 = signals[0]
+
+
+def unit_honest(x):
+    return toys.predict_next(x, 0.5, 30.0)[0]
+
+
+def unit_cheat(x):
+    k = toys.unit_keys(x, 0.5)
+    return memory.kernel_regression(k, toys.peek_values(x[:, None]), k, 30.0, mask=np.tri(len(x), dtype=bool))[:, 0]
+
+
+honest_ok = [toys.no_peeking(unit_honest, x0, t) for t in range(len(x0) - 1)]
+cheat_ok = [toys.no_peeking(unit_cheat, x0, t) for t in range(len(x0) - 1)]
+print(f"mask s < t : passes the test at {sum(honest_ok)} of {len(honest_ok)} positions")
+print(f"mask s <= t: passes the test at {sum(cheat_ok)} of {len(cheat_ok)} positions")
+assert all(honest_ok) and not any(cheat_ok)
+
+# %% [markdown]
+# ## 6. Learning in context: one period is enough
+#
+# Now the claim. We run the unit (leak $\lambda = 0.5$, $\beta = 30$) on 200 series with random phases
+# and measure the squared error of its prediction of $x_{t+1}$ at every position $t$. Before it has
+# seen a full period the memory holds no pair whose key resembles the current one; after one
+# period it has seen every phase once.
+
+# %%
+err_pos = toys.error_by_position(signals, decay=0.5, beta=30.0)  # (99,)
+plt.figure(figsize=(8, 3.4))
+plt.semilogy(np.arange(1, 99), err_pos[1:], c="tab:blue", label="memory unit, λ = 0.5")
+plt.axvline(P, c="tab:green", ls=":", label=f"one period (P = {P})")
+plt.axhline(np.mean(np.diff(signals, axis=1) ** 2), c="gray", ls="--", label="predict 'no change'")
+plt.xlabel("position t (pairs in memory = t)")
+plt.ylabel("squared error of x̂_{t+1}")
+plt.legend(fontsize=8)
+plt.show()
+
+# %%
+early, late = err_pos[1:P].mean(), err_pos[P + 2 : 2 * P].mean()
+print(f"mean squared error: positions 1-{P - 1} (less than a period) {early:.4f}; "
+      f"positions {P + 2}-{2 * P - 1} (one period stored) {late:.4f}; ratio {early / late:.0f}x")
+assert late < 0.1 * early
+
+# %% [markdown]
+# Reading the plot: the error stays high during the first period and falls by more than an order
+# of magnitude right after position $P$ — once the memory holds one period, every new key has a
+# stored neighbour one period back, whose value is the right next input.
+#
+# ## 7. Why a *leaky* average
+#
+# Within one period the signal passes the same value going up and going down. A key made of $x_t$
+# alone ($\lambda = 0$) cannot tell the two apart: the memory finds both kinds of stored pairs and
+# averages their next values, which go in opposite directions. A leaky key also remembers the last
+# few values, hence the direction. We compare the two units after two periods of context.
+
+# %%
+err_plain = toys.error_by_position(signals, decay=0.0, beta=30.0)
+late_plain, late_leaky = err_plain[2 * P :].mean(), err_pos[2 * P :].mean()
+pred_plain = toys.predict_next(signals[0], 0.0, 30.0)[0]
+pred_leaky = toys.predict_next(signals[0], 0.5, 30.0)[0]
+t_show = np.arange(60, 99)
+plt.figure(figsize=(9, 3.4))
+plt.plot(t_show + 1, signals[0, t_show + 1], "k", lw=1, label="x_{t+1}")
+plt.plot(t_show + 1, pred_plain[t_show], "o-", ms=3, c="tab:orange", label="key = x_t alone (λ = 0)")
+plt.plot(t_show + 1, pred_leaky[t_show], "s-", ms=3, c="tab:blue", label="leaky key (λ = 0.5)")
+plt.xlabel("time")
+plt.legend(fontsize=8)
+plt.show()
+print(f"mean squared error after two periods: key = x_t alone {late_plain:.4f}, leaky key {late_leaky:.4f} "
+      f"({late_plain / late_leaky:.1f}x smaller)")
+assert late_leaky < 0.3 * late_plain
+
+# %% [markdown]
+# Reading the plot: the $\lambda = 0$ unit lags and flattens the signal where it rises or falls
+# steeply — it averages "next value going up" with "next value going down" — while the leaky unit
+# follows it. The widget below lets you explore both knobs: the leak λ and the bandwidth β. The
+# lower panel shows which stored pairs the prediction at one position (red) retrieves: with a good
+# setting, the pairs exactly one and two periods earlier.
+
+# %%
+controls = {
+    "decay": widgets.FloatSlider(value=0.5, min=0.0, max=0.95, step=0.05, description="leak λ"),
+    "beta": widgets.FloatLogSlider(value=30.0, base=10, min=0, max=3, step=0.1, description="beta"),
+    "query": widgets.IntSlider(value=70, min=1, max=98, description="position"),
+}
+interactive_figure(toys.memory_unit_demo, toys.draw_memory_unit_demo, controls, figsize=(9, 5));
+
+# %%
+shown = toys.memory_unit_demo(**defaults(controls))
+w, q = shown["weights"], int(shown["query"])
+one_back = w[[q - P - 1, q - P, q - P + 1]].sum() + w[[q - 2 * P - 1, q - 2 * P, q - 2 * P + 1]].sum() \
+    + w[[q - 3 * P - 1, q - 3 * P, q - 3 * P + 1]].sum()
+print(f"at position {q}: weights on pairs s >= t: {w[q:].sum()}, weight within ±1 step of t-P, t-2P, t-3P: "
+      f"{one_back:.3f}; error of the whole series {float(shown['mse']):.4f}")
+assert w[q:].sum() == 0.0 and one_back > 0.9
+
+# %% [markdown]
+# ## 8. An induction head in one layer
+#
+# Language models learn in context too. A famous mechanism is the **induction head**: having seen
+# "… a b …", when "a" comes again predict "b". In a transformer it takes two layers: one to write
+# "the previous token was a" into position of b, one to find it. A memory unit does it in one:
+# the key of a position is (mostly) its own token, the value peeks at the next token. When "a"
+# comes again its key finds the stored key of the first "a", whose value is "b".
+#
+# The task: each sequence repeats a block of `period` distinct random tokens (vocabulary 32, period
+# drawn between 4 and 16, length 48). From position `period` on, every next token is determined by
+# induction; since the period changes from sequence to sequence, no fixed positional offset works.
+# We train, with the same budget (300 Adam steps of 32 fresh sequences, lr 3·10⁻³):
+#
+# - `MemoryUnitLM`: token embedding → one memory unit (the package's `KeyExtractor` and
+#   `ValueExtractor`, one head, learned leak, peek mix γ and bandwidth; retrieval from $s < t$)
+#   → unembedding. **No positional encoding.**
+# - `AttentionOnlyLM` with one layer: token + learned position embeddings → one causal attention
+#   layer ($W_q, W_k, W_v, W_o$) → unembedding. And, as a reference point, the same with two layers.
+#
+# Accuracy is measured on 1,000 held-out sequences at the positions that induction determines.
+# This cell takes about 20 seconds on a laptop CPU.
+
+# %%
+test_tokens, test_periods = induction.periodic_tokens(1000, seed=999)  # (1000, 48), (1000,)
+vocab = 32
+makers = {
+    "memory unit (1 layer)": lambda: induction.MemoryUnitLM(vocab, n_embd=64),
+    "transformer, 1 layer": lambda: induction.AttentionOnlyLM(vocab, n_embd=64, block_size=48, n_layer=1),
+    "transformer, 2 layers": lambda: induction.AttentionOnlyLM(vocab, n_embd=64, block_size=48, n_layer=2),
+}
+results = {}
+for name, make in makers.items():
+    torch.manual_seed(0)
+    model = make()
+    start = time.perf_counter()
+    losses = induction.train_lm(model, steps=300, batch=32, lr=3e-3, seed=0)
+    acc = induction.induction_accuracy(model, test_tokens, test_periods)
+    n_params = sum(p.numel() for p in model.parameters())
+    results[name] = {"losses": losses, "accuracy": acc, "params": n_params}
+    print(f"{name:>22}: {n_params:6d} parameters, final loss {np.mean(losses[-20:]):.3f}, "
+          f"held-out induction accuracy {acc:.3f}  ({time.perf_counter() - start:.1f} s)")
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.4))
+for name, r in results.items():
+    ax1.plot(np.convolve(r["losses"], np.ones(10) / 10, mode="valid"), label=name)
+ax1.set(xlabel="training step", ylabel="cross-entropy (10-step mean)", title="training")
+ax1.legend(fontsize=8)
+ax2.bar(range(3), [r["accuracy"] for r in results.values()], color=["tab:blue", "tab:orange", "tab:green"])
+ax2.axhline(1 / vocab, c="gray", ls=":", label="chance 1/32")
+ax2.set(xticks=range(3), xticklabels=["memory unit\n1 layer", "transformer\n1 layer", "transformer\n2 layers"],
+        ylabel="held-out accuracy", ylim=(0, 1.05), title="induction positions")
+ax2.legend(fontsize=8)
+plt.tight_layout()
+plt.show()
+
+# %%
+acc_unit = results["memory unit (1 layer)"]["accuracy"]
+acc_t1 = results["transformer, 1 layer"]["accuracy"]
+acc_t2 = results["transformer, 2 layers"]["accuracy"]
+print(f"held-out accuracy: memory unit {acc_unit:.3f}, 1-layer transformer {acc_t1:.3f}, "
+      f"2-layer transformer {acc_t2:.3f}")
+assert acc_unit > 0.95, "one memory unit should solve induction"
+assert acc_t1 < 0.6, "a one-layer attention-only transformer should not"
+assert acc_unit > acc_t1 + 0.3
+
+# %% [markdown]
+# Reading the numbers: the single memory unit predicts the induced tokens almost perfectly,
+# without any positional encoding; the one-layer transformer, with its position embeddings and
+# *more* parameters, stays far below (it learns only partial statistics, such as "the next token is
+# one of the tokens already seen"); given a second layer, the transformer solves the task too. (The
+# final losses stay well above 0 for every model because they include the positions of the first
+# block, whose tokens are new and cannot be predicted.) The
+# difference is not capacity but structure: a one-layer transformer's key at position s knows only
+# token s, while the memory unit's value at s already holds token s+1.
+#
+# ## Summary
+#
+# - The elementary memory unit stores $(k_t, v_t)$ with keys from the past ($\bar k_t = \tilde k_t + \lambda\bar k_{t-1}$,
+#   normalised) and values peeking one step ahead ($v_t = \gamma x_t + (1-\gamma)x_{t+1}$).
+# - It retrieves from pairs $s < t$ only: $s \le t$ would copy the answer out of $v_t$ (error ~0
+#   from the first step, measured above), and position 0 answers exactly 0. A "no peeking" test —
+#   change the future, check the past — catches such leaks.
+# - The leaky average can be computed by the recursion, a $T\times T$ matrix, or an $O(T)$ scan; all
+#   agree, and a $(1-\lambda)$ factor vanishes in the normalisation.
+# - On a periodic signal the unit's error drops by more than an order of magnitude once the memory
+#   holds one period; where the signal takes the same value going up and down, only leaky keys
+#   predict well.
+# - One memory unit is an induction head: it solves a held-out induction task that a one-layer
+#   attention-only transformer trained with the same budget does not.
+#
+# ## Further reading
+#
+# - J. Zhang, N. Nolte, R. Sadhukhan, B. Chen, L. Bottou. *Memory Mosaics*. ICLR 2025
+#   (arXiv:2405.06394) — the elementary memory unit (Figure 1), leaky keys, peeking values.
+# - J. Zhang, L. Bottou. *Memory Mosaics at Scale*. NeurIPS 2025 (arXiv:2507.03285) — §2–3: the
+#   key and value extractors and the one-layer induction head.
+# - C. Olsson et al. *In-context Learning and Induction Heads*. Transformer Circuits Thread, 2022.
+# - A. Bietti, V. Cabannes, D. Bouchacourt, H. Jégou, L. Bottou. *Birth of a Transformer: A Memory
+#   Viewpoint*. NeurIPS 2023 — why a transformer needs two layers for induction.
+#
+# Next: **03 · Three moons: predictive disentanglement.**

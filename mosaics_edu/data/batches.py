@@ -180,7 +180,8 @@ def prepare_stories(
 ) -> TokenDataset:
     """Generate the package's story corpus, tokenize it and save it (cached by its settings).
 
-    The tokenizer (``char``, ``bpe`` or ``gpt2``) is trained on the training split only.
+    The tokenizer (``char``, ``bpe`` or ``gpt2``) is trained on the training split only
+    (``bpe``: on its first 2 MB).
     A second call with the same settings just reopens the folder.
     """
     if tokenizer not in TOKENIZER_KINDS:
@@ -205,7 +206,9 @@ def prepare_stories(
         if ds is not None and ds.meta.get("source") == source:
             return ds
     texts = story_corpus(n_train=n_train, n_valid=n_valid, seed=seed)
-    tok = make_tokenizer(tokenizer, texts["train"], vocab_size=bpe_vocab_size)
+    # BPE learns its merges from the first ~2 MB (a bigger sample changes little, costs memory)
+    sample = texts["train"] if tokenizer != "bpe" else texts["train"][:2_000_000]
+    tok = make_tokenizer(tokenizer, sample, vocab_size=bpe_vocab_size)
     return save_token_dataset(
         out, tok.encode(texts["train"]), tok.encode(texts["valid"]), tok, source=source
     )

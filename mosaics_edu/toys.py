@@ -284,9 +284,9 @@ def draw_memory_unit_demo(result: Mapping[str, np.ndarray], fig: plt.Figure) -> 
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     t = np.arange(len(result["x"]))
     q = int(result["query"])
-    ax1.plot(t, result["x"], c="k", lw=1, label="x_t")
+    ax1.plot(t, result["x"], c="k", lw=1, label=r"$x_t$")
     ax1.plot(t[:-1] + 1, result["prediction"][:-1], c="tab:blue", lw=1.5,
-             label="prediction of x_{t+1}")
+             label=r"prediction of $x_{t+1}$")
     ax1.axvline(float(result["period"]), c="tab:green", ls=":", label="one period")
     ax1.plot([q + 1], [result["prediction"][q]], "o", c="tab:red")
     ax1.set(title=f"λ = {float(result['decay']):.2f}, β = {float(result['beta']):.3g}: "

@@ -593,13 +593,20 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        use_autocast = self.device.type == "cuda" and self.dtype != torch.float32
+        if self.dtype == torch.float16 and self.device.type != "cuda":
+            raise ValueError("dtype float16 needs a CUDA GPU: use bfloat16 or float32 here")
+        use_autocast = self.device.type in ("cuda", "cpu") and self.dtype != torch.float32
+        # autocast runs matmuls in bf16/fp16 and keeps reductions (norms, softmax, loss) in fp32;
+        # the weights and the optimizer state stay fp32
         self.autocast = (
-            torch.autocast(device_type="cuda", dtype=self.dtype)
+            torch.autocast(device_type=self.device.type, dtype=self.dtype)
             if use_autocast
             else contextlib.nullcontext()
         )
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype == torch.float16)
+        # fp16 overflows without loss scaling; bf16 has fp32's exponent range and needs none
+        self.scaler = torch.amp.GradScaler(
+            "cuda", enabled=self.dtype == torch.float16 and self.device.type == "cuda"
+        )
 
         self.raw_model = model.to(self.device)
         self.block_size = _block_size(self.model_config)
@@ -879,6 +886,7 @@ class Trainer:
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
             "world_size": self.world,
+            "backend": dist.get_backend() if self.ddp else None,
         }
 
 
@@ -925,8 +933,8 @@ def generate(
 
 
 def _init_distributed(config: TrainConfig, backend: str | None) -> bool:
-    """Start the process group when launched by torchrun (WORLD_SIZE > 1)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+    """Start the process group when launched by torchrun (it sets RANK, even for 1 process)."""
+    if "RANK" not in os.environ or dist.is_initialized():
         return False
     if backend is None:
         use_cuda = torch.cuda.is_available() and not config.device.startswith("cpu")
@@ -1071,7 +1079,7 @@ def _run_cli(config: TrainConfig, args: argparse.Namespace, ddp: bool) -> dict:
             f"model {s['model']}: {s['n_params']:,} parameters | step {s['step']} | "
             f"train loss {s['train_loss']:.4f} | val loss {s['val_loss']:.4f}\n"
             f"throughput {s['tokens_per_s']:,.0f} tokens/s on {s['device']} ({s['dtype']}, "
-            f"{s['world_size']} process(es)) | MFU {s['mfu']:.2%} "
+            f"{s['world_size']} process(es), DDP {s['backend'] or 'off'}) | MFU {s['mfu']:.2%} "
             f"(6N + 12LdT = {s['flops_per_token']:.3g} FLOPs/token, "
             f"assumed peak {s['peak_flops'] / 1e12:.3g} TFLOP/s)",
             flush=True,

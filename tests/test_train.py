@@ -343,7 +343,7 @@ def test_ddp_two_processes_gloo_resume_matches(tiny):
         return res.stdout
 
     out = launch(tmp_path / "ddp")
-    assert "2 process(es)" in out
+    assert "2 process(es), DDP gloo" in out
     launch(tmp_path / "ddp2", "--stop-after", "4")
     assert tr.load_checkpoint(tmp_path / "ddp2" / "ckpt.pt")["step"] == 4
     launch(tmp_path / "ddp2", "--resume")
@@ -391,3 +391,64 @@ def test_resume_equals_uninterrupted_for_both_models(kind, tmp_path):
     for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(),
                             strict=True):
         assert torch.equal(a, b), f"{kind}: {name} differs after resume"
+
+
+def test_bf16_autocast_path_on_cpu(tiny):
+    """The autocast code path (bf16) runs on CPU too; fp16 is refused off-GPU."""
+    tmp_path, data = tiny
+    res = tr.train(_tiny_config(tmp_path, dtype="bfloat16", max_steps=4, out_dir=None,
+                                warmup_steps=0),
+                   data=data, progress=False)
+    assert res.summary["dtype"] == "bfloat16" and math.isfinite(res.summary["val_loss"])
+    assert next(res.model.parameters()).dtype == torch.float32  # master weights stay fp32
+    with pytest.raises(ValueError, match="float16 needs a CUDA GPU"):
+        tr.train(_tiny_config(tmp_path, dtype="float16", max_steps=2, out_dir=None,
+                              warmup_steps=0), data=data, progress=False)
+
+
+# ---- GPU paths (run where a CUDA device exists; skipped elsewhere) ------------------------------
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@needs_cuda
+@pytest.mark.parametrize("kind", ["mosaic", "gpt"])
+@pytest.mark.parametrize("dtype,compile_", [("bfloat16", False), ("float16", False),
+                                            ("bfloat16", True)])
+def test_gpu_autocast_and_compile(kind, dtype, compile_, tmp_path):
+    data = prepare_stories(tmp_path / "data", tokenizer="char", n_train=200, n_valid=20, seed=0)
+    cfg = tr.TrainConfig.from_preset("cpu-tiny", model=kind, device="cuda", dtype=dtype,
+                                     compile=compile_, max_steps=20, warmup_steps=2,
+                                     eval_interval=20, eval_batches=2, out_dir=str(tmp_path / "r"))
+    res = tr.train(cfg, data=data, progress=False)
+    evals = [h for h in res.history if h["kind"] == "eval"]
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"]
+    ck = tr.load_checkpoint(tmp_path / "r" / "ckpt.pt")  # compiled models save plain keys
+    assert not any(k.startswith("_orig_mod.") for k in ck["model"])
+    assert bool(ck["scaler"]) == (dtype == "float16")
+
+
+@needs_cuda
+def test_gpu_fused_attention_kernels_accept_the_models():
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    for kind in ("mosaic", "gpt"):
+        model, _ = tr.build_model(kind, "gpu-small", 512)
+        model = model.cuda()
+        x = torch.randint(0, 512, (2, 256), device="cuda")
+        with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION,
+                          SDPBackend.CUDNN_ATTENTION]), torch.autocast("cuda", torch.bfloat16):
+            _, loss = model(x, x)  # raises if only the math fallback could run
+        assert torch.isfinite(loss)
+
+
+@needs_cuda
+def test_gpu_torchrun_nccl_single_process(tmp_path):
+    data = tmp_path / "data"
+    prepare_stories(data, tokenizer="char", n_train=200, n_valid=20, seed=0)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1",
+           "-m", "mosaics_edu.train", "--model", "mosaic", "--data", str(data), "--out-dir",
+           str(tmp_path / "run"), "--max-steps", "10", "--backend", "nccl", "--no-progress"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "cuda" in res.stdout and "DDP nccl" in res.stdout

@@ -9,7 +9,8 @@ the ``draw_*`` functions only draw what a pure function returned.
 - :func:`median_time`: a robust wall-clock timing (median of repeats) for the cost sections.
 - :func:`summarise_runs` / :func:`draw_loss_curves`: the validation-loss comparison of chapter 05;
   :func:`name_copy_losses`: the loss on names a model can copy from its context, and on the
-  ones it cannot.
+  ones it cannot; :func:`char_loss_view` / :func:`draw_char_loss_view`: character by character,
+  what each model pays on one story (the widget of chapter 05).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ __all__ = [
     "summarise_runs",
     "draw_loss_curves",
     "name_copy_losses",
+    "char_loss_view",
+    "draw_char_loss_view",
 ]
 
 
@@ -274,3 +277,76 @@ def name_copy_losses(
     return {"first": float(np.mean(first)), "repeated": float(np.mean(repeated)),
             "other": float(losses[~in_name].mean()), "n_first": len(first),
             "n_repeated": len(repeated)}
+
+
+@torch.no_grad()
+def char_loss_view(
+    models: Mapping[str, torch.nn.Module],
+    tokenizer: Any,
+    stories: Sequence[Any],
+    story: int,
+    start: int,
+    width: int = 64,
+) -> dict[str, Any]:
+    """Per-character loss of each model on a stretch of one story, read with its full context.
+
+    The models read the story's first ``block_size + 1`` characters (``block_size`` of the first
+    model); the loss of character p is the cross-entropy of predicting it from everything before.
+    Returns ``labels`` (the characters p in ``[start+1, start+width]``), ``losses``
+    ``{name: (width,) array}``, ``repeated`` (width,) bool — letters 2..n of a name that already
+    occurred — and ``mean`` ``{name: mean loss over the stretch}``.
+    """
+    from .data import name_spans
+
+    if not models:
+        raise ValueError("models is empty: pass {name: model}")
+    if not isinstance(story, int) or not 0 <= story < len(stories):
+        raise ValueError(f"story must be an int in [0, {len(stories) - 1}], got {story!r}")
+    first = next(iter(models.values()))
+    block = int(first.config.block_size)
+    text = stories[story].text[: block + 1]
+    if not isinstance(width, int) or width < 1:
+        raise ValueError(f"width must be a positive int, got {width!r}")
+    if not isinstance(start, int) or not 0 <= start <= len(text) - 1 - width:
+        raise ValueError(f"start must be an int in [0, {len(text) - 1 - width}] for this story and "
+                         f"width={width}, got {start!r}")
+    ids = torch.tensor([tokenizer.encode(text)], dtype=torch.long)  # (1, L)
+    losses = {}
+    for name, model in models.items():
+        was_training = model.training
+        model.eval()
+        try:
+            logits, _ = model(ids[:, :-1])  # (1, L-1, V)
+        finally:
+            model.train(was_training)
+        per = torch.nn.functional.cross_entropy(logits[0].float(), ids[0, 1:], reduction="none")
+        losses[name] = per[start : start + width].numpy()  # predicts characters start+1 ...
+    repeated = np.zeros(len(text), dtype=bool)
+    for span in name_spans(text, stories[story].names):
+        if span.repeated:
+            repeated[span.start + 1 : span.end] = True
+    chars = [_printable(c) for c in text[start + 1 : start + 1 + width]]
+    return {"labels": chars, "losses": losses, "repeated": repeated[start + 1 : start + 1 + width],
+            "mean": {k: float(v.mean()) for k, v in losses.items()}, "story": story,
+            "start": start}
+
+
+def draw_char_loss_view(view: Mapping[str, Any], fig: Any) -> None:
+    """Bars per character and model; shaded: letters of a repeated (copyable) name."""
+    ax = fig.subplots()
+    n = len(view["labels"])
+    k = len(view["losses"])
+    w = 0.8 / k
+    for j in np.flatnonzero(view["repeated"]):
+        ax.axvspan(j - 0.5, j + 0.5, color="gold", alpha=0.3, lw=0)
+    for i, (name, loss) in enumerate(view["losses"].items()):
+        ax.bar(np.arange(n) + (i - (k - 1) / 2) * w, loss, w,
+               label=f"{name} (mean {view['mean'][name]:.2f})")
+    ax.set_xticks(range(n))
+    ax.set_xticklabels(view["labels"], fontsize=7)
+    ax.set_xlim(-0.5, n - 0.5)
+    ax.set_ylabel("loss (nats)")
+    ax.set_title(f"story {view['story']}, characters {view['start'] + 1}…{view['start'] + n} — "
+                 "shaded: letters of a name seen earlier", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()

@@ -8,6 +8,7 @@ import torch
 
 from mosaics_edu import models
 from mosaics_edu.compare import (
+    char_loss_view,
     median_time,
     name_copy_losses,
     retrieval_view,
@@ -95,3 +96,17 @@ def test_name_copy_losses_on_an_untrained_model(tiny):
     assert abs(out["repeated"] - out["first"]) < 0.5
     with pytest.raises(ValueError, match="longer"):
         name_copy_losses(model, tok, stories, 10_000)
+
+
+def test_char_loss_view(tiny):
+    model, tok, stories = tiny
+    view = char_loss_view({"a": model, "b": model}, tok, stories, story=0, start=40, width=30)
+    assert view["losses"]["a"].shape == (30,) and len(view["labels"]) == 30
+    assert np.allclose(view["losses"]["a"], view["losses"]["b"])
+    assert view["repeated"].dtype == bool
+    with pytest.raises(ValueError, match="start"):
+        char_loss_view({"a": model}, tok, stories, story=0, start=120, width=30)
+    with pytest.raises(ValueError, match="story"):
+        char_loss_view({"a": model}, tok, stories, story=99, start=0)
+    with pytest.raises(ValueError, match="empty"):
+        char_loss_view({}, tok, stories, story=0, start=0)

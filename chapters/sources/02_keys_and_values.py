@@ -35,6 +35,7 @@
 
 # %%
 import time
+from collections.abc import Callable
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -235,7 +236,7 @@ assert err_cheat < 0.1 * err_honest and np.all(honest[:, 0] == 0.0)
 # in place.
 
 # %% tags=["exercise"]
-def no_peeking(predict, x: np.ndarray, t: int) -> bool:
+def no_peeking(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, t: int) -> bool:
     """True iff predict(x)[: t + 1] does not depend on x[t + 1:]. x (T,)."""
     ### BEGIN SOLUTION
     changed = x.copy()

@@ -424,8 +424,9 @@ assert sens[0] < 1e-10, "with λ = 0 the two texts store the same pairs"
 assert min(sens[3:]) > 1e-2 and sens[-1] > sens[1]
 
 # %% [markdown]
-# At $\lambda = 0$ the two orderings are indistinguishable to rounding error; from
-# $\lambda \approx 0.2$ on they differ by several percent. So within a single contextual
+# At $\lambda = 0$ the two orderings are indistinguishable to rounding error; already at
+# $\lambda = 0.05$ they differ by about a percent, and by tens of percent from
+# $\lambda \approx 0.2$ on. So within a single contextual
 # memory, word order beyond the immediate neighbour comes from the leaky average of the keys
 # (the peek supplies the neighbour). Stacking blocks compounds it: a second block's keys average
 # outputs that already carry order. That is why a mosaic needs no positional encoding — and why
@@ -490,8 +491,9 @@ print(f"at T = 2048 the scan is {speedup:.1f}x faster; the matrix alone is "
 assert speedup > 1.0
 
 # %% [markdown]
-# The curves (one thread on a shared laptop CPU: expect noise) show the matrix growing like $T^2$ and the
-# scan like $T$.
+# The curves (one thread on a shared laptop CPU: expect noise) part quickly: the matrix form's
+# time grows faster than $T^2$ (it builds the $T\times T$ powers, then multiplies them with the
+# inputs), while the scan's time barely grows at these lengths, where fixed overheads dominate.
 #
 # **Fused attention for the strict mask.** Retrieval from pairs $s < t$ looks unlike
 # attention's $s \le t$, but it is the same thing shifted by one: the queries $1\ldots T-1$
@@ -540,8 +542,8 @@ assert t_mosaic / t_gpt < 4.0, "a mosaic block should cost the same order of tim
 # The ratio you see depends on the machine and its load. At this tiny width the fixed costs of
 # the extra small operations (leaky averages, normalisations, a second attention call for the
 # persistent memory) weigh more than the matrix products, so the mosaic block is slower than
-# its FLOP count suggests; the design target of the package (at least as fast as 1.15x the
-# GPT step) is a benchmark at realistic sizes, not something a loaded 2-core laptop measures
+# its FLOP count suggests. The package's design target — a mosaic step within 1.15× of a GPT
+# step — is a benchmark at realistic sizes, not something a loaded 2-core laptop measures
 # reliably.
 #
 # ## 8. Widget: what each head retrieves

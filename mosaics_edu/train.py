@@ -222,7 +222,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # "auto", "cpu", "cuda", "cuda:1", "mps"
     dtype: str = "auto"  # "auto", "float32", "bfloat16", "float16"
-    compile: bool = False
+    compile: bool = False  # torch.compile the model (CUDA only; ignored on CPU/MPS)
     threads: int = 0  # torch.set_num_threads on CPU (0: leave as is)
     out_dir: str | None = None  # where checkpoints and metrics go (None: nothing written)
     peak_tflops: float | None = None  # for MFU; None: PEAK_TFLOPS / CPU assumption
@@ -620,7 +620,10 @@ class Trainer:
             fused=self.device.type == "cuda",
         )
         self.model: nn.Module = self.raw_model
-        if config.compile:
+        # torch.compile pays off on GPUs; on a CPU its minutes of compilation rarely do, so the
+        # flag (on in the GPU presets) is ignored there
+        self.compiled = bool(config.compile) and self.device.type == "cuda"
+        if self.compiled:
             self.model = torch.compile(self.model)
         if self.ddp:
             from torch.nn.parallel import DistributedDataParallel
@@ -889,6 +892,7 @@ class Trainer:
             "dtype": str(self.dtype).removeprefix("torch."),
             "world_size": self.world,
             "backend": dist.get_backend() if self.ddp else None,
+            "compiled": self.compiled,
         }
 
 
@@ -1081,7 +1085,8 @@ def _run_cli(config: TrainConfig, args: argparse.Namespace, ddp: bool) -> dict:
             f"model {s['model']}: {s['n_params']:,} parameters | step {s['step']} | "
             f"train loss {s['train_loss']:.4f} | val loss {s['val_loss']:.4f}\n"
             f"throughput {s['tokens_per_s']:,.0f} tokens/s on {s['device']} ({s['dtype']}, "
-            f"{s['world_size']} process(es), DDP {s['backend'] or 'off'}) | MFU {s['mfu']:.2%} "
+            f"{s['world_size']} process(es), DDP {s['backend'] or 'off'}, "
+            f"compiled {'yes' if s['compiled'] else 'no'}) | MFU {s['mfu']:.2%} "
             f"(6N + 12LdT = {s['flops_per_token']:.3g} FLOPs/token, "
             f"assumed peak {s['peak_flops'] / 1e12:.3g} TFLOP/s)",
             flush=True,

@@ -451,4 +451,4 @@ def test_gpu_torchrun_nccl_single_process(tmp_path):
            str(tmp_path / "run"), "--max-steps", "10", "--backend", "nccl", "--no-progress"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "cuda" in res.stdout and "DDP nccl" in res.stdout
+    assert "cuda" in res.stdout and "DDP nccl" in res.stdout and "compiled no" in res.stdout

@@ -182,10 +182,16 @@ assert float(w[..., upper].abs().max()) == 0.0
 assert torch.allclose(w[..., 1:, :].sum(-1), torch.ones(1, 4, 23), atol=1e-5)
 assert torch.equal(y_fast[:, 0], torch.zeros_like(y_fast[:, 0])), "position 0 outputs exactly 0"
 assert torch.allclose(y_fast, y_slow, atol=1e-5)
+previous = w[0].diagonal(offset=-1, dim1=-2, dim2=-1)[:, 1:].mean(-1)  # (H,): weight on s = t-1
+print("mean weight on the previous position s = t-1, per head:", np.round(previous.numpy(), 3))
+assert previous[0] > 2 * previous[-1], "the leakiest head prefers its neighbour"
 
 # %% [markdown]
 # The upper triangle, diagonal included, is exactly zero, and position 0 contributes exactly
-# nothing. Why the diagonal too? $v_t$ contains $x_{t+1}$, the token position $t$ must predict:
+# nothing. Notice head 0, the leakiest: even on random inputs it puts much of its weight just
+# below the diagonal, on the previous position. Neighbouring keys share most of their leaky
+# average, so they are similar: a preference for *recent* pairs emerges from $\lambda$ alone
+# (more on this in §6). Why the diagonal too? $v_t$ contains $x_{t+1}$, the token position $t$ must predict:
 # reading its own pair would be copying the answer. What position $t$ may read, the values
 # $v_s$ for $s<t$, contains inputs up to $x_{s+1} \le x_t$. Let us measure that claim directly:
 # change the input at one position $t_0$ and see which outputs move.

@@ -330,7 +330,8 @@ assert summary["mosaic"]["final_val"] < summary["gpt"]["final_val"], "paper: mos
 # %% [markdown]
 # At one block the mosaic ends clearly ahead, as the papers report for depth 1. The curves
 # say when: early on the GPT learns as fast or faster (letter statistics); after a couple of
-# hundred steps the mosaic overtakes and keeps dropping while the GPT's curve flattens. How
+# hundred steps the mosaic overtakes and keeps dropping while the GPT's curve flattens. (The
+# dashed training curves lie under the validation curves: no over-fitting in 600 steps.) How
 # large the final gap is depends on the data: these stories reward copying from the context
 # heavily, as the next measurement shows. (The second half of the papers' claim — equal from eight blocks on — needs
 # deeper models and far more training than a laptop gives: see the GPU section.)
@@ -369,9 +370,9 @@ assert gain["gpt"] < 0.3 * gain["mosaic"], "the one-block GPT copies far less"
 assert copy["mosaic"]["repeated"] < copy["gpt"]["repeated"]
 
 # %% [markdown]
-# On a name's first occurrence both models are about equally lost — it is new. On its repeats
-# the mosaic's loss falls by half or more, while the one-block GPT's barely moves: it has no way
-# to copy. The gap is not only on names, though: the mosaic is ahead on the other characters
+# On a name's first occurrence both models are lost — it is new (the GPT even a little less,
+# in our runs). On its repeats the mosaic's loss falls by half or more, while the one-block
+# GPT's barely moves: it has no way to copy. The gap is not only on names, though: the mosaic is ahead on the other characters
 # too, because these stories also repeat words and phrases within a window, and one memory layer
 # copies those as well. The depth-1 advantage on this corpus is, in short, the one-layer
 # induction head. (Chapter 06 measures in-context learning properly, position by position.)
@@ -491,8 +492,8 @@ for name in ("gpu-small", "paper-gpt2-small"):
 # per-character ones (a GPT-2 token is about four characters).
 #
 # `gpu-small` (6 blocks of width 384, a 4,096-token byte-pair vocabulary trained on the generated
-# stories, 164 M tokens) is the one-GPU middle ground: minutes on a data-centre GPU and a quarter
-# of an hour or more on a Colab T4 by the estimate above (plus preparing the data: generating
+# stories, 164 M tokens) is the one-GPU middle ground: minutes on a data-centre GPU and ten
+# minutes or more on a Colab T4 by the estimate above (plus preparing the data: generating
 # 100,000 stories and training the byte-pair tokenizer run on the CPU first). Its losses have
 # not been measured on a GPU for this course yet; run both models and compare their
 # `summary.json`.

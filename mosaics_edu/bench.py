@@ -328,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="tiny sizes, one repetition: a smoke test, not a measurement")
     args = parser.parse_args(argv)
 
-    default = "throughput" if args.device != "cpu" else "leaky,train,generate"
+    gpu_style = args.device != "cpu" or args.bf16 or args.compile
+    default = "throughput" if gpu_style else "leaky,train,generate"
     sections = [s.strip() for s in (args.only or default).split(",") if s.strip()]
     unknown = set(sections) - {"leaky", "train", "generate", "throughput"}
     if unknown:

@@ -133,3 +133,25 @@ def test_extractors_validate_inputs():
         KeyExtractor(8, 2)(torch.randn(2, 3, 7))
     with pytest.raises(TypeError, match="floating"):
         ValueExtractor(8, 2)(torch.ones(2, 3, 8, dtype=torch.long))
+
+
+@pytest.mark.parametrize("T", [1, 7, 16, 33, 200])
+def test_layer_scan_layout_agrees_with_the_recursion(T):
+    """The layers run the scan in the projection's (B, T, H, hs) layout; same numbers."""
+    torch.manual_seed(T)
+    ke = KeyExtractor(12, 3)
+    with torch.no_grad():
+        ke.leak_logit.copy_(torch.tensor([0.01, 0.05, 0.3]))  # slow, medium, fast decays
+    x = torch.randn(2, T, 12)
+    torch.testing.assert_close(ke.leaky_keys(x), ke.leaky_keys(x, method="recurrent"),
+                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ke(x), ke(x, method="matrix"), atol=1e-5, rtol=1e-5)
+
+
+def test_layer_scan_layout_gradcheck():
+    from mosaics_edu.features import _leaky_heads_scan
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 37, 3, 2, dtype=torch.float64, requires_grad=True)
+    lam = torch.tensor([0.2, 0.7, 0.95], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: _leaky_heads_scan(a, b, chunk=8), (x, lam))

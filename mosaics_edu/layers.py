@@ -276,18 +276,22 @@ class MosaicBlock(nn.Module):
 
     @property
     def leak(self) -> dict[str, torch.Tensor]:
+        """λ_h of both memories' key leaky averages: ``{"cmem": (H,), "pmem": (H,)}``."""
         return {"cmem": self.cmem.leak, "pmem": self.pmem.leak}
 
     @property
     def beta(self) -> dict[str, torch.Tensor]:
+        """β_h of both memories: ``{"cmem": (H,), "pmem": (H,)}`` (e² ≈ 7.39 at init)."""
         return {"cmem": self.cmem.beta, "pmem": self.pmem.beta}
 
     @property
     def alpha(self) -> dict[str, torch.Tensor]:
+        """α_h, the output scales: ``{"cmem": (H,), "pmem": (H,)}`` (e^-0.5 at init)."""
         return {"cmem": self.cmem.alpha, "pmem": self.pmem.alpha}
 
     @property
     def gamma(self) -> torch.Tensor:
+        """γ_h of the contextual memory's values (the persistent memory has no values). (H,)"""
         return self.cmem.gamma
 
     def forward(
@@ -305,12 +309,15 @@ class MosaicBlock(nn.Module):
         return x + y, {"cmem": w_c, "pmem": w_p}
 
     def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        """Whole prompt x: (B, T, d) -> (B, T, d) and the cache of both memories."""
+        _check_input(x, self.cmem.n_embd, type(self).__name__)
         y, c_cache = self.cmem.prefill(self.ln_1(x))
         x = x + y
         y, p_cache = self.pmem.prefill(self.ln_2(x))
         return x + y, {"cmem": c_cache, "pmem": p_cache}
 
     def step(self, x_t: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
+        """One new position x_t: (B, 1, d) -> (B, 1, d) and the updated cache."""
         y, c_cache = self.cmem.step(self.ln_1(x_t), cache["cmem"])
         x_t = x_t + y
         y, p_cache = self.pmem.step(self.ln_2(x_t), cache["pmem"])

@@ -7,10 +7,13 @@
 - :class:`GPT`: the nanoGPT-style GPT-2 baseline: learned positions, pre-LN, causal attention
   with W_q, W_k, W_v and 1/√head_size, 4d GELU MLP, no biases, tied head, N(0, 0.02²) init.
 
-Both: ``forward(idx, targets=None) -> (logits, loss)`` and
+Both: ``forward(idx, targets=None) -> (logits, loss)`` (targets of -1 are ignored), and
 ``generate(idx, max_new_tokens, temperature=1.0, top_k=None, use_cache=True)``. Presets:
 ``MosaicConfig.preset("cpu-tiny")``, ``"gpu-small"``, ``"paper-gpt2-small"`` (same names for
 :class:`GPTConfig`); any field can be overridden, e.g. ``preset("cpu-tiny", vocab_size=1000)``.
+``MemoryMosaicLM.retrieval_weights(idx)`` returns every block's retrieval weights (chapter 07).
+Build a model on the meta device (``with torch.device("meta"): ...``) to count parameters of
+a large configuration without allocating it.
 """
 
 from __future__ import annotations

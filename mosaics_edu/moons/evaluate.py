@@ -25,7 +25,7 @@ from .model import MoonMemory, block_magnitudes
 __all__ = [
     "generate", "generation_error", "position_loss", "position_error", "moon_shares",
     "is_clean_split", "crossing_point", "clipped_squared_error", "attention_by_lag",
-    "CLEAN_SHARE", "validation_windows",
+    "CLEAN_SHARE", "validation_windows", "persistence_error", "persistence_generation_error",
 ]
 
 CLEAN_SHARE = 0.8  # a unit is "on one moon" when ≥ 80 % of its W_φ block mass is on that moon
@@ -148,6 +148,28 @@ def position_error(model: MoonMemory, x: torch.Tensor) -> np.ndarray:
     _check_model(model, "position_error")
     pred = model(x[:, :-1])  # (W, T, 6)
     return (pred - x[:, 1:]).abs().mean(dim=(0, 2)).numpy()
+
+
+def persistence_error(x: torch.Tensor) -> np.ndarray:
+    """Teacher-forced error of the "nothing moves" predictor x̂_{t+1} = x_t, per position.
+
+    x: (W, T+1, 6) -> (T,). The baseline an in-context learner has to beat: it needs no memory.
+    """
+    if x.dim() != 3 or x.shape[1] < 2:
+        raise ValueError(f"persistence_error(x): expected (windows, time ≥ 2, 6), got "
+                         f"{tuple(x.shape)}.")
+    return (x[:, 1:] - x[:, :-1]).abs().mean(dim=(0, 2)).numpy()
+
+
+def persistence_generation_error(x: torch.Tensor, contexts: Sequence[int],
+                                 horizon: int = 25) -> np.ndarray:
+    """:func:`generation_error` of the predictor that repeats the last observed point."""
+    cs = torch.as_tensor(list(contexts), dtype=torch.long)
+    if cs.numel() == 0 or cs.min() < 1 or cs.max() + horizon > x.shape[1]:
+        raise ValueError("persistence_generation_error(contexts): need 1 ≤ c ≤ len - horizon.")
+    last = x[:, cs - 1]  # (W, C, 6)
+    future = torch.stack([x[:, cs + j] for j in range(horizon)], dim=2)  # (W, C, horizon, 6)
+    return (future - last[:, :, None]).abs().mean(dim=(0, 2, 3)).numpy()
 
 
 def moon_shares(w_phi: torch.Tensor, n_units: int = 3) -> np.ndarray:

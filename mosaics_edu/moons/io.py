@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -81,8 +82,8 @@ def load_run(stem: str, folder: str | os.PathLike | None = None) -> tuple[MoonMe
         state = torch.load(pt, weights_only=True, map_location="cpu")
         model = MoonMemory(config.n_units, config.bandwidth)
         model.load_state_dict(state)
-    except (json.JSONDecodeError, KeyError, TypeError, RuntimeError, EOFError,
-            ValueError) as err:
+    except (json.JSONDecodeError, KeyError, TypeError, RuntimeError, EOFError, ValueError,
+            pickle.UnpicklingError) as err:
         raise ValueError(f"load_run: {stem} in {folder} is corrupt or from an incompatible "
                          f"version ({type(err).__name__}: {err}); retrain it.") from err
     model.eval()

@@ -124,8 +124,12 @@ class MoonMemory(nn.Module):
         y = y.transpose(1, 2).reshape(B, T, H * hd)  # (B, T, 6)
         return y @ self.maps()["z"].T
 
+    @torch.no_grad()
     def attention(self, x: torch.Tensor) -> torch.Tensor:
-        """Retrieval weights of every unit: x (B, T, 6) -> (B, H, T, T), row t over s < t."""
+        """Retrieval weights of every unit: x (B, T, 6) -> (B, H, T, T), row t over s < t.
+
+        For looking at, not for training (no gradient).
+        """
         k, _ = self.keys_values(x)
         T = x.shape[1]
         scores = self.bandwidth * k @ k.transpose(-1, -2)  # (B, H, T, T)

@@ -15,18 +15,23 @@ __all__ = ["draw_data", "mark_periods", "draw_blocks", "replay_frame", "draw_rep
 
 
 def mark_periods(ax: plt.Axes, triple: tuple[float, float, float], top: bool = True) -> None:
-    """Grey dashed lines at each moon's period, a red line at the full period (in steps)."""
-    for p in triple:
-        ax.axvline(p * STEPS_PER_UNIT, color="grey", ls="--", lw=0.8)
-    ax.axvline(full_period(triple) * STEPS_PER_UNIT, color="red", lw=1.0)
-    if top:
-        lo, hi = ax.get_xlim()
-        names = [f"{p:g}" for p in triple] + ["full"]
-        steps = [p * STEPS_PER_UNIT for p in triple] + [full_period(triple) * STEPS_PER_UNIT]
-        for name, s in zip(names, steps, strict=True):
-            if lo <= s <= hi:
-                ax.text(s, 1.0, name, transform=ax.get_xaxis_transform(), ha="center",
-                        va="bottom", fontsize=7, color="red" if name == "full" else "grey")
+    """Grey dashed lines at each moon's period, a red line at the full period (in steps).
+
+    Lines beyond the x-range already drawn are left out (the axis limits do not change).
+    """
+    lo, hi = ax.get_xlim()
+    names = [f"{p:g}" for p in triple] + ["full"]
+    steps = [p * STEPS_PER_UNIT for p in triple] + [full_period(triple) * STEPS_PER_UNIT]
+    for name, s in zip(names, steps, strict=True):
+        if not lo <= s <= hi:
+            continue
+        full = name == "full"
+        ax.axvline(s, color="red" if full else "grey", ls="-" if full else "--",
+                   lw=1.0 if full else 0.8)
+        if top:
+            ax.text(s, 1.0, name, transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom", fontsize=7, color="red" if full else "grey")
+    ax.set_xlim(lo, hi)
 
 
 def draw_data(triple: tuple[float, float, float], start: float = 0.0, steps: int = 400) -> plt.Figure:

@@ -691,7 +691,7 @@ for seed, rec in seeds_std.items():
     std_cross[seed] = crossing(positions, pe, half_valid)
     ax.plot(positions, pe, ls="-" if split else "--", lw=1.2 if split else 0.8,
             label=f"mosaic seed {seed} ({'clean' if split else 'not clean'}): accurate from {std_cross[seed]}")
-ax.plot(positions, curves["valid"]["1u"]["step"], color="C3", lw=1.5,
+ax.plot(positions, curves["valid"]["1u"]["step"], color="k", lw=1.5,
         label=f"single memory: accurate from {cross['valid']['1u']['step']}")
 ax.axhline(half_valid, color="k", ls=":", lw=1)
 ax.set_yscale("log")

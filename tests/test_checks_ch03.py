@@ -1,0 +1,351 @@
+"""The chapter 03 checks pass the reference solutions and diagnose every known mistake.
+
+The wrong answers below are written the way a learner would write them (not copied from the
+check's own mistake models), so a test passes only if the check recognises real learner code.
+"""
+
+from __future__ import annotations
+
+from unittest import mock
+
+import numpy as np
+import pytest
+import torch
+
+from mosaics_edu.checks import CheckFailed, ch03
+from mosaics_edu.moons import moon_shares as package_moon_shares
+from mosaics_edu.moons import to_complex_linear
+from mosaics_edu.moons.pieces import generate_cached, read_memory, unit_keys, unit_values
+
+
+def _tag(exercise: str) -> str:
+    return f"[chapter {ch03.CHAPTER} · exercise '{exercise}']"
+
+
+# ---------------------------------------------------------------- reference solutions (chapter)
+
+
+def complex_linear(w):
+    rows, cols = w.shape
+    blocks = w.reshape(rows // 2, 2, cols // 2, 2)  # (m, 2, n, 2)
+    a = (blocks[:, 0, :, 0] + blocks[:, 1, :, 1]) / 2  # (m, n)
+    b = (blocks[:, 0, :, 1] - blocks[:, 1, :, 0]) / 2  # (m, n)
+    out = torch.stack([torch.stack([a, b], -1), torch.stack([-b, a], -1)], 1)  # (m, 2, n, 2)
+    return out.reshape(rows, cols)
+
+
+def generate_with_fill_in(model, prefix, n_steps):
+    keys = unit_keys(model, prefix)  # (B, H, c, hd)
+    values = unit_values(model, prefix[:, 1:])  # (B, H, c-1, hd)
+    out = []
+    for _ in range(n_steps):
+        pred = read_memory(model, keys[:, :, -1], keys[:, :, :-1], values)  # (B, 6)
+        out.append(pred)
+        values = torch.cat([values, unit_values(model, pred[:, None])], dim=2)
+        keys = torch.cat([keys, unit_keys(model, pred[:, None])], dim=2)
+    return torch.stack(out, dim=1)  # (B, n_steps, 6)
+
+
+def moon_shares(w_phi):
+    a, b = w_phi[0::2, 0::2], w_phi[0::2, 1::2]  # (3, 3) each
+    mag = torch.sqrt(a**2 + b**2)
+    return (mag / mag.sum(dim=1, keepdim=True)).detach().numpy()
+
+
+EXERCISES = {
+    "complex_linear": (ch03.check_complex_linear, complex_linear, to_complex_linear),
+    "generate_with_fill_in": (ch03.check_generate, generate_with_fill_in, generate_cached),
+    "moon_shares": (ch03.check_moon_shares, moon_shares, package_moon_shares),
+}
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+@pytest.mark.parametrize("which", ["chapter solution", "package function"])
+def test_reference_solution_passes(exercise, which, capsys):
+    check, chapter_solution, package_function = EXERCISES[exercise]
+    check(chapter_solution if which == "chapter solution" else package_function)
+    out = capsys.readouterr().out
+    assert f"✓ {_tag(exercise)} passed" in out
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_stub_fails_with_not_implemented(exercise):
+    def stub(*args):
+        raise NotImplementedError()
+
+    check = EXERCISES[exercise][0]
+    with pytest.raises(CheckFailed, match="not implemented yet") as err:
+        check(stub)
+    assert _tag(exercise) in str(err.value)
+
+
+# ---------------------------------------------------------------- 3.1 learner mistakes
+
+
+def _cl_conjugate(w):
+    rows, cols = w.shape
+    out = torch.empty_like(w)
+    for i in range(0, rows, 2):
+        for j in range(0, cols, 2):
+            p, q, r, s = w[i, j], w[i, j + 1], w[i + 1, j], w[i + 1, j + 1]
+            a, b = (p + s) / 2, (r - q) / 2  # sign of b flipped
+            out[i, j], out[i, j + 1], out[i + 1, j], out[i + 1, j + 1] = a, b, -b, a
+    return out
+
+
+def _cl_top_row(w):
+    rows, cols = w.shape
+    out = torch.empty_like(w)
+    for i in range(0, rows, 2):
+        for j in range(0, cols, 2):
+            a, b = w[i, j], w[i, j + 1]  # no averaging with the bottom row
+            out[i, j], out[i, j + 1], out[i + 1, j], out[i + 1, j + 1] = a, b, -b, a
+    return out
+
+
+def _cl_not_halved(w):
+    rows, cols = w.shape
+    blocks = w.reshape(rows // 2, 2, cols // 2, 2)
+    a = blocks[:, 0, :, 0] + blocks[:, 1, :, 1]
+    b = blocks[:, 0, :, 1] - blocks[:, 1, :, 0]
+    return torch.stack([torch.stack([a, b], -1), torch.stack([-b, a], -1)], 1).reshape(rows, cols)
+
+
+def _cl_strided(w):
+    rows, cols = w.shape
+    blocks = w.reshape(2, rows // 2, 2, cols // 2)  # block (i, j) = rows i, i+m; cols j, j+n
+    a = (blocks[0, :, 0] + blocks[1, :, 1]) / 2  # (m, n)
+    b = (blocks[0, :, 1] - blocks[1, :, 0]) / 2
+    top = torch.stack([a, b], 1)  # (m, 2, n)
+    bottom = torch.stack([-b, a], 1)  # (m, 2, n)
+    return torch.stack([top, bottom], 0).reshape(rows, cols)
+
+
+# ---------------------------------------------------------------- 3.2 learner mistakes
+
+
+def _gen_no_fill_in(model, prefix, n_steps):
+    keys = unit_keys(model, prefix)
+    values = unit_values(model, prefix[:, 1:])
+    B, H, _, hd = values.shape
+    out = []
+    for _ in range(n_steps):
+        pred = read_memory(model, keys[:, :, -1], keys[:, :, :-1], values)
+        out.append(pred)
+        values = torch.cat([values, torch.zeros(B, H, 1, hd, dtype=values.dtype)], dim=2)
+        keys = torch.cat([keys, unit_keys(model, pred[:, None])], dim=2)
+    return torch.stack(out, dim=1)
+
+
+def _gen_frozen(model, prefix, n_steps):
+    keys = unit_keys(model, prefix)
+    values = unit_values(model, prefix[:, 1:])
+    query, out = keys[:, :, -1], []
+    for _ in range(n_steps):
+        pred = read_memory(model, query, keys[:, :, :-1], values)
+        out.append(pred)
+        query = unit_keys(model, pred[:, None])[:, :, 0]
+    return torch.stack(out, dim=1)
+
+
+def _gen_unshifted(model, prefix, n_steps):
+    points, out = prefix, []
+    for _ in range(n_steps):
+        keys, values = unit_keys(model, points), unit_values(model, points)
+        pred = read_memory(model, keys[:, :, -1], keys, values)
+        out.append(pred)
+        points = torch.cat([points, pred[:, None]], dim=1)
+    return torch.stack(out, dim=1)
+
+
+def _gen_shifted(model, prefix, n_steps):
+    points = [prefix[:, -1]]
+    keys, values = unit_keys(model, prefix), unit_values(model, prefix[:, 1:])
+    for _ in range(n_steps - 1):
+        pred = read_memory(model, keys[:, :, -1], keys[:, :, :-1], values)
+        points.append(pred)
+        values = torch.cat([values, unit_values(model, pred[:, None])], dim=2)
+        keys = torch.cat([keys, unit_keys(model, pred[:, None])], dim=2)
+    return torch.stack(points, dim=1)
+
+
+def _gen_repeated(model, prefix, n_steps):
+    keys, values = unit_keys(model, prefix), unit_values(model, prefix[:, 1:])
+    pred = read_memory(model, keys[:, :, -1], keys[:, :, :-1], values)
+    return torch.stack([pred] * n_steps, dim=1)
+
+
+# ---------------------------------------------------------------- 3.3 learner mistakes
+
+
+def _magnitudes(w_phi):
+    return torch.sqrt(w_phi[0::2, 0::2] ** 2 + w_phi[0::2, 1::2] ** 2)  # (3, 3)
+
+
+def _shares_by_column(w_phi):
+    mag = _magnitudes(w_phi)
+    return (mag / mag.sum(dim=0, keepdim=True)).numpy()
+
+
+def _shares_abs_a(w_phi):
+    mag = w_phi[0::2, 0::2].abs()
+    return (mag / mag.sum(dim=1, keepdim=True)).numpy()
+
+
+def _shares_squared(w_phi):
+    mag = w_phi[0::2, 0::2] ** 2 + w_phi[0::2, 1::2] ** 2
+    return (mag / mag.sum(dim=1, keepdim=True)).numpy()
+
+
+def _shares_four_entries(w_phi):
+    mag = torch.zeros(3, 3, dtype=w_phi.dtype)
+    for h in range(3):
+        for m in range(3):
+            mag[h, m] = w_phi[2 * h:2 * h + 2, 2 * m:2 * m + 2].abs().sum()
+    return (mag / mag.sum(dim=1, keepdim=True)).numpy()
+
+
+def _shares_unnormalised(w_phi):
+    return _magnitudes(w_phi).numpy()
+
+
+# Each learner mistake with a phrase of the diagnosis that the check must give for it.
+LEARNER_MISTAKES = {
+    "complex_linear": [
+        (_cl_conjugate, "(the conjugate)"),
+        (_cl_top_row, "copied a and b from the top row"),
+        (_cl_not_halved, "forgot to divide by 2"),
+        (_cl_strided, "paired row i with row i + m"),
+    ],
+    "generate_with_fill_in": [
+        (_gen_no_fill_in, "never filled in the values"),
+        (_gen_frozen, "kept the memory fixed to the prompt's pairs"),
+        (_gen_unshifted, "stored W_ψ x_s as the value of position s"),
+        (_gen_shifted, "returned the last prompt point as the first generated one"),
+        (_gen_repeated, "repeated the first prediction"),
+    ],
+    "moon_shares": [
+        (_shares_by_column, "normalised each column (moon) instead of each row"),
+        (_shares_abs_a, "used |a| only"),
+        (_shares_squared, "used squared magnitudes"),
+        (_shares_four_entries, "summed the absolute values of the block's four entries"),
+        (_shares_unnormalised, "returned the block magnitudes without dividing"),
+    ],
+}
+
+
+def _declared_mistakes(exercise: str) -> dict:
+    """The ``mistakes`` mapping the check hands to ``compare`` (read by wrapping ``compare``)."""
+    seen = {}
+    real_compare = ch03.compare
+
+    def recording_compare(*args, **kw):
+        seen.update(kw.get("mistakes") or {})
+        return real_compare(*args, **kw)
+
+    check, solution, _ = EXERCISES[exercise]
+    with mock.patch.object(ch03, "compare", recording_compare):
+        check(solution)
+    return seen
+
+
+def _full_diagnosis(exercise: str, phrase: str) -> str:
+    matches = [d for d in _declared_mistakes(exercise) if phrase in d]
+    assert len(matches) == 1, f"{phrase!r} matches {len(matches)} diagnoses of {exercise}"
+    return matches[0]
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_every_declared_mistake_has_a_learner_version(exercise, capsys):
+    declared = _declared_mistakes(exercise)
+    capsys.readouterr()
+    assert len(declared) == len(LEARNER_MISTAKES[exercise])
+    for diagnosis in declared:
+        hits = [p for _, p in LEARNER_MISTAKES[exercise] if p in diagnosis]
+        assert len(hits) == 1, f"diagnosis not covered exactly once: {diagnosis!r}"
+
+
+@pytest.mark.parametrize("exercise,wrong,phrase", [
+    pytest.param(ex, wrong, phrase, id=f"{ex}-{wrong.__name__}")
+    for ex, items in LEARNER_MISTAKES.items() for wrong, phrase in items
+])
+def test_each_mistake_is_diagnosed(exercise, wrong, phrase, capsys):
+    diagnosis = _full_diagnosis(exercise, phrase)
+    capsys.readouterr()
+    check = EXERCISES[exercise][0]
+    with pytest.raises(CheckFailed) as err:
+        check(wrong)
+    message = str(err.value)
+    assert message.startswith(_tag(exercise))
+    assert f"it looks like you {diagnosis}." in message
+    assert "passed" not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- wrong answers, no known mistake
+
+
+def _cl_identity(w):
+    return w.clone()  # forgot to project at all
+
+
+def _cl_odd_on_complex_linear(w):
+    """Right on a general matrix, but changes a matrix that is already complex-linear."""
+    projected = complex_linear(w)
+    if torch.allclose(projected, w, atol=1e-12):
+        return 2 * w
+    return projected
+
+
+def _cl_drops_last_column_pair(w):
+    return complex_linear(w)[:, :-2]
+
+
+def _gen_reads_first_key(model, prefix, n_steps):
+    keys, values = unit_keys(model, prefix), unit_values(model, prefix[:, 1:])
+    out = []
+    for _ in range(n_steps):
+        pred = read_memory(model, keys[:, :, 0], keys[:, :, :-1], values)  # wrong query
+        out.append(pred)
+        values = torch.cat([values, unit_values(model, pred[:, None])], dim=2)
+        keys = torch.cat([keys, unit_keys(model, pred[:, None])], dim=2)
+    return torch.stack(out, dim=1)
+
+
+def _gen_crashes(model, prefix, n_steps):
+    keys = unit_keys(model, prefix)
+    return read_memory(model, keys[:, :, -1], keys, keys[:, :, 1:])  # shapes disagree
+
+
+def _shares_uniform(w_phi):
+    return np.full((3, 3), 1 / 3)
+
+
+def _shares_flat(w_phi):
+    mag = _magnitudes(w_phi)
+    return (mag / mag.sum(dim=1, keepdim=True)).numpy().reshape(-1)
+
+
+GENERIC_WRONG = [
+    ("complex_linear", _cl_identity, "the largest difference is"),
+    ("complex_linear", _cl_drops_last_column_pair, "expected shape (6, 6)"),
+    ("complex_linear", _cl_odd_on_complex_linear, "projecting twice changed the matrix"),
+    ("generate_with_fill_in", _gen_reads_first_key, "the largest difference is"),
+    ("generate_with_fill_in", _gen_crashes, "your function raised ValueError"),
+    ("moon_shares", _shares_uniform, "the largest difference is"),
+    ("moon_shares", _shares_flat, "expected shape (3, 3)"),
+]
+
+
+@pytest.mark.parametrize("exercise,wrong,expected", [
+    pytest.param(ex, wrong, expected, id=f"{ex}-{wrong.__name__}")
+    for ex, wrong, expected in GENERIC_WRONG
+])
+def test_unknown_wrong_answer_gets_an_informative_message(exercise, wrong, expected, capsys):
+    check = EXERCISES[exercise][0]
+    with pytest.raises(CheckFailed) as err:
+        check(wrong)
+    message = str(err.value)
+    assert message.startswith(_tag(exercise))
+    assert expected in message
+    assert "it looks like you" not in message  # no known mistake was claimed
+    assert "passed" not in capsys.readouterr().out

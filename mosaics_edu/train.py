@@ -1027,6 +1027,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     for name in ("n-layer", "n-head", "n-embd", "block-size"):
         p.add_argument(f"--{name}", type=int, help="model override")
+    p.add_argument("--pmem-size", type=int, help="mosaic only: persistent-memory table size "
+                   "(default 3.5 * n_embd, a GPT-2 block's size)")
     p.add_argument("--dropout", type=float, help="model override")
     return p
 
@@ -1044,9 +1046,11 @@ def main(argv: list[str] | None = None) -> dict:
         if k in fields and v is not None and k not in ("model", "preset")
     }  # fmt: skip
     model_overrides = {
-        k: v for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout")
+        k: v for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout", "pmem_size")
         if (v := getattr(args, k)) is not None
     }  # fmt: skip
+    if "pmem_size" in model_overrides and args.model != "mosaic":
+        raise SystemExit("--pmem-size applies to --model mosaic only (a GPT has no persistent memory)")
     preset = PRESETS[args.preset]
     if "max_steps" in overrides:  # a shorter run keeps the preset's proportions
         ratio = overrides["max_steps"] / preset["max_steps"]

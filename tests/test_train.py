@@ -377,6 +377,18 @@ def test_cli_trains_cpu_tiny_for_both_models(kind, tmp_path):
     assert evals[0]["val_loss"] == pytest.approx(math.log(64), abs=0.5)  # ~uniform at start
 
 
+def test_cli_pmem_size_sets_the_mosaic_table_and_is_refused_for_gpt(tmp_path):
+    data = tmp_path / "data"
+    prepare_stories(data, tokenizer="char", n_train=20, n_valid=4, seed=0)
+    common = ["--preset", "cpu-tiny", "--data", str(data), "--max-steps", "1", "--batch-size", "2",
+              "--eval-batches", "1", "--threads", "1", "--no-progress", "--pmem-size", "100"]
+    tr.main(["--model", "mosaic", "--out-dir", str(tmp_path / "m"), *common])
+    model, _, _ = tr.load_model(tmp_path / "m" / "ckpt.pt")
+    assert model.config.pmem_size == 100
+    with pytest.raises(SystemExit, match="--pmem-size applies to --model mosaic only"):
+        tr.main(["--model", "gpt", "--out-dir", str(tmp_path / "g"), *common])
+
+
 @pytest.mark.parametrize("kind", ["mosaic", "gpt"])
 def test_resume_equals_uninterrupted_for_both_models(kind, tmp_path):
     data = prepare_stories(tmp_path / "data", tokenizer="char", n_train=40, n_valid=5, seed=0)

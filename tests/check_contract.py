@@ -1,0 +1,48 @@
+"""The tests every chapter's exercise checks owe, written once.
+
+``EXERCISES`` is a list of ``(check, reference_solution, known_mistakes)``; ``known_mistakes``
+maps each diagnosis to a function that makes that mistake. The three tests: the reference passes
+(and the pass line is printed), a stub fails with "not implemented yet", and every known mistake
+fails with its own diagnosis in the message.
+
+    from check_contract import contract_tests
+    test_reference_passes, test_stub_fails, test_mistakes_diagnosed = contract_tests(EXERCISES)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mosaics_edu.checks import CheckFailed
+
+
+def contract_tests(exercises):
+    """Three parametrised pytest functions over ``exercises``; bind them to ``test_*`` names."""
+
+    @pytest.mark.parametrize("check,solution,_", exercises)
+    def test_reference_passes(check, solution, _, capsys):
+        check(solution)
+        assert "passed" in capsys.readouterr().out
+
+    @pytest.mark.parametrize("check,solution,_", exercises)
+    def test_stub_fails(check, solution, _):
+        def stub(*args):
+            raise NotImplementedError()
+
+        with pytest.raises(CheckFailed, match="not implemented yet"):
+            check(stub)
+
+    cases = [
+        pytest.param(check, diagnosis, wrong, id=f"{check.__name__}-{i}")
+        for check, _, mistakes in exercises
+        for i, (diagnosis, wrong) in enumerate(mistakes.items())
+    ]
+
+    @pytest.mark.parametrize("check,diagnosis,wrong", cases)
+    def test_mistakes_diagnosed(check, diagnosis, wrong):
+        with np.errstate(all="ignore"), pytest.raises(CheckFailed) as err:
+            check(wrong)
+        assert diagnosis in str(err.value)
+
+    return test_reference_passes, test_stub_fails, test_mistakes_diagnosed

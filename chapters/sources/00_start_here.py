@@ -150,7 +150,9 @@ ch00.check_stable_softmax(stable_softmax)
 # weight concentrates on the highest score (a lookup). This $\beta$ is the **bandwidth** of an
 # associative memory, the knob you will turn in every chapter. Move the sliders: `beta` reshapes
 # the weights, while `shift` (a constant added to every score) changes nothing — the reason the
-# stable softmax is allowed to subtract the maximum.
+# stable softmax is allowed to subtract the maximum. The right panel's title gives the entropy of
+# the weights, a one-number summary of how spread they are: $\ln 8 \approx 2.08$ nats for the
+# uniform weights over these 8 items, 0 for a lookup.
 
 # %%
 import ipywidgets as widgets
@@ -175,10 +177,13 @@ assert np.isclose(shown["weights"].sum(), 1.0)
 flat = bandwidth_softmax(DEMO_SCORES, beta=0.0)["weights"]
 sharp = bandwidth_softmax(DEMO_SCORES, beta=100.0)["weights"]
 shifted = bandwidth_softmax(DEMO_SCORES, beta=1.0, shift=500.0)["weights"]
-print(f"beta=0   -> weights all {flat[0]:.4f} (1/n = {1 / len(DEMO_SCORES):.4f})")
+flat_entropy = float(bandwidth_softmax(DEMO_SCORES, beta=0.0)["entropy"])
+print(f"beta=0   -> weights all {flat[0]:.4f} (1/n = {1 / len(DEMO_SCORES):.4f}), "
+      f"entropy {flat_entropy:.2f} nats (ln n = {np.log(len(DEMO_SCORES)):.2f})")
 print(f"beta=100 -> largest weight {sharp.max():.4f} on item {sharp.argmax()} (best score: item {DEMO_SCORES.argmax()})")
 print(f"shift=500 changes the weights by at most {np.abs(shifted - shown['weights']).max():.1e}")
 assert np.allclose(flat, 1 / len(DEMO_SCORES))
+assert np.isclose(flat_entropy, np.log(len(DEMO_SCORES)))
 assert sharp.argmax() == DEMO_SCORES.argmax() and sharp.max() > 0.99
 assert np.allclose(shifted, shown["weights"], atol=1e-12)
 

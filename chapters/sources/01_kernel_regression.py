@@ -102,11 +102,12 @@ fit_errors = {}
 for ax, (label, beta) in zip(axes, betas_shown.items(), strict=True):
     fit = memory.kernel_regression(keys, values, grid, beta)[:, 0]  # (200,)
     fit_errors[beta] = np.mean((fit - toys.target_function(grid)) ** 2)
-    ax.scatter(keys[:, 0], values[:, 0], s=10, c="tab:gray")
-    ax.plot(grid[:, 0], toys.target_function(grid), "k--", lw=1)
-    ax.plot(grid[:, 0], fit, c="tab:blue", lw=2)
+    ax.scatter(keys[:, 0], values[:, 0], s=10, c="tab:gray", label="stored pairs")
+    ax.plot(grid[:, 0], toys.target_function(grid), "k--", lw=1, label="true f")
+    ax.plot(grid[:, 0], fit, c="tab:blue", lw=2, label="retrieval (the fit)")
     ax.set(title=f"{label}: error {fit_errors[beta]:.3f}", xlabel="key")
 axes[0].set_ylabel("value")
+axes[0].legend(fontsize=7, loc="lower left")
 plt.tight_layout()
 plt.show()
 
@@ -394,14 +395,18 @@ plt.semilogx(beta_grid, in_sample, label="in-sample error (pair answers itself)"
 plt.semilogx(beta_grid, true_err + 0.3**2, label="true error + noise variance 0.09")
 for curve, c in ((loo, "tab:blue"), (in_sample, "tab:orange"), (true_err, "tab:green")):
     plt.axvline(beta_grid[curve.argmin()], c=c, ls=":")
+plt.plot([], [], c="gray", ls=":", label="dotted: where each curve is smallest")
 plt.xlabel("β")
 plt.ylabel("mean squared error")
 plt.legend(fontsize=8)
 plt.show()
+print(f"β chosen by leave-one-out {beta_grid[loo.argmin()]:.0f}, by the in-sample error "
+      f"{beta_grid[in_sample.argmin()]:.0f}; best β for the true error {beta_grid[true_err.argmin()]:.0f}")
 
 # %% [markdown]
 # Reading the plot: the in-sample error only falls as β grows (its minimum sits at the edge of
-# the grid), while the leave-one-out curve has its minimum close to that of the true error. (The
+# the grid), while the leave-one-out curve has its minimum close to that of the true error — on
+# this memory at the same grid point, so the blue dotted line is hidden under the green one. (The
 # LOO error predicts a *noisy* stored value, so it sits about one noise variance, 0.09, above the
 # true error: we shifted the true error by that much to compare the shapes.)
 #

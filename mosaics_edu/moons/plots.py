@@ -17,7 +17,9 @@ __all__ = ["draw_data", "mark_periods", "draw_blocks", "replay_frame", "draw_rep
 def mark_periods(ax: plt.Axes, triple: tuple[float, float, float], top: bool = True) -> None:
     """Grey dashed lines at each moon's period, a red line at the full period (in steps).
 
-    Lines beyond the x-range already drawn are left out (the axis limits do not change).
+    Lines beyond the x-range already drawn are left out (the axis limits do not change). The
+    labels sit inside the axes, written along their lines, so that they never run into the title
+    or into each other when two periods are close.
     """
     lo, hi = ax.get_xlim()
     names = [f"{p:g}" for p in triple] + ["full"]
@@ -29,8 +31,8 @@ def mark_periods(ax: plt.Axes, triple: tuple[float, float, float], top: bool = T
         ax.axvline(s, color="red" if full else "grey", ls="-" if full else "--",
                    lw=1.0 if full else 0.8)
         if top:
-            ax.text(s, 1.0, name, transform=ax.get_xaxis_transform(), ha="center",
-                    va="bottom", fontsize=7, color="red" if full else "grey")
+            ax.text(s, 0.98, name, transform=ax.get_xaxis_transform(), rotation=90, ha="right",
+                    va="top", fontsize=7, color="red" if full else "grey")
     ax.set_xlim(lo, hi)
 
 
@@ -70,8 +72,8 @@ def draw_blocks(axes, blocks: dict, title: str = "") -> None:
         for (i, j), v in np.ndenumerate(mag):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7,
                     color="white" if v > 0.6 * mag.max() else "black")
-        ax.set_xticks(range(3))
-        ax.set_yticks(range(3))
+        ax.set_xticks(range(3), ["1", "2", "3"])  # numbered from 1, like "unit 1" and "moon 3"
+        ax.set_yticks(range(3), ["1", "2", "3"])
         ax.set_title(f"{title}{label}", fontsize=8)
     rows = {"phi": ("key pair (unit)", "moon in"), "psi": ("value pair (unit)", "moon next"),
             "z": ("moon out", "unit")}

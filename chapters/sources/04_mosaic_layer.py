@@ -359,7 +359,7 @@ for depth, (m, g) in measured.items():
 d = 768
 parts_mosaic = {"C-mem maps (3d²)": 3 * d * d, "P-mem maps (2d²)": 2 * d * d, "P-mem tables (7d²)": 2 * 2688 * d}
 parts_gpt = {"attention (4d²)": 4 * d * d, "MLP (8d²)": 8 * d * d}
-fig, ax = plt.subplots(figsize=(7, 2.6))
+fig, ax = plt.subplots(figsize=(9, 2.6))
 for row, parts in enumerate([parts_gpt, parts_mosaic]):
     left = 0.0
     for name, n in parts.items():
@@ -485,6 +485,8 @@ fig, ax = plt.subplots(figsize=(5.5, 3))
 for m, ts in timings.items():
     ax.loglog(Ts, np.array(ts) * 1e3, "o-", label=m)
 ax.set_xlabel("sequence length T")
+ax.set_xticks(Ts, [str(T) for T in Ts])
+ax.xaxis.set_minor_locator(plt.NullLocator())
 ax.set_ylabel("ms (median of 5)")
 ax.set_title("Leaky average: T×T matrix vs chunked scan")
 ax.legend()

@@ -52,7 +52,7 @@ from mosaics_edu.compare import (
 from mosaics_edu.data import CharTokenizer, generate_stories, name_spans, story_corpus
 from mosaics_edu.widgets import defaults, interactive_figure
 
-torch.manual_seed(0)
+_ = torch.manual_seed(0)
 
 # %% [markdown]
 # ## 1. The data: stories with names to copy
@@ -326,12 +326,15 @@ axes[1].set_title("positive: the mosaic is ahead")
 plt.tight_layout()
 plt.show()
 assert summary["mosaic"]["final_val"] < summary["gpt"]["final_val"], "paper: mosaic ahead at depth 1"
+for kind, r in runs.items():  # no over-fitting: training and validation losses agree
+    assert abs(r.summary["train_loss"] - r.summary["val_loss"]) < 0.1, (kind, r.summary)
 
 # %% [markdown]
 # At one block the mosaic ends clearly ahead, as the papers report for depth 1. The curves
-# say when: early on the GPT learns as fast or faster (letter statistics); after a couple of
-# hundred steps the mosaic overtakes and keeps dropping while the GPT's curve flattens. (The
-# dashed training curves lie under the validation curves: no over-fitting in 600 steps.) How
+# say when: early on the GPT learns as fast or faster (letter statistics); between steps 100 and
+# 200 the mosaic overtakes and keeps dropping while the GPT's curve flattens. (The dashed
+# training curves are hidden behind the validation curves: the two losses agree, as asserted
+# above, so there is no over-fitting in 600 steps.) How
 # large the final gap is depends on the data: these stories reward copying from the context
 # heavily, as the next measurement shows. (The second half of the papers' claim — equal from eight blocks on — needs
 # deeper models and far more training than a laptop gives: see the GPU section.)
@@ -368,13 +371,15 @@ print("loss saved on a repeated name vs a new one:", {k: round(v, 3) for k, v in
 assert gain["mosaic"] > 0.5, "the mosaic copies names from its context"
 assert gain["gpt"] < 0.3 * gain["mosaic"], "the one-block GPT copies far less"
 assert copy["mosaic"]["repeated"] < copy["gpt"]["repeated"]
+assert copy["mosaic"]["other"] < copy["gpt"]["other"], "the mosaic is ahead off names too"
 
 # %% [markdown]
 # On a name's first occurrence both models are lost — it is new (the GPT even a little less,
-# in our runs). On its repeats the mosaic's loss falls by half or more, while the one-block
-# GPT's barely moves: it has no way to copy. The gap is not only on names, though: the mosaic is ahead on the other characters
-# too, because these stories also repeat words and phrases within a window, and one memory layer
-# copies those as well. The depth-1 advantage on this corpus is, in short, the one-layer
+# in our runs). On its repeats the mosaic's loss falls by more than half a nat per letter, while
+# the one-block GPT's barely moves: it has no way to copy. The gap is not only on names, though:
+# the mosaic is ahead on the other characters too (asserted above) — most likely because these
+# stories also repeat words and phrases within a window, which one memory layer copies as well
+# (not measured here). The depth-1 advantage on this corpus is, in short, the one-layer
 # induction head. (Chapter 06 measures in-context learning properly, position by position.)
 #
 # **Widget: character by character.** Pick a validation story and a stretch of it: the bars show
@@ -404,7 +409,8 @@ shown = {kind: float(view["losses"][kind][rep].mean()) for kind in view["losses"
 print("characters shown:", "".join(view["labels"]))
 print(f"{int(rep.sum())} letters of a repeated name; their mean loss:", {k: round(v, 3) for k, v in shown.items()})
 assert rep.sum() >= 5 and shown["mosaic"] < shown["gpt"]
-#
+
+# %% [markdown]
 # ## 6. Samples
 #
 # Both models continue the same prompt (temperature 0.8, top-k 20, same seed):

@@ -122,10 +122,12 @@ def draw_replay_frame(frame: dict, fig: plt.Figure) -> None:
     sh = frame["shares"]
     ax1.imshow(sh, cmap="Blues", vmin=0, vmax=1)
     for (i, j), v in np.ndenumerate(sh):
-        ax1.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8)
+        ax1.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                 color="white" if v > 0.6 else "black")
     ax1.set_xticks(range(3), [f"moon {m + 1}" for m in range(3)], fontsize=7)
     ax1.set_yticks(range(sh.shape[0]), [f"unit {h + 1}" for h in range(sh.shape[0])], fontsize=7)
     split = frame["clean_split"]
     ax1.set_title("W_φ share per moon" + ("" if split is None else
                                           f"\nclean split: {'yes' if split else 'no'}"),
                   fontsize=9)
+    fig.tight_layout()  # the widget does not lay out the figure; keep the x label in view

@@ -347,6 +347,8 @@ def draw_char_loss_view(view: Mapping[str, Any], fig: Any) -> None:
     ax.set_xlim(-0.5, n - 0.5)
     ax.set_ylabel("loss (nats)")
     ax.set_title(f"story {view['story']}, characters {view['start'] + 1}…{view['start'] + n} — "
-                 "shaded: letters of a name seen earlier", fontsize=9)
-    ax.legend(fontsize=8)
+                 "shaded: letters (after the first) of a name seen earlier", fontsize=9)
+    top = max(float(np.max(loss)) for loss in view["losses"].values())
+    ax.set_ylim(0, 1.3 * top)  # headroom, so that the legend covers no bar
+    ax.legend(fontsize=8, loc="upper right", ncol=k)
     fig.tight_layout()

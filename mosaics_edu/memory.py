@@ -116,6 +116,30 @@ def _normalised_weights(logits: torch.Tensor, mask: torch.Tensor | None) -> torc
     return weights.masked_fill(empty, 0.0)
 
 
+def _keys_queries_beta(
+    keys: ArrayLike, queries: ArrayLike, beta: ArrayLike
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, bool]:
+    """Validated keys and queries in one dtype, the bandwidth shaped to broadcast, and whether
+    the caller passed numpy (so the answer goes back as numpy)."""
+    k, from_numpy = _as_tensor("keys", keys)
+    q, _ = _as_tensor("queries", queries)
+    _check_memory(k, None, q)
+    dtype = torch.promote_types(k.dtype, q.dtype)
+    k, q = k.to(dtype), q.to(dtype)
+    return k, q, _beta_tensor(beta, k), from_numpy
+
+
+def _retrieve(weights_fn, keys, values, queries, beta, mask) -> ArrayLike:
+    """Weighted average of the stored values, with weights from ``weights_fn``: (..., m, d_v)."""
+    k, from_numpy = _as_tensor("keys", keys)
+    v, _ = _as_tensor("values", values)
+    q, _ = _as_tensor("queries", queries)
+    _check_memory(k, v, q)
+    w = weights_fn(k, q, beta, mask)  # (..., m, n)
+    out = w @ v.to(w.dtype)  # (..., m, d_v)
+    return out.numpy() if from_numpy else out
+
+
 def kernel_weights(
     keys: ArrayLike, queries: ArrayLike, beta: ArrayLike, mask: ArrayLike | None = None
 ) -> ArrayLike:
@@ -124,12 +148,7 @@ def kernel_weights(
     keys: (..., n, d), queries: (..., m, d) -> weights (..., m, n). Computed as a softmax of
     ``-beta * squared distance`` (the largest term is subtracted first, so no overflow).
     """
-    k, from_numpy = _as_tensor("keys", keys)
-    q, _ = _as_tensor("queries", queries)
-    _check_memory(k, None, q)
-    dtype = torch.promote_types(k.dtype, q.dtype)
-    k, q = k.to(dtype), q.to(dtype)
-    b = _beta_tensor(beta, k)
+    k, q, b, from_numpy = _keys_queries_beta(keys, queries, beta)
     sq_dist = (
         (q * q).sum(-1, keepdim=True)  # (..., m, 1)
         + (k * k).sum(-1).unsqueeze(-2)  # (..., 1, n)
@@ -153,25 +172,14 @@ def kernel_regression(
     each answer the kernel-weighted average of the stored values (see :func:`kernel_weights`).
     Works on numpy arrays (returns numpy) and torch tensors (returns torch, differentiable).
     """
-    k, from_numpy = _as_tensor("keys", keys)
-    v, _ = _as_tensor("values", values)
-    q, _ = _as_tensor("queries", queries)
-    _check_memory(k, v, q)
-    w = kernel_weights(k, q, beta, mask)  # (..., m, n)
-    out = w @ v.to(w.dtype)  # (..., m, d_v)
-    return out.numpy() if from_numpy else out
+    return _retrieve(kernel_weights, keys, values, queries, beta, mask)
 
 
 def attention_weights(
     keys: ArrayLike, queries: ArrayLike, beta: ArrayLike, mask: ArrayLike | None = None
 ) -> ArrayLike:
     """Softmax attention weights ``softmax_i(2 * beta * q . k_i)``: (..., m, n)."""
-    k, from_numpy = _as_tensor("keys", keys)
-    q, _ = _as_tensor("queries", queries)
-    _check_memory(k, None, q)
-    dtype = torch.promote_types(k.dtype, q.dtype)
-    k, q = k.to(dtype), q.to(dtype)
-    b = _beta_tensor(beta, k)
+    k, q, b, from_numpy = _keys_queries_beta(keys, queries, beta)
     logits = 2.0 * b * (q @ k.transpose(-1, -2))  # (..., m, n)
     m = None if mask is None else _mask_tensor(mask, logits.shape, logits.device)
     w = _normalised_weights(logits, m)
@@ -191,10 +199,4 @@ def softmax_attention(
     same norm (the ``||k_i||^2`` term of the squared distance is then a constant that cancels).
     keys: (..., n, d), values: (..., n, d_v), queries: (..., m, d) -> (..., m, d_v).
     """
-    k, from_numpy = _as_tensor("keys", keys)
-    v, _ = _as_tensor("values", values)
-    q, _ = _as_tensor("queries", queries)
-    _check_memory(k, v, q)
-    w = attention_weights(k, q, beta, mask)  # (..., m, n)
-    out = w @ v.to(w.dtype)  # (..., m, d_v)
-    return out.numpy() if from_numpy else out
+    return _retrieve(attention_weights, keys, values, queries, beta, mask)

@@ -11,6 +11,7 @@ Small modules, one idea each:
 - ``bench``     : ``python -m mosaics_edu.bench``, the speed and memory targets as ratios
 - ``moons``     : the three-moons experiment and ``python -m mosaics_edu.moons``
 - ``toys``, ``induction``, ``compare``, ``softmax`` : pure functions behind chapter figures
+- ``diagrams``  : figures drawn by code (course map, memory unit, block diagrams)
 - ``checks``    : exercise checks that diagnose mistakes
 - ``widgets``   : thin ipywidgets around pure functions
 - ``env``       : versions and device, for chapter 00

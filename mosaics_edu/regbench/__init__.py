@@ -1,0 +1,90 @@
+"""RegBench-mini: in-context language learning on random automata, sized for a 2-core CPU.
+
+RegBench (Akyürek et al. 2024) asks a model to continue strings of a regular language it has
+never seen, from a few strings of that language in its context. Each language is a random
+automaton; training and test automata are disjoint, so only in-context learning helps.
+RegBench-mini keeps the benchmark's automata and metrics exactly and shrinks the samples (see
+``shared/reference/regbench.md`` §4 of the course notes).
+
+One idea per module:
+
+- :mod:`.vocab`    : the 20-token vocabulary (``.`` pad, ``a`` … ``r``, ``|`` separator)
+- :mod:`.automata` : :class:`Automaton`, trimming, minimisation, the canonical form, the generator
+- :mod:`.datasets` : samples, the fixed test / validation sets, nested training sets, batches
+- :mod:`.metrics`  : reference distributions, accuracy and TVD, :func:`evaluate`
+- :mod:`.jsonio`   : a JSON format for automata (bring your own)
+- :mod:`.ngram`    : in-context n-gram baselines
+- :mod:`.lstm`     : an LSTM language model of a given size (the non-in-context control)
+
+Quick start::
+
+    from mosaics_edu.regbench import InContextNGram, evaluate, test_automata
+    print(evaluate(InContextNGram(2), test_automata()))   # accuracy and TVD of the bigram
+"""
+
+from .automata import Automaton, draw_raw_table, minimise, random_automaton, reachable_states, trim
+from .datasets import (
+    CPU_SIZES,
+    IGNORE_INDEX,
+    N_TEST,
+    N_VALIDATION,
+    PAPER_SIZES,
+    TRAINING_SIZES,
+    Sample,
+    SampleSizes,
+    draw_sample,
+    draw_samples,
+    make_batch,
+    test_automata,
+    training_automata,
+    training_set,
+    validation_automata,
+)
+from .jsonio import automata_from_json, automata_to_json, load_automata, save_automata
+from .lstm import LSTMLM, LSTMConfig, lstm_parameters
+from .metrics import Scores, evaluate, evaluate_samples, reference_distribution
+from .ngram import InContextNGram, ngram_distributions
+from .vocab import PAD, SEP, SYMBOLS, VOCAB_SIZE, decode, encode
+
+__all__ = [
+    "Automaton",
+    "draw_raw_table",
+    "minimise",
+    "random_automaton",
+    "reachable_states",
+    "trim",
+    "CPU_SIZES",
+    "IGNORE_INDEX",
+    "N_TEST",
+    "N_VALIDATION",
+    "PAPER_SIZES",
+    "TRAINING_SIZES",
+    "Sample",
+    "SampleSizes",
+    "draw_sample",
+    "draw_samples",
+    "make_batch",
+    "test_automata",
+    "training_automata",
+    "training_set",
+    "validation_automata",
+    "automata_from_json",
+    "automata_to_json",
+    "load_automata",
+    "save_automata",
+    "LSTMLM",
+    "LSTMConfig",
+    "lstm_parameters",
+    "Scores",
+    "evaluate",
+    "evaluate_samples",
+    "reference_distribution",
+    "InContextNGram",
+    "ngram_distributions",
+    "PAD",
+    "SEP",
+    "SYMBOLS",
+    "VOCAB_SIZE",
+    "decode",
+    "encode",
+]

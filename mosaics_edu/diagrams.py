@@ -3,6 +3,8 @@
 - :func:`draw_course_map`: the chapters and what each builds on (chapter 00);
 - :func:`draw_memory_unit`: the elementary memory unit on a time line — keys from the past,
   values peeking one step ahead, retrieval from the pairs s < t only (chapter 02);
+- :func:`draw_block_comparison`: a mosaic block beside a GPT-2 block, each branch with its
+  weights and parameter count (chapter 04);
 - :func:`figure_labels`: every text drawn on a figure (what the tests assert on).
 
 Each ``draw_*`` function takes an optional ``ax`` and returns the figure it drew on.
@@ -12,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["COURSE", "draw_course_map", "draw_memory_unit", "figure_labels"]
+__all__ = ["COURSE", "draw_block_comparison", "draw_course_map", "draw_memory_unit",
+           "figure_labels"]
 
 #: (number, title, what the learner builds) of every chapter, in reading order.
 COURSE: list[tuple[str, str, str]] = [
@@ -149,4 +152,76 @@ def draw_memory_unit(ax: Any = None, T: int = 8, t: int = 5) -> Any:
     ax.set_axis_off()
     ax.set_title("The elementary memory unit: keys from the past, values from the future, "
                  "retrieval from s < t", fontsize=10)
+    return ax.figure
+
+
+def draw_block_comparison(ax: Any = None) -> Any:
+    """A mosaic block (left) beside a GPT-2 block (right), drawn the same way.
+
+    Both are pre-LayerNorm residual blocks: the stream goes straight up, each branch reads
+    LN(stream) and adds its output back. Where GPT has attention (W_q, W_k, W_v, W_o: 4d²) and an
+    MLP (8d²), the mosaic has a contextual memory (W_φ, W_ψ, W_o: 3d², the query is the key) and a
+    persistent memory (W_φ, W_o: 2d², tables M_k, M_v: 2·P·d = 7d² at P = 3.5d). Below each
+    block: the embedding (GPT adds a position table, the mosaic has none).
+    """
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    ax = _axes(ax, (11, 6.4))
+    w, h = 2.6, 0.62
+
+    def box(x: float, y: float, label: str, fc: str, width: float = w) -> None:
+        ax.add_patch(FancyBboxPatch((x - width / 2, y - h / 2), width, h,
+                                    boxstyle="round,pad=0.05", fc=fc, ec="0.3"))
+        ax.text(x, y, label, ha="center", va="center", fontsize=8.5)
+
+    def arrow(p: tuple[float, float], q: tuple[float, float], rad: float = 0.0) -> None:
+        ax.add_patch(FancyArrowPatch(p, q, arrowstyle="-|>", mutation_scale=10, color="0.35",
+                                     lw=1.0, connectionstyle=f"arc3,rad={rad}"))
+
+    def plus(x: float, y: float) -> None:
+        ax.add_patch(FancyBboxPatch((x - 0.14, y - 0.14), 0.28, 0.28,
+                                    boxstyle="circle,pad=0.0", fc="white", ec="0.3"))
+        ax.text(x, y, "+", ha="center", va="center", fontsize=10)
+
+    columns = {
+        "mosaic block": (2.4, [
+            ("LN₁ (gain only)", "#eeeeee"),
+            ("contextual memory (C-mem)\nW_φ, W_ψ, W_o = 3d²; reads pairs s < t", "#dbe9f6"),
+            ("LN₂ (gain only)", "#eeeeee"),
+            ("persistent memory (P-mem)\nW_φ, W_o = 2d²; tables M_k, M_v = 7d²", "#fde2c8"),
+        ], "token embedding only\n(no position table)"),
+        "GPT-2 block": (7.6, [
+            ("LN₁ (gain only)", "#eeeeee"),
+            ("causal self-attention\nW_q, W_k, W_v, W_o = 4d²; reads s ≤ t", "#dbe9f6"),
+            ("LN₂ (gain only)", "#eeeeee"),
+            ("MLP d → 4d → d\n8d²", "#fde2c8"),
+        ], "token embedding\n+ position table (T·d)"),
+    }
+    for title, (x, branches, embed) in columns.items():
+        stream = x - 1.75  # the residual stream runs up on the left of the branches
+        box(x, 0.0, embed, "white", width=3.4)
+        y = 1.1
+        arrow((x, h / 2), (stream, y - 0.3), rad=0.0)
+        for i in range(2):
+            ln, ln_fc = branches[2 * i]
+            layer, layer_fc = branches[2 * i + 1]
+            box(x, y + 0.2, ln, ln_fc)
+            box(x, y + 1.25, layer, layer_fc, width=3.2)
+            plus(stream, y + 2.15)
+            arrow((stream, y - 0.3), (stream, y + 2.0))  # the stream itself, never normalised
+            arrow((stream, y - 0.1), (x - w / 2, y + 0.2), rad=-0.25)  # into LN
+            arrow((x, y + 0.2 + h / 2), (x, y + 1.25 - h / 2))  # LN -> layer
+            arrow((x - 1.6, y + 1.45), (stream + 0.14, y + 2.15), rad=0.2)  # layer -> +
+            y += 2.45
+        arrow((stream, y - 0.3), (stream, y + 0.2))
+        ax.text(x, y + 0.45, title + " (× n_layer, then final LN, tied head)", ha="center",
+                fontsize=10, weight="bold")
+    ax.text(5.0, -1.0, "same budget per block: 3d² + 2d² + 7d² = 12d² = 4d² + 8d²  "
+            "(pmem_size P = 3.5·d);  the mosaic adds 7 scalars per head (λ, β, γ, α; λ, β, α)",
+            ha="center", fontsize=8.5)
+    ax.set_xlim(-0.3, 10.3)
+    ax.set_ylim(-1.4, 7.0)
+    ax.set_axis_off()
+    ax.set_title("A mosaic block beside a GPT-2 block: same layout, memories in place of "
+                 "attention and MLP", fontsize=10)
     return ax.figure

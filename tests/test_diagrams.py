@@ -38,3 +38,14 @@ def test_memory_unit_draws_on_a_given_axis_and_validates():
     with pytest.raises(ValueError, match="t="):
         diagrams.draw_memory_unit(T=6, t=5)
     plt.close(fig)
+
+
+def test_block_comparison_shows_both_blocks_and_their_budgets():
+    fig = diagrams.draw_block_comparison()
+    text = " ".join(diagrams.figure_labels(fig))
+    assert "contextual memory (C-mem)" in text and "persistent memory (P-mem)" in text
+    assert "causal self-attention" in text and "MLP d → 4d → d" in text
+    assert "3d²" in text and "7d²" in text and "4d²" in text and "8d²" in text
+    assert "no position table" in text and "position table (T·d)" in text
+    assert text.count("LN₁ (gain only)") == 2
+    plt.close(fig)

@@ -138,6 +138,8 @@ def _describe_input(x: Any) -> str:
         return f"{kind} {tuple(int(s) for s in x.shape)} {_dtype_name(x)}"
     if isinstance(x, bool | int | float | np.number):
         return fmt(x)
+    if isinstance(x, str):
+        return repr(x)
     if callable(x):
         return getattr(x, "__name__", type(x).__name__)
     if isinstance(x, list | tuple):
@@ -272,11 +274,17 @@ def call_checked(
     """
     given = [fresh_copy(a) for a in args]
     before = [_snapshot(a) for a in given]
-    got = materialise(call_learner(chapter, exercise, fn, *given))
+    try:
+        got = materialise(call_learner(chapter, exercise, fn, *given))
+    except CheckFailed as err:
+        if where and "your function raised" in str(err):  # say on which input it crashed
+            raise CheckFailed(str(err).replace("your function raised", f"{where}: your function "
+                                               "raised", 1)) from None
+        raise
     names = _arg_names(fn, len(args), arg_names)
     for name, b, a in zip(names, before, given, strict=True):
         if not _same_snapshot(b, _snapshot(a)):
-            fail(chapter, exercise, f"{where + ': ' if where else ''}your function changed its "
+            fail(chapter, exercise, f"{'wrong ' + where + ': ' if where else ''}your function changed its "
                  f"argument `{name}` in place; the caller still needs it. Work on a copy "
                  f"(`{name} = {name}.copy()`, or `.clone()` for a tensor) or use operations that "
                  "return new arrays (`z = x - m` instead of `x -= m`, no `out=`, no `x[...] = ...`).")
@@ -362,13 +370,28 @@ def _abs_diff(a: Any, b: Any) -> Any:
         return None
 
 
+def _lists_as_arrays(a: Any, b: Any) -> tuple[Any, Any]:
+    """A list of numbers compared with an array is compared as an array (and vice versa)."""
+    def numeric(x: Any) -> bool:
+        try:
+            return isinstance(x, list | tuple) and np.asarray(x).dtype.kind in "fciub"
+        except (ValueError, TypeError):
+            return False
+
+    if isinstance(b, np.ndarray | np.generic) and numeric(a):
+        a = np.asarray(a)
+    elif isinstance(a, np.ndarray | np.generic) and numeric(b):
+        b = np.asarray(b)
+    return a, b
+
+
 def _close(a: Any, b: Any, rtol: float | None = None, atol: float | None = None,
            equal_nan: bool = False, tol: Any = None) -> bool:
     """``a ≈ b`` under the policy tolerance ``tol`` (see :func:`tolerance`), or explicit rtol/atol.
 
     Explicit ``rtol``/``atol`` (the old interface) only ever *widen* the policy's tolerance.
     """
-    a, b = as_numpy(materialise(a)), as_numpy(materialise(b))
+    a, b = _lists_as_arrays(as_numpy(materialise(a)), as_numpy(materialise(b)))
     if isinstance(a, tuple | list) or isinstance(b, tuple | list):
         if not (isinstance(a, tuple | list) and isinstance(b, tuple | list)) or len(a) != len(b):
             return False
@@ -406,7 +429,7 @@ def describe_difference(got: Any, want: Any, tol: Any = None, dtype: str | None 
     """Say where ``got`` differs from ``want``: shapes, non-finite entries, the differing positions
     (first few, as indices), the largest difference, and a pattern when one is obvious (a constant
     factor, a transpose, a sign, one row only, the wrong dtype or precision)."""
-    got, want = as_numpy(materialise(got)), as_numpy(materialise(want))
+    got, want = _lists_as_arrays(as_numpy(materialise(got)), as_numpy(materialise(want)))
     if got is None:
         return "it returned None: did you forget the `return` statement?"
     if isinstance(want, tuple | list):
@@ -448,6 +471,10 @@ def describe_difference(got: Any, want: Any, tol: Any = None, dtype: str | None 
             r = float(gf / wf)
             if abs(r - round(r)) < 1e-6 or abs(1 / r - round(1 / r)) < 1e-6:
                 hint = f" (your answer is {fmt(r)} times the expected one: a factor too many or missing?)"
+        if dtype in ("float16", "bfloat16"):
+            hint = f" (your answer is {dtype}: compute and return float32 or float64)"
+        elif dtype.startswith(("int", "uint")) and w.dtype.kind == "f":
+            hint = f" (your answer has the integer dtype {dtype}; the expected value is a float)"
         return f"got {fmt(gf.item())}, expected {fmt(wf.item())}{hint}."
     if not np.all(np.isfinite(gf)) and np.all(np.isfinite(wf)):
         bad = np.argwhere(~np.isfinite(gf))
@@ -545,33 +572,64 @@ def compare(
     and ``hint`` (what to look at for this exercise) is appended. Prints a pass line unless
     ``quiet``.
     """
+    cases = [tuple(case) for case in cases]
     for k, case in enumerate(cases):
-        case = tuple(case)
-        with np.errstate(all="ignore"):
-            want = materialise(reference(*[fresh_copy(a) for a in case]))
-        sens = _sensitivity(reference, case, want) if float32_probe else None
-        tol = tolerance(want, sens)
+        want, tol = _expected(reference, case, float32_probe)
         names = _arg_names(learner, len(case), arg_names)
         where = f"on test case {k} ({_describe_case(names, case)})"
-        got = call_checked(chapter, exercise, learner, case, arg_names, where=f"wrong {where}")
+        got = call_checked(chapter, exercise, learner, case, arg_names, where=where)
         if _close(got, want, rtol, atol, tol=tol):
             continue
         for diagnosis, wrong in (mistakes or {}).items():
-            try:
-                with np.errstate(all="ignore"):
-                    made = materialise(wrong(*[fresh_copy(a) for a in case]))
-                if _close(got, made, rtol, atol, equal_nan=True, tol=tol):
-                    fail(chapter, exercise, f"wrong {where}: it looks like you {diagnosis}.")
-            except CheckFailed:
-                raise
-            except Exception:  # noqa: BLE001 — a mistake model that cannot run on this case
-                continue
+            if _makes(wrong, case, got, tol, rtol, atol) and _confirmed(
+                    learner, wrong, reference, cases, k, rtol, atol, float32_probe):
+                fail(chapter, exercise, f"wrong {where}: it looks like you {diagnosis}.")
         dtypes = [_dtype_name(x) for x in _leaves_raw(got)]
         dtype = dtypes[0] if len(dtypes) == 1 else None
         extra = f" {hint}" if hint else ""
         fail(chapter, exercise, f"wrong {where}: {describe_difference(got, want, tol, dtype)}{extra}")
     if not quiet:
         passed(chapter, exercise)
+
+
+def _expected(reference: Callable[..., Any], case: Sequence[Any], probe: bool) -> tuple[Any, Any]:
+    """The reference answer on ``case`` and the tolerance around it."""
+    with np.errstate(all="ignore"):
+        want = materialise(reference(*[fresh_copy(a) for a in case]))
+    return want, tolerance(want, _sensitivity(reference, case, want) if probe else None)
+
+
+def _makes(wrong: Callable[..., Any], case: Sequence[Any], got: Any, tol: Any, rtol: float | None,
+           atol: float | None) -> bool | None:
+    """Whether the mistake ``wrong`` gives ``got`` on ``case``; None when it cannot run there."""
+    try:
+        with np.errstate(all="ignore"):
+            made = materialise(wrong(*[fresh_copy(a) for a in case]))
+    except Exception:  # noqa: BLE001 — a mistake model that cannot run on this case
+        return None
+    return _close(got, made, rtol, atol, equal_nan=True, tol=tol)
+
+
+def _confirmed(learner: Callable[..., Any], wrong: Callable[..., Any], reference: Callable[..., Any],
+               cases: Sequence[Sequence[Any]], k: int, rtol: float | None, atol: float | None,
+               probe: bool) -> bool:
+    """A mistake is named only if the learner's answers equal it on *every* case, not just case
+    ``k`` (a β of 2 makes "ignored β" look like "used β/2" on that case alone)."""
+    for j, case in enumerate(cases):
+        if j == k:
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                got = materialise(learner(*[fresh_copy(a) for a in case]))
+            if not all(np.all(np.isfinite(np.asarray(leaf, dtype=np.complex128)))
+                       for leaf in _leaves_raw(as_numpy(got))):
+                continue  # nan/inf on a degenerate case (λ = 0, β = 0) is not evidence either
+        except Exception:  # noqa: BLE001 — the learner's crash elsewhere is not evidence
+            continue
+        _, tol = _expected(reference, case, probe)
+        if _makes(wrong, case, got, tol, rtol, atol) is False:
+            return False
+    return True
 
 
 def _leaves_raw(x: Any) -> list[Any]:

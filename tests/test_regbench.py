@@ -552,3 +552,14 @@ def test_bad_inputs_raise_clear_errors():
         rb.InContextNGram(0)
     with pytest.raises(ValueError, match="accepting"):
         rb.minimise([{1: 0}], accepting=[3])
+    a = rb.Automaton([{"a": 0}])
+    with pytest.raises(ValueError, match="state must be"):
+        a.step(1, 1)
+    with pytest.raises(TypeError, match="Generator"):
+        rb.draw_sample(a, rng=3)
+    with pytest.raises(ValueError, match="length"):
+        a.sample_string(0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="token ids"):
+        rb.ngram_distributions([1, 25], 2)
+    with pytest.raises(ValueError, match="n_embd"):
+        rb.lstm_parameters(0, 1)

@@ -236,12 +236,18 @@ class Automaton:
         """The symbol ids that label at least one edge, sorted."""
         return tuple(sorted({a for p in self.transitions for a, _ in p}))
 
+    def _check_state(self, state: Any) -> None:
+        if not isinstance(state, int | np.integer) or not 0 <= state < self.n_states:
+            raise ValueError(f"state must be an integer in 0..{self.n_states - 1}, got {state!r}")
+
     def out_symbols(self, state: int) -> tuple[int, ...]:
         """The valid next symbols in ``state`` (sorted ids)."""
+        self._check_state(state)
         return self._symbols[state]
 
     def step(self, state: int, symbol: int) -> int | None:
         """The state after reading ``symbol`` in ``state``; ``None`` if there is no such edge."""
+        self._check_state(state)
         for a, t in self.transitions[state]:
             if a == symbol:
                 return t
@@ -260,6 +266,7 @@ class Automaton:
         """A uniform random walk of ``length`` symbols from state 0 (each out-edge equally likely)."""
         if not isinstance(length, int | np.integer) or length < 1:
             raise ValueError(f"length must be a positive integer, got {length!r}")
+        _check_rng(rng)
         out, state = [], 0
         for u in rng.random(int(length)):  # one uniform per symbol, drawn at once
             syms = self._symbols[state]
@@ -297,15 +304,19 @@ class Automaton:
 # --------------------------------------------------------------------------------------------
 
 
+def _check_rng(rng: Any) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
+        )
+
+
 def draw_raw_table(rng: np.random.Generator) -> tuple[Table, tuple[int, ...]]:
     """One random DFA *before* minimisation, as the benchmark draws it.
 
     Returns the table and the alphabet drawn for it (sorted symbol ids; the edges use a subset).
     """
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
-        )
+    _check_rng(rng)
     n = int(rng.integers(MIN_STATES, MAX_STATES + 1))  # 4 … 12 states
     size = int(rng.integers(MIN_ALPHABET, MAX_ALPHABET + 1))  # 4 … 18 symbols
     alphabet = rng.choice(np.array(SYMBOL_IDS), size=size, replace=False)

@@ -130,6 +130,10 @@ def draw_sample(automaton: Automaton, rng: np.random.Generator, sizes: SampleSiz
         raise TypeError(f"automaton must be an Automaton, got {type(automaton).__name__}")
     if not isinstance(sizes, SampleSizes):
         raise TypeError(f"sizes must be a SampleSizes (e.g. CPU_SIZES), got {type(sizes).__name__}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}"
+        )
     k = int(rng.integers(sizes.min_strings, sizes.max_strings + 1))
     lengths = rng.integers(sizes.min_length, sizes.max_length + 1, size=k)
     tokens: list[int] = []

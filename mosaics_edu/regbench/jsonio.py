@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..atomic import atomic_write_bytes
 from .automata import Automaton
 from .vocab import SYMBOLS
 
@@ -124,9 +125,7 @@ def save_automata(path: str | os.PathLike[str], automata: Sequence[Automaton], d
     """Write ``automata`` to ``path`` in the JSON format above; returns the path."""
     path = Path(path)
     doc = automata_to_json(automata, description)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)  # a reader never sees a half-written file
+    atomic_write_bytes(path, (json.dumps(doc, indent=1) + "\n").encode("utf-8"))  # never half-written
     return path
 
 

@@ -24,6 +24,9 @@ __all__ = ["LSTMConfig", "LSTMLM", "lstm_parameters"]
 def lstm_parameters(n_embd: int, n_layer: int, vocab_size: int = VOCAB_SIZE) -> int:
     """Parameters of :class:`LSTMLM`: tied embedding V·d, and per layer 4 gates × (d·d input +
     d·d recurrent weights + 2 biases of d) = 8d² + 8d."""
+    for name, v in (("n_embd", n_embd), ("n_layer", n_layer), ("vocab_size", vocab_size)):
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
     return vocab_size * n_embd + n_layer * (8 * n_embd * n_embd + 8 * n_embd)
 
 

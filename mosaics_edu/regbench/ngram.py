@@ -37,6 +37,8 @@ def ngram_distributions(tokens: list[int], n: int) -> list[dict[int, float]]:
     """For each position t of ``tokens``, the predicted distribution of token t+1 (symbol -> p)."""
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive integer (1 = unigram, 2 = bigram, ...), got {n!r}")
+    if any(not isinstance(t, int | np.integer) or not 0 <= t < VOCAB_SIZE for t in tokens):
+        raise ValueError(f"tokens must be token ids in [0, {VOCAB_SIZE}) (see regbench.encode)")
     counts: list[defaultdict[tuple[int, ...], Counter[int]]] = [defaultdict(Counter) for _ in range(n)]
     history = [_START] * (n - 1)  # the current string, left-padded with start markers
     out = []

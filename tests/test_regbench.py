@@ -476,6 +476,31 @@ def test_lstm_forward_loss_ignores_masked_targets_and_validates():
         rb.LSTMConfig(n_embd=0)
 
 
+@pytest.mark.parametrize(
+    "kwargs", [{}, dict(n_embd=128, n_head=8), dict(n_embd=32, n_layer=1, lstm_layers=2)]
+)
+def test_matched_configs_have_equal_parameter_counts(kwargs):
+    configs = rb.matched_configs(**kwargs)
+    budget = rb.parameter_count(configs["gpt"])
+    assert configs["gpt"].block_size == rb.CPU_SIZES.max_tokens - 1  # fits the longest input
+    for name, config in configs.items():
+        model = rb.build_model(name, config)
+        assert count_parameters(model) == rb.parameter_count(config)
+        assert abs(count_parameters(model) - budget) <= 0.01 * budget, name
+
+
+def test_build_model_is_seeded_and_validates():
+    one, two = rb.build_model("mosaic", seed=3), rb.build_model("mosaic", seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(one.parameters(), two.parameters(), strict=True))
+    assert isinstance(rb.build_model("gpt", n_embd=32, n_head=2), GPT)
+    with pytest.raises(ValueError, match="unknown model"):
+        rb.build_model("rnn")
+    with pytest.raises(TypeError, match="GPTConfig"):
+        rb.build_model("gpt", rb.LSTMConfig())
+    with pytest.raises(ValueError, match="either config"):
+        rb.build_model("lstm", rb.LSTMConfig(), n_embd=8)
+
+
 # --------------------------------------------------------------------------------------------
 # JSON format
 # --------------------------------------------------------------------------------------------

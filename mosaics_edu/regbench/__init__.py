@@ -15,6 +15,7 @@ One idea per module:
 - :mod:`.jsonio`   : a JSON format for automata (bring your own)
 - :mod:`.ngram`    : in-context n-gram baselines
 - :mod:`.lstm`     : an LSTM language model of a given size (the non-in-context control)
+- :mod:`.matched`  : mosaic, GPT and LSTM configurations with equal parameter counts
 
 Quick start::
 
@@ -42,6 +43,7 @@ from .datasets import (
 )
 from .jsonio import automata_from_json, automata_to_json, load_automata, save_automata
 from .lstm import LSTMLM, LSTMConfig, lstm_parameters
+from .matched import MODEL_NAMES, build_model, matched_configs, parameter_count
 from .metrics import Scores, evaluate, evaluate_samples, reference_distribution
 from .ngram import InContextNGram, ngram_distributions
 from .vocab import PAD, SEP, SYMBOLS, VOCAB_SIZE, decode, encode
@@ -75,6 +77,10 @@ __all__ = [
     "LSTMLM",
     "LSTMConfig",
     "lstm_parameters",
+    "MODEL_NAMES",
+    "build_model",
+    "matched_configs",
+    "parameter_count",
     "Scores",
     "evaluate",
     "evaluate_samples",

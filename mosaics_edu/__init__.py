@@ -5,15 +5,20 @@ Small modules, one idea each:
 - ``memory``    : an associative memory as Gaussian kernel regression
 - ``features``  : leaky averages, key and value extractors
 - ``layers``    : contextual memory, persistent memory, the mosaic block
-- ``models``    : the Memory Mosaic language model and its GPT twin, cached generation
+- ``models``    : the Memory Mosaic language model and its GPT twin, cached generation, the
+                  registry of model kinds
 - ``data``      : the generated story corpus, tokenizers, BabiStories, token batches
-- ``train``     : the trainer and ``python -m mosaics_edu.train``
-- ``bench``     : ``python -m mosaics_edu.bench``, the speed and memory targets as ratios
+- ``train``     : the training config, schedule, parameter groups, ``Trainer`` and ``train()``
+- ``cli``       : the command line ``python -m mosaics_edu.train``
+- ``checkpoint``: the checkpoint file format (save, verify, load, rebuild a model)
+- ``atomic``    : atomic file writes (checkpoints, token datasets, downloads, runs)
+- ``bench``     : ``python -m mosaics_edu.bench``, the speed and memory targets as ratios; the
+                  FLOPs and peak figures behind MFU
 - ``moons``     : the three-moons experiment and ``python -m mosaics_edu.moons``
 - ``toys``, ``induction``, ``compare``, ``softmax`` : pure functions behind chapter figures
 - ``diagrams``  : figures drawn by code (course map, memory unit, block diagrams)
 - ``checks``    : exercise checks that diagnose mistakes
-- ``widgets``   : thin ipywidgets around pure functions
+- ``widgets``   : thin ipywidgets around pure functions, the live loss plot
 - ``env``       : versions and device, for chapter 00
 """
 

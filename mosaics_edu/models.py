@@ -33,7 +33,9 @@ __all__ = [
     "MemoryMosaicLM",
     "GPTConfig",
     "GPT",
+    "MODEL_KINDS",
     "count_parameters",
+    "sample_next",
 ]
 
 
@@ -207,6 +209,7 @@ class _LanguageModel(nn.Module):
         top_k: int | None = None,
         use_cache: bool = True,
         generator: torch.Generator | None = None,
+        vocab_limit: int | None = None,
     ) -> torch.Tensor:
         """Continue ``idx`` (B, T) by ``max_new_tokens`` tokens -> (B, T + max_new_tokens).
 
@@ -214,6 +217,8 @@ class _LanguageModel(nn.Module):
         ``use_cache`` each new token costs one position of work instead of a full re-forward; the
         tokens are the same. Once the sequence outgrows ``block_size`` both paths read only the
         last ``block_size`` tokens (the cache is then rebuilt on that window at every step).
+        ``vocab_limit`` samples among the first ``vocab_limit`` ids only: a model trained with a
+        padded vocabulary (``train.padded_vocab_size``) has rows no tokenizer can decode.
         """
         if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.shape[1] == 0:
             raise ValueError("idx must be a non-empty (batch, time) tensor of token ids")
@@ -223,6 +228,13 @@ class _LanguageModel(nn.Module):
             raise ValueError(f"temperature must be >= 0 (0 = greedy), got {temperature!r}")
         if top_k is not None and (not isinstance(top_k, int) or top_k <= 0):
             raise ValueError(f"top_k must be None or a positive integer, got {top_k!r}")
+        if vocab_limit is not None and (
+            not isinstance(vocab_limit, int) or not 0 < vocab_limit <= self.config.vocab_size
+        ):
+            raise ValueError(
+                f"vocab_limit must be None or an integer in [1, vocab_size={self.config.vocab_size}]"
+                f", got {vocab_limit!r}: pass the tokenizer's vocab_size"
+            )
         block = self.config.block_size
         self._check_idx(idx[:, -block:])
         was_training = self.training
@@ -240,17 +252,22 @@ class _LanguageModel(nn.Module):
                 else:
                     logits, cache = self._step(idx[:, -1:], cache)
                     cached_len += 1
-                idx_next = _sample(logits, temperature, top_k, generator)  # (B, 1)
+                idx_next = sample_next(logits[:, :vocab_limit], temperature, top_k, generator)  # (B, 1)
                 idx = torch.cat([idx, idx_next], dim=1)
         finally:
             self.train(was_training)
         return idx
 
 
-def _sample(
-    logits: torch.Tensor, temperature: float, top_k: int | None, generator: torch.Generator | None
+def sample_next(
+    logits: torch.Tensor, temperature: float, top_k: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Next token from the last logits (B, vocab) -> (B, 1)."""
+    """Next token from the last position's logits (B, vocab) -> ids (B, 1).
+
+    ``temperature=0``: the likeliest token. Otherwise a draw from softmax(logits / temperature),
+    restricted to the ``top_k`` likeliest tokens when ``top_k`` is given.
+    """
     logits = logits.float()
     if temperature == 0:
         return logits.argmax(dim=-1, keepdim=True)
@@ -456,3 +473,15 @@ class GPT(_LanguageModel):
             x, c = block.step(x, c)
             caches.append(c)
         return self._logits(x)[:, -1], {"blocks": caches, "pos": pos + 1}
+
+
+# --------------------------------------------------------------------------------------------
+# the registry: model kind -> (model class, config class)
+# --------------------------------------------------------------------------------------------
+
+# What ``--model`` names on the command line, and what a checkpoint's ``model_kind`` is rebuilt
+# from. A config class has ``preset(name, **overrides)``; its model takes it as sole argument.
+MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
+    "mosaic": (MemoryMosaicLM, MosaicConfig),
+    "gpt": (GPT, GPTConfig),
+}

@@ -19,25 +19,17 @@ and validation streams is measured, logged (``metrics.csv``, callbacks, the prog
 checkpoint is written atomically. ``--resume`` restores model, optimizer, step, random states and
 the batch sampler, so an interrupted CPU run ends with exactly the weights of an uninterrupted one.
 
-Throughput and MFU (model FLOPs utilisation). FLOPs per trained token are estimated as
-``6 N + 12 L d T`` (N parameters — forward 2N, backward 4N — plus the attention/retrieval
-score and mix products, 12·L·d·T; the PaLM paper's appendix formula, also used by nanoGPT). The
-contextual memory costs what causal attention costs; the persistent memory's tables are
-parameters, so 6N counts them. MFU = achieved FLOPs/s divided by the device's peak: dense
-bf16/fp16 tensor-core peaks from the vendors' data sheets (``PEAK_TFLOPS``: H100 SXM 989, A100
-312, ...; half of that for fp32, which runs as TF32), and on CPU an assumed 0.1 TFLOP/s per
-thread (AVX2: 2 FMA units x 8 fp32 lanes x 2 FLOPs x ~3 GHz). Pass ``--peak-tflops`` to use
-the true figure of your hardware.
+Throughput and MFU (model FLOPs utilisation) are logged with every training event; the FLOPs
+and peak figures behind MFU, and why, are in :mod:`mosaics_edu.bench`. The checkpoint format is
+:mod:`mosaics_edu.checkpoint`; the command line is :mod:`mosaics_edu.cli`; the live loss plot
+for notebooks is :class:`mosaics_edu.widgets.LiveLossPlot`.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import csv
 import dataclasses
-import hashlib
-import importlib
 import json
 import math
 import os
@@ -54,52 +46,34 @@ import torch.distributed as dist
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from .bench import peak_flops, training_flops_per_token
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import (
     RandomWindows,
     TokenDataset,
-    Tokenizer,
     get_batch,
     load_token_dataset,
-    load_tokenizer,
     prepare_babistories,
     prepare_stories,
 )
+from .models import MODEL_KINDS, count_parameters
 
 __all__ = [
-    "MODEL_KINDS",
     "PRESETS",
-    "CheckpointError",
-    "LiveLossPlot",
     "TrainConfig",
     "TrainResult",
     "Trainer",
+    "basic_train_step",
     "build_model",
-    "count_params",
-    "flops_per_token",
-    "generate",
-    "get_batch",
-    "load_checkpoint",
-    "load_model",
     "lr_at",
-    "main",
     "padded_vocab_size",
     "param_groups",
-    "peak_flops",
     "prepare_data",
-    "save_checkpoint",
     "train",
 ]
 
-# model kind -> (module, model class, config class). The config class has ``preset(name)``.
-MODEL_KINDS: dict[str, tuple[str, str, str]] = {
-    "mosaic": ("mosaics_edu.models", "MemoryMosaicLM", "MosaicConfig"),
-    "gpt": ("mosaics_edu.models", "GPT", "GPTConfig"),
-}
-
-CHECKPOINT_FORMAT = "mosaics_edu.checkpoint"
-
 # --------------------------------------------------------------------------------------------
-# Pure pieces: the schedule and the parameter groups (chapter 05 exercises)
+# Pure pieces: the schedule, the parameter groups and one plain step (chapter 05 exercises)
 # --------------------------------------------------------------------------------------------
 
 
@@ -131,9 +105,9 @@ def lr_at(step: int, max_lr: float, min_lr: float, warmup_steps: int, max_steps:
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Two AdamW groups: tensors with ≥ 2 dims (matrices, embeddings, memory tables) decay;
-    vectors and scalars (norm gains, biases, leak/bandwidth parameters) do not.
+    vectors and scalars (norm gains, biases, the per-head decay and beta parameters) do not.
 
-    Shrinking a gain, a leak rate or a bandwidth toward 0 would change what the layer computes,
+    Shrinking a gain, a decay rate or a beta toward 0 would change what the layer computes,
     not just limit its capacity, hence no decay there (as in the papers' code).
     """
     if not isinstance(model, nn.Module):
@@ -149,42 +123,25 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     ]
 
 
-def count_params(model: nn.Module) -> int:
-    """Number of distinct parameters (a tied embedding/output matrix counts once)."""
-    return sum(p.numel() for p in model.parameters())
+def basic_train_step(
+    model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+    grad_clip: float,
+) -> float:
+    """One plain optimizer step on the batch ``x``, ``y`` (both (B, T) token ids): zero the
+    gradients, forward, backward, clip the global gradient norm to ``grad_clip`` (0: no
+    clipping), step. Returns this step's loss as a float.
 
-
-def flops_per_token(n_params: int, n_layer: int, n_embd: int, block_size: int) -> float:
-    """Training FLOPs per token: ``6 N + 12 L d T`` (see the module docstring)."""
-    return 6.0 * n_params + 12.0 * n_layer * n_embd * block_size
-
-
-# Dense bf16/fp16 tensor-core peaks (TFLOP/s), vendors' data sheets, without sparsity.
-PEAK_TFLOPS = {
-    "H200": 989.0,
-    "H100": 989.0,  # SXM; the PCIe card is ~756
-    "A100": 312.0,
-    "A10": 125.0,
-    "L40": 181.0,
-    "L4": 121.0,
-    "V100": 125.0,
-    "T4": 65.0,
-    "4090": 165.0,
-    "3090": 71.0,
-}
-CPU_TFLOPS_PER_THREAD = 0.1
-
-
-def peak_flops(device: torch.device | str, dtype: torch.dtype = torch.bfloat16) -> float:
-    """Assumed peak FLOP/s of ``device`` for ``dtype`` (see ``PEAK_TFLOPS``)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-        tflops = next((v for k, v in PEAK_TFLOPS.items() if k in name), 100.0)
-        if dtype == torch.float32:
-            tflops /= 2  # TF32 tensor cores
-        return tflops * 1e12
-    return CPU_TFLOPS_PER_THREAD * 1e12 * torch.get_num_threads()
+    What ``Trainer.train_step`` does on one device in full precision without accumulation;
+    chapter 05 writes it as an exercise and uses this one afterwards.
+    """
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    _, loss = model(x, y)  # logits (B, T, V), mean cross-entropy
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return float(loss.detach())
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,7 +231,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         min_lr=1e-4, warmup_steps=200, eval_interval=500, eval_batches=20, log_interval=50,
         compile=True,
     ),
-    # The papers' recipe (DESIGN.md §3): BabiStories with GPT-2 tokens, global batch 512 x 512
+    # The papers' recipe: BabiStories with GPT-2 tokens, global batch 512 x 512
     # tokens (8 per GPU x 64 GPUs in the paper; here batch_size x grad_accum, split over GPUs).
     "paper-gpt2-small": dict(
         data="babistories", tokenizer="gpt2", batch_size=16, grad_accum=32, max_steps=80_000,
@@ -289,14 +246,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 # --------------------------------------------------------------------------------------------
 
 
-def _model_classes(kind: str) -> tuple[type, type]:
-    if kind not in MODEL_KINDS:
-        raise ValueError(f"model must be one of {sorted(MODEL_KINDS)}, got {kind!r}")
-    module_name, model_name, config_name = MODEL_KINDS[kind]
-    module = importlib.import_module(module_name)
-    return getattr(module, model_name), getattr(module, config_name)
-
-
 def padded_vocab_size(n: int, multiple: int = 64) -> int:
     """Round the vocabulary up to a multiple of 64 (GPT-2's 50257 -> 50304, as in the papers):
     faster matmuls, and the extra rows are never targets."""
@@ -308,19 +257,14 @@ def build_model(
 ) -> tuple[nn.Module, Any]:
     """``(model, config)`` for ``kind`` ("mosaic" or "gpt") from the model preset ``preset``,
     with ``vocab_size`` and any config field replaced (e.g. ``n_layer=1``)."""
-    model_cls, config_cls = _model_classes(kind)
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"model must be one of {sorted(MODEL_KINDS)}, got {kind!r}")
+    model_cls, config_cls = MODEL_KINDS[kind]
     if vocab_size is not None:
         overrides = {"vocab_size": int(vocab_size), **overrides}
     # the config class validates the fields and derives dependent ones (e.g. pmem_size = 3.5 d)
     config = config_cls.preset(preset, **overrides)
     return model_cls(config), config
-
-
-def _block_size(config: Any) -> int:
-    for name in ("block_size", "context_length", "max_seq_len"):
-        if hasattr(config, name):
-            return int(getattr(config, name))
-    raise ValueError(f"{type(config).__name__} has no block_size: cannot cut training windows")
 
 
 def prepare_data(config: TrainConfig) -> TokenDataset:
@@ -342,174 +286,6 @@ def prepare_data(config: TrainConfig) -> TokenDataset:
             f"{config.data!r} is none of these"
         )
     return load_token_dataset(path)
-
-
-# --------------------------------------------------------------------------------------------
-# Checkpoints
-# --------------------------------------------------------------------------------------------
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, truncated, corrupt or not one of ours."""
-
-
-def _digest(obj: Any, h: Any = None) -> str:
-    """SHA-256 over a nested structure of tensors and primitives (detects silent corruption,
-    which torch's zip container does not)."""
-    top = h is None
-    h = h or hashlib.sha256()
-    if isinstance(obj, torch.Tensor):
-        t = obj.detach().cpu().contiguous()
-        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
-        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    elif isinstance(obj, dict):
-        h.update(b"D")
-        for key in sorted(obj, key=str):
-            h.update(repr(key).encode())
-            _digest(obj[key], h)
-    elif isinstance(obj, (list, tuple)):
-        h.update(f"L{len(obj)}".encode())
-        for item in obj:
-            _digest(item, h)
-    else:
-        h.update(repr(obj).encode())
-    return h.hexdigest() if top else ""
-
-
-def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
-    """Write ``state`` (tensors and primitive containers only) atomically: a temporary file in
-    the same folder, flushed and fsync'ed, then ``os.replace`` — a crash leaves the old file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {**state, "format": CHECKPOINT_FORMAT, "version": 1}
-    payload.pop("digest", None)
-    payload["digest"] = _digest(payload)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    with contextlib.suppress(OSError):  # make the rename itself durable (POSIX)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-_REQUIRED_KEYS = ("model", "model_kind", "model_config", "train_config", "step")
-
-
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Read and verify a checkpoint with ``torch.load(weights_only=True)``.
-
-    Raises ``CheckpointError`` with what to do if the file is missing, truncated, corrupt
-    (its digest does not match) or not a mosaics_edu checkpoint.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(
-            f"no checkpoint at {path}: train without --resume first, or point --resume at a "
-            "checkpoint file or a run folder that holds ckpt.pt"
-        )
-    advice = (
-        "delete it and resume from an earlier checkpoint, or start afresh without --resume"
-    )
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # truncated zip, garbage bytes, unpickling refused ...
-        raise CheckpointError(
-            f"checkpoint {path} cannot be read ({type(err).__name__}: {str(err)[:160]}); it is "
-            f"corrupt or truncated: {advice}"
-        ) from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a mosaics_edu training checkpoint: {advice}")
-    missing = [k for k in _REQUIRED_KEYS if k not in state]
-    if missing:
-        raise CheckpointError(f"checkpoint {path} lacks {missing}: {advice}")
-    stored = state.pop("digest", None)
-    if stored != _digest(state):
-        raise CheckpointError(
-            f"checkpoint {path} is corrupt (its content digest does not match): {advice}"
-        )
-    return state
-
-
-def load_model(
-    path: str | os.PathLike, device: str | torch.device = "cpu"
-) -> tuple[nn.Module, Tokenizer | None, dict]:
-    """Rebuild the trained model (eval mode) and its tokenizer from a checkpoint file."""
-    ckpt = load_checkpoint(path)
-    model_cls, config_cls = _model_classes(ckpt["model_kind"])
-    model = model_cls(config_cls(**ckpt["model_config"]))
-    model.load_state_dict(ckpt["model"])
-    model.to(device).eval()
-    tok = load_tokenizer(ckpt["tokenizer"]) if ckpt.get("tokenizer") else None
-    return model, tok, ckpt
-
-
-# --------------------------------------------------------------------------------------------
-# Callbacks: a live loss plot for notebooks
-# --------------------------------------------------------------------------------------------
-
-
-class LiveLossPlot:
-    """A callback that redraws train/validation loss curves in a notebook as training runs.
-
-    ``train(config, callbacks=[LiveLossPlot()])``. Outside IPython it only records the curves;
-    ``figure()`` draws them at any time.
-    """
-
-    def __init__(self, title: str = "", every_eval: bool = True):
-        self.title = title
-        self.every_eval = every_eval
-        self.train: list[tuple[int, float]] = []
-        self.evals: list[tuple[int, float, float]] = []
-        self._handle = None
-
-    def __call__(self, event: dict) -> None:
-        if event["kind"] == "train":
-            self.train.append((event["step"], event["loss"]))
-        elif event["kind"] == "eval":
-            self.evals.append((event["step"], event["train_loss"], event["val_loss"]))
-            if self.every_eval:
-                self._show()
-
-    def figure(self):
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        if self.train:
-            s, v = zip(*self.train, strict=True)
-            ax.plot(s, v, color="0.7", lw=1, label="train (batch)")
-        if self.evals:
-            s, tr, va = zip(*self.evals, strict=True)
-            ax.plot(s, tr, "o-", label="train (eval)")
-            ax.plot(s, va, "o-", label="validation")
-        ax.set_xlabel("step")
-        ax.set_ylabel("loss (nats/token)")
-        ax.set_title(self.title)
-        ax.legend()
-        fig.tight_layout()
-        return fig
-
-    def _show(self) -> None:
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-        except ImportError:
-            return
-        if get_ipython() is None:
-            return
-        import matplotlib.pyplot as plt
-
-        fig = self.figure()
-        if self._handle is None:
-            self._handle = display(fig, display_id=True)
-        else:
-            self._handle.update(fig)
-        plt.close(fig)
 
 
 # --------------------------------------------------------------------------------------------
@@ -542,11 +318,18 @@ def _resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
 
 
+# what the trainer reads from a model's config
+_CONFIG_FIELDS = ("block_size", "n_layer", "n_embd")
+
+
 class Trainer:
     """Owns the model, optimizer, sampler and schedule of one run; see the module docstring.
 
-    ``model`` must implement ``forward(idx, targets) -> (logits, loss)``. ``model_kind`` and
-    ``model_config`` (a dataclass) are stored in checkpoints so ``load_model`` can rebuild it.
+    ``model`` must implement ``forward(idx, targets) -> (logits, loss)``. ``model_config``
+    (default ``model.config``) must have ``block_size`` (the training windows' length),
+    ``n_layer`` and ``n_embd`` (for the FLOPs estimate), as ``MosaicConfig`` and ``GPTConfig``
+    do. ``model_kind`` and ``model_config`` (a dataclass) are stored in checkpoints so
+    ``checkpoint.load_model`` can rebuild the model.
     """
 
     def __init__(
@@ -571,6 +354,13 @@ class Trainer:
         self.model_config = model_config if model_config is not None else getattr(
             model, "config", None
         )
+        lacking = [n for n in _CONFIG_FIELDS if not hasattr(self.model_config, n)]
+        if lacking:
+            raise TypeError(
+                f"model_config ({type(self.model_config).__name__}) lacks {lacking}: pass the "
+                "model's config (a MosaicConfig or GPTConfig, or one with block_size, n_layer "
+                "and n_embd) as model_config=, or give the model a .config attribute"
+            )
         self.progress = progress
 
         # distributed: torchrun sets these; a plain run is rank 0 of 1
@@ -611,8 +401,8 @@ class Trainer:
         )
 
         self.raw_model = model.to(self.device)
-        self.block_size = _block_size(self.model_config)
-        self.n_params = count_params(self.raw_model)
+        self.block_size = int(self.model_config.block_size)
+        self.n_params = count_parameters(self.raw_model)
         self.optimizer = torch.optim.AdamW(
             param_groups(self.raw_model, config.weight_decay),
             lr=config.lr,
@@ -638,10 +428,8 @@ class Trainer:
         self.step = 0
         self.history: list[dict] = []
         self.tokens_per_step = config.batch_size * self.block_size * self.accum * self.world
-        n_layer = int(getattr(self.model_config, "n_layer", 1))
-        n_embd = int(getattr(self.model_config, "n_embd", 0))
-        self.flops_per_step = self.tokens_per_step * flops_per_token(
-            self.n_params, n_layer, n_embd, self.block_size
+        self.flops_per_step = self.tokens_per_step * training_flops_per_token(
+            self.n_params, self.model_config.n_layer, self.model_config.n_embd, self.block_size
         )
         per_process = (
             config.peak_tflops * 1e12 if config.peak_tflops else peak_flops(self.device, self.dtype)
@@ -897,56 +685,8 @@ class Trainer:
 
 
 # --------------------------------------------------------------------------------------------
-# Sampling
-# --------------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def generate(
-    model: nn.Module,
-    tokenizer: Tokenizer,
-    prompt: str,
-    max_new_tokens: int = 200,
-    temperature: float = 0.8,
-    top_k: int | None = 20,
-    seed: int = 0,
-) -> str:
-    """Continue ``prompt`` by sampling (full recomputation over the last ``block_size`` tokens)."""
-    if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    model.eval()
-    device = next(model.parameters()).device
-    block = _block_size(model.config)
-    g = torch.Generator(device=device).manual_seed(seed)
-    ids = tokenizer.encode(prompt) or [0]
-    idx = torch.tensor([ids], device=device)  # (1, t)
-    for _ in range(max_new_tokens):
-        logits, _ = model(idx[:, -block:])  # (1, t, V)
-        logits = logits[:, -1, : tokenizer.vocab_size] / temperature  # (1, V)
-        if top_k is not None:
-            kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
-            logits = logits.masked_fill(logits < kth, float("-inf"))
-        nxt = torch.multinomial(torch.softmax(logits.float(), dim=-1), 1, generator=g)  # (1, 1)
-        idx = torch.cat([idx, nxt], dim=1)
-    return tokenizer.decode(idx[0, len(ids) :].tolist()) if ids else ""
-
-
-# --------------------------------------------------------------------------------------------
 # One call: train(config)
 # --------------------------------------------------------------------------------------------
-
-
-def _init_distributed(config: TrainConfig, backend: str | None) -> bool:
-    """Start the process group when launched by torchrun (it sets RANK, even for 1 process)."""
-    if "RANK" not in os.environ or dist.is_initialized():
-        return False
-    if backend is None:
-        use_cuda = torch.cuda.is_available() and not config.device.startswith("cpu")
-        backend = "nccl" if use_cuda else "gloo"
-    dist.init_process_group(backend=backend)
-    return True
 
 
 def train(
@@ -995,108 +735,7 @@ def train(
     return result
 
 
-# --------------------------------------------------------------------------------------------
-# Command line
-# --------------------------------------------------------------------------------------------
+if __name__ == "__main__":  # python -m mosaics_edu.train: the command line lives in cli.py
+    from mosaics_edu.cli import main
 
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="python -m mosaics_edu.train",
-        description="Train a Memory Mosaic or GPT language model (CPU, one GPU, or torchrun).",
-    )
-    p.add_argument("--model", default="mosaic", help=f"one of {sorted(MODEL_KINDS)}")
-    p.add_argument("--preset", default="cpu-tiny", help=f"one of {sorted(PRESETS)}")
-    p.add_argument("--out-dir", default=None, help="checkpoints + metrics (default runs/<model>-<preset>)")
-    p.add_argument("--resume", action="store_true", help="continue from <out-dir>/ckpt.pt")
-    p.add_argument("--stop-after", type=int, help="stop (with a checkpoint) after this step")
-    p.add_argument("--data", help="stories | babistories | a prepared token-dataset folder")
-    p.add_argument("--tokenizer", choices=("char", "bpe", "gpt2"))
-    for name, kind in (("batch-size", int), ("grad-accum", int), ("max-steps", int),
-                       ("lr", float), ("min-lr", float), ("warmup-steps", int),
-                       ("weight-decay", float), ("grad-clip", float), ("eval-interval", int),
-                       ("eval-batches", int), ("log-interval", int), ("ckpt-interval", int),
-                       ("seed", int), ("threads", int), ("peak-tflops", float),
-                       ("n-train-stories", int), ("n-valid-stories", int),
-                       ("bpe-vocab-size", int)):  # fmt: skip
-        p.add_argument(f"--{name}", type=kind)
-    p.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
-    p.add_argument("--dtype", choices=("auto", "float32", "bfloat16", "float16"))
-    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--backend", default=None, help="DDP backend under torchrun (nccl | gloo)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    for name in ("n-layer", "n-head", "n-embd", "block-size"):
-        p.add_argument(f"--{name}", type=int, help="model override")
-    p.add_argument("--pmem-size", type=int, help="mosaic only: persistent-memory table size "
-                   "(default 3.5 * n_embd, a GPT-2 block's size)")
-    p.add_argument("--dropout", type=float, help="model override")
-    return p
-
-
-def main(argv: list[str] | None = None) -> dict:
-    """The command line: parse, train (or resume), print parameters, tokens/s and MFU."""
-    args = _parser().parse_args(argv)
-    if args.model not in MODEL_KINDS:
-        raise SystemExit(f"--model must be one of {sorted(MODEL_KINDS)}, got {args.model!r}")
-    if args.preset not in PRESETS:
-        raise SystemExit(f"--preset must be one of {sorted(PRESETS)}, got {args.preset!r}")
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    overrides = {
-        k: v for k, v in vars(args).items()
-        if k in fields and v is not None and k not in ("model", "preset")
-    }  # fmt: skip
-    model_overrides = {
-        k: v for k in ("n_layer", "n_head", "n_embd", "block_size", "dropout", "pmem_size")
-        if (v := getattr(args, k)) is not None
-    }  # fmt: skip
-    if "pmem_size" in model_overrides and args.model != "mosaic":
-        raise SystemExit("--pmem-size applies to --model mosaic only (a GPT has no persistent memory)")
-    preset = PRESETS[args.preset]
-    if "max_steps" in overrides:  # a shorter run keeps the preset's proportions
-        ratio = overrides["max_steps"] / preset["max_steps"]
-        if "warmup_steps" not in overrides:
-            overrides["warmup_steps"] = min(
-                overrides["max_steps"], round(preset["warmup_steps"] * ratio)
-            )
-        if "eval_interval" not in overrides:
-            overrides["eval_interval"] = min(overrides["max_steps"], preset["eval_interval"])
-    config = TrainConfig.from_preset(
-        args.preset, model=args.model, model_overrides=model_overrides, **overrides
-    )
-    if config.out_dir is None:
-        config.out_dir = str(Path("runs") / f"{args.model}-{args.preset}")
-    ddp = _init_distributed(config, args.backend)
-    try:
-        return _run_cli(config, args, ddp)
-    except (ValueError, RuntimeError, ImportError) as err:  # clear messages, no traceback
-        raise SystemExit(f"error: {err}") from None
-    finally:
-        if ddp and dist.is_initialized():
-            dist.destroy_process_group()
-
-
-def _run_cli(config: TrainConfig, args: argparse.Namespace, ddp: bool) -> dict:
-    """Train (or resume) as the command line asked and print the numbers that matter."""
-    resume = Path(config.out_dir) / "ckpt.pt" if args.resume else None
-    master = not ddp or dist.get_rank() == 0
-    if master:
-        what = f"resuming {resume}" if resume else f"training {config.model} / {config.preset}"
-        print(f"{what} -> {config.out_dir}", flush=True)
-    result = train(config, resume=resume, progress=not args.no_progress, until=args.stop_after)
-    s = result.summary
-    if master:
-        print(
-            f"model {s['model']}: {s['n_params']:,} parameters | step {s['step']} | "
-            f"train loss {s['train_loss']:.4f} | val loss {s['val_loss']:.4f}\n"
-            f"throughput {s['tokens_per_s']:,.0f} tokens/s on {s['device']} ({s['dtype']}, "
-            f"{s['world_size']} process(es), DDP {s['backend'] or 'off'}, "
-            f"compiled {'yes' if s['compiled'] else 'no'}) | MFU {s['mfu']:.2%} "
-            f"(6N + 12LdT = {s['flops_per_token']:.3g} FLOPs/token, "
-            f"assumed peak {s['peak_flops'] / 1e12:.3g} TFLOP/s)",
-            flush=True,
-        )
-    return s
-
-
-if __name__ == "__main__":
     main()

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from mosaics_edu import bench, checkpoint, cli, models
 from mosaics_edu import train as tr
 from mosaics_edu.data import prepare_stories
+from mosaics_edu.widgets import LiveLossPlot
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +74,8 @@ def tiny(tmp_path, monkeypatch):
     (tmp_path / "tiny_lm.py").write_text(TINY_LM)
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("tiny_lm", None)
-    monkeypatch.setitem(tr.MODEL_KINDS, "tiny", ("tiny_lm", "TinyLM", "TinyConfig"))
+    tiny_lm = importlib.import_module("tiny_lm")
+    monkeypatch.setitem(models.MODEL_KINDS, "tiny", (tiny_lm.TinyLM, tiny_lm.TinyConfig))
     data = prepare_stories(tmp_path / "data", tokenizer="char", n_train=60, n_valid=10, seed=0)
     return tmp_path, data
 
@@ -143,7 +146,7 @@ def test_presets_and_config_validation():
         tr.TrainConfig(batch_size=0).validate()
     with pytest.raises(ValueError, match="warmup_steps"):
         tr.TrainConfig(warmup_steps=500, max_steps=10).validate()
-    assert tr.flops_per_token(100, 2, 8, 16) == 6 * 100 + 12 * 2 * 8 * 16
+    assert bench.training_flops_per_token(100, 2, 8, 16) == 6 * 100 + 12 * 2 * 8 * 16
 
 
 # ---- training in-process -----------------------------------------------------------------------
@@ -152,7 +155,7 @@ def test_presets_and_config_validation():
 def test_training_lowers_loss_and_logs(tiny):
     tmp_path, data = tiny
     events = []
-    plot = tr.LiveLossPlot()
+    plot = LiveLossPlot()
     cfg = _tiny_config(tmp_path, max_steps=30, eval_interval=10, lr=1e-2)
     result = tr.train(cfg, callbacks=[events.append, plot], data=data, progress=False)
     evals = [e for e in result.history if e["kind"] == "eval"]
@@ -222,7 +225,7 @@ def test_resume_in_process_equals_uninterrupted(tiny):
     model, mcfg = tr.build_model("tiny", "cpu-tiny", 64)
     trainer = tr.Trainer(model, data, part_cfg, model_config=mcfg, progress=False)
     trainer.fit(until=8)  # "interrupted" after step 8; the last checkpoint is from step 6
-    assert tr.load_checkpoint(tmp_path / "part" / "ckpt.pt")["step"] == 6
+    assert checkpoint.load_checkpoint(tmp_path / "part" / "ckpt.pt")["step"] == 6
     resumed = tr.train(_tiny_config(tmp_path, out_dir=str(tmp_path / "part")), data=data,
                        resume=tmp_path / "part", progress=False)
     for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(),
@@ -237,25 +240,26 @@ def test_checkpoint_is_weights_only_and_corruption_refused(tiny):
     raw = torch.load(path, weights_only=True)  # only tensors and primitive containers
     assert raw["format"] == "mosaics_edu.checkpoint" and raw["step"] == 6
     assert not list(path.parent.glob("*.tmp"))
-    model, tok, ck = tr.load_model(path)
+    model, tok, ck = checkpoint.load_model(path)
     assert tok is not None and tok.kind == "char" and ck["model_kind"] == "tiny"
-    text = tr.generate(model, tok, "Once", max_new_tokens=20, seed=1)
-    assert len(text) == 20 and text == tr.generate(model, tok, "Once", max_new_tokens=20, seed=1)
+    assert not model.training
+    for name, tensor in model.state_dict().items():  # the rebuilt model holds the saved weights
+        assert torch.equal(tensor, raw["model"][name]), name
 
     good = path.read_bytes()
     flipped = bytearray(good)
     flipped[len(good) // 2] ^= 0xFF  # a silent bit flip inside the tensor data
     path.write_bytes(bytes(flipped))
-    with pytest.raises(tr.CheckpointError, match="corrupt"):
-        tr.load_checkpoint(path)
+    with pytest.raises(checkpoint.CheckpointError, match="corrupt"):
+        checkpoint.load_checkpoint(path)
     path.write_bytes(good[: len(good) // 3])  # truncated
-    with pytest.raises(tr.CheckpointError, match="corrupt or truncated"):
-        tr.load_checkpoint(path)
+    with pytest.raises(checkpoint.CheckpointError, match="corrupt or truncated"):
+        checkpoint.load_checkpoint(path)
     torch.save({"weights": torch.zeros(2)}, path)  # someone else's file
-    with pytest.raises(tr.CheckpointError, match="not a mosaics_edu training checkpoint"):
-        tr.load_checkpoint(path)
-    with pytest.raises(tr.CheckpointError, match="no checkpoint at"):
-        tr.load_checkpoint(tmp_path / "missing.pt")
+    with pytest.raises(checkpoint.CheckpointError, match="not a mosaics_edu training checkpoint"):
+        checkpoint.load_checkpoint(path)
+    with pytest.raises(checkpoint.CheckpointError, match="no checkpoint at"):
+        checkpoint.load_checkpoint(tmp_path / "missing.pt")
 
 
 # ---- the command line in a subprocess, killed and resumed -------------------------------------
@@ -263,9 +267,10 @@ def test_checkpoint_is_weights_only_and_corruption_refused(tiny):
 RUNNER = textwrap.dedent('''
     import sys
     sys.path.insert(0, sys.argv[1])
-    from mosaics_edu import train
-    train.MODEL_KINDS["tiny"] = ("tiny_lm", "TinyLM", "TinyConfig")
-    train.main(sys.argv[2:])
+    from mosaics_edu import cli, models
+    from tiny_lm import TinyConfig, TinyLM
+    models.MODEL_KINDS["tiny"] = (TinyLM, TinyConfig)
+    cli.main(sys.argv[2:])
 ''')
 
 
@@ -297,15 +302,15 @@ def test_cli_killed_then_resumed_matches_uninterrupted(tiny):
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
     assert not (tmp_path / "killed" / "summary.json").exists()
-    killed_at = tr.load_checkpoint(ckpt)["step"]
+    killed_at = checkpoint.load_checkpoint(ckpt)["step"]
     assert 0 < killed_at < 400
 
     cmd, env = _cli(tmp_path, tmp_path / "killed", "--resume")
     resumed = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming" in resumed.stdout
-    a = tr.load_checkpoint(tmp_path / "full" / "ckpt.pt")
-    b = tr.load_checkpoint(ckpt)
+    a = checkpoint.load_checkpoint(tmp_path / "full" / "ckpt.pt")
+    b = checkpoint.load_checkpoint(ckpt)
     assert a["step"] == b["step"] == 400
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), f"{name} differs (killed at {killed_at})"
@@ -345,10 +350,10 @@ def test_ddp_two_processes_gloo_resume_matches(tiny):
     out = launch(tmp_path / "ddp")
     assert "2 process(es), DDP gloo" in out
     launch(tmp_path / "ddp2", "--stop-after", "4")
-    assert tr.load_checkpoint(tmp_path / "ddp2" / "ckpt.pt")["step"] == 4
+    assert checkpoint.load_checkpoint(tmp_path / "ddp2" / "ckpt.pt")["step"] == 4
     launch(tmp_path / "ddp2", "--resume")
-    a = tr.load_checkpoint(tmp_path / "ddp" / "ckpt.pt")
-    b = tr.load_checkpoint(tmp_path / "ddp2" / "ckpt.pt")
+    a = checkpoint.load_checkpoint(tmp_path / "ddp" / "ckpt.pt")
+    b = checkpoint.load_checkpoint(tmp_path / "ddp2" / "ckpt.pt")
     assert len(a["samplers"]) == 2 and a["step"] == b["step"] == 8
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), f"{name} differs after a DDP resume"
@@ -370,11 +375,19 @@ def test_cli_trains_cpu_tiny_for_both_models(kind, tmp_path):
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-2000:]
     assert f"model {kind}:" in res.stdout and "tokens/s" in res.stdout and "MFU" in res.stdout
-    model, tok, ckpt = tr.load_model(tmp_path / "run" / "ckpt.pt")
+    model, tok, ckpt = checkpoint.load_model(tmp_path / "run" / "ckpt.pt")
     assert ckpt["step"] == 6 and ckpt["model_kind"] == kind and tok.kind == "char"
     evals = [h for h in ckpt["history"] if h["kind"] == "eval"]
     assert evals[-1]["val_loss"] < evals[0]["val_loss"], "six steps should already help"
     assert evals[0]["val_loss"] == pytest.approx(math.log(64), abs=0.5)  # ~uniform at start
+    # the rebuilt model samples text: the same seed gives the same characters, and never an id
+    # of the padded vocabulary rows (64 here) that the tokenizer cannot decode
+    prompt = torch.tensor([tok.encode("Once")])  # (1, 4)
+    outs = [model.generate(prompt, 20, temperature=0.8, top_k=20, vocab_limit=tok.vocab_size,
+                           generator=torch.Generator().manual_seed(1)) for _ in range(2)]
+    assert torch.equal(*outs) and outs[0].shape == (1, 24)
+    assert int(outs[0].max()) < tok.vocab_size < model.config.vocab_size
+    assert len(tok.decode(outs[0][0, 4:].tolist())) == 20
 
 
 def test_cli_pmem_size_sets_the_mosaic_table_and_is_refused_for_gpt(tmp_path):
@@ -382,11 +395,11 @@ def test_cli_pmem_size_sets_the_mosaic_table_and_is_refused_for_gpt(tmp_path):
     prepare_stories(data, tokenizer="char", n_train=20, n_valid=4, seed=0)
     common = ["--preset", "cpu-tiny", "--data", str(data), "--max-steps", "1", "--batch-size", "2",
               "--eval-batches", "1", "--threads", "1", "--no-progress", "--pmem-size", "100"]
-    tr.main(["--model", "mosaic", "--out-dir", str(tmp_path / "m"), *common])
-    model, _, _ = tr.load_model(tmp_path / "m" / "ckpt.pt")
+    cli.main(["--model", "mosaic", "--out-dir", str(tmp_path / "m"), *common])
+    model, _, _ = checkpoint.load_model(tmp_path / "m" / "ckpt.pt")
     assert model.config.pmem_size == 100
     with pytest.raises(SystemExit, match="--pmem-size applies to --model mosaic only"):
-        tr.main(["--model", "gpt", "--out-dir", str(tmp_path / "g"), *common])
+        cli.main(["--model", "gpt", "--out-dir", str(tmp_path / "g"), *common])
 
 
 @pytest.mark.parametrize("kind", ["mosaic", "gpt"])
@@ -403,6 +416,46 @@ def test_resume_equals_uninterrupted_for_both_models(kind, tmp_path):
     for (name, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values(),
                             strict=True):
         assert torch.equal(a, b), f"{kind}: {name} differs after resume"
+
+
+def test_generation_samples_within_vocab_limit():
+    """``vocab_limit`` keeps sampled and greedy ids below it; bad limits are refused by name."""
+    torch.manual_seed(0)
+    model, _ = tr.build_model("gpt", "cpu-tiny", 64, n_layer=1, n_embd=16, n_head=2, block_size=16)
+    with torch.no_grad():
+        model.lm_head.weight[40:] *= 50  # make the "padding" rows the likeliest by far
+    prompt = torch.zeros(4, 3, dtype=torch.long)  # (4, 3)
+    free = model.generate(prompt, 12, temperature=1.0, generator=torch.Generator().manual_seed(0))
+    assert int(free[:, 3:].max()) >= 40, "the test model should favour the rows above 40"
+    for temperature, top_k in ((1.0, None), (2.0, 5), (0.0, None)):
+        out = model.generate(prompt, 12, temperature=temperature, top_k=top_k, vocab_limit=40,
+                             generator=torch.Generator().manual_seed(0))
+        assert int(out[:, 3:].max()) < 40, (temperature, top_k)
+    for bad in (0, 65, 2.5):
+        with pytest.raises(ValueError, match="vocab_limit"):
+            model.generate(prompt, 2, vocab_limit=bad)
+
+
+def test_trainer_names_missing_config_fields(tiny):
+    tmp_path, data = tiny
+    model, _ = tr.build_model("tiny", "cpu-tiny", 64)
+    with pytest.raises(TypeError, match=r"lacks \['n_layer', 'n_embd'\]"):
+        tr.Trainer(model, data, _tiny_config(tmp_path), model_config=_OnlyBlockSize(), progress=False)
+    with pytest.raises(ValueError, match="model must be one of"):
+        tr.build_model("transformer", "cpu-tiny", 64)
+
+
+class _OnlyBlockSize:
+    block_size = 32
+
+
+def test_load_model_refuses_an_unknown_model_kind(tiny, monkeypatch):
+    tmp_path, data = tiny
+    tr.train(_tiny_config(tmp_path, max_steps=2, warmup_steps=0, eval_interval=2), data=data,
+             progress=False)
+    monkeypatch.delitem(models.MODEL_KINDS, "tiny")
+    with pytest.raises(checkpoint.CheckpointError, match="'tiny' model, which this package does not"):
+        checkpoint.load_model(tmp_path / "run" / "ckpt.pt")
 
 
 def test_bf16_autocast_path_on_cpu(tiny):
@@ -435,7 +488,7 @@ def test_gpu_autocast_and_compile(kind, dtype, compile_, tmp_path):
     res = tr.train(cfg, data=data, progress=False)
     evals = [h for h in res.history if h["kind"] == "eval"]
     assert evals[-1]["val_loss"] < evals[0]["val_loss"]
-    ck = tr.load_checkpoint(tmp_path / "r" / "ckpt.pt")  # compiled models save plain keys
+    ck = checkpoint.load_checkpoint(tmp_path / "r" / "ckpt.pt")  # compiled models save plain keys
     assert not any(k.startswith("_orig_mod.") for k in ck["model"])
     assert bool(ck["scaler"]) == (dtype == "float16")
 

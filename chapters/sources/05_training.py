@@ -40,7 +40,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mosaics_edu import models, train
+from mosaics_edu import bench, models, train
 from mosaics_edu.checks import ch05
 from mosaics_edu.compare import (
     char_loss_view,
@@ -49,8 +49,8 @@ from mosaics_edu.compare import (
     name_copy_losses,
     summarise_runs,
 )
-from mosaics_edu.data import CharTokenizer, generate_stories, name_spans, story_corpus
-from mosaics_edu.widgets import defaults, interactive_figure
+from mosaics_edu.data import CharTokenizer, generate_stories, get_batch, name_spans, story_corpus
+from mosaics_edu.widgets import LiveLossPlot, defaults, interactive_figure
 
 _ = torch.manual_seed(0)
 
@@ -250,12 +250,12 @@ ch05.check_train_step(train_step)
 torch.manual_seed(0)
 tiny = models.MemoryMosaicLM(models.MosaicConfig(vocab_size=data.vocab_size, block_size=64, n_layer=1, n_head=4, n_embd=64))
 opt = torch.optim.AdamW(train.param_groups(tiny, 0.1), lr=1e-2, betas=(0.9, 0.95))
-xb, yb = train.get_batch(data.train, 4, 64, torch.Generator().manual_seed(0))  # (4, 64) each
+xb, yb = get_batch(data.train, 4, 64, torch.Generator().manual_seed(0))  # (4, 64) each
 losses = []
 for s in range(30):
     for group in opt.param_groups:
         group["lr"] = train.lr_at(s, 1e-2, 1e-4, 2, 30)
-    losses.append(ch05.reference_train_step(tiny, opt, xb, yb, grad_clip=1.0))
+    losses.append(train.basic_train_step(tiny, opt, xb, yb, grad_clip=1.0))
 print("loss at steps 0, 15, 29:", [round(losses[i], 3) for i in (0, 15, 29)])
 assert losses[-1] < 0.8 * losses[0]
 
@@ -277,7 +277,8 @@ overrides = {
     "gpt": dict(shared),
 }
 vocab = train.padded_vocab_size(data.vocab_size)
-sizes = {kind: train.count_params(train.build_model(kind, "cpu-tiny", vocab, **ov)[0]) for kind, ov in overrides.items()}
+sizes = {kind: models.count_parameters(train.build_model(kind, "cpu-tiny", vocab, **ov)[0])
+         for kind, ov in overrides.items()}
 print(f"parameters: mosaic {sizes['mosaic']:,}   GPT {sizes['gpt']:,}   "
       f"(difference {abs(sizes['mosaic'] - sizes['gpt']) / sizes['gpt']:.2%})")
 assert abs(sizes["mosaic"] - sizes["gpt"]) / sizes["gpt"] < 0.001
@@ -302,7 +303,7 @@ for kind, ov in overrides.items():
         "cpu-tiny", model=kind, model_overrides=ov, batch_size=8, max_steps=STEPS,
         warmup_steps=STEPS // 10, eval_interval=100, eval_batches=10, threads=1, seed=0)
     t0 = time.perf_counter()
-    runs[kind] = train.train(config, data=data, callbacks=[train.LiveLossPlot(title=f"{kind}, one block")])
+    runs[kind] = train.train(config, data=data, callbacks=[LiveLossPlot(title=f"{kind}, one block")])
     wall[kind] = time.perf_counter() - t0
 
 # %%
@@ -417,8 +418,19 @@ assert rep.sum() >= 5 and shown["mosaic"] < shown["gpt"]
 
 # %%
 prompt = "Once upon a time, there was a little girl named Mira. Mira lived in"
-samples = {kind: train.generate(r.model, data.tokenizer, prompt, max_new_tokens=200, temperature=0.8, seed=0)
-           for kind, r in runs.items()}
+prompt_ids = torch.tensor([data.tokenizer.encode(prompt)])  # (1, prompt length)
+
+
+def continue_prompt(model: torch.nn.Module, n_new: int = 200) -> str:
+    """n_new sampled characters after the prompt (the model's padded vocabulary rows, which no
+    character stands for, are never drawn)."""
+    out = model.generate(prompt_ids, n_new, temperature=0.8, top_k=20,
+                         generator=torch.Generator().manual_seed(0),
+                         vocab_limit=data.tokenizer.vocab_size)  # (1, prompt length + n_new)
+    return data.tokenizer.decode(out[0, prompt_ids.shape[1]:].tolist())
+
+
+samples = {kind: continue_prompt(r.model) for kind, r in runs.items()}
 for kind, text in samples.items():
     print(f"--- {kind} ---\n{prompt}{text}\n")
 assert all(len(t) == 200 for t in samples.values())
@@ -479,7 +491,7 @@ for name in ("gpu-small", "paper-gpt2-small"):
         with torch.device("meta"):
             n = models.count_parameters((models.MemoryMosaicLM if kind == "mosaic" else models.GPT)(mc))
         tokens = p["max_steps"] * p["batch_size"] * p["grad_accum"] * mc.block_size
-        flops = tokens * train.flops_per_token(n, mc.n_layer, mc.n_embd, mc.block_size)
+        flops = tokens * bench.training_flops_per_token(n, mc.n_layer, mc.n_embd, mc.block_size)
         hours = [flops / (MFU * peak) / 3600 for peak in gpus.values()]
         when = [f"{h * 60:.0f} min" if h < 1 else f"{h:.1f} h" for h in hours]
         print(f"{name:>17} {kind:>7} {n / 1e6:8.2f}M {tokens / 1e9:7.2f}B " + " ".join(f"{w:>12}" for w in when))

@@ -7,7 +7,8 @@ Three exercises, each compared with the package's training loop (:mod:`mosaics_e
 - ``param_groups(model, weight_decay)`` — AdamW groups, decay on tensors with ≥ 2 dimensions
   only (reference :func:`mosaics_edu.train.param_groups`);
 - ``train_step(model, optimizer, x, y, grad_clip)`` — one optimizer step: zero the gradients,
-  forward, backward, clip, step; returns the loss as a float.
+  forward, backward, clip, step; returns the loss as a float (reference
+  :func:`mosaics_edu.train.basic_train_step`).
 """
 
 from __future__ import annotations
@@ -202,17 +203,8 @@ def check_param_groups(param_groups: Callable[[nn.Module, float], list[dict]]) -
 # --------------------------------------------------------------------------------------------
 
 
-def reference_train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-                         y: torch.Tensor, grad_clip: float) -> float:
-    """zero_grad, forward, backward, clip the global gradient norm, step; the loss as a float."""
-    model.train()
-    optimizer.zero_grad(set_to_none=True)
-    _, loss = model(x, y)
-    loss.backward()
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    return float(loss.detach())
+# the reference is the package's plain step (zero_grad, forward, backward, clip, step)
+reference_train_step = train.basic_train_step
 
 
 def _step_variant(model, optimizer, x, y, grad_clip, *, zero=True, clip=True, step=True,

@@ -41,7 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .batches import TokenDataset, default_data_dir, load_token_dataset, save_token_dataset
+from ..atomic import atomic_path, atomic_write_bytes
+from .batches import TokenDataset, default_data_dir, load_if_prepared_from, save_token_dataset
 from .stories import STORY_SEPARATOR, generate_stories
 from .tokenizers import TOKENIZER_KINDS, CharTokenizer, Tokenizer, make_tokenizer
 
@@ -142,26 +143,22 @@ def download_file(
     Network failures raise ``DatasetUnavailableError``. ``fetch(url, path)`` replaces urllib.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
     fetch = fetch or _urllib_fetch
-    try:
-        fetch(url, tmp)
-    except (urllib.error.URLError, OSError, TimeoutError) as err:
-        tmp.unlink(missing_ok=True)
-        reason = getattr(err, "reason", None) or err
-        raise DatasetUnavailableError(
-            _offline_message(dest.name, url, f"{type(err).__name__}: {reason}", dest.parent)
-        ) from None
-    digest = sha256_file(tmp)
-    if sha256 is not None and digest != sha256.lower():
-        tmp.unlink(missing_ok=True)
-        raise ChecksumError(
-            f"{dest.name} downloaded from {url} has SHA-256 {digest}, expected {sha256}: the "
-            "download is corrupt or the file changed upstream. Run again to retry; if it "
-            "persists, check the source and update the pinned checksum."
-        )
-    os.replace(tmp, dest)
+    with atomic_path(dest, suffix=".part") as tmp:  # an error below deletes the partial file
+        try:
+            fetch(url, tmp)
+        except (urllib.error.URLError, OSError, TimeoutError) as err:
+            reason = getattr(err, "reason", None) or err
+            raise DatasetUnavailableError(
+                _offline_message(dest.name, url, f"{type(err).__name__}: {reason}", dest.parent)
+            ) from None
+        digest = sha256_file(tmp)
+        if sha256 is not None and digest != sha256.lower():
+            raise ChecksumError(
+                f"{dest.name} downloaded from {url} has SHA-256 {digest}, expected {sha256}: the "
+                "download is corrupt or the file changed upstream. Run again to retry; if it "
+                "persists, check the source and update the pinned checksum."
+            )
     return digest
 
 
@@ -195,7 +192,7 @@ def _verified_files(
             )
         record[name] = digest
         paths.append(path)
-    record_path.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    atomic_write_bytes(record_path, json.dumps(record, indent=1).encode("utf-8"))
     return paths
 
 
@@ -322,13 +319,9 @@ def prepare_babistories(
         "max_stories": max_stories,
         "bpe_vocab_size": bpe_vocab_size if tokenizer == "bpe" else None,
     }
-    if (out / "meta.json").is_file():
-        try:
-            ds = load_token_dataset(out)
-        except ValueError:
-            ds = None
-        if ds is not None and ds.meta.get("source") == settings:
-            return ds
+    ds = load_if_prepared_from(out, settings)
+    if ds is not None:
+        return ds
     raw_dir = out / "raw"
     files = _verified_files(source, raw_dir, fetch)
     if source.archive:

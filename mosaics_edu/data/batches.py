@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..atomic import atomic_path, atomic_write_bytes
 from .stories import story_corpus
 from .tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer, make_tokenizer
 
@@ -51,21 +52,11 @@ def default_data_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "mosaics_edu"
 
 
-def _write_atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _write_bin(path: Path, ids: Any, vocab_size: int) -> int:
     """Write token ids (one array/list, or an iterable of 1-D chunks) as uint16, atomically."""
     chunks = [ids] if isinstance(ids, (np.ndarray, list, tuple)) else ids
-    tmp = path.with_name(path.name + ".tmp")
     n = 0
-    with open(tmp, "wb") as f:
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
         for chunk in chunks:
             arr = np.asarray(chunk, dtype=np.int64)
             if arr.ndim != 1:
@@ -76,9 +67,6 @@ def _write_bin(path: Path, ids: Any, vocab_size: int) -> int:
                 )
             f.write(arr.astype(np.uint16).tobytes())
             n += int(arr.size)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return n
 
 
@@ -131,8 +119,20 @@ def save_token_dataset(
         "tokenizer": tokenizer.to_dict(),
         "source": source or {},
     }
-    _write_atomic_bytes(meta_path, json.dumps(meta, indent=1).encode("utf-8"))
+    atomic_write_bytes(meta_path, json.dumps(meta, indent=1).encode("utf-8"))
     return load_token_dataset(out)
+
+
+def load_if_prepared_from(out_dir: Path, source: dict) -> TokenDataset | None:
+    """The dataset in ``out_dir`` if one was prepared there from ``source`` (the same settings),
+    else None: a missing, incomplete or different dataset is prepared afresh by the caller."""
+    if not (out_dir / "meta.json").is_file():
+        return None
+    try:
+        ds = load_token_dataset(out_dir)
+    except ValueError:  # incomplete or corrupt: prepare again
+        return None
+    return ds if ds.meta.get("source") == source else None
 
 
 def load_token_dataset(path: str | os.PathLike) -> TokenDataset:
@@ -198,13 +198,9 @@ def prepare_stories(
         tag = f"{tokenizer}{bpe_vocab_size if tokenizer == 'bpe' else ''}"
         out_dir = default_data_dir() / f"stories-{n_train}-{n_valid}-s{seed}-{tag}"
     out = Path(out_dir)
-    if (out / "meta.json").is_file():
-        try:
-            ds = load_token_dataset(out)
-        except ValueError:
-            ds = None
-        if ds is not None and ds.meta.get("source") == source:
-            return ds
+    ds = load_if_prepared_from(out, source)
+    if ds is not None:
+        return ds
     texts = story_corpus(n_train=n_train, n_valid=n_valid, seed=seed)
     # BPE learns its merges from the first ~2 MB (a bigger sample changes little, costs memory)
     sample = texts["train"] if tokenizer != "bpe" else texts["train"][:2_000_000]

@@ -1,7 +1,7 @@
 """Three moons: the paper's toy experiment on predictive disentanglement.
 
 Modules: ``data`` (triples, observations, windows), ``model`` (one layer of memory units with
-complex-linear maps), ``train`` (the recipe + snapshots), ``evaluate`` (generation error, per
+complex-linear maps), ``train`` (the recipe + snapshots: ``train_moons``), ``evaluate`` (generation error, per
 position loss, which moon a unit reads), ``io`` (atomic save, safe load), ``runs`` (train +
 evaluate + save: what ``python -m mosaics_edu.moons`` does).
 """
@@ -31,7 +31,7 @@ from .evaluate import (
 from .io import load_run, save_run
 from .model import BANDWIDTH, MoonMemory, block_magnitudes, to_complex_linear
 from .runs import EvalSettings, evaluate_run, train_and_save
-from .train import MoonsConfig, train
+from .train import MoonsConfig, train_moons
 
 __all__ = [
     "STEPS_PER_UNIT", "TRAIN_TRIPLES", "TRIPLES", "VALID_TRIPLE", "VARIANT_TRAIN_TRIPLES",
@@ -39,5 +39,5 @@ __all__ = [
     "CLEAN_SHARE", "crossing_point", "generate", "generation_error", "is_clean_split",
     "moon_shares", "position_error", "position_loss", "load_run", "save_run", "BANDWIDTH",
     "MoonMemory", "block_magnitudes", "to_complex_linear", "EvalSettings", "evaluate_run",
-    "train_and_save", "MoonsConfig", "train",
+    "train_and_save", "MoonsConfig", "train_moons",
 ]

@@ -2,47 +2,31 @@
 
 A run is two small files with the same stem: ``<stem>.pt`` (the state dict, loaded with
 ``weights_only=True``) and ``<stem>.json`` (config, seed, training history, metrics). Both are
-written to a temporary file first and moved into place with ``os.replace``, so an interrupted
-write never leaves a half-written file under the final name.
+written atomically (:mod:`mosaics_edu.atomic`), so an interrupted write never leaves a
+half-written file under the final name.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
-import tempfile
 from importlib import resources
 from pathlib import Path
 
 import torch
 
+from ..atomic import atomic_write_bytes
 from .model import MoonMemory
 from .train import MoonsConfig
 
-__all__ = ["save_run", "load_run", "assets_dir", "atomic_write_bytes"]
+__all__ = ["save_run", "load_run", "assets_dir"]
 
 
 def assets_dir() -> Path:
     """Where the package ships its three-moons results (``mosaics_edu/assets``)."""
     return Path(str(resources.files("mosaics_edu") / "assets"))
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def save_run(out_dir: str | os.PathLike, model: MoonMemory, config: MoonsConfig,
@@ -52,8 +36,6 @@ def save_run(out_dir: str | os.PathLike, model: MoonMemory, config: MoonsConfig,
         raise TypeError("save_run(out_dir, model, config, record): pass a MoonMemory and a "
                         "MoonsConfig.")
     out = Path(out_dir)
-    import io
-
     buf = io.BytesIO()
     torch.save({k: v.detach().clone() for k, v in model.state_dict().items()}, buf)
     atomic_write_bytes(out / f"{config.name}.pt", buf.getvalue())

@@ -19,7 +19,7 @@ from .evaluate import (
 )
 from .io import save_run
 from .model import MoonMemory, block_magnitudes
-from .train import POOL, MoonsConfig, train
+from .train import POOL, MoonsConfig, train_moons
 
 __all__ = ["EvalSettings", "eval_triples", "evaluate_run", "train_and_save"]
 
@@ -77,7 +77,7 @@ def evaluate_run(model: MoonMemory, task: str, settings: EvalSettings = EvalSett
 def train_and_save(config: MoonsConfig, out_dir: str | os.PathLike,
                    settings: EvalSettings = EvalSettings(), progress: bool = False) -> Path:
     """Train ``config``, evaluate, and write ``<out_dir>/<config.name>.{pt,json}``."""
-    model, history = train(config, progress=progress)
+    model, history = train_moons(config, progress=progress)
     t0 = time.perf_counter()
     metrics = evaluate_run(model, config.task, settings)
     metrics["eval_seconds"] = time.perf_counter() - t0

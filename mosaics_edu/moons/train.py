@@ -19,7 +19,7 @@ from .data import TRAIN_TRIPLES, VARIANT_TRAIN_TRIPLES, sample_windows
 from .evaluate import clipped_squared_error, is_clean_split, moon_shares, position_loss
 from .model import BANDWIDTH, MoonMemory, block_magnitudes
 
-__all__ = ["MoonsConfig", "train", "SNAPSHOT_STEPS", "TASKS", "POOL"]
+__all__ = ["MoonsConfig", "train_moons", "SNAPSHOT_STEPS", "TASKS", "POOL"]
 
 TASKS = {"standard": TRAIN_TRIPLES, "variant": VARIANT_TRAIN_TRIPLES}
 SNAPSHOT_STEPS = (0, 5, 10, 20, 35, 50, 75, 100, 150, 200, 300, 400, 500)
@@ -87,14 +87,14 @@ def snapshot(model: MoonMemory, probe: torch.Tensor, step: int) -> dict:
     }
 
 
-def train(config: MoonsConfig, progress: bool = True) -> tuple[MoonMemory, dict]:
+def train_moons(config: MoonsConfig, progress: bool = True) -> tuple[MoonMemory, dict]:
     """Train one model with the paper's recipe. Returns (model, history).
 
     history: ``loss`` (per step), ``snapshots`` (see :func:`snapshot`), ``seconds``.
     Deterministic on CPU for a given seed and thread count.
     """
     if not isinstance(config, MoonsConfig):
-        raise TypeError("train(config): pass a MoonsConfig, e.g. MoonsConfig(n_units=3, seed=0).")
+        raise TypeError("train_moons(config): pass a MoonsConfig, e.g. MoonsConfig(n_units=3, seed=0).")
     torch.manual_seed(config.seed)
     model = MoonMemory(config.n_units, config.bandwidth)
     data_gen = torch.Generator().manual_seed(10_000 + config.seed)

@@ -16,6 +16,9 @@ One idea per module:
 - :mod:`.ngram`    : in-context n-gram baselines
 - :mod:`.lstm`     : an LSTM language model of a given size (the non-in-context control)
 - :mod:`.matched`  : mosaic, GPT and LSTM configurations with equal parameter counts
+- :mod:`.train`    : one resumable training run with its scores as JSON; the command line
+  ``python -m mosaics_edu.regbench train --model mosaic|gpt|lstm --n-automata N --seed S``
+  (and ``... baselines`` for the n-gram scores)
 
 Quick start::
 

@@ -1,0 +1,73 @@
+"""``python -m mosaics_edu.regbench``: train one RegBench-mini run, or score the n-gram baselines.
+
+    python -m mosaics_edu.regbench train --model mosaic --n-automata 100 --seed 0
+    python -m mosaics_edu.regbench baselines
+
+``train`` resumes an interrupted run in the same folder (``--out``, default
+``runs/regbench/<model>_N<n>_seed<seed>``) and prints the path of its ``result.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+
+import torch
+
+from .datasets import N_TEST
+from .matched import MODEL_NAMES
+from .metrics import evaluate
+from .ngram import InContextNGram
+from .train import RunConfig, default_run_dir, train_run
+
+_DEFAULTS = {f.name: f.default for f in fields(RunConfig) if f.name not in ("model", "n_automata")}
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mosaics_edu.regbench", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train one model on N training automata, then score it")
+    t.add_argument("--model", required=True, choices=MODEL_NAMES)
+    t.add_argument("--n-automata", required=True, type=int, help="N, the number of training automata")
+    for name, default in _DEFAULTS.items():
+        t.add_argument(
+            "--" + name.replace("_", "-"), type=type(default), default=default, help=f"default {default}"
+        )
+    t.add_argument("--out", default=None, help="run folder (default runs/regbench/<model>_N<n>_seed<seed>)")
+    t.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b = sub.add_parser("baselines", help="score the in-context n-gram predictors on the test set")
+    b.add_argument("--n", type=int, nargs="+", default=[1, 2, 3], help="the orders n (default 1 2 3)")
+    b.add_argument("--n-eval", type=int, default=N_TEST, help=f"test automata to use (default {N_TEST})")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "baselines":
+        from .datasets import test_automata
+
+        for n in args.n:
+            print(f"{n}-gram: {evaluate(InContextNGram(n), test_automata()[: args.n_eval])}")
+        return 0
+    values = {name: getattr(args, name) for name in _DEFAULTS}
+    try:
+        config = RunConfig(model=args.model, n_automata=args.n_automata, **values)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.threads < 1:
+        print("error: --threads must be >= 1", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    out = args.out or default_run_dir(config)
+    result = train_run(config, out, progress=not args.no_progress)  # no stop_at: always a result
+    print(json.dumps({k: result[k] for k in ("parameters", "validation", "test", "train_seconds")}))
+    print(f"result: {out}/result.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -73,8 +73,11 @@ def test_a_finished_run_is_read_not_retrained_and_other_configs_are_refused(tmp_
         rt.train_run(tiny("lstm", lr=1e-3), tmp_path, progress=False)
 
 
-def test_a_corrupt_checkpoint_is_refused_with_the_fix(tmp_path):
+def test_corrupt_checkpoints_and_results_are_refused_with_the_fix(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="delete it"):
+        rt.train_run(tiny(), tmp_path, progress=False)
+    (tmp_path / "result.json").write_text("{half")
     with pytest.raises(ValueError, match="delete it"):
         rt.train_run(tiny(), tmp_path, progress=False)
 

@@ -229,8 +229,11 @@ def train_run(
     out.mkdir(parents=True, exist_ok=True)
     result_path, ckpt_path = out / _RESULT, out / _CHECKPOINT
     if result_path.is_file():
-        result = json.loads(result_path.read_text(encoding="utf-8"))
-        if result.get("config") != config.to_dict():
+        try:
+            result = json.loads(result_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{result_path} is not valid JSON ({err}): delete it to rescore") from err
+        if not isinstance(result, dict) or result.get("config") != config.to_dict():
             raise ValueError(f"{result_path} holds another configuration: use another folder for this run")
         return result
 

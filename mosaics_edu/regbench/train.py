@@ -32,7 +32,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_path
 from ..models import GPTConfig
+from ..train import param_groups
 from .datasets import (
     N_TEST,
     N_VALIDATION,
@@ -159,22 +161,15 @@ def _epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
 
 def _optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
     """AdamW with RegBench's betas (0.9, 0.999), weight decay on ≥ 2-D tensors only."""
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    groups = [
-        {"params": decay, "weight_decay": config.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.999))
+    return torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr, betas=(0.9, 0.999))
 
 
 def _atomic_save(obj: Any, path: Path, as_json: bool = False) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    if as_json:
-        tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
-    else:
-        torch.save(obj, tmp)
-    os.replace(tmp, path)  # readers see the old file or the new one, never half of one
+    with atomic_path(path) as tmp:  # readers see the old file or the new one, never half of one
+        if as_json:
+            tmp.write_text(json.dumps(obj, indent=1) + "\n", encoding="utf-8")
+        else:
+            torch.save(obj, tmp)
 
 
 @torch.no_grad()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -53,7 +54,7 @@ def test_lr_hand_written_mistakes():
 
     _raises(ch05.check_lr_at, no_floor, "decayed to 0")
     _raises(ch05.check_lr_at, warm_from_zero, "started the warm-up at 0")
-    _raises(ch05.check_lr_at, lambda *a: 1e-3, "at step")
+    _raises(ch05.check_lr_at, lambda *a: 1e-3, "ignores its arguments `max_lr`, `min_lr`")
 
 
 def test_lr_stub_is_reported():
@@ -177,3 +178,260 @@ def test_hand_written_step_mistakes():
     _raises(ch05.check_train_step, zero_between, "never changed the weights")
     _raises(ch05.check_train_step, returns_tensor, "Python float")
     _raises(ch05.check_train_step, loss_after, "before the update")
+
+
+# ---- wrong answers written for these tests (none is a mistake model of the checks) ------------
+# Each row: (check, learner answer, a phrase the message must contain). A phrase that names the
+# mistake counts the answer as "recognised by name"; the rest must at least fail.
+
+
+def _lr_fixed_floor(step, max_lr, min_lr, warmup_steps, max_steps):
+    return lr_at(step, max_lr, 1e-4, warmup_steps, max_steps)  # the papers' floor, typed in
+
+
+def _lr_fixed_warmup(step, max_lr, min_lr, warmup_steps, max_steps):
+    return lr_at(step, max_lr, min_lr, 10, max_steps)
+
+
+def _lr_flat_warmup(step, max_lr, min_lr, warmup_steps, max_steps):
+    if step < warmup_steps:
+        return max_lr  # no ramp at all
+    return lr_at(step, max_lr, min_lr, warmup_steps, max_steps)
+
+
+def _lr_warm_to_w_plus_one(step, max_lr, min_lr, warmup_steps, max_steps):
+    if step < warmup_steps:
+        return max_lr * (step + 1) / (warmup_steps + 1)
+    return lr_at(step, max_lr, min_lr, warmup_steps, max_steps)
+
+
+def _lr_exponential(step, max_lr, min_lr, warmup_steps, max_steps):
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    p = min(1.0, (step - warmup_steps) / (max_steps - warmup_steps))
+    return max_lr * (min_lr / max_lr) ** p
+
+
+def _lr_swapped_names(step, min_lr, max_lr, warmup_steps, max_steps):  # arguments in wrong order
+    return lr_at(step, max_lr, min_lr, warmup_steps, max_steps)
+
+
+def _lr_cos_degrees(step, max_lr, min_lr, warmup_steps, max_steps):
+    if step < warmup_steps:
+        return max_lr * (step + 1) / warmup_steps
+    if step >= max_steps:
+        return min_lr
+    p = (step - warmup_steps) / (max_steps - warmup_steps)
+    return min_lr + 0.5 * (1 + math.cos(180 * p)) * (max_lr - min_lr)
+
+
+def _wd_fixed(model, weight_decay):
+    ps = list(model.parameters())
+    return [{"params": [p for p in ps if p.dim() >= 2], "weight_decay": 0.1},
+            {"params": [p for p in ps if p.dim() < 2], "weight_decay": 0.0}]
+
+
+def _wd_by_name(model, weight_decay):
+    named = list(model.named_parameters())
+    return [{"params": [p for n, p in named if "weight" in n], "weight_decay": weight_decay},
+            {"params": [p for n, p in named if "weight" not in n], "weight_decay": 0.0}]
+
+
+def _wd_no_bias_rule(model, weight_decay):
+    named = list(model.named_parameters())
+    return [{"params": [p for n, p in named if "bias" not in n], "weight_decay": weight_decay},
+            {"params": [p for n, p in named if "bias" in n], "weight_decay": 0.0}]
+
+
+def _wd_named_pairs(model, weight_decay):
+    named = list(model.named_parameters())
+    return [{"params": [(n, p) for n, p in named if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [(n, p) for n, p in named if p.dim() < 2], "weight_decay": 0.0}]
+
+
+def _wd_tables_only(model, weight_decay):
+    ps = list(model.parameters())
+    return [{"params": [p for p in ps if p.dim() > 2], "weight_decay": weight_decay},
+            {"params": [p for p in ps if p.dim() <= 2], "weight_decay": 0.0}]
+
+
+def _wd_freezes(model, weight_decay):
+    for p in model.parameters():
+        if p.dim() < 2:
+            p.requires_grad_(False)  # "no decay" misread as "no training"
+    return param_groups(model, weight_decay)
+
+
+def _wd_one_group_scaled(model, weight_decay):
+    return [{"params": list(model.parameters()), "weight_decay": weight_decay / 2}]
+
+
+def _step_unguarded(model, optimizer, x, y, grad_clip):
+    optimizer.zero_grad()
+    _, loss = model(x, y)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)  # also when grad_clip == 0
+    optimizer.step()
+    return loss.item()
+
+
+def _step_fixed_clip(model, optimizer, x, y, grad_clip):
+    optimizer.zero_grad()
+    _, loss = model(x, y)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    return loss.item()
+
+
+def _step_clip_value(model, optimizer, x, y, grad_clip):
+    optimizer.zero_grad()
+    _, loss = model(x, y)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_value_(model.parameters(), grad_clip)  # entries, not the norm
+    optimizer.step()
+    return loss.item()
+
+
+def _step_twice(model, optimizer, x, y, grad_clip):
+    loss = train_step(model, optimizer, x, y, grad_clip)
+    optimizer.step()
+    return loss
+
+
+def _step_zero_at_end(model, optimizer, x, y, grad_clip):
+    _, loss = model(x, y)  # the stale gradients are still there
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    optimizer.zero_grad()
+    return loss.item()
+
+
+def _step_halved_clip(model, optimizer, x, y, grad_clip):
+    return train_step(model, optimizer, x, y, grad_clip / 2)
+
+
+def _step_fixed_half(model, optimizer, x, y, grad_clip):
+    return train_step(model, optimizer, x, y, 0.5)
+
+
+def _step_sum_loss(model, optimizer, x, y, grad_clip):
+    optimizer.zero_grad()
+    logits, _ = model(x)
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum")
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.item()
+
+
+WRONG = [
+    (ch05.check_lr_at, _lr_fixed_floor, "ignores its argument `min_lr`"),
+    (ch05.check_lr_at, _lr_fixed_warmup, "ignores its argument `warmup_steps`"),
+    (ch05.check_lr_at, _lr_swapped_names, "swapped max_lr and min_lr"),
+    (ch05.check_lr_at, _lr_flat_warmup, "(warm-up)"),
+    (ch05.check_lr_at, _lr_warm_to_w_plus_one, "(warm-up)"),
+    (ch05.check_lr_at, _lr_exponential, "(cosine decay)"),
+    (ch05.check_lr_at, _lr_cos_degrees, "(cosine decay)"),
+    (ch05.check_param_groups, _wd_fixed, "typed the papers' 0.1"),
+    (ch05.check_param_groups, _wd_by_name, "you chose by name"),
+    (ch05.check_param_groups, _wd_no_bias_rule, "you decay every parameter"),
+    (ch05.check_param_groups, _wd_named_pairs, "(name, tensor) pairs"),
+    (ch05.check_param_groups, _wd_freezes, "changed the model's parameters"),
+    (ch05.check_param_groups, _wd_tables_only, "should decay but does not"),
+    (ch05.check_param_groups, _wd_one_group_scaled, "weight_decay=0.05"),
+    (ch05.check_train_step, _step_unguarded, "`if grad_clip > 0`"),
+    (ch05.check_train_step, _step_fixed_clip, "clipped at a fixed 1 instead of the argument"),
+    (ch05.check_train_step, _step_zero_at_end, "did not zero the gradients"),
+    (ch05.check_train_step, _step_halved_clip, "clipped at grad_clip × 0.5"),
+    (ch05.check_train_step, _step_fixed_half, "clipped at a fixed 0.5 instead"),
+    (ch05.check_train_step, _step_clip_value, "parameter tensors differ"),
+    (ch05.check_train_step, _step_twice, "parameter tensors differ"),
+    (ch05.check_train_step, _step_sum_loss, "the returned loss"),
+]
+NAMED = {"ignores its argument", "swapped", "typed the papers'", "chose by name", "decay every",
+         "(name, tensor)", "changed the model's", "if grad_clip > 0", "fixed 1", "did not zero",
+         "ignored the argument", "grad_clip × 0.5", "fixed 0.5"}
+
+
+@pytest.mark.parametrize("check, wrong, phrase", WRONG, ids=[w.__name__ for _, w, _ in WRONG])
+def test_written_wrong_answers_fail_with_their_message(check, wrong, phrase):
+    _raises(check, wrong, phrase)
+
+
+# ---- correct answers written differently: they must pass ------------------------------------
+
+
+def _lr_cos_squared(step, max_lr, min_lr, warmup_steps, max_steps):
+    if step < warmup_steps:
+        return (step + 1) * max_lr / warmup_steps
+    p = min(1.0, (step - warmup_steps) / (max_steps - warmup_steps))
+    return min_lr + (max_lr - min_lr) * math.cos(math.pi * p / 2) ** 2  # = (1 + cos πp) / 2
+
+
+def _lr_numpy_float32(step, max_lr, min_lr, warmup_steps, max_steps):
+    if step < warmup_steps:
+        return np.float32(max_lr * (step + 1) / warmup_steps)
+    if step > max_steps:  # '>' is fine: at max_steps the cosine is already at the floor
+        return np.float32(min_lr)
+    p = np.float32((step - warmup_steps) / (max_steps - warmup_steps))
+    return np.float32(min_lr) + np.float32(0.5) * (1 + np.cos(np.pi * p)) * np.float32(max_lr - min_lr)
+
+
+def _wd_generator(model, weight_decay):
+    yield {"params": filter(lambda p: p.ndim >= 2, model.parameters()),
+           "weight_decay": weight_decay}
+    yield {"params": (p for p in model.parameters() if p.ndim < 2), "weight_decay": 0.0}
+
+
+def _wd_by_shape_names(model, weight_decay):
+    decay, rest = [], []
+    for _, p in model.named_parameters():
+        (decay if len(p.shape) > 1 else rest).append(p)
+    return ({"weight_decay": weight_decay, "params": tuple(decay)},
+            {"weight_decay": 0.0, "params": tuple(rest)})
+
+
+def _step_manual_clip(model, optimizer, x, y, grad_clip):
+    for p in model.parameters():
+        p.grad = None
+    _, loss = model(x, y)
+    loss.backward()
+    if grad_clip > 0:
+        norm = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()))
+        if norm > grad_clip:
+            for p in model.parameters():
+                p.grad.mul_(grad_clip / (norm + 1e-6))
+    optimizer.step()
+    return float(loss)
+
+
+def _step_optimizer_params(model, optimizer, x, y, grad_clip):
+    optimizer.zero_grad(set_to_none=False)
+    loss = model(x, y)[1]
+    loss.backward()
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(params, max_norm=grad_clip)
+    optimizer.step()
+    return loss.detach().item()
+
+
+RIGHT = [
+    (ch05.check_lr_at, _lr_cos_squared),
+    (ch05.check_lr_at, _lr_numpy_float32),
+    (ch05.check_param_groups, _wd_generator),
+    (ch05.check_param_groups, _wd_by_shape_names),
+    (ch05.check_train_step, _step_manual_clip),
+    (ch05.check_train_step, _step_optimizer_params),
+]
+
+
+@pytest.mark.parametrize("check, right", RIGHT, ids=[r.__name__ for _, r in RIGHT])
+def test_correct_variants_pass(check, right, capsys):
+    check(right)
+    assert "passed" in capsys.readouterr().out

@@ -88,8 +88,29 @@ def test_builder_stubs_and_strips(tmp_path):
     stu_src, sol_src = stu.cells[-1].source, sol.cells[-1].source
     assert "raise NotImplementedError()" in stu_src and "sqrt" not in stu_src
     assert "sqrt" in sol_src and "BEGIN SOLUTION" not in sol_src and "NotImplemented" not in sol_src
-    assert stu.cells[1].metadata["tags"] == ["colab-setup"]
+    assert stu.cells[1].metadata["tags"] == ["colab-setup", "remove-cell"]
     assert "colab.research.google.com" in stu.cells[0].source
+
+
+def test_colab_cell_installs_the_package_alone_from_the_one_repo_setting():
+    """Colab keeps its own torch and ipywidgets 7: the cell installs the package with --no-deps."""
+    import build_notebooks
+
+    cell = build_notebooks.COLAB_SETUP
+    assert '"--no-deps"' in cell and 'if "google.colab" in sys.modules:' in cell
+    assert f"git+https://github.com/{build_notebooks.REPO}@{build_notebooks.BRANCH}" in cell
+    for name in ("torch", "ipywidgets", "jupyterlab", "widgetsnbextension"):
+        assert f'"{name}' not in cell, f"the Colab cell must not install {name}"
+
+
+def test_every_notebook_points_at_the_repo_setting():
+    from build_notebooks import BRANCH, REPO
+
+    for path in sorted(LEARNER_DIR.glob("[0-9]*.ipynb")) + sorted(SOLUTIONS_DIR.glob("[0-9]*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        where = f"{path.parent.name}/{path.name}"
+        assert f"colab.research.google.com/github/{REPO}/blob/{BRANCH}/" in nb.cells[0].source, where
+        assert f"git+https://github.com/{REPO}@{BRANCH}" in nb.cells[1].source, where
 
 
 def test_builder_refuses_unbalanced_markers(tmp_path):

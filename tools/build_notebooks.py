@@ -28,9 +28,22 @@ SOURCES = ROOT / "chapters" / "sources"
 LEARNER_DIR = ROOT / "chapters"
 SOLUTIONS_DIR = ROOT / "chapters" / "solutions"
 
-# Where the course lives on GitHub: used by the Colab badge and the Colab install cell.
+# Where the course lives on GitHub: the one setting behind every Colab badge and Colab install cell.
+# Whoever publishes the course sets it (owner/name, and the branch or tag learners should get),
+# then runs this script and commits the notebooks (CONTRIBUTING.md, "Publishing").
 REPO = "memory-mosaics-course/mosaics-step-by-step"
 BRANCH = "main"
+
+# Colab comes with everything the chapters import (numpy, matplotlib, torch, ipywidgets 7.7, tqdm,
+# IPython), so the package goes in with --no-deps: Colab keeps its own CUDA torch and the
+# ipywidgets 7 its front end renders (the package asks for ipywidgets>=8, which JupyterLab 4 needs).
+COLAB_SETUP = f'''# Setup: on Colab, install the course package alone (Colab's torch and widgets stay).
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                           "mosaics-edu @ git+https://github.com/{REPO}@{BRANCH}"])'''
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 REGION = re.compile(
@@ -39,14 +52,6 @@ REGION = re.compile(
 )
 STUB = "\\g<indent># YOUR CODE HERE\n\\g<indent>raise NotImplementedError()\n"
 MARKER_LINE = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[^\n]*(\n|$)", re.M)
-
-COLAB_SETUP = f'''# Setup: on Colab, install the course package (keeping Colab's torch); elsewhere do nothing.
-import subprocess
-import sys
-
-if "google.colab" in sys.modules:
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q",
-                           "mosaics-edu @ git+https://github.com/{REPO}@{BRANCH}"])'''
 
 
 def read_source(path: Path) -> nbformat.NotebookNode:
@@ -74,7 +79,8 @@ def _with_header(nb: nbformat.NotebookNode, path_in_repo: str, kind: str) -> nbf
     }[kind]
     head = [
         nbformat.v4.new_markdown_cell(f"{badge}\n\n{note}"),
-        nbformat.v4.new_code_cell(COLAB_SETUP, metadata={"tags": ["colab-setup"]}),
+        # remove-cell: the course website leaves the Colab cell out.
+        nbformat.v4.new_code_cell(COLAB_SETUP, metadata={"tags": ["colab-setup", "remove-cell"]}),
     ]
     nb.cells = head + nb.cells
     return nb

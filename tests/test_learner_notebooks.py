@@ -11,9 +11,8 @@ import re
 import nbformat
 import pytest
 from build_notebooks import LEARNER_DIR, sources
-from jupyter_client.manager import KernelManager
-from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from notebook_run import execute
 
 SOURCES = sources()
 
@@ -29,14 +28,13 @@ def _called(cell: nbformat.NotebookNode) -> str:
 
 def _execute(path, sockets, attempts: int = 2) -> nbformat.NotebookNode:
     """Run a notebook, keeping errors in the outputs. The kernel talks over unix sockets (no TCP
-    port can clash with a kernel of the other test worker); a run that stalls is retried once."""
+    port can clash with a kernel of the other test worker). Its limits are hang protection only
+    (``notebook_run``); a run whose kernel stalls or dies is retried once."""
     for attempt in range(attempts):
         nb = nbformat.read(path, as_version=4)
-        km = KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / f"kernel{attempt}"))
+        (sockets / str(attempt)).mkdir()
         try:
-            NotebookClient(nb, km=km, timeout=600, allow_errors=True,
-                           resources={"metadata": {"path": str(LEARNER_DIR)}}).execute()
-            return nb
+            return execute(nb, LEARNER_DIR, allow_errors=True, sockets=sockets / str(attempt))
         except (CellTimeoutError, DeadKernelError):
             if attempt == attempts - 1:
                 raise

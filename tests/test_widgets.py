@@ -89,7 +89,7 @@ def test_a_cell_ending_in_interactive_figure_shows_one_widget(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
                                          nbformat.v4.new_code_cell(call),
                                          nbformat.v4.new_code_cell(call + ";")])
-    nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
+    nbclient.NotebookClient(nb, timeout=3600, startup_timeout=600, kernel_name="python3",  # hang guard
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
     for cell in nb.cells[1:]:
         views = [o for o in cell.outputs if WIDGET_VIEW in o.get("data", {})]

@@ -435,3 +435,11 @@ RIGHT = [
 def test_correct_variants_pass(check, right, capsys):
     check(right)
     assert "passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check", [ch05.check_lr_at, ch05.check_param_groups, ch05.check_train_step])
+def test_every_check_fails_on_its_stub(check):
+    def stub(*args):
+        raise NotImplementedError()
+
+    _raises(check, stub, "not implemented yet")

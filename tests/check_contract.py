@@ -46,3 +46,30 @@ def contract_tests(exercises):
         assert diagnosis in str(err.value)
 
     return test_reference_passes, test_stub_fails, test_mistakes_diagnosed
+
+
+#: Words by which a message names a mistake (a declared one, or one the framework recognises).
+NAMED = ("it looks like you", "in place", "float16", "bfloat16", "integer dtype", "ignores its argument",
+         "forget the `return`", "not implemented")
+
+
+def table_tests(check, wrong_answers, correct_variants):
+    """Two parametrised tests for one check, from tables written *by the test author*.
+
+    ``wrong_answers``: ``[(id, fn, fragment)]`` — each ``fn`` must fail the check with ``fragment``
+    in its message (a diagnosis when the check should recognise the mistake by name, else a part
+    of the generic message). ``correct_variants``: ``[(id, fn)]`` — each must pass.
+    """
+
+    @pytest.mark.parametrize("fn,fragment", [pytest.param(f, frag, id=i) for i, f, frag in wrong_answers])
+    def test_wrong_answer_fails(fn, fragment):
+        with np.errstate(all="ignore"), pytest.raises(CheckFailed) as err:
+            check(fn)
+        assert fragment in str(err.value), str(err.value)
+
+    @pytest.mark.parametrize("fn", [pytest.param(f, id=i) for i, f in correct_variants])
+    def test_correct_variant_passes(fn, capsys):
+        check(fn)
+        assert "passed" in capsys.readouterr().out
+
+    return test_wrong_answer_fails, test_correct_variant_passes

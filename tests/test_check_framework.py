@@ -231,3 +231,34 @@ def test_tuples_of_tensors_still_compare():
             [(np.ones(3),)], quiet=True)
     msg = _message(lambda a: (a, a * 3), reference=lambda a: (a, a * 2), cases=[(np.ones(3),)])
     assert "item 1" in msg
+
+
+def test_a_mistake_is_named_only_when_it_holds_on_every_case():
+    def half_beta(x, beta):  # the declared mistake
+        return x * beta / 2
+
+    cases = [(np.ones(2), 2.0), (np.ones(2), 3.0)]
+    # ignoring beta (using 1) equals "beta/2" on the first case only: not named
+    msg = _message(lambda x, beta: x * 1.0, reference=lambda x, beta: x * beta, cases=cases,
+                   mistakes={"halved beta": half_beta})
+    assert "halved beta" not in msg and "test case 0" in msg
+    msg = _message(lambda x, beta: x * beta * 0.5, reference=lambda x, beta: x * beta, cases=cases,
+                   mistakes={"halved beta": half_beta})
+    assert "it looks like you halved beta" in msg
+
+
+def test_scalar_answers_in_half_precision_are_named():
+    msg = _message(lambda x: np.float16(x.sum() / 3), reference=lambda x: x.sum() / 3,
+                   cases=[(np.array([1.0, 2.0, 4.0]),)])
+    assert "float16" in msg
+
+
+def test_an_ignored_argument_is_named():
+    cases = [(np.ones(3), 2.0), (np.ones(3), 3.0)]
+    msg = _message(lambda x, beta: x * 2.0, reference=lambda x, beta: x * beta, cases=cases)
+    assert "changing `beta` from 3 to 2 does not change your answer" in msg
+    assert "ignores its argument `beta`" in msg
+    # a string argument is tried with the values it takes in the other cases
+    msg = _message(lambda x, form: x, reference=lambda x, form: x if form == "a" else -x,
+                   cases=[(np.ones(2), "a"), (np.ones(2), "b")])
+    assert "ignores its argument `form`" in msg

@@ -1,52 +1,130 @@
-"""The chapter-00 check passes the reference and diagnoses each known mistake."""
+"""The chapter-00 check: the reference passes, declared mistakes are named, and a table of wrong
+answers written here (none of them the check's own mistake functions) fails while correct answers
+written differently — float32 included — pass."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from check_contract import contract_tests, table_tests
 
 from mosaics_edu.checks import CheckFailed, ch00
 
 
-def test_reference_passes(capsys):
-    ch00.check_stable_softmax(ch00.reference_softmax)
-    assert "passed" in capsys.readouterr().out
+def stable_softmax(x):  # the chapter's solution
+    z = x - x.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
 
 
-@pytest.mark.parametrize("diagnosis", list(ch00.SOFTMAX_MISTAKES))
-def test_each_mistake_is_diagnosed(diagnosis):
-    wrong = ch00.SOFTMAX_MISTAKES[diagnosis]
-    with pytest.raises(CheckFailed) as err:
-        ch00.check_stable_softmax(wrong)
-    message = str(err.value)
-    assert "00_start_here" in message and "stable_softmax" in message
-    assert diagnosis[:40] in message
+EXERCISES = [(ch00.check_stable_softmax, stable_softmax, ch00.SOFTMAX_MISTAKES)]
+test_reference_passes, test_stub_fails, test_each_mistake_is_diagnosed = contract_tests(EXERCISES)
 
 
-def test_stub_gets_a_not_implemented_message():
-    def stub(x):
-        raise NotImplementedError()
-
-    with pytest.raises(CheckFailed, match="not implemented yet"):
-        ch00.check_stable_softmax(stub)
+# --- wrong answers a learner writes --------------------------------------------------------------
 
 
-def test_unknown_error_is_described_with_shapes():
-    with pytest.raises(CheckFailed, match="shape"):
-        ch00.check_stable_softmax(lambda x: ch00.reference_softmax(x)[..., :1])
+def in_place(x):
+    x -= x.max(axis=-1, keepdims=True)
+    np.exp(x, out=x)
+    x /= x.sum(axis=-1, keepdims=True)
+    return x
 
 
-def test_crash_in_learner_code_is_reported():
-    with pytest.raises(CheckFailed, match="ZeroDivisionError"):
-        ch00.check_stable_softmax(lambda x: 1 / 0)
+def half(x):
+    z = (x - x.max(axis=-1, keepdims=True)).astype(np.float16)
+    return np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
 
 
-def test_compare_handles_torch_and_tuples():
-    import torch
+def naive_indexing(x):  # the naive formula, written with [..., None]
+    e = np.exp(x)
+    return e / e.sum(-1)[..., None]
 
-    from mosaics_edu.checks import compare
 
-    compare("xx", "pair", lambda a: (torch.tensor(a), a * 2), lambda a: (a, a * 2),
-            [(np.ones(3),)], quiet=True)
-    with pytest.raises(CheckFailed, match="wrong on test case 0"):
-        compare("xx", "pair", lambda a: (a, a * 3), lambda a: (a, a * 2), [(np.ones(3),)])
+def torch_axis0(x):  # a library softmax, over the wrong dimension
+    return torch.softmax(torch.from_numpy(np.array(x)), dim=0).numpy()
+
+
+def uniform(x):  # ignores the scores
+    return np.ones_like(x) / x.shape[-1]
+
+
+def sum_without_keepdims(x):  # shift right, division broadcast against the last axis
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1)
+
+
+def column_shift(x):  # shifts each column by its max: not one constant per row
+    e = np.exp(x - x.max(axis=0, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def axis1(x):  # axis=1 is the last axis of a matrix, but not of a 3-D array
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def log_of_sum_unstable(x):  # exp(x - log Σ exp x): log(inf) = inf
+    return np.exp(x - np.log(np.exp(x).sum(axis=-1, keepdims=True)))
+
+
+WRONG = [
+    ("in-place", in_place, "changed its argument `x` in place"),
+    ("float16", half, "float16"),
+    ("naive-indexing", naive_indexing, "it looks like you computed exp(x) directly"),
+    ("torch-axis0", torch_axis0, "it looks like you normalised over axis 0"),
+    ("uniform", uniform, "entries differ"),
+    ("sum-no-keepdims", sum_without_keepdims, "wrong on test case 1"),
+    ("column-shift", column_shift, "wrong on test case"),
+    ("axis1", axis1, "on test case 0 (x: array (3,) float64): your function raised AxisError"),
+    ("log-of-sum", log_of_sum_unstable, "wrong on test case"),
+]
+
+
+# --- correct answers written differently ---------------------------------------------------------
+
+
+def torch_softmax(x):
+    return torch.softmax(torch.as_tensor(x), dim=-1).numpy()
+
+
+def float32(x):
+    z = np.asarray(x, dtype=np.float32)
+    z = z - z.max(axis=-1, keepdims=True)
+    return np.exp(z) / np.exp(z).sum(axis=-1, keepdims=True)
+
+
+def log_sum_exp(x):
+    m = x.max(axis=-1, keepdims=True)
+    return np.exp(x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True)))
+
+
+def as_lists(x):
+    return stable_softmax(x).tolist()
+
+
+RIGHT = [("torch", torch_softmax), ("float32", float32), ("log-sum-exp", log_sum_exp),
+         ("lists", as_lists)]
+
+test_wrong_answer_fails, test_correct_variant_passes = table_tests(
+    ch00.check_stable_softmax, WRONG, RIGHT)
+
+
+def test_cases_vary_shape_values_and_dtype():
+    shapes = {c[0].shape for c in ch00.SOFTMAX_CASES}
+    assert {1, 2, 3} <= {len(s) for s in shapes}
+    assert any(len(s) == 2 and s[0] == s[1] for s in shapes)  # square
+    assert any(len(s) == 2 and s[0] != s[1] for s in shapes)  # non-square
+    assert any(c[0].dtype == np.float32 for c in ch00.SOFTMAX_CASES)
+    assert any(np.isinf(c[0]).any() for c in ch00.SOFTMAX_CASES)
+
+
+def test_in_place_answer_leaves_the_cases_intact():
+    before = [c[0].copy() for c in ch00.SOFTMAX_CASES]
+    with pytest.raises(CheckFailed):
+        ch00.check_stable_softmax(in_place)
+    for b, c in zip(before, ch00.SOFTMAX_CASES, strict=True):
+        assert np.array_equal(b, c[0], equal_nan=True)
+    with np.errstate(all="ignore"), pytest.raises(CheckFailed):
+        ch00.check_stable_softmax(naive_indexing)  # still caught after an in-place answer ran

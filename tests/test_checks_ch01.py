@@ -1,27 +1,26 @@
-"""The chapter 01 checks pass the reference solutions and diagnose every known mistake."""
+"""The chapter 01 checks: reference solutions pass, declared mistakes are named, and tables of wrong
+answers written here (none of them the checks' own mistake functions) fail while correct answers
+written differently — float32 and torch included — pass."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
-from check_contract import contract_tests
+import torch
+from check_contract import contract_tests, table_tests
 
-from mosaics_edu.checks import CheckFailed, ch01
+from mosaics_edu.checks import ch01
 
 
-def retrieve(keys, values, queries, beta):
-    scores = -beta * ((queries[:, None, :] - keys[None, :, :]) ** 2).sum(-1)  # (m, n)
+def retrieve(keys, values, queries, beta, form="gaussian"):  # the chapter's solution
+    if form == "gaussian":
+        scores = -beta * ((queries[:, None, :] - keys[None, :, :]) ** 2).sum(-1)  # (m, n)
+    else:
+        scores = 2 * beta * queries @ keys.T  # (m, n)
     w = np.exp(scores - scores.max(axis=1, keepdims=True))
     return (w / w.sum(axis=1, keepdims=True)) @ values
 
 
-def attention_retrieve(keys, values, queries, beta):
-    scores = 2 * beta * queries @ keys.T
-    w = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return (w / w.sum(axis=1, keepdims=True)) @ values
-
-
-def leave_one_out_error(keys, values, beta):
+def leave_one_out_error(keys, values, beta):  # the chapter's solution
     scores = -beta * ((keys[:, None, :] - keys[None, :, :]) ** 2).sum(-1)
     np.fill_diagonal(scores, -np.inf)
     w = np.exp(scores - scores.max(axis=1, keepdims=True))
@@ -31,18 +30,210 @@ def leave_one_out_error(keys, values, beta):
 
 EXERCISES = [
     (ch01.check_retrieve, retrieve, ch01.RETRIEVE_MISTAKES),
-    (ch01.check_attention_retrieve, attention_retrieve, ch01.ATTENTION_MISTAKES),
     (ch01.check_leave_one_out_error, leave_one_out_error, ch01.LOO_MISTAKES),
+]
+test_reference_passes, test_stub_fails, test_each_mistake_is_diagnosed = contract_tests(EXERCISES)
+
+
+# --- exercise 1.1: wrong answers -----------------------------------------------------------------
+
+
+def _softmax_rows(s):
+    w = np.exp(s - s.max(axis=1, keepdims=True))
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def r_normalises_keys_in_place(keys, values, queries, beta, form="gaussian"):
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    return retrieve(keys, values, queries, beta, form)
+
+
+def r_ignores_form(keys, values, queries, beta, form="gaussian"):
+    return retrieve(keys, values, queries, beta, "gaussian")
+
+
+def r_ignores_beta(keys, values, queries, beta, form="gaussian"):
+    return retrieve(keys, values, queries, 1.0, form)
+
+
+def r_transposed_product(keys, values, queries, beta, form="gaussian"):
+    s = -beta * ((queries[:, None, :] - keys[None, :, :]) ** 2).sum(-1)
+    return values.T @ _softmax_rows(s).T  # (d_v, m)
+
+
+def r_l1_distance(keys, values, queries, beta, form="gaussian"):
+    if form == "dot":
+        return retrieve(keys, values, queries, beta, form)
+    s = -beta * np.abs(queries[:, None, :] - keys[None, :, :]).sum(-1)
+    return _softmax_rows(s) @ values
+
+
+def r_half_precision(keys, values, queries, beta, form="gaussian"):
+    return retrieve(keys, values, queries, beta, form).astype(np.float16)
+
+
+def r_no_max_numerator_only(keys, values, queries, beta, form="gaussian"):
+    s = -beta * ((queries[:, None, :] - keys[None, :, :]) ** 2).sum(-1) if form == "gaussian" \
+        else 2 * beta * queries @ keys.T
+    w = np.exp(s)  # the written-out unstable form
+    return (w / np.sum(w, axis=1)[:, None]) @ values
+
+
+def r_expansion_missing_key_norm(keys, values, queries, beta, form="gaussian"):
+    # the Gaussian form through the expansion, forgetting the ||k_i||² term (= the dot form)
+    s = 2 * beta * queries @ keys.T
+    return _softmax_rows(s) @ values
+
+
+def r_unit_keys_dot(keys, values, queries, beta, form="gaussian"):
+    if form == "gaussian":
+        return retrieve(keys, values, queries, beta, form)
+    k = keys / np.linalg.norm(keys, axis=1, keepdims=True)
+    return _softmax_rows(2 * beta * queries @ k.T) @ values
+
+
+RETRIEVE_WRONG = [
+    ("in-place", r_normalises_keys_in_place, "changed its argument `keys` in place"),
+    ("ignores-form", r_ignores_form, "ignored the argument `form`: your answer is the Gauss"),
+    ("ignores-beta", r_ignores_beta, "ignores its argument `beta`"),
+    ("transposed", r_transposed_product, "shape"),
+    ("l1-distance", r_l1_distance, "entries differ"),
+    ("float16", r_half_precision, "float16"),
+    ("unstable", r_no_max_numerator_only, "it looks like you computed the exponentials without"),
+    ("expansion-no-norm", r_expansion_missing_key_norm, "argument `form`: your answer is the dot"),
+    ("unit-keys-dot", r_unit_keys_dot, "entries differ"),
 ]
 
 
-test_reference_solution_passes, test_stub_fails_with_not_implemented, test_each_mistake_is_diagnosed = (
-    contract_tests(EXERCISES)
-)
+# --- exercise 1.1: correct variants ----------------------------------------------------------------
 
 
+def r_torch_float32(keys, values, queries, beta, form="gaussian"):
+    k, v, q = (torch.tensor(a, dtype=torch.float32) for a in (keys, values, queries))
+    s = -beta * torch.cdist(q, k) ** 2 if form == "gaussian" else 2 * beta * q @ k.T
+    return torch.softmax(s, dim=1) @ v
 
 
-def test_wrong_shape_is_reported():
-    with pytest.raises(CheckFailed, match="shape"):
-        ch01.check_retrieve(lambda k, v, q, b: retrieve(k, v, q, b)[:, 0])
+def r_expansion(keys, values, queries, beta, form="gaussian"):
+    s = 2 * beta * queries @ keys.T
+    if form == "gaussian":  # -β||q - k||² = 2β q·k - β||k||² - β||q||² (the last cancels)
+        s = s - beta * (keys**2).sum(1)[None, :]
+    return _softmax_rows(s) @ values
+
+
+def r_loop(keys, values, queries, beta, form="gaussian"):
+    out = []
+    for q in queries:
+        s = -beta * ((keys - q) ** 2).sum(1) if form == "gaussian" else 2 * beta * keys @ q
+        w = np.exp(s - s.max())
+        out.append(w @ values / w.sum())
+    return np.array(out)
+
+
+RETRIEVE_RIGHT = [("torch-float32", r_torch_float32), ("expansion", r_expansion), ("loop", r_loop)]
+
+
+# --- exercise 1.2: wrong answers -----------------------------------------------------------------
+
+
+def loo_in_place(keys, values, beta):
+    s = -beta * ((keys[:, None, :] - keys[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(s, -np.inf)
+    values -= _softmax_rows(s) @ values  # the residuals, written into the argument
+    return float(np.mean((values**2).sum(1)))
+
+
+def loo_zero_distance(keys, values, beta):  # "excludes" i by zeroing its distance
+    d2 = ((keys[:, None, :] - keys[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d2, 0.0)
+    return float(np.mean(((_softmax_rows(-beta * d2) @ values - values) ** 2).sum(1)))
+
+
+def loo_mean_everything(keys, values, beta):
+    s = -beta * ((keys[:, None, :] - keys[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(s, -np.inf)
+    return float(np.mean((_softmax_rows(s) @ values - values) ** 2))
+
+
+def loo_fixed_beta(keys, values, beta):
+    return leave_one_out_error(keys, values, 10.0)
+
+
+def loo_per_pair(keys, values, beta):
+    s = -beta * ((keys[:, None, :] - keys[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(s, -np.inf)
+    return ((_softmax_rows(s) @ values - values) ** 2).sum(1)
+
+
+def loo_skips_last_pair(keys, values, beta):
+    errs = []
+    for i in range(len(keys) - 1):
+        others = np.arange(len(keys)) != i
+        s = -beta * ((keys[others] - keys[i]) ** 2).sum(1)
+        w = np.exp(s - s.max())
+        errs.append((((w / w.sum()) @ values[others] - values[i]) ** 2).sum())
+    return float(np.mean(errs))
+
+
+def loo_float16(keys, values, beta):
+    return np.float16(leave_one_out_error(keys, values, beta))
+
+
+def loo_absolute_error(keys, values, beta):
+    s = -beta * ((keys[:, None, :] - keys[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(s, -np.inf)
+    return float(np.mean(np.abs(_softmax_rows(s) @ values - values).sum(1)))
+
+
+LOO_WRONG = [
+    ("in-place", loo_in_place, "changed its argument `values` in place"),
+    ("zero-distance", loo_zero_distance, "it looks like you did not leave the pair out"),
+    ("mean-everything", loo_mean_everything, "it looks like you averaged the squared error"),
+    ("fixed-beta", loo_fixed_beta, "ignores its argument `beta`"),
+    ("per-pair", loo_per_pair, "shape"),
+    ("skips-last", loo_skips_last_pair, "got "),
+    ("float16", loo_float16, "float16"),
+    ("absolute", loo_absolute_error, "got "),
+]
+
+
+# --- exercise 1.2: correct variants ----------------------------------------------------------------
+
+
+def loo_loop(keys, values, beta):
+    errs = []
+    for i in range(len(keys)):
+        others = np.arange(len(keys)) != i
+        s = -beta * ((keys[others] - keys[i]) ** 2).sum(1)
+        w = np.exp(s - s.max())
+        errs.append((((w / w.sum()) @ values[others] - values[i]) ** 2).sum())
+    return float(np.mean(errs))
+
+
+def loo_torch_float32(keys, values, beta):
+    k, v = torch.tensor(keys, dtype=torch.float32), torch.tensor(values, dtype=torch.float32)
+    s = -beta * torch.cdist(k, k) ** 2
+    s = s.masked_fill(torch.eye(len(k), dtype=torch.bool), float("-inf"))
+    return ((torch.softmax(s, 1) @ v - v) ** 2).sum(1).mean()
+
+
+LOO_RIGHT = [("loop", loo_loop), ("torch-float32", loo_torch_float32)]
+
+test_retrieve_wrong_fails, test_retrieve_variant_passes = table_tests(
+    ch01.check_retrieve, RETRIEVE_WRONG, RETRIEVE_RIGHT)
+test_loo_wrong_fails, test_loo_variant_passes = table_tests(
+    ch01.check_leave_one_out_error, LOO_WRONG, LOO_RIGHT)
+
+
+def test_cases_vary_every_argument():
+    cases = ch01.RETRIEVE_CASES
+    for i in range(3):  # n, m, d each take several values
+        assert len({c[0].shape[1] if i == 2 else (c[0].shape[0] if i == 0 else c[2].shape[0])
+                    for c in cases}) >= 3
+    assert len({c[1].shape[1] for c in cases}) >= 3  # d_v
+    assert {c[4] for c in cases} == {"gaussian", "dot"}
+    assert min(c[3] for c in cases) == 0.0 and max(c[3] for c in cases) >= 100
+    assert any(c[0].dtype == np.float32 for c in cases)
+    loo = ch01.LOO_CASES
+    assert len({c[0].shape for c in loo}) >= 5 and len({c[2] for c in loo}) >= 5
+    assert any(c[0].dtype == np.float32 for c in loo)

@@ -1,42 +1,33 @@
-"""The chapter 02 checks pass the reference solutions and diagnose every known mistake."""
+"""The chapter 02 checks: reference solutions pass, declared mistakes are named, and tables of wrong
+answers written here (none of them the checks' own mistake functions) fail while correct answers
+written differently — float32 and torch included — pass."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from check_contract import contract_tests
+import torch
+from check_contract import contract_tests, table_tests
 
+from mosaics_edu import memory, toys
 from mosaics_edu.checks import CheckFailed, ch02
+
+# --- the chapter's solutions -------------------------------------------------------------------
 
 
 def leaky_keys(features, decay):
-    out, acc = np.zeros_like(features), np.zeros_like(features[0])
+    out, acc = np.zeros_like(features, dtype=np.float64), np.zeros(features.shape[1])
     for t in range(len(features)):
         acc = features[t] + decay * acc
         out[t] = acc
     return out / np.linalg.norm(out, axis=-1, keepdims=True)
 
 
-def leaky_keys_ema(features, decay):
-    """The normalised EMA (1-λ) Σ λ^(t-s) k̃_s: same direction, so the same keys."""
-    out, acc = np.zeros_like(features), np.zeros_like(features[0])
-    for t in range(len(features)):
-        acc = (1 - decay) * features[t] + decay * acc
-        out[t] = acc
-    return out / np.linalg.norm(out, axis=-1, keepdims=True)
-
-
-def peek_values(x, gamma):
-    nxt = np.concatenate([x[1:], np.zeros_like(x[:1])])
-    return gamma * x + (1 - gamma) * nxt
-
-
-def causal_retrieve(keys, values, beta):
+def causal_predict(keys, x, beta, gamma):
     T = len(keys)
-    scores = -beta * ((keys[:, None] - keys[None]) ** 2).sum(-1)
-    mask = np.tri(T, T, k=-1, dtype=bool)
-    scores = np.where(mask, scores, -np.inf)
-    out = np.zeros((T, values.shape[1]))
+    values = gamma * x + (1 - gamma) * np.concatenate([x[1:], np.zeros_like(x[:1])])
+    scores = -beta * ((keys[:, None] - keys[None]) ** 2).sum(-1)  # (T, T)
+    out = np.zeros((T, x.shape[1]))
     for t in range(1, T):
         w = np.exp(scores[t, :t] - scores[t, :t].max())
         out[t] = (w / w.sum()) @ values[:t]
@@ -49,59 +40,369 @@ def no_peeking(predict, x, t):
     return bool(np.allclose(predict(x)[: t + 1], predict(changed)[: t + 1]))
 
 
+def memory_unit_lm(model, tokens):
+    T = tokens.shape[1]
+    x = model.embed(tokens)  # (B, T, d)
+    k = model.keys(x)[:, 0]  # (B, T, d)
+    v = model.values(x)[:, 0]  # (B, T, d)
+    scores = k @ k.transpose(-1, -2)  # (B, T, T)
+    past = torch.ones(T, T, dtype=torch.bool).tril(-1)
+    w = torch.softmax(scores.masked_fill(~past, float("-inf")), dim=-1).nan_to_num(0.0)
+    h = x + model.proj(w @ v)
+    return model.unembed(model.ln(h))
+
+
 EXERCISES = [
     (ch02.check_leaky_keys, leaky_keys, ch02.KEYS_MISTAKES),
-    (ch02.check_peek_values, peek_values, ch02.VALUES_MISTAKES),
-    (ch02.check_causal_retrieve, causal_retrieve, ch02.RETRIEVE_MISTAKES),
+    (ch02.check_causal_predict, causal_predict, ch02.PREDICT_MISTAKES),
     (ch02.check_no_peeking, no_peeking, {}),
+    (ch02.check_memory_unit_lm, memory_unit_lm, ch02.LM_MISTAKES),
+]
+test_reference_passes, test_stub_fails, test_each_mistake_is_diagnosed = contract_tests(EXERCISES)
+
+
+# --- exercise 2.1: leaky_keys --------------------------------------------------------------------
+
+
+def k_in_place(features, decay):
+    for t in range(1, len(features)):
+        features[t] += decay * features[t - 1]
+    return features / np.linalg.norm(features, axis=-1, keepdims=True)
+
+
+def k_double_first(features, decay):  # the state starts at features[0], then adds it again
+    acc, out = features[0].astype(np.float64), []
+    for t in range(len(features)):
+        acc = features[t] + decay * acc
+        out.append(acc)
+    out = np.array(out)
+    return out / np.linalg.norm(out, axis=-1, keepdims=True)
+
+
+def k_fixed_decay(features, decay):
+    return leaky_keys(features, 0.5)
+
+
+def k_l1(features, decay):
+    out, acc = np.zeros(features.shape), np.zeros(features.shape[1])
+    for t in range(len(features)):
+        acc = features[t] + decay * acc
+        out[t] = acc
+    return out / np.abs(out).sum(-1, keepdims=True)
+
+
+def k_cumsum(features, decay):  # λ = 1 whatever decay is
+    c = np.cumsum(features, axis=0)
+    return c / np.linalg.norm(c, axis=-1, keepdims=True)
+
+
+def k_two_sided_matrix(features, decay):  # λ^|t-s| for every s: the future leaks in
+    T = len(features)
+    C = decay ** np.abs(np.arange(T)[:, None] - np.arange(T)[None, :])
+    out = C @ features
+    return out / np.linalg.norm(out, axis=-1, keepdims=True)
+
+
+def k_float16(features, decay):
+    return leaky_keys(features, decay).astype(np.float16)
+
+
+def k_ema_swapped(features, decay):  # acc = λ f_t + (1-λ) acc: the decay on the wrong side
+    out, acc = np.zeros(features.shape), np.zeros(features.shape[1])
+    for t in range(len(features)):
+        acc = decay * features[t] + (1 - decay) * acc
+        out[t] = acc
+    return out / np.linalg.norm(out, axis=-1, keepdims=True)
+
+
+KEYS_WRONG = [
+    ("in-place", k_in_place, "changed its argument `features` in place"),
+    ("double-first", k_double_first, "entries differ"),
+    ("fixed-decay", k_fixed_decay, "ignores its argument `decay`"),
+    ("l1", k_l1, "entries differ"),
+    ("cumsum", k_cumsum, "ignores its argument `decay`"),
+    ("two-sided", k_two_sided_matrix, "entries differ"),
+    ("float16", k_float16, "float16"),
+    ("ema-swapped", k_ema_swapped, "it looks like you used 1 - λ as the decay"),
 ]
 
 
-test_reference_solution_passes, test_stub_fails_with_not_implemented, test_each_mistake_is_diagnosed = (
-    contract_tests(EXERCISES)
-)
+def k_ema(features, decay):
+    out, acc = np.zeros(features.shape), np.zeros(features.shape[1])
+    for t in range(len(features)):
+        acc = (1 - decay) * features[t] + decay * acc
+        out[t] = acc
+    return out / np.linalg.norm(out, axis=-1, keepdims=True)
 
 
-def test_normalised_ema_keys_are_accepted(capsys):
-    ch02.check_leaky_keys(leaky_keys_ema)
-    assert "passed" in capsys.readouterr().out
+def k_matrix_float32(features, decay):
+    f = torch.tensor(features, dtype=torch.float32)
+    T = len(f)
+    t = torch.arange(T, dtype=torch.float32)
+    C = torch.tril(float(decay) ** (t[:, None] - t[None, :]).clamp_min(0))  # (T, T)
+    return torch.nn.functional.normalize(C @ f, dim=-1)
 
 
+KEYS_RIGHT = [("ema", k_ema), ("matrix-float32", k_matrix_float32)]
 
 
-# The learner's own test, written wrongly in the usual ways.
-def _changes_present(predict, x, t):
+# --- exercise 2.2: causal_predict ----------------------------------------------------------------
+
+
+def _peek(x, gamma):
+    return gamma * x + (1 - gamma) * np.concatenate([x[1:], np.zeros_like(x[:1])])
+
+
+def p_in_place(keys, x, beta, gamma):
+    x[:-1] = gamma * x[:-1] + (1 - gamma) * x[1:]
+    x[-1] = gamma * x[-1]
+    return memory.kernel_regression(keys, x, keys, beta, mask=np.tri(len(keys), k=-1, dtype=bool))
+
+
+def p_unstable(keys, x, beta, gamma):
+    T = len(keys)
+    w = np.exp(-beta * ((keys[:, None] - keys[None]) ** 2).sum(-1)) * np.tri(T, k=-1)
+    with np.errstate(invalid="ignore"):
+        w = w / w.sum(1, keepdims=True)
+    return np.nan_to_num(w) @ _peek(x, gamma) if beta < 100 else w @ _peek(x, gamma)
+
+
+def p_first_reads_itself(keys, x, beta, gamma):  # position 0 reads pair 0 "to avoid 0/0"
+    mask = np.tri(len(keys), k=-1, dtype=bool)
+    mask[0, 0] = True
+    return memory.kernel_regression(keys, _peek(x, gamma), keys, beta, mask=mask)
+
+
+def p_papers_beta(keys, x, beta, gamma):  # softmax(β k·k') on unit keys: half the bandwidth
+    T = len(keys)
+    return memory.softmax_attention(keys, _peek(x, gamma), keys, beta / 2,
+                                    mask=np.tri(T, k=-1, dtype=bool))
+
+
+def p_loop_inclusive(keys, x, beta, gamma):
+    v, out = _peek(x, gamma), np.zeros(x.shape)
+    for t in range(1, len(keys)):
+        s = -beta * ((keys[: t + 1] - keys[t]) ** 2).sum(1)
+        w = np.exp(s - s.max())
+        out[t] = w @ v[: t + 1] / w.sum()
+    return out
+
+
+def p_fixed_beta(keys, x, beta, gamma):
+    return causal_predict(keys, x, 5.0, gamma)
+
+
+def p_difference_values(keys, x, beta, gamma):
+    v = np.concatenate([x[1:] - x[:-1], np.zeros_like(x[:1])])
+    return memory.kernel_regression(keys, v, keys, beta, mask=np.tri(len(keys), k=-1, dtype=bool))
+
+
+PREDICT_WRONG = [
+    ("in-place", p_in_place, "changed its argument `x` in place"),
+    ("unstable", p_unstable, "inf or NaN"),
+    ("first-reads-itself", p_first_reads_itself, "Only the first row"),
+    ("papers-beta", p_papers_beta, "it looks like you used the papers' softmax(beta k.k_s)"),
+    ("loop-inclusive", p_loop_inclusive, "entries differ"),
+    ("fixed-beta", p_fixed_beta, "ignores its argument `beta`"),
+    ("difference-values", p_difference_values, "ignores its argument `gamma`"),
+]
+
+
+def p_dot_form(keys, x, beta, gamma):  # unit keys: Gaussian = softmax(2β k·k')
+    T = len(keys)
+    s = np.where(np.tri(T, k=-1, dtype=bool), 2 * beta * keys @ keys.T, -np.inf)
+    with np.errstate(invalid="ignore"):
+        w = np.exp(s - s.max(1, keepdims=True))
+        w = np.nan_to_num(w / w.sum(1, keepdims=True))
+    return w @ _peek(x, gamma)
+
+
+def p_torch_float32(keys, x, beta, gamma):
+    k, xx = torch.tensor(keys, dtype=torch.float32), torch.tensor(x, dtype=torch.float32)
+    v = torch.lerp(torch.nn.functional.pad(xx[1:], (0, 0, 0, 1)), xx, gamma)
+    s = (-beta * torch.cdist(k, k) ** 2).masked_fill(~torch.ones(len(k), len(k)).tril(-1).bool(),
+                                                    float("-inf"))
+    return torch.softmax(s, 1).nan_to_num(0.0) @ v
+
+
+PREDICT_RIGHT = [("dot-form", p_dot_form), ("torch-float32", p_torch_float32),
+                 ("package", lambda k, x, b, g: memory.kernel_regression(
+                     k, toys.peek_values(x, g), k, b, mask=toys.causal_mask(len(k))))]
+
+
+# --- exercise 2.3: no_peeking ----------------------------------------------------------------------
+
+
+def n_in_place(predict, x, t):
+    before = predict(x.copy())[: t + 1]
+    x[t + 1:] += 1.0
+    return bool(np.allclose(before, predict(x)[: t + 1]))
+
+
+def n_changes_present(predict, x, t):
     changed = x.copy()
     changed[t:] += 1.0
     return bool(np.allclose(predict(x)[: t + 1], predict(changed)[: t + 1]))
 
 
-def _compares_future(predict, x, t):
+def n_compares_future(predict, x, t):
     changed = x.copy()
     changed[t + 1:] += 1.0
     return bool(np.allclose(predict(x)[t + 1:], predict(changed)[t + 1:]))
 
 
-def _only_next(predict, x, t):
+def n_only_next(predict, x, t):
     changed = x.copy()
     changed[t + 1] += 1.0
     return bool(np.allclose(predict(x)[: t + 1], predict(changed)[: t + 1]))
 
 
-def _excludes_t(predict, x, t):
+def n_excludes_t(predict, x, t):
     changed = x.copy()
     changed[t + 1:] += 1.0
     return bool(np.allclose(predict(x)[:t], predict(changed)[:t]))
 
 
-@pytest.mark.parametrize("wrong,case", [
-    (_changes_present, 0), (_compares_future, 0), (_only_next, 3), (_excludes_t, 2),
-    (lambda p, x, t: True, 2), (lambda p, x, t: False, 0),
-])
-def test_wrong_no_peeking_tests_are_diagnosed(wrong, case):
-    with pytest.raises(CheckFailed) as err:
-        ch02.check_no_peeking(wrong)
-    assert ch02.PEEKING_CASES[case][3] in str(err.value)
+def n_stops_before_end(predict, x, t):
+    changed = x.copy()
+    changed[t + 1: -1] += 1.0
+    return bool(np.allclose(predict(x)[: t + 1], predict(changed)[: t + 1]))
+
+
+def n_returns_array(predict, x, t):
+    changed = x.copy()
+    changed[t + 1:] += 1.0
+    return np.isclose(predict(x)[: t + 1], predict(changed)[: t + 1])
+
+
+NO_PEEKING_WRONG = [
+    ("in-place", n_in_place, "changed its argument `x` in place"),
+    ("changes-present", n_changes_present, ch02.PEEKING_CASES[0][4]),
+    ("compares-future", n_compares_future, ch02.PEEKING_CASES[0][4]),
+    ("only-next", n_only_next, ch02.PEEKING_CASES[3][4]),
+    ("excludes-t", n_excludes_t, ch02.PEEKING_CASES[2][4]),
+    ("stops-before-end", n_stops_before_end, ch02.PEEKING_CASES[3][4]),
+    ("always-true", lambda p, x, t: True, ch02.PEEKING_CASES[2][4]),
+    ("always-false", lambda p, x, t: False, ch02.PEEKING_CASES[0][4]),
+    ("returns-array", n_returns_array, "return True"),
+]
+
+NO_PEEKING_RIGHT = [("package", toys.no_peeking), ("random-future", lambda p, x, t: bool(np.array_equal(
+    p(x)[: t + 1], p(np.concatenate([x[: t + 1], np.random.default_rng(1).normal(size=len(x) - t - 1)]))[
+        : t + 1])))]
+
+
+# --- exercise 2.4: memory_unit_lm ------------------------------------------------------------------
+
+
+def lm_in_place(model, tokens):
+    with torch.no_grad():
+        model.keys.beta_logit.clamp_(max=0.05)  # "tame" the bandwidth, in the caller's model
+    return memory_unit_lm(model, tokens)
+
+
+def lm_values_are_keys(model, tokens):
+    T = tokens.shape[1]
+    x = model.embed(tokens)
+    k = model.keys(x)[:, 0]
+    s = (k @ k.transpose(-1, -2)).masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(-1), float("-inf"))
+    return model.unembed(model.ln(x + model.proj(torch.softmax(s, -1).nan_to_num(0.0) @ k)))
+
+
+def lm_normalised_residual(model, tokens):
+    T = tokens.shape[1]
+    x = model.embed(tokens)
+    k, v = model.keys(x)[:, 0], model.values(x)[:, 0]
+    s = (k @ k.transpose(-1, -2)).masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(-1), float("-inf"))
+    return model.unembed(model.ln(x) + model.proj(torch.softmax(s, -1).nan_to_num(0.0) @ v))
+
+
+def lm_zero_after_softmax(model, tokens):  # future weights zeroed after the softmax
+    T = tokens.shape[1]
+    x = model.embed(tokens)
+    k, v = model.keys(x)[:, 0], model.values(x)[:, 0]
+    w = torch.softmax(k @ k.transpose(-1, -2), -1) * torch.ones(T, T).tril(-1)
+    return model.unembed(model.ln(x + model.proj(w @ v)))
+
+
+def lm_sdpa_causal(model, tokens):  # the transformer's causal attention: s <= t and 1/sqrt(d)
+    x = model.embed(tokens)
+    k, v = model.keys(x), model.values(x)
+    y = torch.nn.functional.scaled_dot_product_attention(k, k, v, is_causal=True)[:, 0]
+    return model.unembed(model.ln(x + model.proj(y)))
+
+
+def lm_float16(model, tokens):
+    return memory_unit_lm(model, tokens).half()
+
+
+def lm_probabilities(model, tokens):
+    return torch.softmax(memory_unit_lm(model, tokens), -1)
+
+
+def lm_gaussian_beta_one(model, tokens):  # exp(-||k - k'||²): twice the papers' logit
+    T = tokens.shape[1]
+    x = model.embed(tokens)
+    k, v = model.keys(x)[:, 0], model.values(x)[:, 0]
+    s = -torch.cdist(k, k) ** 2
+    s = s.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(-1), float("-inf"))
+    return model.unembed(model.ln(x + model.proj(torch.softmax(s, -1).nan_to_num(0.0) @ v)))
+
+
+LM_WRONG = [
+    ("in-place", lm_in_place, "changed its argument `model` in place"),
+    ("values-are-keys", lm_values_are_keys, "entries differ"),
+    ("normalised-residual", lm_normalised_residual, "entries differ"),
+    ("zero-after-softmax", lm_zero_after_softmax, "entries differ"),
+    ("sdpa-causal", lm_sdpa_causal, "entries differ"),
+    ("float16", lm_float16, "float16"),
+    ("probabilities", lm_probabilities, "entries differ"),
+    ("gaussian-beta-one", lm_gaussian_beta_one, "it looks like you multiplied the scores by 2"),
+]
+
+
+def lm_package_attention(model, tokens):
+    T = tokens.shape[1]
+    x = model.embed(tokens)
+    k, v = model.keys(x), model.values(x)  # (B, 1, T, d)
+    mask = torch.ones(T, T, dtype=torch.bool).tril(-1)
+    y = memory.softmax_attention(k, v, k, 0.5, mask=mask)[:, 0]
+    return model.unembed(model.ln(x + model.proj(y)))
+
+
+def lm_loop(model, tokens):
+    x = model.embed(tokens)
+    k, v = model.keys(x)[:, 0], model.values(x)[:, 0]
+    ys = [torch.zeros_like(x[:, 0])]
+    for t in range(1, tokens.shape[1]):
+        w = torch.softmax(torch.einsum("bd,bsd->bs", k[:, t], k[:, :t]), dim=-1)  # (B, t)
+        ys.append(torch.einsum("bs,bsd->bd", w, v[:, :t]))
+    return model.unembed(model.ln(x + model.proj(torch.stack(ys, 1))))
+
+
+LM_RIGHT = [("package-attention", lm_package_attention), ("loop", lm_loop)]
+
+
+test_keys_wrong_fails, test_keys_variant_passes = table_tests(ch02.check_leaky_keys, KEYS_WRONG, KEYS_RIGHT)
+test_predict_wrong_fails, test_predict_variant_passes = table_tests(
+    ch02.check_causal_predict, PREDICT_WRONG, PREDICT_RIGHT)
+test_no_peeking_wrong_fails, test_no_peeking_variant_passes = table_tests(
+    ch02.check_no_peeking, NO_PEEKING_WRONG, NO_PEEKING_RIGHT)
+test_lm_wrong_fails, test_lm_variant_passes = table_tests(ch02.check_memory_unit_lm, LM_WRONG, LM_RIGHT)
+
+
+def test_cases_vary_every_argument():
+    assert len({c[0].shape for c in ch02.KEYS_CASES}) >= 5 and len({c[1] for c in ch02.KEYS_CASES}) >= 5
+    assert any(c[0].dtype == np.float32 for c in ch02.KEYS_CASES)
+    p = ch02.PREDICT_CASES
+    assert len({c[0].shape for c in p}) >= 5 and len({c[1].shape[1] for c in p}) >= 3
+    assert len({c[2] for c in p}) >= 5 and len({c[3] for c in p}) >= 5
+    assert any(c[0].dtype == np.float32 for c in p)
+    lm = ch02.LM_CASES
+    assert len({tuple(c[1].shape) for c in lm}) == len(lm) and len({c[0].vocab for c in lm}) == len(lm)
+    assert len({c[0].embed.embedding_dim for c in lm}) >= 3
+    ts = {(len(c[1]), c[2]) for c in ch02.PEEKING_CASES}
+    assert len(ts) >= 5 and any(t == 0 for _, t in ts) and any(t == n - 2 for n, t in ts)
 
 
 def test_no_peeking_must_return_a_bool():

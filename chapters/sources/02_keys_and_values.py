@@ -28,12 +28,14 @@
 # - retrieve strictly causally — from pairs $s < t$ only — and explain why $s \le t$ would cheat and
 #   why position 0 answers 0;
 # - write a "no peeking" test for any predictor;
+# - write the forward pass of a one-layer induction head made of one memory unit;
 # - measure in-context prediction: the error falls once the memory holds one period, and only with
 #   leaky keys where the signal passes the same value going up and going down;
 # - train a one-layer induction head made of one memory unit, and compare it with a one-layer
 #   transformer.
 
 # %%
+import inspect
 import time
 from collections.abc import Callable
 
@@ -44,6 +46,7 @@ import torch
 
 from mosaics_edu import induction, memory, toys
 from mosaics_edu.checks import ch02
+from mosaics_edu.diagrams import draw_memory_unit
 from mosaics_edu.features import leaky_average
 from mosaics_edu.widgets import defaults, interactive_figure
 
@@ -63,9 +66,19 @@ torch.set_num_threads(min(2, torch.get_num_threads()))
 # pair $(k_t, v_t)$ joins the memory. If $v_t = x_{t+1}$, then $y_t$ is a prediction of the next
 # input, learned from the sequence itself — *in context*, with no weight changing.
 #
+# The diagram draws it for $t = 5$. Every key $k_s$ is built from $x_0 \dots x_s$ (blue: the
+# leaky average carries the past along); every value $v_s$ reads $x_s$ and $x_{s+1}$ (red: the
+# peek). The answer $y_5$ reads the pairs $s = 0 \dots 4$ only (green). Each of them holds an input
+# of index $s + 1 \le 5 = t$ — a statement about *indices*, not about the size of the values: no
+# stored pair contains anything after $x_t$. The pair $s = 5$ would: its value holds $x_6$, the
+# input position 5 must predict, so it joins the memory one step later.
 # Our series: a periodic signal with period $P = 20$ steps, two harmonics with random phases and a
 # little noise. To make vectors out of scalar readings we *lift* each $x_t$ to a soft one-hot vector
 # on 24 bins (`toys.lift`) — the role a token embedding or $W_\varphi$ plays in a real model.
+
+# %%
+draw_memory_unit(T=8, t=5)
+plt.show()
 
 # %%
 P = 20
@@ -87,9 +100,10 @@ print("series", series.shape, "-> lifted", lifted.shape)
 #
 # The key of position $t$ is a leaky average of the lifted inputs, normalised to unit length:
 #
-# $$\bar k_t = \tilde k_t + \lambda\, \bar k_{t-1}, \quad \bar k_{-1} = 0, \qquad k_t = \bar k_t / \lVert \bar k_t \rVert ,$$
+# $$\bar k_t = \tilde k_t + \lambda\, \bar k_{t-1}, \quad \bar k_{-1} = 0, \qquad
+#   k_t = \bar k_t / \lVert \bar k_t \rVert ,$$
 #
-# with $\tilde k_t$ the lifted input and a leak $0 \le \lambda < 1$. With $\lambda = 0$ the key is
+# with $\tilde k_t$ the lifted input and a decay $0 \le \lambda < 1$. With $\lambda = 0$ the key is
 # the current input alone; with $\lambda$ near 1 it remembers a long stretch of the past. The
 # normalisation makes chapter 01's identity hold: the Gaussian kernel on these keys *is*
 # $\mathrm{softmax}(2\beta\, k_t \cdot k_s)$.
@@ -116,7 +130,8 @@ ch02.check_leaky_keys(leaky_keys)
 # %% [markdown]
 # ### The leaky average three ways
 #
-# The recursion is clear but runs one step at a time. Unrolled, $\bar k_t = \sum_{s \le t} \lambda^{t-s}\tilde k_s$:
+# The recursion is clear but runs one step at a time. Unrolled,
+# $\bar k_t = \sum_{s \le t} \lambda^{t-s}\tilde k_s$:
 # one multiplication by the lower-triangular $T\times T$ matrix $C_{ts} = \lambda^{t-s}$ ($s \le t$),
 # which is parallel but costs $O(T^2)$. The package's default is a chunked **scan**: inside chunks
 # of about $\sqrt T$ steps it uses the small matrix, and it carries the state from chunk to chunk,
@@ -126,13 +141,13 @@ ch02.check_leaky_keys(leaky_keys)
 
 # %%
 feats = np.random.default_rng(0).standard_normal((2048, 32))  # (T, d)
-lam = 0.9
+decay = 0.9
 forms, seconds = {}, {}
 for method in ("recurrent", "matrix", "scan"):
     start = time.perf_counter()
-    forms[method] = leaky_average(feats, lam, method=method)  # (2048, 32)
+    forms[method] = leaky_average(feats, decay, method=method)  # (2048, 32)
     seconds[method] = time.perf_counter() - start
-forms["(1-λ)·matrix"] = (1 - lam) * forms["matrix"]
+forms["(1-λ)·matrix"] = (1 - decay) * forms["matrix"]
 
 
 def unit(k):
@@ -142,8 +157,8 @@ def unit(k):
 for name, k in forms.items():
     gap_raw = np.abs(k - forms["recurrent"]).max()
     gap_unit = np.abs(unit(k) - unit(forms["recurrent"])).max()
-    print(f"{name:>13}: max gap to the recursion {gap_raw:.1e} before, {gap_unit:.1e} after normalising"
-          + (f"  ({seconds[name] * 1e3:.0f} ms)" if name in seconds else ""))
+    print(f"{name:>13}: max gap to the recursion {gap_raw:.1e} before, {gap_unit:.1e} after "
+          "normalising" + (f"  ({seconds[name] * 1e3:.0f} ms)" if name in seconds else ""))
     assert gap_unit < 1e-10
 assert np.abs(forms["(1-λ)·matrix"] - forms["recurrent"]).max() > 1.0  # differs before normalising
 print("the T×T matrix holds", 2048**2, "numbers; the scan never builds it")
@@ -160,65 +175,66 @@ print("the T×T matrix holds", 2048**2, "numbers; the scan never builds it")
 # With $\gamma = 0$ the value is exactly the next input, which is what we want to predict here.
 # (The models of chapter 04 first project $x$ by $W_\psi$ and normalise the mix; for a scalar
 # signal normalising would erase the information, so we keep the raw mix.)
-#
-# **Exercise 2.2 — `peek_values`** (★, 5 minutes). Shapes: x `(T, m)` → values `(T, m)`. The last
-# value peeks at 0.
-
-# %% tags=["exercise"]
-def peek_values(x: np.ndarray, gamma: float) -> np.ndarray:
-    """v_t = gamma * x_t + (1 - gamma) * x_{t+1}, with x_T = 0. x (T, m) -> (T, m)."""
-    ### BEGIN SOLUTION
-    x_next = np.concatenate([x[1:], np.zeros_like(x[:1])])  # (T, m): x_{t+1}, 0 at the end
-    return gamma * x + (1 - gamma) * x_next
-    ### END SOLUTION
-
-
-# %% tags=["check"]
-ch02.check_peek_values(peek_values)
 
 # %% [markdown]
 # ## 4. Strictly causal retrieval
 #
-# Position $t$ predicts $x_{t+1}$. Its own value $v_t$ *contains* $x_{t+1}$, so if position $t$ could
-# read its own pair it would simply copy the answer. The memory used at $t$ therefore holds the pairs
-# $s < t$ only — strictly. Every value it reads, $v_s$ with $s \le t-1$, depends on inputs up to
-# $x_{s+1}$, and $s + 1 \le t$: nothing from the future. Position 0 has an **empty memory**; the softmax over no
-# pairs is undefined (0/0), and the convention is to answer exactly 0.
+# Position $t$ predicts $x_{t+1}$. Its own value $v_t$ *contains* $x_{t+1}$, so if position $t$
+# could read its own pair it would simply copy the answer. The memory used at $t$ therefore holds
+# the pairs $s < t$ only — strictly. Every value it reads, $v_s$ with $s \le t-1$, is made of
+# $x_s$ and $x_{s+1}$, inputs of index at most $s + 1 \le t$: nothing from the future. Position 0
+# has an **empty memory**; the softmax over no pairs is undefined (0/0), and the convention is to
+# answer exactly 0.
 #
-# **Exercise 2.3 — `causal_retrieve`** (★★, 10 minutes). Shapes: keys `(T, d)`, values `(T, m)` →
-# answers `(T, m)`; answer $t$ is the kernel smoothing of chapter 01 over the pairs $s < t$; answer 0
-# is 0. (You may call `memory.kernel_regression(keys, values, queries, beta, mask=...)`, where
-# `mask[t, s]` says whether query t may read pair s — or write it yourself.)
+# **Exercise 2.2 — `causal_predict`** (★★, 15 minutes). Put the unit together. From the keys
+# `(T, d)` and the series `x` `(T, m)`: build the values $v_t = \gamma x_t + (1-\gamma) x_{t+1}$
+# (with $x_T = 0$ past the end), then answer at every $t$ by chapter 01's kernel smoothing (the
+# Gaussian β) over the pairs $s < t$ only; answer 0 is 0. Returns `(T, m)`. Write the masked
+# softmax yourself: give the pairs $s \ge t$ the score $-\infty$ before the stable softmax, and
+# treat row 0, which has no pair at all, on its own. Do not modify `x` in place.
 
 # %% tags=["exercise"]
-def causal_retrieve(keys: np.ndarray, values: np.ndarray, beta: float) -> np.ndarray:
-    """y_t = kernel smoothing over pairs s < t; y_0 = 0. keys (T, d), values (T, m) -> (T, m)."""
+def causal_predict(keys: np.ndarray, x: np.ndarray, beta: float, gamma: float) -> np.ndarray:
+    """y_t = Σ_{s<t} softmax_s(-β||k_t - k_s||²) v_s with v_s = γ x_s + (1-γ) x_{s+1}; y_0 = 0.
+
+    keys (T, d), x (T, m) -> answers (T, m).
+    """
     ### BEGIN SOLUTION
     T = keys.shape[0]
-    mask = np.tri(T, T, k=-1, dtype=bool)  # (T, T): mask[t, s] = s < t
-    return memory.kernel_regression(keys, values, keys, beta, mask=mask)  # (T, m), row 0 = 0
+    x_next = np.concatenate([x[1:], np.zeros_like(x[:1])])  # (T, m): x_{t+1}, 0 past the end
+    values = gamma * x + (1 - gamma) * x_next  # (T, m)
+    scores = -beta * ((keys[:, None, :] - keys[None, :, :]) ** 2).sum(-1)  # (T, T): [t, s]
+    past = np.tri(T, T, k=-1, dtype=bool)  # (T, T): past[t, s] = s < t
+    scores = np.where(past, scores, -np.inf)[1:]  # (T-1, T): row 0 has no pair, left out
+    weights = np.exp(scores - scores.max(axis=1, keepdims=True))
+    weights = weights / weights.sum(axis=1, keepdims=True)  # (T-1, T): zero for s >= t
+    answers = np.zeros((T, x.shape[1]))  # (T, m): row 0 stays 0, an empty memory
+    answers[1:] = weights @ values
+    return answers
     ### END SOLUTION
 
 
 # %% tags=["check"]
-ch02.check_causal_retrieve(causal_retrieve)
+ch02.check_causal_predict(causal_predict)
 
 # %% [markdown]
 # From here on we use the package's memory unit, `toys.predict_next(x, decay, beta)`: lifted
-# inputs → leaky keys → values $v_t = x_{t+1}$ → retrieval from $s < t$. What would the forbidden
-# mask $s \le t$ do? It would look wonderful: with a sharp kernel each position finds its own key
-# and copies its own value, the very number it is asked to predict — from the first step, before
-# it has seen anything.
+# inputs → leaky keys → values $v_t = x_{t+1}$ ($\gamma = 0$) → retrieval from $s < t$. What
+# would the forbidden mask $s \le t$ do? It would look wonderful: with a sharp kernel each
+# position finds its own key and copies its own value, the very number it is asked to predict —
+# from the first step, before it has seen anything.
 
 # %%
-signals = toys.periodic_signal(200, 100, period=P, seed=0)  # (200, 100): 200 series, random phases
+signals = toys.periodic_signal(200, 100, period=P, seed=0)  # (200, 100): random phases
 keys_all = toys.unit_keys(signals, 0.5)  # (200, 100, 24)
 values_all = toys.peek_values(signals[..., None])  # (200, 100, 1)
-cheat = memory.kernel_regression(keys_all, values_all, keys_all, 30.0, mask=np.tri(100, dtype=bool))[..., 0]
+cheat = memory.kernel_regression(keys_all, values_all, keys_all, 30.0,
+                                 mask=np.tri(100, dtype=bool))[..., 0]  # (200, 100)
 honest = toys.predict_next(signals, 0.5, 30.0)[0]  # (200, 100)
 err_cheat = np.mean((cheat[:, 1:P] - signals[:, 2 : P + 1]) ** 2)
 err_honest = np.mean((honest[:, 1:P] - signals[:, 2 : P + 1]) ** 2)
-print(f"error over the first period (t = 1 … {P - 1}): mask s <= t {err_cheat:.4f}, mask s < t {err_honest:.4f}")
+print(f"error over the first period (t = 1 … {P - 1}): mask s <= t {err_cheat:.4f}, "
+      f"mask s < t {err_honest:.4f}")
 print(f"position 0 of the honest unit answers {np.abs(honest[:, 0]).max()} on all 200 series")
 assert err_cheat < 0.1 * err_honest and np.all(honest[:, 0] == 0.0)
 
@@ -230,7 +246,7 @@ assert err_cheat < 0.1 * err_honest and np.all(honest[:, 0] == 0.0)
 # prediction per position; the prediction at position $s$ may use $x_0 \dots x_s$. Replace every
 # value after $t$ by something else: the predictions at positions $0 \dots t$ must not move.
 #
-# **Exercise 2.4 — `no_peeking`** (★★, 10 minutes). `predict` maps an array `(T,)` to predictions
+# **Exercise 2.3 — `no_peeking`** (★★, 10 minutes). `predict` maps an array `(T,)` to predictions
 # `(T,)`. Return `True` when the predictions at positions $0 \dots t$ are unchanged after you replace
 # $x_{t+1}, \dots, x_{T-1}$ (all of them) by other numbers, `False` otherwise. Do not modify `x`
 # in place.
@@ -262,7 +278,8 @@ def unit_honest(x):
 
 def unit_cheat(x):
     k = toys.unit_keys(x, 0.5)
-    return memory.kernel_regression(k, toys.peek_values(x[:, None]), k, 30.0, mask=np.tri(len(x), dtype=bool))[:, 0]
+    v = toys.peek_values(x[:, None])  # (T, 1)
+    return memory.kernel_regression(k, v, k, 30.0, mask=np.tri(len(x), dtype=bool))[:, 0]
 
 
 honest_ok = [toys.no_peeking(unit_honest, x0, t) for t in range(len(x0) - 1)]
@@ -274,8 +291,8 @@ assert all(honest_ok) and not any(cheat_ok)
 # %% [markdown]
 # ## 6. Learning in context: one period is enough
 #
-# Now the claim. We run the unit (leak $\lambda = 0.5$, $\beta = 30$) on 200 series with random phases
-# and measure the squared error of its prediction of $x_{t+1}$ at every position $t$. Before it has
+# Now the claim. We run the unit (decay $\lambda = 0.5$, $\beta = 30$) on 200 series with random
+# phases and measure the squared error of its prediction of $x_{t+1}$ at every position $t$. Before it has
 # seen a full period the memory holds no pair whose key resembles the current one; after one
 # period it has seen every phase once.
 
@@ -327,21 +344,26 @@ plt.xlabel("time t + 1")
 plt.ylabel("next input and its predictions")
 plt.legend(fontsize=8)
 plt.show()
-print(f"mean squared error after two periods: key = x_t alone {late_plain:.4f}, leaky key {late_leaky:.4f} "
-      f"({late_plain / late_leaky:.1f}x smaller)")
+print(f"mean squared error after two periods: key = x_t alone {late_plain:.4f}, "
+      f"leaky key {late_leaky:.4f} ({late_plain / late_leaky:.1f}x smaller)")
 assert late_leaky < 0.3 * late_plain
+miss = np.abs(pred_plain[t_show] - signals[0, t_show + 1])  # (39,): the λ = 0 unit's errors
+worst = t_show[np.argsort(-miss)[:2]] + 1  # the two times t + 1 it misses most
+direction = np.sign(signals[0, worst] - signals[0, worst - 1])  # +1: the signal is rising there
+print(f"the λ = 0 unit misses most at times {worst.tolist()} (by {np.sort(miss)[::-1][:2].round(2)}), "
+      f"where the signal is {['falling' if d < 0 else 'rising' for d in direction]}")
 
 # %% [markdown]
-# Reading the plot: the $\lambda = 0$ unit goes wrong at a few steps — for instance it jumps up on the slow
-# descent near time 79 and lags behind the steep rise near 87 — where the current value also occurs
-# with the signal moving the other way, so it averages "next value going up" with "next value going
-# down"; the leaky unit follows the signal. The widget below lets you explore both knobs: the leak λ and the bandwidth β. The
-# lower panel shows which stored pairs the prediction at one position (red) retrieves: with a good
-# setting, the pairs exactly one, two and three periods earlier.
+# Reading the plot: the $\lambda = 0$ unit goes wrong at a few steps — the two worst are printed
+# above — where the current value also occurs with the signal moving the other way, so it
+# averages "next value going up" with "next value going down"; the leaky unit follows the signal.
+# The widget below lets you explore both knobs: the decay λ and β. The lower panel shows which
+# stored pairs the prediction at one position (red) retrieves: with a good setting, the pairs
+# exactly one, two and three periods earlier.
 
 # %%
 controls = {
-    "decay": widgets.FloatSlider(value=0.5, min=0.0, max=0.95, step=0.05, description="leak λ"),
+    "decay": widgets.FloatSlider(value=0.5, min=0.0, max=0.95, step=0.05, description="decay λ"),
     "beta": widgets.FloatLogSlider(value=30.0, base=10, min=0, max=3, step=0.1, description="beta"),
     "query": widgets.IntSlider(value=70, min=1, max=98, description="position"),
 }
@@ -350,10 +372,9 @@ interactive_figure(toys.memory_unit_demo, toys.draw_memory_unit_demo, controls, 
 # %%
 shown = toys.memory_unit_demo(**defaults(controls))
 w, q = shown["weights"], int(shown["query"])
-one_back = w[[q - P - 1, q - P, q - P + 1]].sum() + w[[q - 2 * P - 1, q - 2 * P, q - 2 * P + 1]].sum() \
-    + w[[q - 3 * P - 1, q - 3 * P, q - 3 * P + 1]].sum()
-print(f"at position {q}: weights on pairs s >= t: {w[q:].sum()}, weight within ±1 step of t-P, t-2P, t-3P: "
-      f"{one_back:.3f}; error of the whole series {float(shown['mse']):.4f}")
+one_back = sum(w[[q - j * P - 1, q - j * P, q - j * P + 1]].sum() for j in (1, 2, 3))
+print(f"at position {q}: weights on pairs s >= t: {w[q:].sum()}, weight within ±1 step of "
+      f"t-P, t-2P, t-3P: {one_back:.3f}; error of the whole series {float(shown['mse']):.4f}")
 assert w[q:].sum() == 0.0 and one_back > 0.9
 
 # %% [markdown]
@@ -365,13 +386,63 @@ assert w[q:].sum() == 0.0 and one_back > 0.9
 # the key of a position is (mostly) its own token, the value peeks at the next token. When "a"
 # comes again its key finds the stored key of the first "a", whose value is "b".
 #
+# The model, `induction.MemoryUnitLM`, is a token embedding, one memory unit and an unembedding:
+#
+# $$x = E[\text{tokens}], \qquad y_t = \sum_{s<t} \mathrm{softmax}_s(k_t\cdot k_s)\, v_s
+#   \;(y_0 = 0), \qquad \text{logits} = U\,\mathrm{LN}(x + W_o\, y).$$
+#
+# Its key extractor (`KeyExtractor`, chapter 04 studies it) returns keys $k_t = s\,\hat k_t$: a
+# leaky average of $W_\varphi x$, normalised, times a learned scale $s$. So
+# $k_t\cdot k_s = s^2\, \hat k_t\cdot\hat k_s = \beta\, \hat k_t\cdot\hat k_s$ with $\beta = s^2$:
+# **from here on, β is the papers' β** — twice the Gaussian β of sections 1–7 (a Gaussian
+# $\exp(-\beta_G\lVert k-k'\rVert^2)$ on unit keys is $\mathrm{softmax}(2\beta_G\, k\cdot k')$). The
+# value extractor (`ValueExtractor`) returns values that peek at token $t+1$, as in section 3.
+#
+# **Exercise 2.4 — `memory_unit_lm`** (★★★, 20 minutes). Write the forward pass. You get the
+# model's parts: `model.embed` (tokens `(B, T)` → `(B, T, d)`), `model.keys` and `model.values`
+# (`(B, T, d)` → `(B, 1, T, d)`: one head; take `[:, 0]`), `model.proj` ($W_o$), `model.ln`
+# (LayerNorm) and `model.unembed` ($U$). Retrieve from the pairs $s < t$ with the scores
+# $k_t\cdot k_s$ — no factor 2, no $1/\sqrt d$: the keys carry β — and answer exactly 0 at
+# position 0. Return the logits `(B, T, vocab)`.
+
+# %% tags=["exercise"]
+def memory_unit_lm(model: induction.MemoryUnitLM, tokens: torch.Tensor) -> torch.Tensor:
+    """One-layer induction head. tokens (B, T) int64 -> logits (B, T, vocab)."""
+    ### BEGIN SOLUTION
+    T = tokens.shape[1]
+    x = model.embed(tokens)  # (B, T, d)
+    k = model.keys(x)[:, 0]  # (B, T, d): keys s·k̂_t, so k_t·k_s = β k̂_t·k̂_s
+    v = model.values(x)[:, 0]  # (B, T, d): values peeking at token t+1
+    scores = k @ k.transpose(-1, -2)  # (B, T, T): [b, t, s]
+    past = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril(-1)  # (T, T): s < t
+    scores = scores.masked_fill(~past, float("-inf"))
+    weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # row 0: all -inf -> nan -> 0
+    y = weights @ v  # (B, T, d); y_0 = 0
+    h = x + model.proj(y)  # (B, T, d): residual
+    return model.unembed(model.ln(h))  # (B, T, vocab)
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch02.check_memory_unit_lm(memory_unit_lm)
+
+# %% [markdown]
+# The package's `MemoryUnitLM.forward`, which the training below uses, computes the same with
+# `memory.softmax_attention(k, v, k, 0.5, mask)`: chapter 01's dot form
+# $\mathrm{softmax}(2 \cdot 0.5\; k\cdot k')$ — a Gaussian β of 0.5 on keys of norm $s$ is exactly
+# the papers' $\mathrm{softmax}(\beta\,\hat k\cdot\hat k')$. Here is its source:
+
+# %%
+print(inspect.getsource(induction.MemoryUnitLM.forward))
+
+# %% [markdown]
 # The task: each sequence repeats a block of `period` distinct random tokens (vocabulary 32, period
 # drawn between 4 and 16, length 48). From position `period` on, every next token is determined by
 # induction; since the period changes from sequence to sequence, no fixed positional offset works.
 # We train, with the same budget (300 Adam steps of 32 fresh sequences, lr 3·10⁻³):
 #
 # - `MemoryUnitLM`: token embedding → one memory unit (the package's `KeyExtractor` and
-#   `ValueExtractor`, one head, learned leak, peek mix γ and bandwidth; retrieval from $s < t$)
+#   `ValueExtractor`, one head, learned decay λ, peek mix γ and β; retrieval from $s < t$)
 #   → unembedding. **No positional encoding.**
 # - `AttentionOnlyLM` with one layer: token + learned position embeddings → one causal attention
 #   layer ($W_q, W_k, W_v, W_o$) → unembedding. And, as a reference point, the same with two layers.
@@ -405,9 +476,11 @@ for name, r in results.items():
     ax1.plot(np.convolve(r["losses"], np.ones(10) / 10, mode="valid"), label=name)
 ax1.set(xlabel="training step", ylabel="cross-entropy (10-step mean)", title="training")
 ax1.legend(fontsize=8)
-ax2.bar(range(3), [r["accuracy"] for r in results.values()], color=["tab:blue", "tab:orange", "tab:green"])
+ax2.bar(range(3), [r["accuracy"] for r in results.values()],
+        color=["tab:blue", "tab:orange", "tab:green"])
 ax2.axhline(1 / vocab, c="gray", ls=":", label="chance 1/32")
-ax2.set(xticks=range(3), xticklabels=["memory unit\n1 layer", "transformer\n1 layer", "transformer\n2 layers"],
+ax2.set(xticks=range(3),
+        xticklabels=["memory unit\n1 layer", "transformer\n1 layer", "transformer\n2 layers"],
         ylabel="held-out accuracy", ylim=(0, 1.05), title="induction positions")
 ax2.legend(fontsize=8)
 plt.tight_layout()
@@ -426,17 +499,47 @@ assert acc_unit > acc_t1 + 0.3
 # %% [markdown]
 # Reading the numbers: the single memory unit predicts the induced tokens almost perfectly,
 # without any positional encoding; the one-layer transformer, with its position embeddings and
-# *more* parameters, stays far below, though above chance (we did not analyse what it learns; partial
-# statistics such as "the next token is one of the tokens already seen" would explain it); given a second layer, the transformer solves the task too. (The
-# final losses stay well above 0 for every model because they include the positions of the first
-# block, whose tokens are new and cannot be predicted.) The
-# difference is not capacity but structure: a one-layer transformer's key at position s knows only
-# token s, while the memory unit's value at s already holds token s+1.
+# *more* parameters, stays far below, though above chance (we did not analyse what it learns;
+# partial statistics such as "the next token is one of the tokens already seen" would explain it);
+# given a second layer, the transformer solves the task too. (The final losses stay well above 0
+# for every model because they include the positions of the first block, whose tokens are new and
+# cannot be predicted.) The difference is not capacity but structure: a one-layer transformer's
+# key at position s knows only token s, while the memory unit's value at s already holds token
+# s+1.
+#
+# ## Recap questions
+#
+# 1. Why does the memory at position $t$ hold the pairs $s < t$ and not $s \le t$? What would the
+#    error look like over the first period with $s \le t$?
+# 2. The text says a stored value $v_s$ holds an input of index $s + 1 \le t$. Is that a statement
+#    about the values of the inputs or about their positions?
+# 3. What does the decay λ buy on a periodic signal that a key of $x_t$ alone cannot do?
+# 4. To test a predictor for peeking at position $t$, which inputs do you change and which
+#    predictions do you compare?
+# 5. In `MemoryUnitLM` the scores are $k_t\cdot k_s$. Why no factor 2 (as in chapter 01's
+#    $\mathrm{softmax}(2\beta\,k\cdot k_i)$) and no $1/\sqrt d$?
+#
+# <details><summary>Answers</summary>
+#
+# 1. Its own value $v_t$ contains $x_{t+1}$, the input it must predict: with $s \le t$ it copies
+#    the answer, and the error is near 0 from the first step, before anything was learned
+#    (section 4 measures it).
+# 2. About positions (indices): every stored pair was built from inputs $x_0 \dots x_t$, whatever
+#    their sizes.
+# 3. A leaky key also remembers the last few inputs, so it tells "going up" from "going down"
+#    through the same value; the λ = 0 key averages the two directions' next values (section 7).
+# 4. Change every input after $t$ ($x_{t+1} \dots x_{T-1}$), never $x_t$, and compare the
+#    predictions at positions $0 \dots t$, $t$ included.
+# 5. The keys carry the learned scale $s$, so $k_t\cdot k_s = s^2\,\hat k_t\cdot\hat k_s$: $s^2$ is the
+#    papers' β (twice a Gaussian β) and it replaces the transformer's fixed $1/\sqrt d$.
+#
+# </details>
 #
 # ## Summary
 #
-# - The elementary memory unit stores $(k_t, v_t)$ with keys from the past ($\bar k_t = \tilde k_t + \lambda\bar k_{t-1}$,
-#   normalised) and values peeking one step ahead ($v_t = \gamma x_t + (1-\gamma)x_{t+1}$).
+# - The elementary memory unit stores $(k_t, v_t)$ with keys from the past
+#   ($\bar k_t = \tilde k_t + \lambda\bar k_{t-1}$, normalised) and values peeking one step ahead
+#   ($v_t = \gamma x_t + (1-\gamma)x_{t+1}$).
 # - It retrieves from pairs $s < t$ only: $s \le t$ would copy the answer out of $v_t$ (error ~0
 #   from the first step, measured above), and position 0 answers exactly 0. A "no peeking" test —
 #   change the future, check the past — catches such leaks.
@@ -445,8 +548,9 @@ assert acc_unit > acc_t1 + 0.3
 # - On a periodic signal the unit's error drops by more than an order of magnitude once the memory
 #   holds one period; where the signal takes the same value going up and down, only leaky keys
 #   predict well.
-# - One memory unit is an induction head: it solves a held-out induction task that a one-layer
-#   attention-only transformer trained with the same budget does not.
+# - One memory unit is an induction head (you wrote its forward pass): it solves a held-out
+#   induction task that a one-layer attention-only transformer trained with the same budget does
+#   not. Its scores $k_t\cdot k_s$ use the papers' β, twice the Gaussian β of sections 1–7.
 #
 # ## Further reading
 #

@@ -584,6 +584,11 @@ def compare(
             if _makes(wrong, case, got, tol, rtol, atol) and _confirmed(
                     learner, wrong, reference, cases, k, rtol, atol, float32_probe):
                 fail(chapter, exercise, f"wrong {where}: it looks like you {diagnosis}.")
+        same_shapes = [np.shape(as_numpy(g)) for g in _leaves_raw(got)] == [
+            np.shape(as_numpy(w)) for w in _leaves_raw(want)]
+        ignored = same_shapes and _ignored_argument(learner, reference, cases, k, names, got, rtol, atol)
+        if ignored:
+            fail(chapter, exercise, f"wrong {where}: {ignored}")
         dtypes = [_dtype_name(x) for x in _leaves_raw(got)]
         dtype = dtypes[0] if len(dtypes) == 1 else None
         extra = f" {hint}" if hint else ""
@@ -630,6 +635,42 @@ def _confirmed(learner: Callable[..., Any], wrong: Callable[..., Any], reference
         if _makes(wrong, case, got, tol, rtol, atol) is False:
             return False
     return True
+
+
+def _alternatives(cases: Sequence[Sequence[Any]], k: int, i: int) -> list[Any]:
+    """Other values argument ``i`` could take: a nudge of a number, the values of other cases."""
+    x = cases[k][i]
+    out: list[Any] = []
+    for j, other in enumerate(cases):
+        y = other[i] if i < len(other) else None
+        if j != k and type(y) is type(x) and isinstance(y, str | float | int) and y != x:
+            out.append(y)
+    if not out and isinstance(x, float | int) and not isinstance(x, bool):
+        out.append(x * 1.5 + 1 if isinstance(x, float) else x + 1)
+    return list(dict.fromkeys(out))[:3]
+
+
+def _ignored_argument(learner: Callable[..., Any], reference: Callable[..., Any],
+                      cases: Sequence[Sequence[Any]], k: int, names: Sequence[str], got: Any,
+                      rtol: float | None, atol: float | None) -> str:
+    """Name an argument (a number or a string) the learner's answer does not depend on although
+    the expected answer does: "your function ignores its argument `beta`"."""
+    case = cases[k]
+    for i, name in enumerate(names):
+        for alt in _alternatives(cases, k, i):
+            moved = tuple(alt if j == i else a for j, a in enumerate(case))
+            try:
+                with np.errstate(all="ignore"):
+                    want_moved = materialise(reference(*[fresh_copy(a) for a in moved]))
+                    got_moved = materialise(learner(*[fresh_copy(a) for a in moved]))
+            except Exception:  # noqa: BLE001 — this alternative does not apply
+                continue
+            if _close(got_moved, got, rtol, atol, equal_nan=True) and not _close(
+                    want_moved, materialise(reference(*[fresh_copy(a) for a in case])), rtol, atol):
+                return (f"changing `{name}` from {fmt(case[i])} to {fmt(alt)} does not change your "
+                        "answer, but it changes the expected one: your function ignores its "
+                        f"argument `{name}` (a fixed number or name in its place?).")
+    return ""
 
 
 def _leaves_raw(x: Any) -> list[Any]:

@@ -27,6 +27,8 @@ __all__ = ["main"]
 
 # model hyper-parameters the command line can override (flag --n-layer -> field n_layer)
 _MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "pmem_size")
+# mosaic-v2 only: SwiGLU width d', short-term window h, long-term delay m (training range, eval)
+_V2_FLAGS = ("ffn_size", "short_window", "delay_min", "delay_max", "delay")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--pmem-size", type=int, help="mosaic only: persistent-memory table size "
                    "(default 3.5 * n_embd, a GPT-2 block's size)")
     p.add_argument("--dropout", type=float, help="model override")
+    for name, what in (("ffn-size", "persistent-memory (SwiGLU) width d'"),
+                       ("short-window", "short-term window h"),
+                       ("delay-min", "smallest long-term delay m in training"),
+                       ("delay-max", "largest long-term delay m in training"),
+                       ("delay", "long-term delay m at inference")):  # fmt: skip
+        p.add_argument(f"--{name}", type=int, help=f"mosaic-v2 only: {what}")
+    p.add_argument("--no-long-term", action="store_true",
+                   help="mosaic-v2 only: no long-term memory (short-term + persistent)")
     return p
 
 
@@ -88,6 +98,14 @@ def main(argv: list[str] | None = None) -> dict:
     model_overrides = {k: v for k in _MODEL_FLAGS if (v := getattr(args, k)) is not None}
     if "pmem_size" in model_overrides and args.model != "mosaic":
         raise SystemExit("--pmem-size applies to --model mosaic only (a GPT has no persistent memory)")
+    v2_overrides = {k: v for k in _V2_FLAGS if (v := getattr(args, k)) is not None}
+    if args.no_long_term:
+        v2_overrides["long_term"] = False
+    if v2_overrides and args.model != "mosaic-v2":
+        flags = ", ".join("--no-long-term" if k == "long_term" else "--" + k.replace("_", "-")
+                          for k in v2_overrides)
+        raise SystemExit(f"{flags}: mosaic-v2 options; use them with --model mosaic-v2")
+    model_overrides.update(v2_overrides)
     preset = PRESETS[args.preset]
     if "max_steps" in overrides:  # a shorter run keeps the preset's proportions
         ratio = overrides["max_steps"] / preset["max_steps"]

@@ -485,3 +485,9 @@ MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
     "mosaic": (MemoryMosaicLM, MosaicConfig),
     "gpt": (GPT, GPTConfig),
 }
+
+# v2 builds on the classes above, so it is imported last (and mosaics_edu.v2 imports this module
+# before its own, so either import order works)
+from .v2.model import MemoryMosaicV2LM, MosaicV2Config  # noqa: E402
+
+MODEL_KINDS["mosaic-v2"] = (MemoryMosaicV2LM, MosaicV2Config)

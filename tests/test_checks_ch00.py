@@ -18,7 +18,16 @@ def stable_softmax(x):  # the chapter's solution
     return e / e.sum(axis=-1, keepdims=True)
 
 
-EXERCISES = [(ch00.check_stable_softmax, stable_softmax, ch00.SOFTMAX_MISTAKES)]
+def weight_entropy(scores, beta):  # the chapter's solution
+    z = beta * scores
+    z = z - z.max(axis=-1, keepdims=True)
+    log_w = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    w = np.exp(log_w)
+    return -np.where(w > 0, w * log_w, 0.0).sum(axis=-1)
+
+
+EXERCISES = [(ch00.check_stable_softmax, stable_softmax, ch00.SOFTMAX_MISTAKES),
+             (ch00.check_weight_entropy, weight_entropy, ch00.ENTROPY_MISTAKES)]
 test_reference_passes, test_stub_fails, test_each_mistake_is_diagnosed = contract_tests(EXERCISES)
 
 
@@ -128,3 +137,68 @@ def test_in_place_answer_leaves_the_cases_intact():
         assert np.array_equal(b, c[0], equal_nan=True)
     with np.errstate(all="ignore"), pytest.raises(CheckFailed):
         ch00.check_stable_softmax(naive_indexing)  # still caught after an in-place answer ran
+
+
+# --- exercise 0.2: wrong answers and correct variants ----------------------------------------------
+
+
+def e_in_place(scores, beta):
+    scores *= beta  # scales the caller's scores
+    return weight_entropy(scores, 1.0)
+
+
+def e_fixed_beta(scores, beta):
+    return weight_entropy(scores, 1.0)
+
+
+def e_eps_in_wrong_place(scores, beta):  # ln(w + 0.01): a large "safety" epsilon
+    w = stable_softmax(beta * scores)
+    return -(w * np.log(w + 1e-2)).sum(-1)
+
+
+def e_mean_not_sum(scores, beta):
+    w = stable_softmax(beta * scores)
+    return -np.nansum(w * np.log(w), axis=-1) / scores.shape[-1]
+
+
+def e_torch_naive(scores, beta):  # torch's softmax, then w·log w: nan where w underflows
+    w = torch.softmax(beta * torch.as_tensor(scores, dtype=torch.float64), dim=-1)
+    return -(w * w.log()).sum(-1)
+
+
+def e_keeps_last_axis(scores, beta):
+    return weight_entropy(scores, beta)[..., None]
+
+
+def e_float16(scores, beta):
+    return weight_entropy(scores, beta).astype(np.float16)
+
+
+ENTROPY_WRONG = [
+    ("in-place", e_in_place, "changed its argument `scores` in place"),
+    ("fixed-beta", e_fixed_beta, "ignores its argument `beta`"),
+    ("big-epsilon", e_eps_in_wrong_place, "wrong on test case"),
+    ("mean-not-sum", e_mean_not_sum, "wrong on test case"),
+    ("torch-naive", e_torch_naive, "it looks like you computed w · ln w from the weights"),
+    ("keeps-last-axis", e_keeps_last_axis, "shape"),
+    ("float16", e_float16, "float16"),
+]
+
+
+def e_torch_special(scores, beta):
+    w = torch.softmax(beta * torch.as_tensor(scores, dtype=torch.float32), dim=-1)
+    return -torch.special.xlogy(w, w).sum(-1)  # xlogy(0, 0) = 0
+
+
+def e_log_sum_exp_identity(scores, beta):  # H = ln Σ e^z - Σ w z
+    z = beta * scores
+    m = z.max(axis=-1, keepdims=True)
+    e = np.exp(z - m)
+    w = e / e.sum(-1, keepdims=True)
+    return (np.log(e.sum(-1)) + m[..., 0]) - (w * z).sum(-1)
+
+
+ENTROPY_RIGHT = [("torch-xlogy-float32", e_torch_special), ("log-sum-exp-identity", e_log_sum_exp_identity)]
+
+test_entropy_wrong_fails, test_entropy_variant_passes = table_tests(
+    ch00.check_weight_entropy, ENTROPY_WRONG, ENTROPY_RIGHT)

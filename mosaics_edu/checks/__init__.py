@@ -410,7 +410,7 @@ def _close(a: Any, b: Any, rtol: float | None = None, atol: float | None = None,
     if x.dtype.kind not in "fciub" or y.dtype.kind not in "fciub":
         return bool(np.all(x == y))
     if x.dtype.kind in "fc" or y.dtype.kind in "fc":
-        t = tolerance(y) if tol is None else tol
+        t = tol if tol is not None and np.shape(tol) in ((), y.shape) else tolerance(y)
         if rtol is not None or atol is not None:
             t = np.fmax(t, (atol or 0.0) + (rtol or 0.0) * np.abs(y.astype(np.complex128)))
         ok = _abs_diff(x, y) <= t  # NaN differences are never within tolerance

@@ -15,7 +15,8 @@ from . import compare
 
 CHAPTER = "00_start_here"
 
-__all__ = ["check_stable_softmax", "reference_softmax", "SOFTMAX_CASES", "SOFTMAX_MISTAKES"]
+__all__ = ["check_stable_softmax", "check_weight_entropy", "reference_softmax", "reference_entropy",
+           "SOFTMAX_CASES", "SOFTMAX_MISTAKES", "ENTROPY_CASES", "ENTROPY_MISTAKES"]
 
 
 def reference_softmax(x: np.ndarray) -> np.ndarray:
@@ -133,3 +134,65 @@ def check_stable_softmax(softmax: Callable[[np.ndarray], np.ndarray]) -> None:
                 mistakes=SOFTMAX_MISTAKES, arg_names=["x"],
                 hint="Each row of the answer must be non-negative and sum to 1 along the last "
                      "axis; print your answer for this input next to the expected one.")
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 0.2: the entropy of the weights softmax(beta * scores)
+# --------------------------------------------------------------------------------------------
+
+
+def reference_entropy(scores: np.ndarray, beta: float) -> np.ndarray:
+    """Entropy in nats of softmax(beta * scores) over the last axis, from the log-weights."""
+    z = beta * np.asarray(scores, dtype=np.float64)
+    z = z - z.max(axis=-1, keepdims=True)  # (..., n)
+    log_w = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))  # (..., n), finite
+    w = np.exp(log_w)
+    return -np.where(w > 0, w * log_w, 0.0).sum(axis=-1)  # (...,): 0 · ln 0 counts as 0
+
+
+def _weights(scores, beta):
+    return reference_softmax(beta * np.asarray(scores, dtype=np.float64))
+
+
+def _entropy_from_weights(scores, beta):  # 0 · ln 0 = 0 · (-inf) = nan
+    w = _weights(scores, beta)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return -(w * np.log(w)).sum(axis=-1)
+
+
+_r = np.random.default_rng(1)
+
+ENTROPY_CASES = [
+    (np.array([0.5, 2.0, -1.0, 0.0]), 1.0),  # 1-D: one number
+    (_r.standard_normal((3, 5)), 0.5),  # non-square
+    (_r.standard_normal((4, 4)) * 2, 2.0),  # square: an axis mistake still shows
+    (_r.standard_normal((2, 6)), 0.0),  # β = 0: uniform weights, ln n
+    (np.array([[0.0, 10.0, 3.0], [1.0, 1.0, -9.0]]), 100.0),  # weights underflow to exactly 0
+    (_r.standard_normal((2, 3, 6)), 1.5),  # 3-D
+    (_r.standard_normal((5, 7)).astype(np.float32), 0.7),  # float32
+    (np.array([[3.0], [-2.0]]), 1.0),  # one item: entropy 0
+]
+
+ENTROPY_MISTAKES: dict[str, Callable] = {
+    "computed w · ln w from the weights: a weight that underflows to 0 gives 0 · ln 0 = "
+    "0 · (-inf) = nan. Use the log-weights (z - max - ln Σ exp), which stay finite, or count the "
+    "terms with w = 0 as 0": _entropy_from_weights,
+    "used log2 (bits); the course measures entropy in nats, with the natural log":
+        lambda s, b: reference_entropy(s, b) / np.log(2),
+    "forgot the minus sign: the entropy is -Σ w ln w, which is never negative":
+        lambda s, b: -reference_entropy(s, b),
+    "summed over axis 0; the weights (and the entropy's sum) run over the last axis":
+        lambda s, b: -np.where(_weights(s, b) > 0, _weights(s, b) * np.log(
+            np.where(_weights(s, b) > 0, _weights(s, b), 1.0)), 0.0).sum(axis=0),
+    "took the log of the unnormalised exponentials: the log-weights are z - ln Σ exp(z), the "
+    "weights sum to 1": lambda s, b: -(_weights(s, b) * (b * np.asarray(s, dtype=np.float64))).sum(-1),
+}
+
+
+def check_weight_entropy(weight_entropy: Callable[[np.ndarray, float], np.ndarray]) -> None:
+    """Exercise 0.2: the entropy of the weights, finite even where weights underflow to 0."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        compare(CHAPTER, "weight_entropy", weight_entropy, reference_entropy, ENTROPY_CASES,
+                mistakes=ENTROPY_MISTAKES, arg_names=["scores", "beta"],
+                hint="Entropies lie between 0 (one weight 1) and ln n (uniform weights); print "
+                     "your weights and their log for this input.")

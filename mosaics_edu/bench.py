@@ -15,7 +15,9 @@ move them little:
    table): time ratio.
 3. ``generate``: cached against uncached greedy generation of the mosaic up to a context of 512:
    identical tokens, and the speed-up per token.
-4. ``throughput`` (``--device cuda``): training tokens/s of both models with bf16 autocast and
+4. ``gated``: Memory Mosaics v2's gated keys, the chunked scan against the step-by-step
+   recursion at T = 2048: largest difference of the unit keys, and the time ratio.
+5. ``throughput`` (``--device cuda``): training tokens/s of both models with bf16 autocast and
    ``torch.compile``.
 
 Wall-clock timings on a shared machine move with its load; CPU-time ratios measured in one
@@ -50,6 +52,7 @@ from torch.utils._pytree import tree_flatten
 
 from .features import leaky_average
 from .models import GPT, GPTConfig, MemoryMosaicLM, MosaicConfig, count_parameters
+from .v2.gated_keys import gated_leaky_recurrent, gated_leaky_scan
 
 __all__ = [
     "peak_tensor_bytes",
@@ -57,6 +60,7 @@ __all__ = [
     "bench_leaky",
     "bench_train_step",
     "bench_generation",
+    "bench_gated_keys",
     "bench_throughput",
     "main",
     "peak_flops",
@@ -223,6 +227,31 @@ def bench_leaky(
         "scan_s": times["scan"], "matrix_s": times["matrix"],
         "speedup": times["matrix"] / times["scan"], "peak_bytes": memory,
         "growth_per_doubling": growth,
+    }
+
+
+def bench_gated_keys(
+    T: int = 2048, batch: int = 4, n_head: int = 4, head_size: int = 64, repeats: int = 5
+) -> dict[str, Any]:
+    """v2's gated keys: chunked scan vs the recursion, max |difference| of the unit keys and the
+    time ratio. Gates and decays drawn as at init (log g ~ N(0, 1), log λ = -|N(0, 1)|)."""
+    g = torch.Generator().manual_seed(0)
+    k = torch.randn(batch, n_head, T, head_size, generator=g)
+    log_gate = torch.randn(batch, n_head, T, generator=g)
+    log_decay = -torch.randn(batch, n_head, T, generator=g).abs()
+    with torch.no_grad():
+        u_scan, _ = gated_leaky_scan(k, log_gate, log_decay)
+        u_rec, _ = gated_leaky_recurrent(k, log_gate, log_decay)
+        unit = [u / u.norm(dim=-1, keepdim=True) for u in (u_scan, u_rec)]
+        times = time_interleaved(
+            {"scan": lambda: gated_leaky_scan(k, log_gate, log_decay),
+             "recurrent": lambda: gated_leaky_recurrent(k, log_gate, log_decay)},
+            repeats=repeats,
+        )
+    return {
+        "T": T, "shape": tuple(k.shape), "max_abs_diff": (unit[0] - unit[1]).abs().max().item(),
+        "scan_s": times["scan"], "recurrent_s": times["recurrent"],
+        "speedup": times["recurrent"] / times["scan"],
     }
 
 
@@ -396,9 +425,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     gpu_style = args.device != "cpu" or args.bf16 or args.compile
-    default = "throughput" if gpu_style else "leaky,train,generate"
+    default = "throughput" if gpu_style else "leaky,gated,train,generate"
     sections = [s.strip() for s in (args.only or default).split(",") if s.strip()]
-    unknown = set(sections) - {"leaky", "train", "generate", "throughput"}
+    unknown = set(sections) - {"leaky", "gated", "train", "generate", "throughput"}
     if unknown:
         parser.error(f"unknown section(s) {sorted(unknown)}")
     if args.threads < 1:
@@ -430,6 +459,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"{peaks} (x{growth:.2f}/doubling)",
                              "O(T): ~x2" if m == "scan" else "(T^2: ~x4)",
                              growth < 2.5 if m == "scan" else None))
+    if "gated" in sections:
+        r = bench_gated_keys(T=256 if q else 2048, batch=1 if q else 4, repeats=1 if q else 5)
+        rows.append(_row(f"v2 gated keys scan vs recursion, T={r['T']}: max diff",
+                         f"{r['max_abs_diff']:.2e}", "<= 1e-5", r["max_abs_diff"] <= 1e-5))
+        rows.append(_row("  time: recursion / scan",
+                         f"{r['speedup']:.1f}x ({1e3 * r['recurrent_s']:.1f} / "
+                         f"{1e3 * r['scan_s']:.1f} ms)", ">= 5x",
+                         r["speedup"] >= LEAKY_SPEEDUP_TARGET))
+        r = bench_gated_keys(T=256 if q else 2048, batch=1 if q else 4, head_size=16,
+                             repeats=1 if q else 5)  # the head size of mosaic-v2 at cpu-tiny
+        rows.append(_row("  time: recursion / scan, head size 16",
+                         f"{r['speedup']:.1f}x ({1e3 * r['recurrent_s']:.1f} / "
+                         f"{1e3 * r['scan_s']:.1f} ms)", "(info)", None))
     if "train" in sections:
         tiny = dict(vocab_size=128, block_size=64, n_layer=1, n_head=2, n_embd=32)
         variants = [("paper proportions", tiny if q else BENCH_TRAIN_SIZE, True),

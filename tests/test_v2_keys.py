@@ -228,3 +228,13 @@ def test_window_retrieval_equals_the_package_masked_attention(which):
         empty = ~mask.any(dim=-1)
         assert empty.any() and (y[:, :, empty] == 0).all() and (w[:, :, empty] == 0).all()
         assert (w[..., ~mask] == 0).all()
+
+
+def test_bench_gated_section_reports_agreement_and_a_ratio(capsys):
+    from mosaics_edu import bench
+
+    r = bench.bench_gated_keys(T=64, batch=1, n_head=2, head_size=4, repeats=1)
+    assert r["max_abs_diff"] <= 1e-5 and r["speedup"] > 0 and r["shape"] == (1, 2, 64, 4)
+    assert bench.main(["--quick", "--only", "gated"]) == 0
+    out = capsys.readouterr().out
+    assert "v2 gated keys scan vs recursion" in out and "recursion / scan" in out

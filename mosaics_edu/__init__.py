@@ -7,6 +7,8 @@ Small modules, one idea each:
 - ``layers``    : contextual memory, persistent memory, the mosaic block
 - ``models``    : the Memory Mosaic language model and its GPT twin, cached generation, the
                   registry of model kinds
+- ``v2``        : Memory Mosaics v2: adaptive bandwidth β(n), gated keys, short/long-term and
+                  SwiGLU persistent memory, ``MemoryMosaicV2LM`` (``--model mosaic-v2``)
 - ``data``      : the generated story corpus, tokenizers, BabiStories, token batches
 - ``train``     : the training config, schedule, parameter groups, ``Trainer`` and ``train()``
 - ``cli``       : the command line ``python -m mosaics_edu.train``

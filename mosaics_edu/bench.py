@@ -1,6 +1,6 @@
 """Benchmarks of the core package, printed as a table of measured ratios.
 
-    python -m mosaics_edu.bench                 # CPU: the three CPU targets below (< 3 min)
+    python -m mosaics_edu.bench                 # CPU: the CPU sections below (< 3 min)
     python -m mosaics_edu.bench --device cuda --bf16 --compile   # GPU training throughput
 
 What is measured, side by side in one run. CPU timings are the process's CPU time (one thread by

@@ -172,3 +172,23 @@ def test_block_without_long_term_memory_is_smaller_and_runs():
     block = MosaicV2Block(16, 2, 32, window=4, delay_min=1, delay_max=2, delay=1, long_term=False)
     assert block.long is None and block.c_proj.in_features == 16
     assert block(torch.randn(2, 9, 16)).shape == (2, 9, 16)
+
+
+def test_one_token_prompt_and_empty_windows_generate_exactly():
+    m = _model().eval()
+    prompt = torch.randint(0, 50, (2, 1))
+    cached = m.generate(prompt, 12, temperature=0)
+    assert torch.equal(cached, m.generate(prompt, 12, temperature=0, use_cache=False))
+
+
+def test_bf16_autocast_on_cpu_is_finite_and_close_to_float32():
+    m = _model()
+    idx = torch.randint(0, 50, (2, 40))
+    torch.manual_seed(1)  # the same training delay m in both runs
+    ref, _ = m(idx, idx)
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits, loss = m(idx, idx)
+    loss.backward()
+    assert torch.isfinite(logits).all() and all(torch.isfinite(p.grad).all() for p in m.parameters())
+    assert (logits.float() - ref).abs().max().item() < 0.1 * ref.abs().max().item()

@@ -33,6 +33,7 @@ from .layers import MosaicV2Block
 
 __all__ = ["MosaicV2Config", "MemoryMosaicV2LM"]
 
+# v1's presets plus the short-term window; a preset without an entry gets h = block_size / 4
 _V2_EXTRA: dict[str, dict[str, Any]] = {
     "cpu-tiny": dict(short_window=32),  # context 128
     "gpu-small": dict(short_window=128),  # context 512
@@ -59,7 +60,7 @@ class MosaicV2Config(_BaseConfig):
     long_term: bool = True
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        name: {**values, **_V2_EXTRA[name]} for name, values in _SHARED_PRESETS.items()
+        name: {**values, **_V2_EXTRA.get(name, {})} for name, values in _SHARED_PRESETS.items()
     }
 
     def __post_init__(self) -> None:

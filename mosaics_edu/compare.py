@@ -91,7 +91,7 @@ def retrieval_view(
     Returns a dict: ``weights`` (window,) the weights of head ``head`` on positions
     ``first … t-1`` (they sum to 1 over all s < t), ``all_heads`` (H, window) the same for every
     head, ``labels`` the tokens of those positions, ``query`` the token at t, ``top`` the 5 most
-    retrieved positions, ``leak``/``beta`` (H,) of the block, and ``same_token_mass`` (H,) over
+    retrieved positions, ``decay``/``beta`` (H,) of the block, and ``same_token_mass`` (H,) over
     the whole text (see :func:`same_token_mass`).
     """
     if not isinstance(model, MemoryMosaicLM):
@@ -133,7 +133,7 @@ def retrieval_view(
         "head": head,
         "top": top,
         "row_sum": float(w[head, position, :position].sum()),
-        "leak": block.cmem.leak.detach().float().numpy(),
+        "decay": block.cmem.decay.detach().float().numpy(),
         "beta": block.cmem.beta.detach().float().numpy(),
         "same_token_mass": same_token_mass(w, np.asarray(ids)),
     }
@@ -146,7 +146,7 @@ def draw_retrieval_view(view: Mapping[str, Any], fig: Any) -> None:
     colors = ["tab:red" if lab == view["query"] else "tab:blue" for lab in view["labels"]]
     ax1.bar(pos, view["weights"], color=colors)
     ax1.set_ylabel("retrieval weight")
-    ax1.set_title(f"head {h} (λ={view['leak'][h]:.3g}, β={view['beta'][h]:.3g}), query t="
+    ax1.set_title(f"head {h} (λ={view['decay'][h]:.3g}, β={view['beta'][h]:.3g}), query t="
                   f"{view['position']} '{view['query']}' — red: same token as the query",
                   fontsize=9)
     ax2.imshow(view["all_heads"], aspect="auto", cmap="magma", interpolation="nearest",

@@ -1,9 +1,10 @@
 """Keys from the past, values from the future: the feature extractors of a memory unit.
 
 Keys are a *leaky average* of projected inputs, ``k̄_t = k̃_t + λ k̄_{t-1}`` (recent past,
-weighted by recency), then L2-normalised and scaled. Values mix the projected input of now and of
-the next step, ``v̄_t = γ ṽ_t + (1-γ) ṽ_{t+1}`` (a one-step peek into the future), then
-L2-normalised and scaled. The leaky average is computed three ways that agree:
+weighted by recency; λ, the ``decay``, is the fraction of the past kept per step), then
+L2-normalised and scaled. Values mix the projected input of now and of the next step,
+``v̄_t = γ ṽ_t + (1-γ) ṽ_{t+1}`` (a one-step peek into the future), then L2-normalised and
+scaled. The leaky average is computed three ways that agree:
 
 - ``"recurrent"``: the paper's recursion, one step at a time (clear, slow);
 - ``"matrix"``: one (T, T) lower-triangular matrix ``C[t, s] = λ^(t-s)`` (clear, O(T²) memory);
@@ -11,6 +12,7 @@ L2-normalised and scaled. The leaky average is computed three ways that agree:
 
 Per-head scalars use the papers' "×10" parameterisation: the raw parameter θ is stored at a tenth
 of its effective log-value so that Adam moves the effective value ten times faster.
+Input validation lives in :mod:`mosaics_edu._validate`.
 """
 
 from __future__ import annotations
@@ -18,69 +20,245 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["leaky_average", "KeyExtractor", "ValueExtractor", "EXP_SCALING", "MAX_LOG_SCALE"]
+from . import _validate as check
+from ._validate import LEAKY_METHODS
+
+__all__ = [
+    "leaky_average",
+    "KeyExtractor",
+    "ValueExtractor",
+    "scaled_unit",
+    "value_scale",
+    "EXP_SCALING",
+    "MAX_LOG_SCALE",
+]
 
 EXP_SCALING = 10.0  # effective log-value = 10 × raw parameter
 MAX_LOG_SCALE = 5.0  # clamp of the key's log-scale: logits ≤ e^10 ≈ 22,026 < fp16 max 65,504
-LEAKY_METHODS = ("scan", "recurrent", "matrix")
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def leaky_average(
+    x: Any,
+    decay: Any,
+    method: str = "scan",
+    dim: int = -2,
+) -> Any:
+    """Leaky average along time: ``out_t = x_t + decay * out_{t-1}`` (``out_{-1} = 0``).
+
+    Args:
+        x: (..., T, d) torch tensor (or numpy array, answered in numpy); time on axis ``dim``.
+        decay: λ in [0, 1], the fraction of the past kept per step; a number, or a tensor
+            broadcastable to the leading dimensions of ``x`` (the dimensions before time and
+            features), e.g. one per head.
+        method: ``"scan"`` (O(T), default), ``"matrix"`` (T×T) or ``"recurrent"`` (a loop).
+        dim: the time axis of ``x`` (the feature axis is the last one).
+
+    Returns:
+        The leaky averages, same shape and kind as ``x``. Half-precision inputs are averaged in
+        float32 (outside autocast) and returned in their own dtype.
+    """
+    x, from_numpy, dim = check.leaky_average_input(x, method, dim)
+    xt = x.movedim(dim, -2)  # (..., T, d)
+    decay = check.decay_tensor(decay, xt.float() if xt.dtype in _HALF else xt)  # (..., 1, 1)
+    out = _leaky(xt, decay, method).movedim(-2, dim)
+    return out.numpy() if from_numpy else out
+
+
+def value_scale(alpha_logit: torch.Tensor) -> torch.Tensor:
+    """α_h = exp(10 θ^v_h), the norm of every value (and the output scale of a persistent
+    memory). θ^v starts at -0.05 (:func:`_alpha_logit_init`), α = e^-0.5 ≈ 0.607. Shape (H,)."""
+    return torch.exp(EXP_SCALING * alpha_logit)
+
+
+def scaled_unit(
+    x: torch.Tensor, scale: torch.Tensor | None = None, head_dim: int = 1
+) -> torch.Tensor:
+    """scale_h · x/‖x‖ over the last axis (an all-zero x stays zero). x: (B, H, T, hs) (or heads
+    on axis ``head_dim``), scale: (H,) or None -> the shape of x."""
+    inv_norm = x.norm(dim=-1, keepdim=True).clamp_min(1e-12).reciprocal()  # (B, H, T, 1)
+    if scale is not None:
+        inv_norm = inv_norm * _per_head(scale, x, head_dim)
+    return x * inv_norm
 
 
 # --------------------------------------------------------------------------------------------
-# the leaky average, three ways
+# key and value extractors
 # --------------------------------------------------------------------------------------------
 
 
-def _decay_tensor(decay: Any, x: torch.Tensor) -> torch.Tensor:
-    """Validate ``decay`` and shape it ``(..., 1, 1)`` to broadcast over x's (time, feature)."""
-    if isinstance(decay, torch.Tensor):
-        lam = decay.to(device=x.device, dtype=x.dtype)
-    else:
-        try:
-            lam = torch.as_tensor(np.asarray(decay, dtype=np.float64), dtype=x.dtype)
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"decay must be a number or a tensor of numbers, got {decay!r}") from err
-        lam = lam.to(x.device)
-    if lam.dim() > x.dim() - 2:
-        raise ValueError(
-            f"decay has shape {tuple(lam.shape)}; it must broadcast to the leading dimensions "
-            f"{tuple(x.shape[:-2])} of x (e.g. shape (n_head,) for x of shape (B, n_head, T, d))"
-        )
-    if not torch.compiler.is_compiling():
-        if not torch.isfinite(lam).all() or (lam < 0).any() or (lam > 1).any():
-            raise ValueError(
-                "decay (λ, the leak per step) must lie in [0, 1]: 0 keeps only the current step, "
-                "1 sums the whole past with equal weight"
-            )
-    return lam[..., None, None]
+class KeyExtractor(nn.Module):
+    """Keys ``k_t = s_h · k̄_t / ‖k̄_t‖`` with ``k̄_t = W_φ x_t + λ_h k̄_{t-1}``, per head h.
+
+    Parameters (per head): ``decay_logit`` θ with rate ``r_h = 10|θ_h|`` and decay
+    ``λ_h = exp(-r_h)`` (init θ = linspace(0.5, 5, H)/10, so λ spans e^-0.5 … e^-5), and
+    ``beta_logit`` θ^β with scale ``s_h = exp(min(10 θ^β_h, 5))`` (init 0.1, s = e). Two keys
+    both carrying ``s_h`` give logits ``β_h k̂·k̂'`` with ``β_h = s_h²`` (e² ≈ 7.39).
+    Checkpoints written when θ was called ``leak_logit`` load unchanged (renamed on load).
+    """
+
+    def __init__(self, n_embd: int, n_head: int) -> None:
+        super().__init__()
+        check.check_heads(n_embd, n_head)
+        self.n_embd, self.n_head, self.head_size = n_embd, n_head, n_embd // n_head
+        self.proj = nn.Linear(n_embd, n_embd, bias=False)  # W_φ
+        self.decay_logit = nn.Parameter(torch.linspace(0.5, 5.0, n_head) / EXP_SCALING)
+        self.beta_logit = nn.Parameter(torch.full((n_head,), 1.0 / EXP_SCALING))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        old = prefix + "leak_logit"  # the name of decay_logit in checkpoints before the rename
+        if old in state_dict and prefix + "decay_logit" not in state_dict:
+            state_dict[prefix + "decay_logit"] = state_dict.pop(old)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    # effective per-head quantities -----------------------------------------------------------
+    @property
+    def rate(self) -> torch.Tensor:
+        """r_h = 10 |θ_h| ≥ 0, so the decay λ_h = exp(-r_h) stays in (0, 1]. Shape (H,)."""
+        return EXP_SCALING * self.decay_logit.abs()
+
+    @property
+    def decay(self) -> torch.Tensor:
+        """λ_h, the fraction of the past the key's leaky average keeps per step. Shape (H,)."""
+        return torch.exp(-self.rate)
+
+    @property
+    def scale(self) -> torch.Tensor:
+        """s_h = exp(min(10 θ^β_h, 5)), the norm of every key of head h. Shape (H,)."""
+        return torch.exp((EXP_SCALING * self.beta_logit).clamp(max=MAX_LOG_SCALE))
+
+    @property
+    def beta(self) -> torch.Tensor:
+        """β_h = s_h², the multiplier of k̂_t · k̂_s in the retrieval logits. Shape (H,)."""
+        return self.scale**2
+
+    # computation ----------------------------------------------------------------------------
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """k̃ = W_φ x split into heads. x: (B, T, d) -> (B, H, T, head_size)."""
+        B, T, _ = x.shape
+        return self.proj(x).view(B, T, self.n_head, self.head_size).transpose(1, 2)
+
+    def leaky_keys(self, x: torch.Tensor, method: str = "scan") -> torch.Tensor:
+        """k̄ (before normalisation). x: (B, T, d) -> (B, H, T, head_size)."""
+        check.check_input(x, self.n_embd, type(self).__name__)
+        if method != "scan":  # the teaching forms, (B, H, T, hs) layout
+            return _leaky(self.project(x), self.decay[:, None, None], method)
+        B, T, _ = x.shape
+        k_tilde = self.proj(x).view(B, T, self.n_head, self.head_size)  # (B, T, H, hs)
+        k_bar = _leaky(k_tilde, self.decay, heads_layout=True)  # (B, T, H, hs)
+        return k_bar.transpose(1, 2)  # (B, H, T, hs), a view
+
+    def unit(
+        self, k_bar: torch.Tensor, scale: torch.Tensor | None = None, head_dim: int = 1
+    ) -> torch.Tensor:
+        """k̂ = k̄ / ‖k̄‖, times ``scale`` (H,) if given (an all-zero k̄ stays zero)."""
+        return scaled_unit(k_bar, scale, head_dim)
+
+    def forward(self, x: torch.Tensor, method: str = "scan") -> torch.Tensor:
+        """Scaled unit keys ``s_h k̂_t``. x: (B, T, d) -> (B, H, T, head_size)."""
+        return self.unit(self.leaky_keys(x, method), self.scale)  # (B, H, T, hs)
+
+    def step(
+        self, x_t: torch.Tensor, state: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of the recursion for generation.
+
+        x_t: (B, 1, d); state k̄_{t-1}: (B, H, 1, hs) or None -> (unit key k̂_t, new state k̄_t).
+        """
+        k_tilde = self.project(x_t)  # (B, H, 1, hs)
+        k_bar = k_tilde if state is None else k_tilde + self.decay.to(k_tilde.dtype)[
+            :, None, None
+        ] * state
+        return self.unit(k_bar), k_bar
 
 
-def _leaky_recurrent(x: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+class ValueExtractor(nn.Module):
+    """Values ``v_t = α_h · v̄_t/‖v̄_t‖`` with ``v̄_t = γ_h ṽ_t + (1-γ_h) ṽ_{t+1}``, ``ṽ = W_ψ x``.
+
+    The value of position t peeks one step into the future; past the window ``ṽ`` is 0.
+    Parameters (per head): ``gamma`` γ_h ~ U(0, 1) used as is, and ``alpha_logit`` θ^v with
+    ``α_h = exp(10 θ^v_h)`` (init -0.05, α = e^-0.5 ≈ 0.607; :func:`value_scale`).
+    """
+
+    def __init__(self, n_embd: int, n_head: int) -> None:
+        super().__init__()
+        check.check_heads(n_embd, n_head)
+        self.n_embd, self.n_head, self.head_size = n_embd, n_head, n_embd // n_head
+        self.proj = nn.Linear(n_embd, n_embd, bias=False)  # W_ψ
+        self.gamma = nn.Parameter(torch.rand(n_head))
+        self.alpha_logit = nn.Parameter(_alpha_logit_init(n_head))
+
+    @property
+    def alpha(self) -> torch.Tensor:
+        """α_h = exp(10 θ^v_h), the norm of every value of head h. Shape (H,)."""
+        return value_scale(self.alpha_logit)
+
+    def project(self, x: torch.Tensor) -> torch.Tensor:
+        """ṽ = W_ψ x split into heads. x: (B, T, d) -> (B, H, T, head_size)."""
+        B, T, _ = x.shape
+        return self.proj(x).view(B, T, self.n_head, self.head_size).transpose(1, 2)
+
+    def combine(self, v_now: torch.Tensor, v_next: torch.Tensor, head_dim: int = 1) -> torch.Tensor:
+        """v = α · normalise(γ ṽ_t + (1-γ) ṽ_{t+1}).
+
+        Both (B, H, T, hs) (or (B, T, H, hs) with ``head_dim=2``) -> the same shape.
+        """
+        g = _per_head(self.gamma, v_now, head_dim)  # (H, 1, 1) or (H, 1)
+        v_bar = torch.lerp(v_next, v_now, g)  # = γ ṽ_t + (1-γ) ṽ_{t+1}, in one pass
+        return scaled_unit(v_bar, self.alpha, head_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Values with the one-step peek. x: (B, T, d) -> (B, H, T, head_size)."""
+        check.check_input(x, self.n_embd, type(self).__name__)
+        B, T, _ = x.shape
+        v_tilde = self.proj(x).view(B, T, self.n_head, self.head_size)  # (B, T, H, hs)
+        v_next = F.pad(v_tilde[:, 1:], (0, 0, 0, 0, 0, 1))  # (B, T, H, hs): ṽ_{t+1}, 0 at the end
+        return self.combine(v_tilde, v_next, head_dim=2).transpose(1, 2)  # (B, H, T, hs)
+
+
+def _alpha_logit_init(n_head: int) -> torch.Tensor:
+    """θ^v = -0.5/10 per head, so α = e^-0.5 at init. Shape (H,)."""
+    return torch.full((n_head,), -0.5 / EXP_SCALING)
+
+
+def _per_head(p: torch.Tensor, x: torch.Tensor, head_dim: int = 1) -> torch.Tensor:
+    """A per-head vector (H,) shaped to broadcast along axis ``head_dim`` of x."""
+    return p.to(x.dtype).view(-1, *([1] * (x.dim() - 1 - head_dim)))
+
+
+
+
+# --------------------------------------------------------------------------------------------
+# the leaky average, three ways (leaky_average validates, then calls _leaky)
+# --------------------------------------------------------------------------------------------
+
+
+def _leaky_recurrent(x: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
     """k̄_t = x_t + λ k̄_{t-1}, one step at a time. x: (..., T, d)."""
     state = torch.zeros_like(x[..., 0:1, :])  # (..., 1, d)
     out = []
     for t in range(x.shape[-2]):
-        state = x[..., t : t + 1, :] + lam * state  # (..., 1, d)
+        state = x[..., t : t + 1, :] + decay * state  # (..., 1, d)
         out.append(state)
     return torch.cat(out, dim=-2)  # (..., T, d)
 
 
-def _decay_matrix(lam: torch.Tensor, size: int) -> torch.Tensor:
-    """C[t, s] = λ^(t-s) for s ≤ t, else 0. lam: (..., 1, 1) -> (..., size, size)."""
-    t = torch.arange(size, device=lam.device)
+def _decay_matrix(decay: torch.Tensor, size: int) -> torch.Tensor:
+    """C[t, s] = λ^(t-s) for s ≤ t, else 0. decay: (..., 1, 1) -> (..., size, size)."""
+    t = torch.arange(size, device=decay.device)
     lags = t[:, None] - t[None, :]  # (size, size): t - s
     causal = lags >= 0
-    powers = lam ** lags.clamp_min(0).to(lam.dtype)  # (..., size, size); clamp keeps grads finite
+    powers = decay ** lags.clamp_min(0).to(decay.dtype)  # (..., size, size); clamp keeps grads finite
     return torch.where(causal, powers, torch.zeros_like(powers))
 
 
-def _leaky_matrix(x: torch.Tensor, lam: torch.Tensor) -> torch.Tensor:
+def _leaky_matrix(x: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
     """All steps at once with the (T, T) lower-triangular decay matrix. x: (..., T, d)."""
-    return _decay_matrix(lam, x.shape[-2]) @ x  # (..., T, T) @ (..., T, d) -> (..., T, d)
+    return _decay_matrix(decay, x.shape[-2]) @ x  # (..., T, T) @ (..., T, d) -> (..., T, d)
 
 
 def _chunk_size(T: int) -> int:
@@ -88,7 +266,7 @@ def _chunk_size(T: int) -> int:
     return int(min(128, max(16, 2 ** round(math.log2(max(T, 1)) / 2))))
 
 
-def _leaky_scan(x: torch.Tensor, lam: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+def _leaky_scan(x: torch.Tensor, decay: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """Chunked scan, O(T) time and memory for chunk ≈ √T.
 
     Split time into chunks of length L. Inside a chunk, the (L, L) decay matrix does the work.
@@ -103,23 +281,23 @@ def _leaky_scan(x: torch.Tensor, lam: torch.Tensor, chunk: int | None = None) ->
     if pad:  # zeros appended at the end never influence earlier positions
         x = F.pad(x, (0, 0, 0, pad))
     xc = x.reshape(*lead, n_chunks, L, d)  # (..., N, L, d)
-    lam_c = lam[..., None]  # (..., 1, 1, 1): broadcasts over (N, L, d)
-    local = _decay_matrix(lam, L).unsqueeze(-3) @ xc  # (..., N, L, d): leaky average inside chunks
+    decay_c = decay[..., None]  # (..., 1, 1, 1): broadcasts over (N, L, d)
+    local = _decay_matrix(decay, L).unsqueeze(-3) @ xc  # (..., N, L, d): leaky average inside chunks
     if n_chunks > 1:
         ends = local[..., :, L - 1, :]  # (..., N, d): each chunk's own final state
-        carried = _decay_matrix(lam ** L, n_chunks) @ ends  # (..., N, d): full state at chunk ends
+        carried = _decay_matrix(decay ** L, n_chunks) @ ends  # (..., N, d): full state at chunk ends
         prev = F.pad(carried[..., :-1, :], (0, 0, 1, 0))  # (..., N, d): state entering each chunk
         steps = torch.arange(1, L + 1, device=x.device, dtype=x.dtype)  # (L,)
-        inflow = lam_c ** steps[:, None]  # (..., 1, L, 1): λ^(i+1)
+        inflow = decay_c ** steps[:, None]  # (..., 1, L, 1): λ^(i+1)
         local = local + inflow * prev.unsqueeze(-2)  # (..., N, L, d)
     out = local.reshape(*lead, n_chunks * L, d)  # (..., T_padded, d)
     return out[..., :T, :]  # (..., T, d)
 
 
-def _leaky_heads_scan(x: torch.Tensor, lam: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+def _leaky_heads_scan(x: torch.Tensor, decay: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """The chunked scan of :func:`_leaky_scan` in the layout a projection produces.
 
-    x: (B, T, H, hs), time on axis 1 and one decay per head, lam: (H,) -> (B, T, H, hs).
+    x: (B, T, H, hs), time on axis 1 and one decay per head, decay: (H,) -> (B, T, H, hs).
     Same algorithm; keeping heads next to features lets each chunk product be one large matrix
     product per head (an einsum) instead of many tiny ones, and avoids a transposing copy.
     """
@@ -130,243 +308,37 @@ def _leaky_heads_scan(x: torch.Tensor, lam: torch.Tensor, chunk: int | None = No
     if pad:
         x = F.pad(x, (0, 0, 0, 0, 0, pad))
     xc = x.reshape(B, n_chunks, L, H, hs)  # (B, N, L, H, hs)
-    lam3 = lam.view(H, 1, 1)
-    local = torch.einsum("hij,bnjhd->bnihd", _decay_matrix(lam3, L), xc)  # (B, N, L, H, hs)
+    decay3 = decay.view(H, 1, 1)
+    local = torch.einsum("hij,bnjhd->bnihd", _decay_matrix(decay3, L), xc)  # (B, N, L, H, hs)
     if n_chunks > 1:
         ends = local[:, :, L - 1]  # (B, N, H, hs): each chunk's own final state
-        carried = torch.einsum("hnm,bmhd->bnhd", _decay_matrix(lam3**L, n_chunks), ends)
+        carried = torch.einsum("hnm,bmhd->bnhd", _decay_matrix(decay3**L, n_chunks), ends)
         prev = F.pad(carried[:, :-1], (0, 0, 0, 0, 1, 0))  # (B, N, H, hs): state entering
         steps = torch.arange(1, L + 1, device=x.device, dtype=x.dtype)  # (L,)
-        inflow = lam.view(1, H) ** steps.view(L, 1)  # (L, H): λ_h^(i+1)
+        inflow = decay.view(1, H) ** steps.view(L, 1)  # (L, H): λ_h^(i+1)
         local = local + inflow[:, :, None] * prev[:, :, None]  # (B, N, L, H, hs)
     return local.reshape(B, n_chunks * L, H, hs)[:, :T]  # (B, T, H, hs)
 
 
-def leaky_average(
-    x: Any,
-    decay: Any,
-    method: str = "scan",
-    dim: int = -2,
-) -> Any:
-    """Leaky average along time: ``out_t = x_t + decay * out_{t-1}`` (``out_{-1} = 0``).
-
-    Args:
-        x: (..., T, d) torch tensor (or numpy array, answered in numpy); time on axis ``dim``.
-        decay: the per-step leak λ in [0, 1]; a number, or a tensor broadcastable to the leading
-            dimensions of ``x`` (the dimensions before time and features), e.g. one per head.
-        method: ``"scan"`` (O(T), default), ``"matrix"`` (T×T) or ``"recurrent"`` (a loop).
-        dim: the time axis of ``x`` (the feature axis is the last one).
-
-    Returns:
-        The leaky averages, same shape and kind as ``x``. Half-precision inputs are averaged in
-        float32 (outside autocast) and returned in their own dtype.
-    """
-    from_numpy = isinstance(x, np.ndarray)
-    if from_numpy:
-        x = torch.from_numpy(np.ascontiguousarray(x))
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x must be a torch tensor or a numpy array, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"x must hold floating-point numbers, got dtype {x.dtype}; use x.float()")
-    if x.dim() < 2:
-        raise ValueError(f"x must have shape (..., T, d) with at least 2 dimensions, got {x.dim()}")
-    if method not in LEAKY_METHODS:
-        raise ValueError(f"method must be one of {LEAKY_METHODS}, got {method!r}")
-    if not -x.dim() <= dim < x.dim():
-        raise ValueError(f"dim={dim} is out of range for x with {x.dim()} dimensions")
-    dim = dim % x.dim()
-    if dim == x.dim() - 1:
-        raise ValueError("dim must be the time axis, not the last (feature) axis")
-
-    xt = x.movedim(dim, -2)  # (..., T, d)
-    lam = _decay_tensor(decay, xt.float() if xt.dtype in _HALF else xt)  # (..., 1, 1)
-    out = _leaky(xt, lam, method).movedim(-2, dim)
-    return out.numpy() if from_numpy else out
-
-
-_HALF = (torch.float16, torch.bfloat16)
 
 
 def _leaky(
-    x: torch.Tensor, lam: torch.Tensor, method: str = "scan", heads_layout: bool = False
+    x: torch.Tensor, decay: torch.Tensor, method: str = "scan", heads_layout: bool = False
 ) -> torch.Tensor:
-    """Dispatch without validation (the layers call this). x: (..., T, d), lam: (..., 1, 1);
-    or, with ``heads_layout``, x: (B, T, H, hs) and lam: (H,)."""
+    """Dispatch without validation (the layers call this). x: (..., T, d), decay: (..., 1, 1);
+    or, with ``heads_layout``, x: (B, T, H, hs) and decay: (H,)."""
     out_dtype = x.dtype
     work = x.float() if x.dtype in _HALF else x
     with torch.autocast(device_type=work.device.type, enabled=False):
-        lam = lam.to(work.dtype)
+        decay = decay.to(work.dtype)
         if heads_layout:
-            out = _leaky_heads_scan(work, lam)
+            out = _leaky_heads_scan(work, decay)
         elif method == "scan":
-            out = _leaky_scan(work, lam)
+            out = _leaky_scan(work, decay)
         elif method == "matrix":
-            out = _leaky_matrix(work, lam)
+            out = _leaky_matrix(work, decay)
         elif method == "recurrent":
-            out = _leaky_recurrent(work, lam)
+            out = _leaky_recurrent(work, decay)
         else:
             raise ValueError(f"method must be one of {LEAKY_METHODS}, got {method!r}")
     return out.to(out_dtype)
-
-
-# --------------------------------------------------------------------------------------------
-# key and value extractors
-# --------------------------------------------------------------------------------------------
-
-
-def _check_input(x: torch.Tensor, n_embd: int, who: str) -> None:
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{who}: x must be a torch tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise TypeError(f"{who}: x must be floating point (embeddings), got dtype {x.dtype}")
-    if x.dim() != 3 or x.shape[-1] != n_embd:
-        raise ValueError(
-            f"{who}: x must have shape (batch, time, n_embd={n_embd}), got {tuple(x.shape)}"
-        )
-
-
-class KeyExtractor(nn.Module):
-    """Keys ``k_t = s_h · k̄_t / ‖k̄_t‖`` with ``k̄_t = W_φ x_t + λ_h k̄_{t-1}``, per head h.
-
-    Parameters (per head): ``leak_logit`` θ with rate ``r_h = 10|θ_h|`` and leak
-    ``λ_h = exp(-r_h)`` (init θ = linspace(0.5, 5, H)/10, so λ spans e^-0.5 … e^-5), and
-    ``beta_logit`` θ^β with scale ``s_h = exp(min(10 θ^β_h, 5))`` (init 0.1, s = e). Two keys
-    both carrying ``s_h`` give logits ``β_h k̂·k̂'`` with bandwidth ``β_h = s_h²`` (e² ≈ 7.39).
-    """
-
-    def __init__(self, n_embd: int, n_head: int) -> None:
-        super().__init__()
-        _check_heads(n_embd, n_head)
-        self.n_embd, self.n_head, self.head_size = n_embd, n_head, n_embd // n_head
-        self.proj = nn.Linear(n_embd, n_embd, bias=False)  # W_φ
-        self.leak_logit = nn.Parameter(torch.linspace(0.5, 5.0, n_head) / EXP_SCALING)
-        self.beta_logit = nn.Parameter(torch.full((n_head,), 1.0 / EXP_SCALING))
-
-    # effective per-head quantities -----------------------------------------------------------
-    @property
-    def rate(self) -> torch.Tensor:
-        """r_h = 10 |θ_h| ≥ 0, so the leak λ_h = exp(-r_h) stays in (0, 1]. Shape (H,)."""
-        return EXP_SCALING * self.leak_logit.abs()
-
-    @property
-    def leak(self) -> torch.Tensor:
-        """λ_h, the per-step decay of the leaky average. Shape (H,)."""
-        return torch.exp(-self.rate)
-
-    @property
-    def scale(self) -> torch.Tensor:
-        """s_h = exp(min(10 θ^β_h, 5)), the norm of every key of head h. Shape (H,)."""
-        return torch.exp((EXP_SCALING * self.beta_logit).clamp(max=MAX_LOG_SCALE))
-
-    @property
-    def beta(self) -> torch.Tensor:
-        """β_h = s_h², the bandwidth: retrieval logits are β_h k̂_t · k̂_s. Shape (H,)."""
-        return self.scale**2
-
-    # computation ----------------------------------------------------------------------------
-    def project(self, x: torch.Tensor) -> torch.Tensor:
-        """k̃ = W_φ x split into heads. x: (B, T, d) -> (B, H, T, head_size)."""
-        B, T, _ = x.shape
-        return self.proj(x).view(B, T, self.n_head, self.head_size).transpose(1, 2)
-
-    def leaky_keys(self, x: torch.Tensor, method: str = "scan") -> torch.Tensor:
-        """k̄ (before normalisation). x: (B, T, d) -> (B, H, T, head_size)."""
-        _check_input(x, self.n_embd, type(self).__name__)
-        if method != "scan":  # the teaching forms, (B, H, T, hs) layout
-            return _leaky(self.project(x), self.leak[:, None, None], method)
-        B, T, _ = x.shape
-        k_tilde = self.proj(x).view(B, T, self.n_head, self.head_size)  # (B, T, H, hs)
-        k_bar = _leaky(k_tilde, self.leak, heads_layout=True)  # (B, T, H, hs)
-        return k_bar.transpose(1, 2)  # (B, H, T, hs), a view
-
-    def unit(
-        self, k_bar: torch.Tensor, scale: torch.Tensor | None = None, head_dim: int = 1
-    ) -> torch.Tensor:
-        """k̂ = k̄ / ‖k̄‖, times ``scale`` (H,) if given (an all-zero k̄ stays zero)."""
-        return _scaled_unit(k_bar, scale, head_dim)
-
-    def forward(self, x: torch.Tensor, method: str = "scan") -> torch.Tensor:
-        """Scaled unit keys ``s_h k̂_t``. x: (B, T, d) -> (B, H, T, head_size)."""
-        return self.unit(self.leaky_keys(x, method), self.scale)  # (B, H, T, hs)
-
-    def step(
-        self, x_t: torch.Tensor, state: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One step of the recursion for generation.
-
-        x_t: (B, 1, d); state k̄_{t-1}: (B, H, 1, hs) or None -> (unit key k̂_t, new state k̄_t).
-        """
-        k_tilde = self.project(x_t)  # (B, H, 1, hs)
-        k_bar = k_tilde if state is None else k_tilde + self.leak.to(k_tilde.dtype)[
-            :, None, None
-        ] * state
-        return self.unit(k_bar), k_bar
-
-
-class ValueExtractor(nn.Module):
-    """Values ``v_t = α_h · v̄_t/‖v̄_t‖`` with ``v̄_t = γ_h ṽ_t + (1-γ_h) ṽ_{t+1}``, ``ṽ = W_ψ x``.
-
-    The value of position t peeks one step into the future; past the window ``ṽ`` is 0.
-    Parameters (per head): ``gamma`` γ_h ~ U(0, 1) used as is, and ``alpha_logit`` θ^v with
-    ``α_h = exp(10 θ^v_h)`` (init -0.05, α = e^-0.5 ≈ 0.607).
-    """
-
-    def __init__(self, n_embd: int, n_head: int) -> None:
-        super().__init__()
-        _check_heads(n_embd, n_head)
-        self.n_embd, self.n_head, self.head_size = n_embd, n_head, n_embd // n_head
-        self.proj = nn.Linear(n_embd, n_embd, bias=False)  # W_ψ
-        self.gamma = nn.Parameter(torch.rand(n_head))
-        self.alpha_logit = nn.Parameter(torch.full((n_head,), -0.5 / EXP_SCALING))
-
-    @property
-    def alpha(self) -> torch.Tensor:
-        """α_h = exp(10 θ^v_h), the norm of every value of head h. Shape (H,)."""
-        return torch.exp(EXP_SCALING * self.alpha_logit)
-
-    def project(self, x: torch.Tensor) -> torch.Tensor:
-        """ṽ = W_ψ x split into heads. x: (B, T, d) -> (B, H, T, head_size)."""
-        B, T, _ = x.shape
-        return self.proj(x).view(B, T, self.n_head, self.head_size).transpose(1, 2)
-
-    def combine(self, v_now: torch.Tensor, v_next: torch.Tensor, head_dim: int = 1) -> torch.Tensor:
-        """v = α · normalise(γ ṽ_t + (1-γ) ṽ_{t+1}).
-
-        Both (B, H, T, hs) (or (B, T, H, hs) with ``head_dim=2``) -> the same shape.
-        """
-        g = _per_head(self.gamma, v_now, head_dim)  # (H, 1, 1) or (H, 1)
-        v_bar = torch.lerp(v_next, v_now, g)  # = γ ṽ_t + (1-γ) ṽ_{t+1}, in one pass
-        return _scaled_unit(v_bar, self.alpha, head_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Values with the one-step peek. x: (B, T, d) -> (B, H, T, head_size)."""
-        _check_input(x, self.n_embd, type(self).__name__)
-        B, T, _ = x.shape
-        v_tilde = self.proj(x).view(B, T, self.n_head, self.head_size)  # (B, T, H, hs)
-        v_next = F.pad(v_tilde[:, 1:], (0, 0, 0, 0, 0, 1))  # (B, T, H, hs): ṽ_{t+1}, 0 at the end
-        return self.combine(v_tilde, v_next, head_dim=2).transpose(1, 2)  # (B, H, T, hs)
-
-
-def _per_head(p: torch.Tensor, x: torch.Tensor, head_dim: int = 1) -> torch.Tensor:
-    """A per-head vector (H,) shaped to broadcast along axis ``head_dim`` of x."""
-    return p.to(x.dtype).view(-1, *([1] * (x.dim() - 1 - head_dim)))
-
-
-def _scaled_unit(
-    x: torch.Tensor, scale: torch.Tensor | None = None, head_dim: int = 1
-) -> torch.Tensor:
-    """scale_h · x/‖x‖ over the last axis. x: (B, H, T, hs), scale: (H,) or None."""
-    inv_norm = x.norm(dim=-1, keepdim=True).clamp_min(1e-12).reciprocal()  # (B, H, T, 1)
-    if scale is not None:
-        inv_norm = inv_norm * _per_head(scale, x, head_dim)
-    return x * inv_norm
-
-
-def _check_heads(n_embd: int, n_head: int) -> None:
-    if not isinstance(n_embd, int) or not isinstance(n_head, int) or n_embd <= 0 or n_head <= 0:
-        raise ValueError(f"n_embd and n_head must be positive integers, got {n_embd}, {n_head}")
-    if n_embd % n_head:
-        raise ValueError(
-            f"n_embd={n_embd} is not divisible by n_head={n_head}: each head gets n_embd/n_head "
-            "features, so pick n_head among the divisors of n_embd"
-        )

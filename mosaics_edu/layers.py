@@ -7,9 +7,10 @@
   key like the C-mem's, its memory is a learned table of ``pmem_size`` pairs per head.
 - :class:`MosaicBlock`: ``x += Cmem(LN(x)); x += Pmem(LN(x))`` with bias-free LayerNorms.
 
-Every layer exposes its effective per-head quantities (``.leak``, ``.beta``, ``.gamma``,
-``.alpha``) and can return its retrieval weights (``return_weights=True``). The fast path uses
-fused attention; the weights path writes the (T, T) softmax out and gives the same output.
+Every layer exposes its effective per-head quantities (``.decay``, ``.beta``, ``.gamma``,
+``.alpha``) and can return its retrieval weights (``return_weights=True``). The retrieval itself
+is :func:`mosaics_edu.memory.causal_retrieval` (fused attention; the weights path writes the
+(T, T) softmax out and gives the same output).
 
 Generation support: ``prefill(x) -> (y, cache)`` on a whole prompt, then ``step(x_t, cache)``
 one position at a time. The C-mem cache holds the stored keys, the finished values (a value is
@@ -25,7 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .features import EXP_SCALING, KeyExtractor, ValueExtractor, _check_heads, _check_input
+from ._validate import check_dropout, check_heads, check_input
+from .features import KeyExtractor, ValueExtractor, _alpha_logit_init, value_scale
+from .memory import causal_retrieval, retrieve
 
 __all__ = ["ContextMemory", "PersistentMemory", "MosaicBlock", "init_linear"]
 
@@ -38,18 +41,48 @@ def init_linear(linear: nn.Linear, n_layer: int = 1) -> None:
     nn.init.normal_(linear.weight, mean=0.0, std=std)
 
 
-def _check_dropout(dropout: float) -> None:
-    if not isinstance(dropout, float | int) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}")
-
-
 def _merge_heads(y: torch.Tensor) -> torch.Tensor:
     """(B, H, T, hs) -> (B, T, H*hs)."""
     B, H, T, hs = y.shape
     return y.transpose(1, 2).reshape(B, T, H * hs)
 
 
-class ContextMemory(nn.Module):
+class _Memory(nn.Module):
+    """What both memories share: a leaky-average key extractor (whose per-head λ_h and β_h are
+    the layer's), the output map W_o, the output dropout, and the papers' init.
+
+    A subclass calls ``super().__init__``, adds its own parameters, then :meth:`_add_output`
+    (this order keeps the random draws, hence a seed's weights, those of the original layers).
+    """
+
+    def __init__(self, n_embd: int, n_head: int, dropout: float) -> None:
+        super().__init__()
+        check_heads(n_embd, n_head)
+        check_dropout(dropout)
+        self.n_embd, self.n_head, self.dropout = n_embd, n_head, float(dropout)
+        self.head_size = n_embd // n_head
+        self.keys = KeyExtractor(n_embd, n_head)
+
+    def _add_output(self, n_layer: int, *inputs: nn.Linear) -> None:
+        """W_o (no bias) and the output dropout; init W_φ, the given ``inputs``, W_o / √n_layer."""
+        self.c_proj = nn.Linear(self.n_embd, self.n_embd, bias=False)  # W_o
+        self.resid_dropout = nn.Dropout(self.dropout)
+        for linear in (self.keys.proj, *inputs):
+            init_linear(linear)
+        init_linear(self.c_proj, n_layer)
+
+    @property
+    def decay(self) -> torch.Tensor:
+        """λ_h, the fraction of the past the key's leaky average keeps per step. Shape (H,)."""
+        return self.keys.decay
+
+    @property
+    def beta(self) -> torch.Tensor:
+        """β_h = s_h², the multiplier of k̂_t·k̂_s in the retrieval logits. Shape (H,)."""
+        return self.keys.beta
+
+
+class ContextMemory(_Memory):
     """Contextual memory: strictly causal kernel regression over the sequence's own pairs.
 
     y_t = Σ_{s<t} softmax_s(β_h k̂_t·k̂_s) v_s per head, with y_0 = 0 (empty memory);
@@ -57,33 +90,22 @@ class ContextMemory(nn.Module):
 
     Args:
         n_embd: model width d. n_head: number of memory units (heads); d % n_head == 0.
-        dropout: on the retrieval weights (training only) and on the output.
+        dropout: on the output (training only).
         n_layer: depth of the network, only to scale the init of W_o by 1/√n_layer.
+        attn_dropout: on the retrieval weights (training only). The authors' plain-PyTorch model
+            drops them; the model that trained the papers' language models does not (0, the
+            default).
     """
 
-    def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, n_layer: int = 1) -> None:
-        super().__init__()
-        _check_heads(n_embd, n_head)
-        _check_dropout(dropout)
-        self.n_embd, self.n_head, self.dropout = n_embd, n_head, float(dropout)
-        self.keys = KeyExtractor(n_embd, n_head)
+    def __init__(
+        self, n_embd: int, n_head: int, dropout: float = 0.0, n_layer: int = 1,
+        attn_dropout: float = 0.0,
+    ) -> None:
+        super().__init__(n_embd, n_head, dropout)
+        check_dropout(attn_dropout, "attn_dropout")
+        self.attn_dropout = float(attn_dropout)
         self.values = ValueExtractor(n_embd, n_head)
-        self.c_proj = nn.Linear(n_embd, n_embd, bias=False)  # W_o
-        self.resid_dropout = nn.Dropout(dropout)
-        init_linear(self.keys.proj)
-        init_linear(self.values.proj)
-        init_linear(self.c_proj, n_layer)
-
-    # effective per-head quantities, shape (n_head,)
-    @property
-    def leak(self) -> torch.Tensor:
-        """λ_h, the per-step decay of the key leaky average."""
-        return self.keys.leak
-
-    @property
-    def beta(self) -> torch.Tensor:
-        """β_h, the bandwidth: logits are β_h k̂_t·k̂_s (= Gaussian smoothing with β_h/2)."""
-        return self.keys.beta
+        self._add_output(n_layer, self.values.proj)
 
     @property
     def gamma(self) -> torch.Tensor:
@@ -99,54 +121,25 @@ class ContextMemory(nn.Module):
         self, x: torch.Tensor, return_weights: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """x: (B, T, d) -> y (B, T, d), and the weights (B, H, T, T) if ``return_weights``."""
-        _check_input(x, self.n_embd, type(self).__name__)
+        check_input(x, self.n_embd, type(self).__name__)
         k = self.keys(x)  # (B, H, T, hs), norm s_h: logits k_t·k_s = β_h k̂_t·k̂_s
         v = self.values(x)  # (B, H, T, hs)
-        p = self.dropout if self.training else 0.0
-        if return_weights:
-            y, weights = self._retrieve_explicit(k, v, p)
-        else:
-            y, weights = self._retrieve_fused(k, v, p), None
+        p = self.attn_dropout if self.training else 0.0
+        out = causal_retrieval(k, v, dropout_p=p, return_weights=return_weights)
+        y, weights = out if return_weights else (out, None)  # (B, H, T, hs), (B, H, T, T)
         y = self.resid_dropout(self.c_proj(_merge_heads(y)))  # (B, T, d)
         return (y, weights) if return_weights else y
-
-    @staticmethod
-    def _retrieve_fused(k: torch.Tensor, v: torch.Tensor, p: float) -> torch.Tensor:
-        """Pairs s < t for queries t = 1..T-1 is causal attention of q[1:] over k[:-1], v[:-1]."""
-        if k.shape[2] == 1:
-            return torch.zeros_like(v)
-        y = F.scaled_dot_product_attention(
-            k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], is_causal=True, dropout_p=p, scale=1.0
-        )  # (B, H, T-1, hs)
-        # position 0 reads an empty memory -> 0; padding the (B, T, H, hs) view makes the merge
-        # of heads that follows free
-        return F.pad(y.transpose(1, 2), (0, 0, 0, 0, 1, 0)).transpose(1, 2)  # (B, H, T, hs)
-
-    @staticmethod
-    def _retrieve_explicit(
-        k: torch.Tensor, v: torch.Tensor, p: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The same retrieval with the (T, T) weights written out (slow, for inspection)."""
-        T = k.shape[2]
-        logits = k @ k.transpose(-1, -2)  # (B, H, T, T)
-        readable = torch.ones(T, T, dtype=torch.bool, device=k.device).tril(diagonal=-1)  # s < t
-        empty = torch.arange(T, device=k.device)[:, None] == 0  # (T, 1): row 0 reads nothing
-        logits = logits.masked_fill(~(readable | empty), float("-inf"))  # row 0 kept finite...
-        weights = torch.softmax(logits.float(), dim=-1).to(v.dtype)  # (B, H, T, T)
-        weights = weights.masked_fill(empty, 0.0)  # ...and zeroed here: its output is exactly 0
-        y = F.dropout(weights, p) @ v  # (B, H, T, hs)
-        return y, weights
 
     # ---- generation -------------------------------------------------------------------------
     def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
         """Run a whole prompt and return the cache for :meth:`step`. x: (B, T, d)."""
-        _check_input(x, self.n_embd, type(self).__name__)
+        check_input(x, self.n_embd, type(self).__name__)
         k_bar = self.keys.leaky_keys(x)  # (B, H, T, hs)
         k = self.keys.unit(k_bar, self.keys.scale)  # (B, H, T, hs)
         v_tilde = self.values.project(x)  # (B, H, T, hs)
         v_finished = self.values.combine(v_tilde[:, :, :-1], v_tilde[:, :, 1:])  # (B, H, T-1, hs)
         v = F.pad(v_finished, (0, 0, 0, 1))  # the last value's ṽ_{t+1} is not known: not read
-        y = self.c_proj(_merge_heads(self._retrieve_fused(k, v, 0.0)))  # (B, T, d)
+        y = self.c_proj(_merge_heads(causal_retrieval(k, v)))  # (B, T, d)
         cache = {"keys": k, "values": v_finished, "v_last": v_tilde[:, :, -1:],
                  "k_state": k_bar[:, :, -1:]}
         return y, cache
@@ -162,54 +155,39 @@ class ContextMemory(nn.Module):
         v_tilde = self.values.project(x_t)  # (B, H, 1, hs)
         v_prev = self.values.combine(cache["v_last"], v_tilde)  # (B, H, 1, hs): value of t-1
         values = torch.cat([cache["values"], v_prev], dim=2)  # (B, H, t, hs)
-        y = F.scaled_dot_product_attention(k_t, cache["keys"], values, scale=1.0)  # (B,H,1,hs)
+        y = retrieve(cache["keys"], values, k_t)  # (B, H, 1, hs)
         keys = torch.cat([cache["keys"], k_t], dim=2)  # (B, H, t+1, hs)
         cache = {"keys": keys, "values": values, "v_last": v_tilde, "k_state": k_state}
         return self.c_proj(_merge_heads(y)), cache
 
 
-class PersistentMemory(nn.Module):
+class PersistentMemory(_Memory):
     """Persistent memory: retrieval from learned key/value tables, in place of the MLP.
 
     q_t = β_h k̂_t (a leaky-average unit key, scaled by β_h = s_h² because the table keys carry
     no scale), y_t = α_h softmax(q_t M_kᵀ) M_v per head, concat, W_o, dropout.
     Tables ``M_k, M_v``: (n_head, pmem_size, head_size), init N(0, 1/head_size).
+    ``dropout`` acts on the output and, as in the authors' plain-PyTorch model, on the
+    retrieval weights over the table (training only; the C-mem's ``attn_dropout`` leaves it).
     """
 
     def __init__(
         self, n_embd: int, n_head: int, pmem_size: int, dropout: float = 0.0, n_layer: int = 1
     ) -> None:
-        super().__init__()
-        _check_heads(n_embd, n_head)
-        _check_dropout(dropout)
         if not isinstance(pmem_size, int) or pmem_size <= 0:
             raise ValueError(f"pmem_size must be a positive integer, got {pmem_size!r}")
-        self.n_embd, self.n_head, self.dropout = n_embd, n_head, float(dropout)
-        self.head_size, self.pmem_size = n_embd // n_head, pmem_size
-        self.keys = KeyExtractor(n_embd, n_head)
+        super().__init__(n_embd, n_head, dropout)
+        self.pmem_size = pmem_size
         std = 1.0 / math.sqrt(self.head_size)
         self.table_keys = nn.Parameter(torch.randn(n_head, pmem_size, self.head_size) * std)
         self.table_values = nn.Parameter(torch.randn(n_head, pmem_size, self.head_size) * std)
-        self.alpha_logit = nn.Parameter(torch.full((n_head,), -0.5 / EXP_SCALING))
-        self.c_proj = nn.Linear(n_embd, n_embd, bias=False)
-        self.resid_dropout = nn.Dropout(dropout)
-        init_linear(self.keys.proj)
-        init_linear(self.c_proj, n_layer)
-
-    @property
-    def leak(self) -> torch.Tensor:
-        """λ_h of the query's leaky average. Shape (H,)."""
-        return self.keys.leak
-
-    @property
-    def beta(self) -> torch.Tensor:
-        """β_h = s_h², the query scale (inverse temperature over the table). Shape (H,)."""
-        return self.keys.beta
+        self.alpha_logit = nn.Parameter(_alpha_logit_init(n_head))
+        self._add_output(n_layer)
 
     @property
     def alpha(self) -> torch.Tensor:
-        """α_h = exp(10 θ^v_h), the output scale. Shape (H,)."""
-        return torch.exp(EXP_SCALING * self.alpha_logit)
+        """α_h = exp(10 θ^v_h), the output scale (parameterised like a value's norm). (H,)"""
+        return value_scale(self.alpha_logit)
 
     def _read(
         self, k_bar: torch.Tensor, return_weights: bool
@@ -226,13 +204,10 @@ class PersistentMemory(nn.Module):
         mk = self.table_keys.to(q.dtype)[None]  # (1, H, P, hs)
         mv = table_values.to(q.dtype)[None]  # (1, H, P, hs)
         p = self.dropout if self.training else 0.0
-        weights = None
+        out = retrieve(mk, mv, q, dropout_p=p, return_weights=return_weights)  # (1, H, B*T, hs)
+        y, weights = out if return_weights else (out, None)
         if return_weights:
-            weights = torch.softmax((q @ mk.transpose(-1, -2)).float(), dim=-1).to(q.dtype)
-            y = F.dropout(weights, p) @ mv  # (1, H, B*T, hs)
             weights = weights.view(H, B, T, -1).transpose(0, 1)  # (B, H, T, P)
-        else:
-            y = F.scaled_dot_product_attention(q, mk, mv, dropout_p=p, scale=1.0)  # (1,H,BT,hs)
         y = y.view(H, B, T, hs).permute(1, 2, 0, 3).reshape(B, T, H * hs)  # (B, T, d)
         return self.c_proj(y), weights
 
@@ -261,23 +236,24 @@ class MosaicBlock(nn.Module):
     """A mosaic block: ``x += Cmem(LN₁(x)); x += Pmem(LN₂(x))``, bias-free pre-LayerNorm.
 
     With ``pmem_size = 3.5 · n_embd`` it has the size of a GPT-2 block (12 d² + small terms).
-    Per-head quantities: ``.leak``, ``.beta``, ``.alpha`` are dicts ``{"cmem": ..., "pmem": ...}``;
+    Per-head quantities: ``.decay``, ``.beta``, ``.alpha`` are dicts ``{"cmem": ..., "pmem": ...}``;
     ``.gamma`` is the contextual memory's.
     """
 
     def __init__(
-        self, n_embd: int, n_head: int, pmem_size: int, dropout: float = 0.0, n_layer: int = 1
+        self, n_embd: int, n_head: int, pmem_size: int, dropout: float = 0.0, n_layer: int = 1,
+        attn_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(n_embd, bias=False)
-        self.cmem = ContextMemory(n_embd, n_head, dropout, n_layer)
+        self.cmem = ContextMemory(n_embd, n_head, dropout, n_layer, attn_dropout)
         self.ln_2 = nn.LayerNorm(n_embd, bias=False)
         self.pmem = PersistentMemory(n_embd, n_head, pmem_size, dropout, n_layer)
 
     @property
-    def leak(self) -> dict[str, torch.Tensor]:
+    def decay(self) -> dict[str, torch.Tensor]:
         """λ_h of both memories' key leaky averages: ``{"cmem": (H,), "pmem": (H,)}``."""
-        return {"cmem": self.cmem.leak, "pmem": self.pmem.leak}
+        return {"cmem": self.cmem.decay, "pmem": self.pmem.decay}
 
     @property
     def beta(self) -> dict[str, torch.Tensor]:
@@ -299,7 +275,7 @@ class MosaicBlock(nn.Module):
     ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """x: (B, T, d) -> (B, T, d); with ``return_weights`` also
         ``{"cmem": (B, H, T, T), "pmem": (B, H, T, pmem_size)}``."""
-        _check_input(x, self.cmem.n_embd, type(self).__name__)
+        check_input(x, self.cmem.n_embd, type(self).__name__)
         if not return_weights:
             x = x + self.cmem(self.ln_1(x))
             return x + self.pmem(self.ln_2(x))
@@ -310,7 +286,7 @@ class MosaicBlock(nn.Module):
 
     def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
         """Whole prompt x: (B, T, d) -> (B, T, d) and the cache of both memories."""
-        _check_input(x, self.cmem.n_embd, type(self).__name__)
+        check_input(x, self.cmem.n_embd, type(self).__name__)
         y, c_cache = self.cmem.prefill(self.ln_1(x))
         x = x + y
         y, p_cache = self.pmem.prefill(self.ln_2(x))

@@ -11,7 +11,8 @@ Both: ``forward(idx, targets=None) -> (logits, loss)`` (targets of -1 are ignore
 ``generate(idx, max_new_tokens, temperature=1.0, top_k=None, use_cache=True)``. Presets:
 ``MosaicConfig.preset("cpu-tiny")``, ``"gpu-small"``, ``"paper-gpt2-small"`` (same names for
 :class:`GPTConfig`); any field can be overridden, e.g. ``preset("cpu-tiny", vocab_size=1000)``.
-``MemoryMosaicLM.retrieval_weights(idx)`` returns every block's retrieval weights (chapter 07).
+``MemoryMosaicLM.retrieval_weights(idx)`` returns every block's retrieval weights (to inspect
+what each memory reads).
 Build a model on the meta device (``with torch.device("meta"): ...``) to count parameters of
 a large configuration without allocating it.
 """
@@ -107,15 +108,30 @@ class MosaicConfig(_BaseConfig):
 
     ``pmem_size`` (pairs per head in the persistent memory) defaults to 3.5 · n_embd, which
     makes a mosaic block the size of a GPT-2 block.
+
+    ``dropout`` acts on every block's outputs and on the persistent memory's weights over its
+    table. Two more places follow the authors' plain-PyTorch model when switched on:
+    ``attn_dropout`` (``dropout`` on the contextual memory's retrieval weights) and
+    ``embd_dropout`` (``dropout`` on the token embeddings). Both default to off, as in the
+    authors' fused-attention model that trained the papers' language models, which has
+    neither. Checkpoints saved before these fields existed load with the defaults (off).
     """
 
     pmem_size: int | None = None
+    attn_dropout: bool = False  # True: the authors' plain-PyTorch model; False: the papers' runs
+    embd_dropout: bool = False  # True: the authors' plain-PyTorch model; False: the papers' runs
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.pmem_size is None:
             self.pmem_size = int(round(3.5 * self.n_embd))
         _positive_int("pmem_size", self.pmem_size)
+        for name in ("attn_dropout", "embd_dropout"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"{name} must be True (dropout there, the authors' plain-PyTorch model) or "
+                    f"False (none, the papers' training runs), got {getattr(self, name)!r}"
+                )
 
 
 @dataclass
@@ -294,9 +310,10 @@ class MemoryMosaicLM(_LanguageModel):
         self.config = config
         c = config
         self.wte = nn.Embedding(c.vocab_size, c.n_embd)
-        self.drop = nn.Dropout(c.dropout)
+        self.drop = nn.Dropout(c.dropout if c.embd_dropout else 0.0)  # see MosaicConfig
+        attn_dropout = c.dropout if c.attn_dropout else 0.0
         self.blocks = nn.ModuleList(
-            MosaicBlock(c.n_embd, c.n_head, c.pmem_size, c.dropout, c.n_layer)
+            MosaicBlock(c.n_embd, c.n_head, c.pmem_size, c.dropout, c.n_layer, attn_dropout)
             for _ in range(c.n_layer)
         )
         self.ln_f = nn.LayerNorm(c.n_embd, bias=False)
@@ -387,7 +404,12 @@ class CausalSelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """d -> 4d -> GELU -> d, no biases."""
+    """d -> 4d -> GELU -> d, no biases.
+
+    The GELU is the exact one, x·Φ(x) with the Gaussian CDF written with erf (PyTorch's
+    default, ``approximate="none"``), as in the nanoGPT model the papers' baseline comes from.
+    GPT-2's original code used the tanh approximation; the two differ by at most 4.7e-4.
+    """
 
     def __init__(self, config: GPTConfig) -> None:
         super().__init__()

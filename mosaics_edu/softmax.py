@@ -1,8 +1,8 @@
-"""Softmax with an explicit bandwidth β: the pure function behind chapter 00's widget.
+"""Softmax with an explicit β: the pure function behind chapter 00's widget.
 
 ``softmax(β · s)`` turns scores ``s`` into weights. Large β concentrates all weight on the best
 score (a hard lookup), small β spreads it evenly (an average). The same β reappears in every later
-chapter as the bandwidth of an associative memory.
+chapter as the β of an associative memory (the multiplier of k·k' inside its softmax).
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["bandwidth_softmax", "draw_bandwidth_softmax", "DEMO_SCORES"]
+__all__ = ["beta_softmax", "draw_beta_softmax", "DEMO_SCORES"]
 
 DEMO_SCORES = np.array([2.0, 1.5, 1.0, 0.2, -0.5, -1.0, 0.8, 1.9])
 
 
-def bandwidth_softmax(scores: np.ndarray, beta: float, shift: float = 0.0) -> dict[str, np.ndarray]:
+def beta_softmax(scores: np.ndarray, beta: float, shift: float = 0.0) -> dict[str, np.ndarray]:
     """Weights ``softmax(β·(scores + shift))`` (stable), plus their entropy in nats.
 
     ``shift`` adds the same constant to every score; the weights do not change, which is exactly
@@ -33,7 +33,7 @@ def bandwidth_softmax(scores: np.ndarray, beta: float, shift: float = 0.0) -> di
     return {"scores": s + shift, "weights": w, "entropy": np.float64(entropy)}
 
 
-def draw_bandwidth_softmax(result: dict[str, np.ndarray], fig: plt.Figure) -> None:
+def draw_beta_softmax(result: dict[str, np.ndarray], fig: plt.Figure) -> None:
     """Scores on the left, the weights they produce on the right."""
     ax1, ax2 = fig.subplots(1, 2)
     idx = np.arange(len(result["scores"]))

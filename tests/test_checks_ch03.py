@@ -15,7 +15,7 @@ import torch
 from mosaics_edu.checks import CheckFailed, ch03
 from mosaics_edu.moons import moon_shares as package_moon_shares
 from mosaics_edu.moons import to_complex_linear
-from mosaics_edu.moons.pieces import generate_cached, read_memory, unit_keys, unit_values
+from mosaics_edu.moons.cached_generation import generate_cached, moon_keys, moon_values, read_memory
 
 
 def _tag(exercise: str) -> str:
@@ -35,14 +35,14 @@ def complex_linear(w):
 
 
 def generate_with_fill_in(model, prefix, n_steps):
-    keys = unit_keys(model, prefix)  # (B, H, c, hd)
-    values = unit_values(model, prefix[:, 1:])  # (B, H, c-1, hd)
+    keys = moon_keys(model, prefix)  # (B, H, c, hd)
+    values = moon_values(model, prefix[:, 1:])  # (B, H, c-1, hd)
     out = []
     for _ in range(n_steps):
         pred = read_memory(model, keys[:, :, -1], keys[:, :, :-1], values)  # (B, 6)
         out.append(pred)
-        values = torch.cat([values, unit_values(model, pred[:, None])], dim=2)
-        keys = torch.cat([keys, unit_keys(model, pred[:, None])], dim=2)
+        values = torch.cat([values, moon_values(model, pred[:, None])], dim=2)
+        keys = torch.cat([keys, moon_keys(model, pred[:, None])], dim=2)
     return torch.stack(out, dim=1)  # (B, n_steps, 6)
 
 
@@ -125,33 +125,33 @@ def _cl_strided(w):
 
 
 def _gen_no_fill_in(model, prefix, n_steps):
-    keys = unit_keys(model, prefix)
-    values = unit_values(model, prefix[:, 1:])
+    keys = moon_keys(model, prefix)
+    values = moon_values(model, prefix[:, 1:])
     B, H, _, hd = values.shape
     out = []
     for _ in range(n_steps):
         pred = read_memory(model, keys[:, :, -1], keys[:, :, :-1], values)
         out.append(pred)
         values = torch.cat([values, torch.zeros(B, H, 1, hd, dtype=values.dtype)], dim=2)
-        keys = torch.cat([keys, unit_keys(model, pred[:, None])], dim=2)
+        keys = torch.cat([keys, moon_keys(model, pred[:, None])], dim=2)
     return torch.stack(out, dim=1)
 
 
 def _gen_frozen(model, prefix, n_steps):
-    keys = unit_keys(model, prefix)
-    values = unit_values(model, prefix[:, 1:])
+    keys = moon_keys(model, prefix)
+    values = moon_values(model, prefix[:, 1:])
     query, out = keys[:, :, -1], []
     for _ in range(n_steps):
         pred = read_memory(model, query, keys[:, :, :-1], values)
         out.append(pred)
-        query = unit_keys(model, pred[:, None])[:, :, 0]
+        query = moon_keys(model, pred[:, None])[:, :, 0]
     return torch.stack(out, dim=1)
 
 
 def _gen_unshifted(model, prefix, n_steps):
     points, out = prefix, []
     for _ in range(n_steps):
-        keys, values = unit_keys(model, points), unit_values(model, points)
+        keys, values = moon_keys(model, points), moon_values(model, points)
         pred = read_memory(model, keys[:, :, -1], keys, values)
         out.append(pred)
         points = torch.cat([points, pred[:, None]], dim=1)
@@ -160,17 +160,17 @@ def _gen_unshifted(model, prefix, n_steps):
 
 def _gen_shifted(model, prefix, n_steps):
     points = [prefix[:, -1]]
-    keys, values = unit_keys(model, prefix), unit_values(model, prefix[:, 1:])
+    keys, values = moon_keys(model, prefix), moon_values(model, prefix[:, 1:])
     for _ in range(n_steps - 1):
         pred = read_memory(model, keys[:, :, -1], keys[:, :, :-1], values)
         points.append(pred)
-        values = torch.cat([values, unit_values(model, pred[:, None])], dim=2)
-        keys = torch.cat([keys, unit_keys(model, pred[:, None])], dim=2)
+        values = torch.cat([values, moon_values(model, pred[:, None])], dim=2)
+        keys = torch.cat([keys, moon_keys(model, pred[:, None])], dim=2)
     return torch.stack(points, dim=1)
 
 
 def _gen_repeated(model, prefix, n_steps):
-    keys, values = unit_keys(model, prefix), unit_values(model, prefix[:, 1:])
+    keys, values = moon_keys(model, prefix), moon_values(model, prefix[:, 1:])
     pred = read_memory(model, keys[:, :, -1], keys[:, :, :-1], values)
     return torch.stack([pred] * n_steps, dim=1)
 
@@ -301,18 +301,18 @@ def _cl_drops_last_column_pair(w):
 
 
 def _gen_reads_first_key(model, prefix, n_steps):
-    keys, values = unit_keys(model, prefix), unit_values(model, prefix[:, 1:])
+    keys, values = moon_keys(model, prefix), moon_values(model, prefix[:, 1:])
     out = []
     for _ in range(n_steps):
         pred = read_memory(model, keys[:, :, 0], keys[:, :, :-1], values)  # wrong query
         out.append(pred)
-        values = torch.cat([values, unit_values(model, pred[:, None])], dim=2)
-        keys = torch.cat([keys, unit_keys(model, pred[:, None])], dim=2)
+        values = torch.cat([values, moon_values(model, pred[:, None])], dim=2)
+        keys = torch.cat([keys, moon_keys(model, pred[:, None])], dim=2)
     return torch.stack(out, dim=1)
 
 
 def _gen_crashes(model, prefix, n_steps):
-    keys = unit_keys(model, prefix)
+    keys = moon_keys(model, prefix)
     return read_memory(model, keys[:, :, -1], keys, keys[:, :, 1:])  # shapes disagree
 
 

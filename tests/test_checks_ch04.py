@@ -19,7 +19,7 @@ def _heads(x, W, n_head):
 def context_memory(x, p, n_head, diagonal=-1, normalise_keys=True, peek=True, use_beta=True,
                    zero_first=True):
     B, T, d = x.shape
-    k = leaky_average(_heads(x, p["W_phi"], n_head), p["leak"])  # (B, H, T, hs)
+    k = leaky_average(_heads(x, p["W_phi"], n_head), p["decay"])  # (B, H, T, hs)
     if normalise_keys:
         k = k / k.norm(dim=-1, keepdim=True)
     logits = k @ k.transpose(-1, -2)  # (B, H, T, T)
@@ -42,7 +42,7 @@ def persistent_memory(x, p, n_head, square=True, leaky=True):
     B, T, d = x.shape
     q = _heads(x, p["W_phi"], n_head)
     if leaky:
-        q = leaky_average(q, p["leak"])
+        q = leaky_average(q, p["decay"])
     q = q / q.norm(dim=-1, keepdim=True)
     q = q * (p["beta"] if square else p["beta"].sqrt())[:, None, None]
     w = torch.softmax(q @ p["M_k"].transpose(-1, -2), dim=-1)  # (B, H, T, P)

@@ -50,7 +50,7 @@ def test_retrieval_view_rows_are_distributions_over_the_past(tiny):
     assert view["positions"][-1] == 59
     # the least leaky head looks for the current character
     mass = view["same_token_mass"]
-    assert mass[np.argmin(view["leak"])] > mass[np.argmax(view["leak"])]
+    assert mass[np.argmin(view["decay"])] > mass[np.argmax(view["decay"])]
 
 
 def test_retrieval_view_validates(tiny):

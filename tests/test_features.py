@@ -91,9 +91,9 @@ def test_key_extractor_init_and_keys():
     torch.manual_seed(0)
     ke = KeyExtractor(48, 12)
     assert torch.allclose(ke.beta, torch.full((12,), math.e**2))
-    assert torch.allclose(ke.leak[0], torch.tensor(math.exp(-0.5)))
-    assert torch.allclose(ke.leak[-1], torch.tensor(math.exp(-5.0)))
-    assert torch.all(ke.leak[1:] < ke.leak[:-1])  # decays spread across heads
+    assert torch.allclose(ke.decay[0], torch.tensor(math.exp(-0.5)))
+    assert torch.allclose(ke.decay[-1], torch.tensor(math.exp(-5.0)))
+    assert torch.all(ke.decay[1:] < ke.decay[:-1])  # decays spread across heads
     x = torch.randn(2, 9, 48)
     k = ke(x)
     assert k.shape == (2, 12, 9, 4)
@@ -141,7 +141,7 @@ def test_layer_scan_layout_agrees_with_the_recursion(T):
     torch.manual_seed(T)
     ke = KeyExtractor(12, 3)
     with torch.no_grad():
-        ke.leak_logit.copy_(torch.tensor([0.01, 0.05, 0.3]))  # slow, medium, fast decays
+        ke.decay_logit.copy_(torch.tensor([0.01, 0.05, 0.3]))  # slow, medium, fast decays
     x = torch.randn(2, T, 12)
     torch.testing.assert_close(ke.leaky_keys(x), ke.leaky_keys(x, method="recurrent"),
                                atol=1e-5, rtol=1e-5)
@@ -153,5 +153,16 @@ def test_layer_scan_layout_gradcheck():
 
     torch.manual_seed(0)
     x = torch.randn(2, 37, 3, 2, dtype=torch.float64, requires_grad=True)
-    lam = torch.tensor([0.2, 0.7, 0.95], dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, b: _leaky_heads_scan(a, b, chunk=8), (x, lam))
+    decay = torch.tensor([0.2, 0.7, 0.95], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: _leaky_heads_scan(a, b, chunk=8), (x, decay))
+
+
+def test_checkpoints_with_the_old_name_leak_logit_still_load():
+    """θ of the decay was saved as ``leak_logit`` before the rename to ``decay_logit``."""
+    torch.manual_seed(0)
+    ke = KeyExtractor(8, 2)
+    old = {("leak_logit" if k == "decay_logit" else k): v + 0.01 for k, v in ke.state_dict().items()}
+    fresh = KeyExtractor(8, 2)
+    fresh.load_state_dict(old)  # strict: nothing missing, nothing unexpected
+    torch.testing.assert_close(fresh.decay_logit.detach(), old["leak_logit"])
+    assert "leak_logit" in old  # the caller's dict is left as it was

@@ -18,10 +18,10 @@ def test_context_memory_init_values():
     cm = ContextMemory(96, 12)
     torch.testing.assert_close(cm.beta, torch.full((12,), math.e**2))
     torch.testing.assert_close(cm.alpha, torch.full((12,), math.exp(-0.5)))
-    expected_leak = torch.exp(-torch.linspace(0.5, 5.0, 12))
-    torch.testing.assert_close(cm.leak, expected_leak)
-    assert cm.leak.max().item() == pytest.approx(math.exp(-0.5))
-    assert cm.leak.min().item() == pytest.approx(math.exp(-5.0))
+    expected_decay = torch.exp(-torch.linspace(0.5, 5.0, 12))
+    torch.testing.assert_close(cm.decay, expected_decay)
+    assert cm.decay.max().item() == pytest.approx(math.exp(-0.5))
+    assert cm.decay.min().item() == pytest.approx(math.exp(-5.0))
     assert torch.all((cm.gamma >= 0) & (cm.gamma <= 1))
     pm = PersistentMemory(96, 12, 336)
     torch.testing.assert_close(pm.beta, torch.full((12,), math.e**2))
@@ -102,7 +102,7 @@ def test_block_structure_and_weights():
     torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
     assert w["cmem"].shape == (2, 4, 6, 6) and w["pmem"].shape == (2, 4, 6, 112)
     assert block.ln_1.bias is None and block.ln_2.bias is None
-    assert set(block.leak) == {"cmem", "pmem"} and block.gamma.shape == (4,)
+    assert set(block.decay) == {"cmem", "pmem"} and block.gamma.shape == (4,)
 
 
 def test_block_parameter_count_matches_gpt2_block_formula():

@@ -6,8 +6,10 @@ import torch
 
 from mosaics_edu.memory import (
     attention_weights,
+    causal_retrieval,
     kernel_regression,
     kernel_weights,
+    retrieve,
     softmax_attention,
 )
 
@@ -120,3 +122,64 @@ def test_invalid_inputs_raise_clear_errors(call, error, words):
     k, v, q = rng.normal(size=(8, 3)), rng.normal(size=(8, 2)), rng.normal(size=(4, 3))
     with pytest.raises(error, match=words):
         call(k, v, q)
+
+
+# ---- the retrieval of the models ------------------------------------------------------------
+
+
+def _naive_causal(k, v, q, beta):
+    """y_t = Σ_{s<t} softmax_s(β q_t·k_s) v_s, one position at a time; y_0 = 0."""
+    y = torch.zeros(*q.shape[:-1], v.shape[-1], dtype=v.dtype)
+    for t in range(1, q.shape[-2]):
+        scores = beta * (k[..., :t, :] @ q[..., t, :, None])[..., 0]  # (B, H, t)
+        y[..., t, :] = (torch.softmax(scores, dim=-1)[..., None] * v[..., :t, :]).sum(-2)
+    return y
+
+
+@pytest.mark.parametrize("T", [1, 2, 9])
+def test_causal_retrieval_fused_explicit_and_naive_agree(T):
+    torch.manual_seed(T)
+    k, v, q = torch.randn(2, 3, T, 4), torch.randn(2, 3, T, 5), torch.randn(2, 3, T, 4)
+    fused = causal_retrieval(k, v, q, beta=0.7)
+    explicit, w = causal_retrieval(k, v, q, beta=0.7, return_weights=True)
+    torch.testing.assert_close(fused, _naive_causal(k, v, q, 0.7))
+    torch.testing.assert_close(explicit, fused)
+    assert w.shape == (2, 3, T, T)
+    assert torch.all(w.triu() == 0)  # s >= t is never read, row 0 reads nothing
+    torch.testing.assert_close(w[..., 1:, :].sum(-1), torch.ones(2, 3, T - 1))
+    torch.testing.assert_close(causal_retrieval(k, v), causal_retrieval(k, v, k))  # queries = keys
+
+
+def test_causal_retrieval_is_masked_softmax_attention():
+    """The models' β is twice the Gaussian beta of softmax_attention (see the module doc)."""
+    torch.manual_seed(0)
+    k, v = torch.randn(2, 7, 3, dtype=torch.float64), torch.randn(2, 7, 2, dtype=torch.float64)
+    past = torch.ones(7, 7, dtype=torch.bool).tril(-1)  # s < t
+    ref = softmax_attention(k, v, k, 1.5, mask=past)
+    torch.testing.assert_close(causal_retrieval(k[None], v[None], beta=3.0)[0], ref)
+
+
+def test_retrieve_reads_every_pair_and_an_empty_memory_answers_zero():
+    torch.manual_seed(1)
+    k, v, q = torch.randn(2, 3, 6, 4), torch.randn(2, 3, 6, 5), torch.randn(2, 3, 2, 4)
+    y, w = retrieve(k, v, q, beta=2.0, return_weights=True)
+    ref = torch.softmax(2.0 * q @ k.transpose(-1, -2), -1) @ v
+    torch.testing.assert_close(retrieve(k, v, q, beta=2.0), ref)
+    torch.testing.assert_close(y, ref)
+    assert w.shape == (2, 3, 2, 6)
+    empty = retrieve(k[..., :0, :], v[..., :0, :], q)
+    assert empty.shape == (2, 3, 2, 5) and torch.all(empty == 0)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda k, v: causal_retrieval(k, v[..., :3, :]),  # fewer values than keys
+        lambda k, v: causal_retrieval(k, v, k[..., :2]),  # queries of another width
+        lambda k, v: retrieve(k, v, k[0]),  # queries without the batch dimension
+    ],
+)
+def test_model_retrieval_rejects_shapes_that_do_not_fit(call):
+    k, v = torch.randn(2, 3, 5, 4), torch.randn(2, 3, 5, 6)
+    with pytest.raises(ValueError, match="keys"):
+        call(k, v)

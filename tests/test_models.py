@@ -157,3 +157,24 @@ def test_retrieval_weights_per_block():
     w = m.retrieval_weights(torch.randint(0, 256, (1, 10)))
     assert len(w) == 2 and w[0]["cmem"].shape == (1, 4, 10, 10)
     assert w[1]["pmem"].shape == (1, 4, 10, 224)
+
+
+def test_attention_and_embedding_dropout_follow_the_papers_training_model_by_default():
+    """Off by default (the papers' runs); on = the authors' plain-PyTorch model, rate ``dropout``."""
+    small = dict(vocab_size=32, block_size=8, n_layer=1, n_head=2, n_embd=8, dropout=0.2)
+    default = MemoryMosaicLM(MosaicConfig(**small))
+    assert default.drop.p == 0.0 and default.blocks[0].cmem.attn_dropout == 0.0
+    assert default.blocks[0].cmem.resid_dropout.p == 0.2 and default.blocks[0].pmem.dropout == 0.2
+    plain = MemoryMosaicLM(MosaicConfig(**small, attn_dropout=True, embd_dropout=True))
+    assert plain.drop.p == 0.2 and plain.blocks[0].cmem.attn_dropout == 0.2
+    # a config saved before the two fields existed loads with them off
+    saved = {k: v for k, v in MosaicConfig(**small).to_dict().items() if not k.endswith("_dropout")}
+    restored = MosaicConfig(**saved)
+    assert restored.attn_dropout is False and restored.embd_dropout is False
+    # the flags change training only: in eval mode the outputs are the same numbers
+    torch.manual_seed(0)
+    a = MemoryMosaicLM(MosaicConfig(**small)).eval()
+    torch.manual_seed(0)
+    b = MemoryMosaicLM(MosaicConfig(**small, attn_dropout=True, embd_dropout=True)).eval()
+    idx = torch.randint(0, 32, (2, 8))
+    torch.testing.assert_close(a(idx)[0], b(idx)[0], atol=0, rtol=0)

@@ -28,10 +28,10 @@ from mosaics_edu.moons import (
     sample_windows,
     to_complex_linear,
 )
+from mosaics_edu.moons.cached_generation import generate_cached
 from mosaics_edu.moons.data import all_triples, grouping_costs_context
 from mosaics_edu.moons.evaluate import crossing_point, validation_windows
 from mosaics_edu.moons.io import assets_dir
-from mosaics_edu.moons.pieces import generate_cached
 from mosaics_edu.moons.runs import EvalSettings, eval_triples
 
 # ------------------------------------------------------------------------------------------ data
@@ -136,8 +136,8 @@ def test_retrieval_is_strictly_causal_and_matches_explicit_attention():
 def test_model_validates_inputs():
     with pytest.raises(ValueError, match="n_units"):
         MoonMemory(2)
-    with pytest.raises(ValueError, match="bandwidth"):
-        MoonMemory(3, bandwidth=-1.0)
+    with pytest.raises(ValueError, match="beta"):
+        MoonMemory(3, beta=-1.0)
     with pytest.raises(ValueError, match="batch, time, 6"):
         MoonMemory(3)(torch.zeros(2, 5, 4))
 
@@ -162,7 +162,7 @@ def test_generation_fills_in_values_and_is_aligned():
     """Each unit copies one moon with a sharp kernel; the moons' periods are whole numbers of
     steps. Once the context holds the slowest period, generation must be exact — and only if each
     generated point is compared with the point it predicts and the values are filled in."""
-    model = MoonMemory(3, bandwidth=2000.0).double()
+    model = MoonMemory(3, beta=2000.0).double()
     with torch.no_grad():
         for w in model.parameters():
             w.copy_(torch.eye(6, dtype=torch.float64))

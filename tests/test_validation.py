@@ -1,4 +1,4 @@
-"""Every invalid input of the core package raises a clear error (DESIGN.md §6), table-driven.
+"""Every invalid input of the core package raises a clear error, table-driven.
 
 Each row: what is wrong, the call, the error type, and words the message must contain so that
 it names the argument and the fix.
@@ -63,6 +63,12 @@ CASES = [
     ("zero layers", lambda: MosaicConfig(n_layer=0), ValueError, "n_layer"),
     ("float vocab", lambda: GPTConfig(vocab_size=100.0), ValueError, "vocab_size"),
     ("dropout 1", lambda: GPTConfig(dropout=1.0), ValueError, "dropout"),
+    ("attention dropout not a flag", lambda: MosaicConfig(attn_dropout=0.1), ValueError,
+     "attn_dropout must be True"),
+    ("embedding dropout not a flag", lambda: MosaicConfig(embd_dropout="yes"), ValueError,
+     "embd_dropout must be True"),
+    ("attention dropout rate 1", lambda: ContextMemory(8, 2, attn_dropout=1.0), ValueError,
+     "attn_dropout"),
     ("bad pmem_size (config)", lambda: MosaicConfig(pmem_size=0), ValueError, "pmem_size"),
     ("unknown preset", lambda: MosaicConfig.preset("huge"), ValueError, "cpu-tiny"),
     ("unknown override", lambda: GPTConfig.preset("cpu-tiny", n_embed=64), ValueError, "n_embed"),

@@ -9,17 +9,17 @@ import matplotlib
 import numpy as np
 import pytest
 
-from mosaics_edu.softmax import DEMO_SCORES, bandwidth_softmax, draw_bandwidth_softmax
+from mosaics_edu.softmax import DEMO_SCORES, beta_softmax, draw_beta_softmax
 from mosaics_edu.widgets import WIDGET_VIEW, build_interactive_figure, defaults, interactive_figure
 
 matplotlib.use("Agg")
 
 
-def test_bandwidth_softmax_limits():
-    flat = bandwidth_softmax(DEMO_SCORES, beta=0.0)
+def test_beta_softmax_limits():
+    flat = beta_softmax(DEMO_SCORES, beta=0.0)
     assert np.allclose(flat["weights"], 1 / len(DEMO_SCORES))
     assert np.isclose(flat["entropy"], np.log(len(DEMO_SCORES)))
-    sharp = bandwidth_softmax(DEMO_SCORES, beta=1e3)["weights"]
+    sharp = beta_softmax(DEMO_SCORES, beta=1e3)["weights"]
     assert sharp.argmax() == DEMO_SCORES.argmax() and sharp.max() > 0.999
 
 
@@ -28,9 +28,9 @@ def test_bandwidth_softmax_limits():
     ({"scores": DEMO_SCORES, "beta": -1.0}, "beta"),
     ({"scores": DEMO_SCORES, "beta": float("nan")}, "beta"),
 ])
-def test_bandwidth_softmax_rejects_bad_input(kwargs, match):
+def test_beta_softmax_rejects_bad_input(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        bandwidth_softmax(**kwargs)
+        beta_softmax(**kwargs)
 
 
 def test_interactive_figure_builds_and_redraws_without_a_browser():
@@ -38,12 +38,12 @@ def test_interactive_figure_builds_and_redraws_without_a_browser():
 
     def compute(scores, beta, shift):
         calls.append(beta)
-        return bandwidth_softmax(scores, beta, shift)
+        return beta_softmax(scores, beta, shift)
 
     controls = {"scores": DEMO_SCORES,
                 "beta": widgets.FloatSlider(value=1.0, min=0, max=5),
                 "shift": widgets.FloatSlider(value=0.0, min=-5, max=5)}
-    built = build_interactive_figure(compute, draw_bandwidth_softmax, controls)
+    built = build_interactive_figure(compute, draw_beta_softmax, controls)
     assert isinstance(built.box, widgets.VBox) and built.names == ("beta", "shift")
     assert built.default_png.startswith(b"\x89PNG"), "the default view is kept as a PNG"
     assert calls == [1.0], "built once, drawn once at the default values"
@@ -54,7 +54,7 @@ def test_interactive_figure_builds_and_redraws_without_a_browser():
 
 def test_interactive_figure_rejects_results_instead_of_functions():
     with pytest.raises(TypeError, match="compute and draw must be functions"):
-        interactive_figure(bandwidth_softmax(DEMO_SCORES, 1.0), draw_bandwidth_softmax, {})
+        interactive_figure(beta_softmax(DEMO_SCORES, 1.0), draw_beta_softmax, {})
 
 
 def _controls():
@@ -66,7 +66,7 @@ def test_interactive_figure_displays_once_and_returns_nothing(monkeypatch):
 
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append((a, k)))
-    result = interactive_figure(bandwidth_softmax, draw_bandwidth_softmax, _controls())
+    result = interactive_figure(beta_softmax, draw_beta_softmax, _controls())
     assert result is None, "returning the widget too makes a cell without ';' show it twice"
     assert len(shown) == 1
     (bundle,), kwargs = shown[0]
@@ -81,11 +81,11 @@ def test_a_cell_ending_in_interactive_figure_shows_one_widget(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     setup = ("import ipywidgets as widgets\n"
-             "from mosaics_edu.softmax import DEMO_SCORES, bandwidth_softmax, draw_bandwidth_softmax\n"
+             "from mosaics_edu.softmax import DEMO_SCORES, beta_softmax, draw_beta_softmax\n"
              "from mosaics_edu.widgets import interactive_figure\n"
              "def controls():\n"
              "    return {'scores': DEMO_SCORES, 'beta': widgets.FloatSlider(value=1.0, min=0, max=5)}")
-    call = "interactive_figure(bandwidth_softmax, draw_bandwidth_softmax, controls())"
+    call = "interactive_figure(beta_softmax, draw_beta_softmax, controls())"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
                                          nbformat.v4.new_code_cell(call),
                                          nbformat.v4.new_code_cell(call + ";")])

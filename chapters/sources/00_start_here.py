@@ -41,7 +41,7 @@ import torch
 import mosaics_edu
 from mosaics_edu.checks import ch00
 from mosaics_edu.env import environment_report
-from mosaics_edu.softmax import DEMO_SCORES, bandwidth_softmax, draw_bandwidth_softmax
+from mosaics_edu.softmax import DEMO_SCORES, beta_softmax, draw_beta_softmax
 from mosaics_edu.widgets import defaults, interactive_figure
 
 report = environment_report()
@@ -162,7 +162,7 @@ controls = {
     "beta": widgets.FloatLogSlider(value=1.0, base=10, min=-2, max=2, step=0.1, description="beta"),
     "shift": widgets.FloatSlider(value=0.0, min=-500, max=500, step=10, description="shift"),
 }
-interactive_figure(bandwidth_softmax, draw_bandwidth_softmax, controls);
+interactive_figure(beta_softmax, draw_beta_softmax, controls);
 
 # %% [markdown]
 # With no browser (for instance under `pytest`), nobody moves the sliders; what the widget draws
@@ -171,13 +171,13 @@ interactive_figure(bandwidth_softmax, draw_bandwidth_softmax, controls);
 # grows, and a shift changes nothing.
 
 # %%
-shown = bandwidth_softmax(**defaults(controls))
+shown = beta_softmax(**defaults(controls))
 assert np.isclose(shown["weights"].sum(), 1.0)
 
-flat = bandwidth_softmax(DEMO_SCORES, beta=0.0)["weights"]
-sharp = bandwidth_softmax(DEMO_SCORES, beta=100.0)["weights"]
-shifted = bandwidth_softmax(DEMO_SCORES, beta=1.0, shift=500.0)["weights"]
-flat_entropy = float(bandwidth_softmax(DEMO_SCORES, beta=0.0)["entropy"])
+flat = beta_softmax(DEMO_SCORES, beta=0.0)["weights"]
+sharp = beta_softmax(DEMO_SCORES, beta=100.0)["weights"]
+shifted = beta_softmax(DEMO_SCORES, beta=1.0, shift=500.0)["weights"]
+flat_entropy = float(beta_softmax(DEMO_SCORES, beta=0.0)["entropy"])
 print(f"beta=0   -> weights all {flat[0]:.4f} (1/n = {1 / len(DEMO_SCORES):.4f}), "
       f"entropy {flat_entropy:.2f} nats (ln n = {np.log(len(DEMO_SCORES)):.2f})")
 print(f"beta=100 -> largest weight {sharp.max():.4f} on item {sharp.argmax()} (best score: item {DEMO_SCORES.argmax()})")

@@ -61,6 +61,7 @@ from mosaics_edu.moons import (
     load_run,
     train_and_save,
 )
+from mosaics_edu.moons.cached_generation import moon_keys, moon_values, read_memory
 from mosaics_edu.moons.data import grouping_costs_context
 from mosaics_edu.moons.evaluate import (
     attention_by_lag,
@@ -69,7 +70,6 @@ from mosaics_edu.moons.evaluate import (
     validation_windows,
 )
 from mosaics_edu.moons.io import assets_dir
-from mosaics_edu.moons.pieces import read_memory, unit_keys, unit_values
 from mosaics_edu.moons.plots import (
     draw_blocks,
     draw_data,
@@ -221,8 +221,8 @@ for name, rec in (("3 units × 2 dims", rec3), ("1 unit × 6 dims", rec1)):
 #
 # **Exercise 3.2 — `generate_with_fill_in`** (★★, 20 minutes). Write the cached generation loop.
 # You get three pieces from the package:
-# `unit_keys(model, x)` → keys $W_\varphi x$ per unit, shape `(B, H, T, hd)`;
-# `unit_values(model, x_next)` → $W_\psi x$ per unit for the points that *follow* the keys;
+# `moon_keys(model, x)` → keys $W_\varphi x$ per unit, shape `(B, H, T, hd)`;
+# `moon_values(model, x_next)` → $W_\psi x$ per unit for the points that *follow* the keys;
 # `read_memory(model, query, keys, values)` → the prediction `(B, 6)` from stored pairs
 # (query `(B, H, hd)`, keys and values `(B, H, n, hd)`). Each step: read the memory with the key of
 # the last position, store the predicted point as that position's value, and add the new point's
@@ -232,14 +232,14 @@ for name, rec in (("3 units × 2 dims", rec3), ("1 unit × 6 dims", rec1)):
 def generate_with_fill_in(model, prefix: torch.Tensor, n_steps: int) -> torch.Tensor:
     """prefix (B, c, 6) -> the next n_steps predicted points (B, n_steps, 6)."""
     ### BEGIN SOLUTION
-    keys = unit_keys(model, prefix)  # (B, H, c, hd)
-    values = unit_values(model, prefix[:, 1:])  # (B, H, c-1, hd): pair s holds W_ψ x_{s+1}
+    keys = moon_keys(model, prefix)  # (B, H, c, hd)
+    values = moon_values(model, prefix[:, 1:])  # (B, H, c-1, hd): pair s holds W_ψ x_{s+1}
     out = []
     for _ in range(n_steps):
         pred = read_memory(model, keys[:, :, -1], keys[:, :, :-1], values)  # (B, 6): x̂ next
         out.append(pred)
-        values = torch.cat([values, unit_values(model, pred[:, None])], dim=2)  # fill in
-        keys = torch.cat([keys, unit_keys(model, pred[:, None])], dim=2)  # key of the new point
+        values = torch.cat([values, moon_values(model, pred[:, None])], dim=2)  # fill in
+        keys = torch.cat([keys, moon_keys(model, pred[:, None])], dim=2)  # key of the new point
     return torch.stack(out, dim=1)  # (B, n_steps, 6)
     ### END SOLUTION
 

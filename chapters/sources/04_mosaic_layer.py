@@ -70,37 +70,37 @@ torch.set_num_threads(min(2, torch.get_num_threads()))  # the course's laptop bu
 # \qquad y_0 = 0 \qquad\text{(retrieval: only pairs strictly in the past)}$$
 #
 # then the heads are concatenated and multiplied by $W_o$. Four numbers per head are learned
-# along with the matrices: the leak $\lambda_h$, the bandwidth $\beta_h$, the mix $\gamma_h$
+# along with the matrices: the decay $\lambda_h$, the bandwidth $\beta_h$, the mix $\gamma_h$
 # and the value norm $\alpha_h$. Each is stored through the papers' "×10" parameterisation
 # (chapter 02); the package exposes the effective values. At initialisation they are:
 
 # %%
 cmem = layers.ContextMemory(n_embd=64, n_head=4).eval()
-for name in ("leak", "beta", "gamma", "alpha"):
+for name in ("decay", "beta", "gamma", "alpha"):
     print(f"{name:>5} per head:", np.round(getattr(cmem, name).detach().numpy(), 4))
 
-expected_leak = torch.exp(-torch.linspace(0.5, 5.0, 4))
-assert torch.allclose(cmem.leak, expected_leak, rtol=1e-5), "λ_h = exp(-linspace(0.5, 5, H))"
+expected_decay = torch.exp(-torch.linspace(0.5, 5.0, 4))
+assert torch.allclose(cmem.decay, expected_decay, rtol=1e-5), "λ_h = exp(-linspace(0.5, 5, H))"
 assert torch.allclose(cmem.beta, torch.full((4,), math.e**2)), "β = e² ≈ 7.39 at init"
 assert torch.allclose(cmem.alpha, torch.full((4,), math.exp(-0.5))), "α = e^-0.5 ≈ 0.607 at init"
 assert ((cmem.gamma > 0) & (cmem.gamma < 1)).all(), "γ ~ U(0, 1) at init"
 
 # %% [markdown]
-# The leaks start spread out on purpose: head 0 averages its keys over a few tokens, head 3
+# The decays start spread out on purpose: head 0 averages its keys over a few tokens, head 3
 # looks at the current token only. The weight that the key of position $t$ gives to the input
 # of position $t - \ell$ is $\lambda_h^\ell$:
 
 # %%
 lags = np.arange(0, 9)
 fig, ax = plt.subplots(figsize=(6, 3))
-for h, lam in enumerate(cmem.leak.detach().numpy()):
-    ax.plot(lags, lam**lags, "o-", label=f"head {h}: λ = {lam:.3f}")
+for h, decay in enumerate(cmem.decay.detach().numpy()):
+    ax.plot(lags, decay**lags, "o-", label=f"head {h}: λ = {decay:.3f}")
 ax.set_xlabel("lag ℓ (tokens back)")
 ax.set_ylabel("weight λ^ℓ in the key")
 ax.set_title("How far back each head's key looks, at initialisation")
 ax.legend(fontsize=8)
 plt.show()
-reach = [int(np.sum(lam**lags > 0.05)) for lam in cmem.leak.detach().numpy()]
+reach = [int(np.sum(decay**lags > 0.05)) for decay in cmem.decay.detach().numpy()]
 print("tokens with weight > 5% in each head's key:", reach)
 assert reach == sorted(reach, reverse=True) and reach[0] > reach[-1] == 1
 
@@ -116,24 +116,24 @@ assert reach == sorted(reach, reverse=True) and reach[0] > reach[-1] == 1
 # | key | shape | meaning |
 # |---|---|---|
 # | `W_phi`, `W_psi`, `W_o` | (d, d) | key map, value map, output map, applied as `x @ W.T` |
-# | `leak`, `beta`, `gamma`, `alpha` | (n_head,) | λ_h, β_h, γ_h, α_h |
+# | `decay`, `beta`, `gamma`, `alpha` | (n_head,) | λ_h, β_h, γ_h, α_h |
 #
 # Split the projections into heads of size `d // n_head` (shape `(B, H, T, hs)`), use
-# `leaky_average(keys, p["leak"])` from `mosaics_edu.features` for the keys (chapter 02), and
+# `leaky_average(keys, p["decay"])` from `mosaics_edu.features` for the keys (chapter 02), and
 # remember: the value past the end of the window is 0; position $t$ reads pairs $s < t$ only;
 # row 0 reads nothing and outputs exactly 0. The check compares you with
 # `mosaics_edu.layers.ContextMemory` running on the same weights.
 
 # %% tags=["exercise"]
 def context_memory(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int) -> torch.Tensor:
-    """Contextual memory. x: (B, T, d) -> (B, T, d); p holds W_phi, W_psi, W_o, leak, beta, gamma, alpha."""
+    """Contextual memory. x: (B, T, d) -> (B, T, d); p holds W_phi, W_psi, W_o, decay, beta, gamma, alpha."""
     ### BEGIN SOLUTION
     B, T, d = x.shape
 
     def heads(W: torch.Tensor) -> torch.Tensor:
         return (x @ W.T).view(B, T, n_head, d // n_head).transpose(1, 2)  # (B, H, T, hs)
 
-    k = leaky_average(heads(p["W_phi"]), p["leak"])  # (B, H, T, hs): k̄_t = k̃_t + λ k̄_{t-1}
+    k = leaky_average(heads(p["W_phi"]), p["decay"])  # (B, H, T, hs): k̄_t = k̃_t + λ k̄_{t-1}
     k = k / k.norm(dim=-1, keepdim=True)  # unit keys
     logits = p["beta"][:, None, None] * (k @ k.transpose(-1, -2))  # (B, H, T, T): β k_t·k_s
     v_now = heads(p["W_psi"])  # (B, H, T, hs): ṽ_t
@@ -167,7 +167,7 @@ with torch.no_grad():
 fig, axes = plt.subplots(1, 4, figsize=(11, 3))
 for h, ax in enumerate(axes):
     ax.imshow(w[0, h], cmap="magma")
-    ax.set_title(f"head {h}, λ={cmem.leak[h]:.3f}", fontsize=9)
+    ax.set_title(f"head {h}, λ={cmem.decay[h]:.3f}", fontsize=9)
     ax.set_xlabel("stored pair s")
 axes[0].set_ylabel("query t")
 plt.suptitle("Retrieval weights of an untrained contextual memory (random inputs)")
@@ -226,16 +226,16 @@ assert moved[t0:].min() > 1e-4, "outputs from t0 on do depend on it"
 # two-layer MLP whose hidden layer has `pmem_size` units and a softmax for its non-linearity.
 #
 # **Exercise 4.2 — `persistent_memory`** (★★, 15 minutes). Compute it from `p` with keys
-# `W_phi`, `W_o` (d, d), `M_k`, `M_v` (n_head, pmem_size, head_size) and `leak`, `beta`, `alpha`
+# `W_phi`, `W_o` (d, d), `M_k`, `M_v` (n_head, pmem_size, head_size) and `decay`, `beta`, `alpha`
 # (n_head,). The check compares with `mosaics_edu.layers.PersistentMemory`.
 
 # %% tags=["exercise"]
 def persistent_memory(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int) -> torch.Tensor:
-    """Persistent memory. x: (B, T, d) -> (B, T, d); p holds W_phi, M_k, M_v, W_o, leak, beta, alpha."""
+    """Persistent memory. x: (B, T, d) -> (B, T, d); p holds W_phi, M_k, M_v, W_o, decay, beta, alpha."""
     ### BEGIN SOLUTION
     B, T, d = x.shape
     q = (x @ p["W_phi"].T).view(B, T, n_head, d // n_head).transpose(1, 2)  # (B, H, T, hs)
-    q = leaky_average(q, p["leak"])  # the query also mixes the recent past
+    q = leaky_average(q, p["decay"])  # the query also mixes the recent past
     q = p["beta"][:, None, None] * q / q.norm(dim=-1, keepdim=True)  # (B, H, T, hs)
     w = torch.softmax(q @ p["M_k"].transpose(-1, -2), dim=-1)  # (B, H, T, pmem_size)
     y = p["alpha"][:, None, None] * (w @ p["M_v"])  # (B, H, T, hs)
@@ -315,8 +315,8 @@ def block_sizes(n_embd: int, n_head: int, pmem_size: int) -> tuple[int, int]:
     """Parameters of one mosaic block and of one bias-free GPT-2 block: (mosaic, gpt)."""
     ### BEGIN SOLUTION
     d, H, P = n_embd, n_head, pmem_size
-    cmem = 3 * d * d + 4 * H  # W_phi, W_psi, W_o + leak, beta, gamma, alpha per head
-    pmem = 2 * d * d + 2 * P * d + 3 * H  # W_phi, W_o + M_k, M_v + leak, beta, alpha per head
+    cmem = 3 * d * d + 4 * H  # W_phi, W_psi, W_o + decay, beta, gamma, alpha per head
+    pmem = 2 * d * d + 2 * P * d + 3 * H  # W_phi, W_o + M_k, M_v + decay, beta, alpha per head
     mosaic = cmem + pmem + 2 * d  # + two LayerNorm gains
     gpt = 4 * d * d + 8 * d * d + 2 * d  # attention + MLP + two LayerNorm gains
     return mosaic, gpt
@@ -399,12 +399,12 @@ def swapped_texts(rng: np.random.Generator, vocab: int = 40, n_u: int = 6, n_v: 
     return torch.tensor(one)[None], torch.tensor(two)[None]
 
 
-def order_sensitivity(leak: float, n_pairs: int = 20, seed: int = 0) -> float:
+def order_sensitivity(decay: float, n_pairs: int = 20, seed: int = 0) -> float:
     """Mean relative difference of the last C-mem output between the two orderings."""
     torch.manual_seed(seed)
     layer = layers.ContextMemory(32, 4).double().eval()
     with torch.no_grad():  # the same λ for every head: rate = -ln λ, stored as θ = rate / 10
-        layer.keys.leak_logit.fill_(10.0 if leak == 0 else -math.log(leak) / 10)
+        layer.keys.decay_logit.fill_(10.0 if decay == 0 else -math.log(decay) / 10)
     emb = torch.randn(40, 32, dtype=torch.float64)  # a random token embedding
     rng = np.random.default_rng(seed)
     diffs = []
@@ -416,16 +416,16 @@ def order_sensitivity(leak: float, n_pairs: int = 20, seed: int = 0) -> float:
     return float(np.mean(diffs))
 
 
-leaks = [0.0, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8]
-sens = [order_sensitivity(lam) for lam in leaks]
+decays = [0.0, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8]
+sens = [order_sensitivity(decay) for decay in decays]
 fig, ax = plt.subplots(figsize=(5.5, 3))
-ax.plot(leaks, sens, "o-")
-ax.set_xlabel("leak λ of every key")
+ax.plot(decays, sens, "o-")
+ax.set_xlabel("decay λ of every key")
 ax.set_ylabel("relative change of the last output")
 ax.set_title("a u a v a vs a v a u a: order is seen only through λ")
 plt.show()
-for lam, s in zip(leaks, sens, strict=True):
-    print(f"λ = {lam:4.2f}: relative difference {s:.2e}")
+for decay, s in zip(decays, sens, strict=True):
+    print(f"λ = {decay:4.2f}: relative difference {s:.2e}")
 assert sens[0] < 1e-10, "with λ = 0 the two texts store the same pairs"
 assert min(sens[3:]) > 1e-2 and sens[-1] > sens[1]
 
@@ -468,10 +468,10 @@ assert f_m == f_g
 
 # %%
 heads_x = torch.randn(1, 4, 2048, 16)  # (B, H, T, hs)
-lam = torch.tensor([0.6, 0.3, 0.1, 0.01])
-ref = leaky_average(heads_x, lam, method="recurrent")
+decay = torch.tensor([0.6, 0.3, 0.1, 0.01])
+ref = leaky_average(heads_x, decay, method="recurrent")
 for method in ("matrix", "scan"):
-    err = float((leaky_average(heads_x, lam, method=method) - ref).abs().max())
+    err = float((leaky_average(heads_x, decay, method=method) - ref).abs().max())
     print(f"{method:>6} vs recurrent: largest difference {err:.1e}")
     assert err < 1e-5
 
@@ -480,7 +480,7 @@ timings = {m: [] for m in ("matrix", "scan")}
 Ts = [256, 512, 1024, 2048]
 for T in Ts:
     for m in timings:
-        timings[m].append(median_time(lambda xt=heads_x[:, :, :T], m=m: leaky_average(xt, lam, method=m), repeats=5))
+        timings[m].append(median_time(lambda xt=heads_x[:, :, :T], m=m: leaky_average(xt, decay, method=m), repeats=5))
 fig, ax = plt.subplots(figsize=(5.5, 3))
 for m, ts in timings.items():
     ax.loglog(Ts, np.array(ts) * 1e3, "o-", label=m)
@@ -584,18 +584,18 @@ interactive_figure(retrieval_view, draw_retrieval_view, controls, figsize=(11, 4
 # %% [markdown]
 # With nobody moving the sliders (under `pytest`), the same pure function runs at its defaults,
 # and we assert what the paragraph above claims: the weights of a query sum to one over its past,
-# and the head with the smallest leak puts most of its weight on earlier copies of the query's
-# character — much more than the head with the largest leak.
+# and the head with the smallest decay puts most of its weight on earlier copies of the query's
+# character — much more than the head with the largest decay.
 
 # %%
 view = retrieval_view(**defaults(controls))
 mass = view["same_token_mass"]
-print("leak per head:", np.round(view["leak"], 4))
+print("decay per head:", np.round(view["decay"], 4))
 print("weight on earlier copies of the query's character, per head:", np.round(mass, 3))
 print("top-5 retrieved positions for the default query:", view["top"].tolist(),
       "characters:", [text[s] for s in view["top"]], "query:", repr(text[view["position"]]))
 assert abs(view["row_sum"] - 1) < 1e-5
-lo, hi = int(np.argmin(view["leak"])), int(np.argmax(view["leak"]))
+lo, hi = int(np.argmin(view["decay"])), int(np.argmax(view["decay"]))
 assert mass[lo] > 0.7 and mass[lo] > mass[hi] + 0.2
 
 # %% [markdown]

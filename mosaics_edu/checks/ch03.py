@@ -8,9 +8,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ..moons.cached_generation import generate_cached, moon_keys, moon_values, read_memory
 from ..moons.evaluate import moon_shares as reference_moon_shares
 from ..moons.model import MoonMemory, block_magnitudes, to_complex_linear
-from ..moons.pieces import generate_cached, read_memory, unit_keys, unit_values
 from . import as_numpy, call_learner, compare, fail, passed
 
 CHAPTER = "03_three_moons"
@@ -92,34 +92,34 @@ def _check_model(n_units: int) -> MoonMemory:
 
 
 def _no_fill_in(model, prefix, n_steps):
-    keys, values = unit_keys(model, prefix), unit_values(model, prefix[:, 1:])
+    keys, values = moon_keys(model, prefix), moon_values(model, prefix[:, 1:])
     out = []
     for _ in range(n_steps):
         pred = read_memory(model, keys[:, :, -1], keys[:, :, :-1], values)
         out.append(pred)
         values = torch.cat([values, torch.zeros_like(values[:, :, :1])], dim=2)
-        keys = torch.cat([keys, unit_keys(model, pred[:, None])], dim=2)
+        keys = torch.cat([keys, moon_keys(model, pred[:, None])], dim=2)
     return torch.stack(out, 1)
 
 
 def _frozen_memory(model, prefix, n_steps):
-    keys, values = unit_keys(model, prefix), unit_values(model, prefix[:, 1:])
+    keys, values = moon_keys(model, prefix), moon_values(model, prefix[:, 1:])
     mem_k, query, out = keys[:, :, :-1], keys[:, :, -1], []
     for _ in range(n_steps):
         pred = read_memory(model, query, mem_k, values)
         out.append(pred)
-        query = unit_keys(model, pred[:, None])[:, :, 0]
+        query = moon_keys(model, pred[:, None])[:, :, 0]
     return torch.stack(out, 1)
 
 
 def _unshifted_values(model, prefix, n_steps):
-    keys, values = unit_keys(model, prefix), unit_values(model, prefix)
+    keys, values = moon_keys(model, prefix), moon_values(model, prefix)
     out = []
     for _ in range(n_steps):
         pred = read_memory(model, keys[:, :, -1], keys, values)
         out.append(pred)
-        keys = torch.cat([keys, unit_keys(model, pred[:, None])], dim=2)
-        values = torch.cat([values, unit_values(model, pred[:, None])], dim=2)
+        keys = torch.cat([keys, moon_keys(model, pred[:, None])], dim=2)
+        values = torch.cat([values, moon_values(model, pred[:, None])], dim=2)
     return torch.stack(out, 1)
 
 

@@ -60,7 +60,7 @@ def context_memory_weights(layer: layers.ContextMemory) -> Weights:
     """The weights of a :class:`~mosaics_edu.layers.ContextMemory`, detached, with their meaning.
 
     ``W_phi``, ``W_psi``, ``W_o``: (d, d) matrices applied as ``x @ W.T`` (``nn.Linear``);
-    ``leak`` λ_h, ``beta`` β_h, ``gamma`` γ_h, ``alpha`` α_h: (n_head,) effective per-head values.
+    ``decay`` λ_h, ``beta`` β_h, ``gamma`` γ_h, ``alpha`` α_h: (n_head,) effective per-head values.
     """
     if not isinstance(layer, layers.ContextMemory):
         raise TypeError(f"layer must be a mosaics_edu.layers.ContextMemory, got {type(layer).__name__}")
@@ -69,7 +69,7 @@ def context_memory_weights(layer: layers.ContextMemory) -> Weights:
             "W_phi": layer.keys.proj.weight.detach().clone(),
             "W_psi": layer.values.proj.weight.detach().clone(),
             "W_o": layer.c_proj.weight.detach().clone(),
-            "leak": layer.leak.detach().clone(),
+            "decay": layer.decay.detach().clone(),
             "beta": layer.beta.detach().clone(),
             "gamma": layer.gamma.detach().clone(),
             "alpha": layer.alpha.detach().clone(),
@@ -80,7 +80,7 @@ def persistent_memory_weights(layer: layers.PersistentMemory) -> Weights:
     """The weights of a :class:`~mosaics_edu.layers.PersistentMemory`, detached.
 
     ``W_phi``, ``W_o``: (d, d); ``M_k``, ``M_v``: (n_head, pmem_size, head_size) tables;
-    ``leak`` λ_h, ``beta`` β_h, ``alpha`` α_h: (n_head,).
+    ``decay`` λ_h, ``beta`` β_h, ``alpha`` α_h: (n_head,).
     """
     if not isinstance(layer, layers.PersistentMemory):
         raise TypeError(
@@ -91,7 +91,7 @@ def persistent_memory_weights(layer: layers.PersistentMemory) -> Weights:
             "M_k": layer.table_keys.detach().clone(),
             "M_v": layer.table_values.detach().clone(),
             "W_o": layer.c_proj.weight.detach().clone(),
-            "leak": layer.leak.detach().clone(),
+            "decay": layer.decay.detach().clone(),
             "beta": layer.beta.detach().clone(),
             "alpha": layer.alpha.detach().clone(),
         }
@@ -102,7 +102,7 @@ def _jitter_scalars(module: nn.Module, gen: torch.Generator) -> None:
     with torch.no_grad():
         for name, p in module.named_parameters():
             n = p.shape[0]
-            if name.endswith("leak_logit"):  # rate 10|θ| in [0.1, 2]: λ from 0.9 down to 0.14
+            if name.endswith("decay_logit"):  # rate 10|θ| in [0.1, 2]: λ from 0.9 down to 0.14
                 p.copy_(torch.rand(n, generator=gen) * 0.19 + 0.01)
             elif name.endswith("beta_logit"):  # log-scale 10θ in [-0.3, 1.5]: β from 0.55 to 20
                 p.copy_(torch.rand(n, generator=gen) * 0.18 - 0.03)
@@ -196,7 +196,7 @@ def _cmem(
     B, T, d = x.shape
     k = _heads(x, p["W_phi"], n_head)  # (B, H, T, hs)
     if leaky:
-        k = leaky_average(k, p["leak"], method="recurrent")  # (B, H, T, hs)
+        k = leaky_average(k, p["decay"], method="recurrent")  # (B, H, T, hs)
     if normalise_keys:
         k = F.normalize(k, dim=-1, eps=1e-12)
     logits = k @ k.transpose(-1, -2)  # (B, H, T, T)
@@ -253,7 +253,7 @@ def _pmem(
     p = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in p.items()}
     q = _heads(x, p["W_phi"], n_head)  # (B, H, T, hs)
     if leaky:
-        q = leaky_average(q, p["leak"], method="recurrent")
+        q = leaky_average(q, p["decay"], method="recurrent")
     if normalise:
         q = F.normalize(q, dim=-1, eps=1e-12)
     scale = {"beta": p["beta"], "sqrt": p["beta"].sqrt(), "none": torch.ones_like(p["beta"])}
@@ -296,7 +296,7 @@ CMEM_MISTAKES: dict[str, dict[str, Any]] = {
         {"bandwidth": "sqrt"},
     "used the transformer's 1/√head_size instead of the learned bandwidth β":
         {"bandwidth": "sqrt_d"},
-    "forgot the leaky average of the keys: k̄_t = W_φ x_t + λ_h k̄_{t-1} (p['leak'] per head)":
+    "forgot the leaky average of the keys: k̄_t = W_φ x_t + λ_h k̄_{t-1} (p['decay'] per head)":
         {"leaky": False},
     "forgot the peek: the value mixes now and next, v̄_t = γ ṽ_t + (1-γ) ṽ_{t+1}; you used ṽ_t only":
         {"values": "now"},
@@ -527,7 +527,7 @@ SIZE_MISTAKES: dict[str, Callable] = {
         lambda d, H, P: _sizes(d, H, P, tables=P * d),
     "gave the contextual memory a query map W_q: its query is its own key, so it has W_φ, W_ψ, "
     "W_o only (3d²)": lambda d, H, P: _sizes(d, H, P, cmem=4 * d * d),
-    "forgot the per-head scalars (4 per head in the C-mem: leak, β, γ, α; 3 in the P-mem)":
+    "forgot the per-head scalars (4 per head in the C-mem: λ, β, γ, α; 3 in the P-mem)":
         lambda d, H, P: _sizes(d, H, P, cmem_scalars=0, pmem_scalars=0),
     "forgot the LayerNorm gains (d each, no bias), in both blocks":
         lambda d, H, P: _sizes(d, H, P, ln=0, g_ln=0),

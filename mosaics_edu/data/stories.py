@@ -7,8 +7,8 @@ a small plot — that any machine can generate in a second, deterministically, a
 Names are what make the corpus interesting for in-context learning. Every story draws its
 characters from a pool of thousands of procedurally generated first names (``make_names``), so a
 model cannot memorise "which name comes next": to predict the third "Brelo" in a story it has to
-*copy* the name from earlier in the window. ``name_spans`` finds those names again, so chapter 06
-can measure how well a model recalls them.
+*copy* the name from earlier in the window. ``name_spans`` finds those names again, so chapter 05
+measures how well a model recalls them.
 
 Grammar (every ``{slot}`` is drawn uniformly from a short list of alternatives; the lists are the
 module-level tuples below):

@@ -29,7 +29,7 @@ from .evaluate import (
     position_loss,
 )
 from .io import load_run, save_run
-from .model import BANDWIDTH, MoonMemory, block_magnitudes, to_complex_linear
+from .model import BETA, MoonMemory, block_magnitudes, to_complex_linear
 from .runs import EvalSettings, evaluate_run, train_and_save
 from .train import MoonsConfig, train_moons
 
@@ -37,7 +37,7 @@ __all__ = [
     "STEPS_PER_UNIT", "TRAIN_TRIPLES", "TRIPLES", "VALID_TRIPLE", "VARIANT_TRAIN_TRIPLES",
     "VARIANT_VALID_TRIPLE", "full_period", "observe", "period_in_steps", "sample_windows",
     "CLEAN_SHARE", "crossing_point", "generate", "generation_error", "is_clean_split",
-    "moon_shares", "position_error", "position_loss", "load_run", "save_run", "BANDWIDTH",
+    "moon_shares", "position_error", "position_loss", "load_run", "save_run", "BETA",
     "MoonMemory", "block_magnitudes", "to_complex_linear", "EvalSettings", "evaluate_run",
     "train_and_save", "MoonsConfig", "train_moons",
 ]

@@ -88,7 +88,7 @@ def generation_error(
         raise ValueError(f"generation_error(contexts): every c must satisfy 1 ≤ c and "
                          f"c + horizon ≤ {x.shape[1]} (the window length).")
     m = model.maps()
-    H, beta = model.n_units, model.bandwidth
+    H, beta = model.n_units, model.beta
     W, L, d = x.shape
     hd = d // H
     C = cs.numel()

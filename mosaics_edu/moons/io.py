@@ -59,10 +59,12 @@ def load_run(stem: str, folder: str | os.PathLike | None = None) -> tuple[MoonMe
                                     "or pass the folder that holds it.")
     try:
         record = json.loads(js.read_text())
-        config = MoonsConfig(**{**record["config"],
-                                "snapshot_steps": tuple(record["config"]["snapshot_steps"])})
+        saved = dict(record["config"])
+        if "bandwidth" in saved:  # runs saved before β was called beta everywhere
+            saved["beta"] = saved.pop("bandwidth")
+        config = MoonsConfig(**{**saved, "snapshot_steps": tuple(saved["snapshot_steps"])})
         state = torch.load(pt, weights_only=True, map_location="cpu")
-        model = MoonMemory(config.n_units, config.bandwidth)
+        model = MoonMemory(config.n_units, config.beta)
         model.load_state_dict(state)
     except (json.JSONDecodeError, KeyError, TypeError, RuntimeError, EOFError, ValueError,
             pickle.UnpicklingError) as err:

@@ -4,10 +4,11 @@ For unit h and position t (the paper's toy model, no embedding, no normalisation
 
     k_t = W_φ x_t                  keys: what the present looks like
     v_t = W_ψ x_{t+1}              values: what came next (0 for the last position)
-    y_t = W_z concat_h Σ_{s<t} softmax_s(β k_t·k_s) v_s      with a fixed bandwidth β = 50
+    y_t = W_z concat_h Σ_{s<t} softmax_s(β k_t·k_s) v_s      with a fixed β = 50
 
 Retrieval reads only pairs s < t, whose values hold x_{s+1} ≤ x_t: nothing from the future leaks,
-and position 0 (an empty memory) predicts exactly 0.
+and position 0 (an empty memory) predicts exactly 0. It is the same strictly causal retrieval as
+the language model's contextual memory (:func:`mosaics_edu.memory.causal_retrieval`).
 
 Every map is *complex-linear*: each 2×2 block is [[a, b], [-b, a]], a rotation times a scaling,
 which acts on one moon's (sin, cos) pair as multiplication by a complex number. A unit that reads
@@ -26,10 +27,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["to_complex_linear", "block_magnitudes", "MoonMemory", "N_MOONS", "BANDWIDTH"]
+from ..memory import causal_retrieval
+
+__all__ = ["to_complex_linear", "block_magnitudes", "MoonMemory", "N_MOONS", "BETA"]
 
 N_MOONS = 3
-BANDWIDTH = 50.0  # β, fixed: the kernel is exp(β k·k_s)
+BETA = 50.0  # β, fixed: the kernel is exp(β k·k_s)
 
 
 def to_complex_linear(w: torch.Tensor) -> torch.Tensor:
@@ -63,14 +66,15 @@ def block_magnitudes(w: torch.Tensor) -> torch.Tensor:
 class MoonMemory(nn.Module):
     """One layer of ``n_units`` memory units over 6-d three-moon observations (see module doc)."""
 
-    def __init__(self, n_units: int = 3, bandwidth: float = BANDWIDTH) -> None:
+    def __init__(self, n_units: int = 3, beta: float = BETA) -> None:
         super().__init__()
         if n_units not in (1, 3):
             raise ValueError(f"MoonMemory(n_units={n_units}): use 3 (three units of 2 dims, the "
                              "mosaic) or 1 (one unit of 6 dims).")
-        if not bandwidth > 0:
-            raise ValueError(f"MoonMemory(bandwidth={bandwidth}): the bandwidth must be > 0.")
-        self.n_units, self.bandwidth = n_units, float(bandwidth)
+        if not beta > 0:
+            raise ValueError(f"MoonMemory(beta={beta}): beta, the multiplier of k_t·k_s, must be "
+                             "> 0.")
+        self.n_units, self.beta = n_units, float(beta)
         d = 2 * N_MOONS
         bound = 1 / math.sqrt(d)  # the uniform init of a default linear layer
         self.w_phi = nn.Parameter(torch.empty(d, d).uniform_(-bound, bound))  # keys
@@ -95,19 +99,6 @@ class MoonMemory(nn.Module):
         v = (nxt @ m["psi"].T).view(B, T, H, d // H).transpose(1, 2)  # (B, H, T, hd)
         return k, v
 
-    def retrieve(self, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """Strictly causal kernel retrieval: (B, H, T, hd) keys and values -> (B, H, T, hd).
-
-        Reading pairs s < t is ordinary causal attention between the queries 1..T-1 and the
-        keys 0..T-2, so the fused attention kernel applies; position 0 gets 0.
-        """
-        if k.shape[2] < 2:
-            return torch.zeros_like(v)
-        out = F.scaled_dot_product_attention(
-            k[:, :, 1:], k[:, :, :-1], v[:, :, :-1], is_causal=True, scale=self.bandwidth
-        )  # (B, H, T-1, hd)
-        return F.pad(out, (0, 0, 1, 0))  # (B, H, T, hd)
-
     def forward(self, x: torch.Tensor, return_units: bool = False) -> torch.Tensor:
         """Predict x_{t+1} from x_0..x_t at every position: x (B, T, 6) -> (B, T, 6).
 
@@ -117,7 +108,7 @@ class MoonMemory(nn.Module):
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             raise ValueError(f"MoonMemory(x): expected a (batch, time, 6) tensor, got {shape}.")
         k, v = self.keys_values(x)
-        y = self.retrieve(k, v)  # (B, H, T, hd)
+        y = causal_retrieval(k, v, beta=self.beta)  # (B, H, T, hd)
         if return_units:
             return y
         B, H, T, hd = y.shape
@@ -130,9 +121,6 @@ class MoonMemory(nn.Module):
 
         For looking at, not for training (no gradient).
         """
-        k, _ = self.keys_values(x)
-        T = x.shape[1]
-        scores = self.bandwidth * k @ k.transpose(-1, -2)  # (B, H, T, T)
-        past = torch.ones(T, T, dtype=torch.bool).tril(-1)  # s < t
-        w = torch.softmax(scores.masked_fill(~past, float("-inf")), dim=-1)
-        return torch.nan_to_num(w, nan=0.0)  # row 0 reads nothing
+        k, v = self.keys_values(x)
+        _, weights = causal_retrieval(k, v, beta=self.beta, return_weights=True)
+        return weights  # (B, H, T, T), row 0 all zero: it reads nothing

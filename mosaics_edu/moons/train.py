@@ -17,7 +17,7 @@ import torch
 
 from .data import TRAIN_TRIPLES, VARIANT_TRAIN_TRIPLES, sample_windows
 from .evaluate import clipped_squared_error, is_clean_split, moon_shares, position_loss
-from .model import BANDWIDTH, MoonMemory, block_magnitudes
+from .model import BETA, MoonMemory, block_magnitudes
 
 __all__ = ["MoonsConfig", "train_moons", "SNAPSHOT_STEPS", "TASKS", "POOL"]
 
@@ -38,7 +38,7 @@ class MoonsConfig:
     lr: float = 1e-2
     lr_final: float = 5e-6
     clip: float = 0.5
-    bandwidth: float = BANDWIDTH
+    beta: float = BETA  # β, the multiplier of k_t·k_s (fixed, not learned)
     snapshot_steps: tuple[int, ...] = field(default=SNAPSHOT_STEPS)
 
     def __post_init__(self) -> None:
@@ -48,8 +48,8 @@ class MoonsConfig:
             raise ValueError(f"MoonsConfig(task={self.task!r}): use one of {sorted(TASKS)}.")
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError("MoonsConfig: steps and batch_size must be ≥ 1.")
-        if not (self.lr > 0 and self.lr_final > 0 and self.clip > 0 and self.bandwidth > 0):
-            raise ValueError("MoonsConfig: lr, lr_final, clip and bandwidth must be > 0.")
+        if not (self.lr > 0 and self.lr_final > 0 and self.clip > 0 and self.beta > 0):
+            raise ValueError("MoonsConfig: lr, lr_final, clip and beta must be > 0.")
         self.snapshot_steps = tuple(s for s in self.snapshot_steps if 0 <= s <= self.steps)
 
     @property
@@ -96,7 +96,7 @@ def train_moons(config: MoonsConfig, progress: bool = True) -> tuple[MoonMemory,
     if not isinstance(config, MoonsConfig):
         raise TypeError("train_moons(config): pass a MoonsConfig, e.g. MoonsConfig(n_units=3, seed=0).")
     torch.manual_seed(config.seed)
-    model = MoonMemory(config.n_units, config.bandwidth)
+    model = MoonMemory(config.n_units, config.beta)
     data_gen = torch.Generator().manual_seed(10_000 + config.seed)
     probe_gen = torch.Generator().manual_seed(20_000 + config.seed)
     triples = TASKS[config.task]

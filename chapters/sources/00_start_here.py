@@ -24,7 +24,8 @@
 # - tell which Python, torch and device the course is running on;
 # - find the learner and the solutions notebook of every chapter;
 # - do an exercise and check it with `pytest`, and read what a failing check tells you;
-# - move a widget, and know what runs when nobody moves it.
+# - move a widget, and know what runs when nobody moves it;
+# - read the course's notation: one name per quantity, from the first chapter to the last.
 
 # %% [markdown]
 # ## 1. Your environment
@@ -35,11 +36,13 @@
 # optional large runs of chapters 05 and 08 practical.
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
 import mosaics_edu
 from mosaics_edu.checks import ch00
+from mosaics_edu.diagrams import draw_course_map
 from mosaics_edu.env import environment_report
 from mosaics_edu.softmax import DEMO_SCORES, beta_softmax, draw_beta_softmax
 from mosaics_edu.widgets import defaults, interactive_figure
@@ -69,6 +72,14 @@ print(f"OK: torch {torch.__version__} on {report['device']}, mosaics_edu {mosaic
 # | `chapters/solutions/NN_name.ipynb` | the solutions notebook — every exercise filled in |
 # | `chapters/sources/NN_name.py` | the source both are generated from (for maintainers) |
 #
+# The map below is the whole course: three chapters on one memory, three on networks of memories
+# and training them, three on what they learn and how they scale.
+
+# %%
+draw_course_map()
+plt.show()
+
+# %% [markdown]
 # Each chapter starts with what you will be able to do, then alternates a little prose, one
 # equation, the few lines of code that compute it, and a plot with one sentence saying what it
 # shows. Claims from the papers are not just quoted: each is **measured in the notebook and
@@ -90,7 +101,7 @@ print(f"OK: torch {torch.__version__} on {report['device']}, mosaics_edu {mosaic
 
 # %%
 command = "pytest --nbval-lax chapters/00_start_here.ipynb"
-print("When you have done the exercise below, save this notebook and run, from the course folder:")
+print("When you have done the exercises below, save this notebook and run, from the course folder:")
 print("   ", command)
 
 # %% [markdown]
@@ -148,7 +159,8 @@ ch00.check_stable_softmax(stable_softmax)
 # Multiplying the scores by a number $\beta \ge 0$ before the softmax controls how *peaked* the
 # weights are. With $\beta = 0$ every item gets the same weight (an average); as $\beta$ grows the
 # weight concentrates on the highest score (a lookup). This $\beta$ is the **bandwidth** of an
-# associative memory, the knob you will turn in every chapter. Move the sliders: `beta` reshapes
+# associative memory, the knob you will turn in every chapter (section 5 says which β each chapter
+# means). Move the sliders: `beta` reshapes
 # the weights, while `shift` (a constant added to every score) changes nothing — the reason the
 # stable softmax is allowed to subtract the maximum. The right panel's title gives the entropy of
 # the weights, a one-number summary of how spread they are: $\ln 8 \approx 2.08$ nats for the
@@ -180,7 +192,8 @@ shifted = beta_softmax(DEMO_SCORES, beta=1.0, shift=500.0)["weights"]
 flat_entropy = float(beta_softmax(DEMO_SCORES, beta=0.0)["entropy"])
 print(f"beta=0   -> weights all {flat[0]:.4f} (1/n = {1 / len(DEMO_SCORES):.4f}), "
       f"entropy {flat_entropy:.2f} nats (ln n = {np.log(len(DEMO_SCORES)):.2f})")
-print(f"beta=100 -> largest weight {sharp.max():.4f} on item {sharp.argmax()} (best score: item {DEMO_SCORES.argmax()})")
+print(f"beta=100 -> largest weight {sharp.max():.4f} on item {sharp.argmax()} "
+      f"(best score: item {DEMO_SCORES.argmax()})")
 print(f"shift=500 changes the weights by at most {np.abs(shifted - shown['weights']).max():.1e}")
 assert np.allclose(flat, 1 / len(DEMO_SCORES))
 assert np.isclose(flat_entropy, np.log(len(DEMO_SCORES)))
@@ -188,14 +201,94 @@ assert sharp.argmax() == DEMO_SCORES.argmax() and sharp.max() > 0.99
 assert np.allclose(shifted, shown["weights"], atol=1e-12)
 
 # %% [markdown]
+# **Exercise 0.2 — `weight_entropy`** (★★, 10 minutes). Write the entropy of the weights
+# $w = \mathrm{softmax}(\beta s)$ over the last axis, in nats:
+#
+# $$H = -\sum_i w_i \ln w_i , \qquad 0 \le H \le \ln n .$$
+#
+# The literal formula breaks exactly where the widget gets interesting: with a large β most
+# weights underflow to 0, and $0 \cdot \ln 0 = 0 \cdot (-\infty)$ is `nan`. Work with the
+# *log-weights* $\ln w_i = z_i - \ln \sum_j e^{z_j}$, $z = \beta s - \max_j \beta s_j$, which stay
+# finite, and count a term whose weight is 0 as 0 (its limit). Shapes: scores `(..., n)`, a number
+# `beta` → entropies `(...)`. Do not modify `scores` in place.
+
+# %% tags=["exercise"]
+def weight_entropy(scores: np.ndarray, beta: float) -> np.ndarray:
+    """Entropy (nats) of softmax(beta * scores) over the last axis. (..., n) -> (...)."""
+    ### BEGIN SOLUTION
+    z = beta * scores
+    z = z - z.max(axis=-1, keepdims=True)  # (..., n): the largest is 0
+    log_w = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))  # (..., n): finite log-weights
+    w = np.exp(log_w)
+    return -np.where(w > 0, w * log_w, 0.0).sum(axis=-1)  # (...): 0 · ln 0 counts as 0
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch00.check_weight_entropy(weight_entropy)
+
+# %% [markdown]
+# ## 5. Notation, once for the whole course
+#
+# Every quantity has one name, the same in the papers' formulas, in the code and in the widgets.
+#
+# | in code | symbol | what it is |
+# |---|---|---|
+# | `keys` | $k_t$ | what a memory stores and is asked with: a summary of the past up to position $t$ |
+# | `values` | $v_t$ | what a memory stores to answer with; in a memory unit it peeks one step ahead |
+# | `decay` | $\lambda$ | the fraction of the past a leaky average keeps per step: larger λ, longer memory |
+# | `beta` | $\beta$ | the bandwidth: how sharply a memory picks the keys nearest the query |
+# | `gamma` | $\gamma$ | the value's mix of the input now and the next one |
+# | `t`, `s`, `T`, `n` | $t, s, T, n$ | current position, stored position, sequence length, stored pairs |
+# | memory unit | | one memory with its key and value extractors; answers at $t$ from the pairs $s < t$ |
+# | contextual memory | C-mem | memory units whose pairs come from the context being read |
+# | persistent memory | P-mem | a memory whose keys and values are learned tables (in place of an MLP) |
+# | mosaic | | a network of many memory units — heads side by side, blocks stacked — trained together |
+#
+# The formulas behind the first rows: keys $\bar k_t = \tilde k_t + \lambda\, \bar k_{t-1}$,
+# $k_t = \bar k_t / \lVert \bar k_t \rVert$ (chapter 02); values
+# $v_t = \gamma\, x_t + (1-\gamma)\, x_{t+1}$ (chapter 02); retrieval
+# $y_t = \sum_{s<t} \mathrm{softmax}_s(\cdot)\, v_s$ with the scores below.
+#
+# **Which β?** Chapters 01–02 write the Gaussian kernel $\exp(-\beta\lVert k - k'\rVert^2)$. For
+# unit keys $\lVert k - k'\rVert^2 = 2 - 2\,k\cdot k'$, so it is $\mathrm{softmax}(2\beta\, k\cdot k')$.
+# The papers, and the models from chapter 02's induction head on, write
+# $\mathrm{softmax}(\beta\, \hat k\cdot \hat k')$: **the papers' β is twice the Gaussian β of
+# chapters 01–02.** Each chapter says which one it uses where the two meet.
+#
+# ## Recap questions
+#
+# 1. Why may the stable softmax subtract each row's maximum without changing the weights?
+# 2. What weights does $\beta = 0$ give, and what does a very large β give?
+# 3. Which command checks a whole notebook you saved, and what does `--nbval-lax` not compare?
+# 4. A leaky average with $\lambda = 0.9$ and one with $\lambda = 0.1$: which remembers longer?
+# 5. A Gaussian kernel with β = 15 on unit keys equals a softmax of $k\cdot k'$ times what number?
+#
+# <details><summary>Answers</summary>
+#
+# 1. Adding a constant $c$ to every score of a row multiplies numerator and denominator by the
+#    same $e^{c}$; with $c = -\max_j s_j$ no exponent is positive, so nothing overflows.
+# 2. β = 0: every item the same weight $1/n$ (an average). Large β: all the weight on the highest
+#    score (a lookup) — both measured in section 4.
+# 3. `pytest --nbval-lax chapters/NN_name.ipynb`; `--nbval-lax` runs every cell but does not
+#    compare the outputs you saved with new ones (plain `--nbval` does).
+# 4. $\lambda = 0.9$ keeps 90 % of the past per step: an input's weight halves in about 6.6 steps
+#    ($\ln 0.5 / \ln 0.9$), against a third of a step for $\lambda = 0.1$.
+# 5. 30: the Gaussian β = 15 is $\mathrm{softmax}(2 \cdot 15\, k\cdot k')$, the papers' β = 30.
+#
+# </details>
+#
 # ## Summary
 #
 # - The report at the top tells you your versions and device; every chapter runs on a CPU.
 # - Open the learner notebooks in `chapters/`; the worked answers are in `chapters/solutions/`.
 # - An exercise is a stub plus a check; a failing check names the exercise and the likely mistake.
+# - The entropy of the weights measures their spread, from $\ln n$ (average) to 0 (lookup); it
+#   is computed from the log-weights, so that underflowing weights give no `nan`.
 #   Check a whole notebook with `pytest --nbval-lax chapters/NN_name.ipynb`.
 # - A widget wires sliders to a pure function; tests assert on that function.
 # - Softmax needs its maximum subtracted; its bandwidth β moves it from averaging to lookup.
+# - One notation for the course (section 5); the papers' β is twice chapters 01–02's Gaussian β.
 #
 # ## Further reading
 #

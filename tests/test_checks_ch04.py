@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -50,14 +53,24 @@ def persistent_memory(x, p, n_head, square=True, leaky=True):
     return y.transpose(1, 2).reshape(B, T, d) @ p["W_o"].T
 
 
-def mosaic_block(x, block):
-    x = x + block.cmem(block.ln_1(x))
-    return x + block.pmem(block.ln_2(x))
+def effective_scalars(theta):
+    rate = 10 * theta["decay_logit"].abs()
+    scale = torch.exp((10 * theta["beta_logit"]).clamp(max=5.0))
+    return {"decay": torch.exp(-rate), "scale": scale, "beta": scale**2,
+            "alpha": torch.exp(10 * theta["alpha_logit"])}
 
 
-def block_sizes(d, H, P):
-    mosaic = 2 * d + 3 * d * d + 4 * H + 2 * d * d + 2 * P * d + 3 * H
-    gpt = 2 * d + 4 * d * d + 8 * d * d
+def mosaic_lm(idx, model):
+    x = model.wte(idx)  # (B, T, d): no position embedding
+    for block in model.blocks:
+        x = x + block.cmem(block.ln_1(x))
+        x = x + block.pmem(block.ln_2(x))
+    return model.ln_f(x) @ model.wte.weight.T / math.sqrt(model.config.n_embd)
+
+
+def model_sizes(V, T, L, d, H, P):
+    mosaic = V * d + L * (2 * d + 3 * d * d + 4 * H + 2 * d * d + 2 * P * d + 3 * H) + d
+    gpt = V * d + T * d + L * (2 * d + 12 * d * d) + d
     return mosaic, gpt
 
 
@@ -144,47 +157,67 @@ def test_every_modelled_pmem_mistake_is_diagnosed(diagnosis):
             lambda x, p, H: ch04._pmem(x, p, H, **flags).float(), diagnosis)
 
 
-# ---- 4.3 -----------------------------------------------------------------------------------
+# ---- 4.1 the per-head scalars ---------------------------------------------------------------
 
 
-def test_mosaic_block_reference_passes(capsys):
-    ch04.check_mosaic_block(mosaic_block)
+def test_effective_scalars_reference_passes(capsys):
+    ch04.check_effective_scalars(effective_scalars)
+    ch04.check_effective_scalars(ch04.reference_effective_scalars)
     assert "passed" in capsys.readouterr().out
 
 
-def test_reference_block_is_the_package_block():
-    block = ch04.random_block(16, 4, 56, seed=5)
-    x = torch.randn(2, 6, 16)
-    with torch.no_grad():
-        assert torch.allclose(mosaic_block(x, block), block(x), atol=1e-6)
+def test_effective_scalars_at_init_are_the_papers():
+    theta = {"decay_logit": torch.linspace(0.5, 5.0, 12) / 10,
+             "beta_logit": torch.full((12,), 0.1), "alpha_logit": torch.full((12,), -0.05)}
+    out = ch04.reference_effective_scalars(theta)
+    assert torch.allclose(out["beta"], torch.full((12,), math.e**2, dtype=torch.float64))
+    assert torch.allclose(out["decay"], torch.exp(-torch.linspace(0.5, 5.0, 12)).double())
 
 
-@pytest.mark.parametrize("diagnosis", list(ch04.BLOCK_MISTAKES))
-def test_every_block_mistake_is_diagnosed(diagnosis):
-    _raises(ch04.check_mosaic_block, ch04.BLOCK_MISTAKES[diagnosis], diagnosis)
+@pytest.mark.parametrize("diagnosis", list(ch04.SCALAR_MISTAKES))
+def test_every_scalar_mistake_is_diagnosed(diagnosis):
+    flags = ch04.SCALAR_MISTAKES[diagnosis]
+    _raises(ch04.check_effective_scalars, lambda t: ch04._scalars(t, **flags), diagnosis)
 
 
-# ---- 4.4 -----------------------------------------------------------------------------------
+# ---- 4.4 the language model ------------------------------------------------------------------
 
 
-def test_block_sizes_reference_passes(capsys):
-    ch04.check_block_sizes(block_sizes)
+def test_mosaic_lm_reference_passes(capsys):
+    ch04.check_mosaic_lm(mosaic_lm)
+    ch04.check_mosaic_lm(lambda idx, m: m(idx)[0])
     assert "passed" in capsys.readouterr().out
 
 
-def test_block_sizes_match_the_paper_numbers():
-    assert ch04.reference_block_sizes(768, 12, 2688) == (7_079_508, 7_079_424)
+@pytest.mark.parametrize("diagnosis", list(ch04.LM_MISTAKES))
+def test_every_lm_mistake_is_diagnosed(diagnosis):
+    _raises(ch04.check_mosaic_lm, lambda i, m: ch04._lm(i, m, **ch04.LM_MISTAKES[diagnosis]),
+            diagnosis)
+
+
+# ---- 4.5 parameter counts --------------------------------------------------------------------
+
+
+def test_model_sizes_reference_passes(capsys):
+    ch04.check_model_sizes(model_sizes)
+    assert "passed" in capsys.readouterr().out
+
+
+def test_model_sizes_match_the_paper_numbers():
+    for depth, (mosaic, gpt) in {1: (45.71, 46.11), 12: (123.59, 123.98)}.items():
+        m, g = ch04.reference_model_sizes(50_304, 512, depth, 768, 12, 2688)
+        assert (round(m / 1e6, 2), round(g / 1e6, 2)) == (mosaic, gpt)
 
 
 @pytest.mark.parametrize("diagnosis", list(ch04.SIZE_MISTAKES))
 def test_every_size_mistake_is_diagnosed(diagnosis):
-    _raises(ch04.check_block_sizes, ch04.SIZE_MISTAKES[diagnosis], diagnosis)
+    _raises(ch04.check_model_sizes, ch04.SIZE_MISTAKES[diagnosis], diagnosis)
 
 
-def test_block_sizes_rejects_floats_and_non_pairs():
-    _raises(ch04.check_block_sizes, lambda d, H, P: tuple(float(v) for v in block_sizes(d, H, P)),
+def test_model_sizes_rejects_floats_and_non_pairs():
+    _raises(ch04.check_model_sizes, lambda *a: tuple(float(v) for v in model_sizes(*a)),
             "integers")
-    _raises(ch04.check_block_sizes, lambda d, H, P: sum(block_sizes(d, H, P)), "pair")
+    _raises(ch04.check_model_sizes, lambda *a: sum(model_sizes(*a)), "pair")
 
 
 def test_weight_extractors_validate_their_argument():
@@ -192,3 +225,369 @@ def test_weight_extractors_validate_their_argument():
         ch04.context_memory_weights(torch.nn.Linear(2, 2))
     with pytest.raises(TypeError, match="PersistentMemory"):
         ch04.persistent_memory_weights(torch.nn.Linear(2, 2))
+
+
+# ---- wrong answers written for these tests (none is a mistake model of the checks) ------------
+
+
+def _cm_future(x, p, n_head):
+    B, T, d = x.shape
+    k = leaky_average(_heads(x, p["W_phi"], n_head), p["decay"])
+    k = k / k.norm(dim=-1, keepdim=True)
+    logits = p["beta"][:, None, None] * (k @ k.transpose(-1, -2))
+    v_now = _heads(x, p["W_psi"], n_head)
+    v_next = torch.cat([v_now[:, :, 1:], torch.zeros_like(v_now[:, :, :1])], dim=2)
+    g = p["gamma"][:, None, None]
+    v = g * v_now + (1 - g) * v_next
+    v = p["alpha"][:, None, None] * v / v.norm(dim=-1, keepdim=True)
+    future = torch.ones(T, T, dtype=torch.bool).triu(diagonal=1)  # reads s > t
+    w = torch.softmax(logits.masked_fill(~future, float("-inf")), dim=-1).nan_to_num(0.0)
+    return (w @ v).transpose(1, 2).reshape(B, T, d) @ p["W_o"].T
+
+
+def _cm_transposed(x, p, n_head):
+    return context_memory(x, {k: (v.T if k.startswith("W_") else v) for k, v in p.items()}, n_head)
+
+
+def _cm_decay_in_place(x, p, n_head):
+    p["decay"].clamp_(max=0.5)  # "keep the keys short" — on the caller's tensor
+    return context_memory(x, p, n_head)
+
+
+def _cm_time_normalised(x, p, n_head):
+    B, T, d = x.shape
+    k = leaky_average(_heads(x, p["W_phi"], n_head), p["decay"])
+    k = k / k.norm(dim=-2, keepdim=True)  # over time, not over the key's entries
+    p2 = dict(p)
+    logits = p2["beta"][:, None, None] * (k @ k.transpose(-1, -2))
+    v_now = _heads(x, p["W_psi"], n_head)
+    v_next = torch.cat([v_now[:, :, 1:], torch.zeros_like(v_now[:, :, :1])], dim=2)
+    g = p["gamma"][:, None, None]
+    v = g * v_now + (1 - g) * v_next
+    v = p["alpha"][:, None, None] * v / v.norm(dim=-1, keepdim=True)
+    mask = torch.ones(T, T, dtype=torch.bool).tril(diagonal=-1)
+    w = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1).nan_to_num(0.0)
+    return (w @ v).transpose(1, 2).reshape(B, T, d) @ p["W_o"].T
+
+
+def _cm_heads_split_wrong(x, p, n_head):
+    B, T, d = x.shape
+    y = context_memory(x, p, n_head)
+    return y.view(B, T, n_head, d // n_head).transpose(2, 3).reshape(B, T, d)
+
+
+def _cm_last_value_repeated(x, p, n_head):
+    B, T, d = x.shape
+    k = leaky_average(_heads(x, p["W_phi"], n_head), p["decay"])
+    k = k / k.norm(dim=-1, keepdim=True)
+    logits = p["beta"][:, None, None] * (k @ k.transpose(-1, -2))
+    v_now = _heads(x, p["W_psi"], n_head)
+    v_next = torch.cat([v_now[:, :, 1:], v_now[:, :, -1:]], dim=2)  # past the window: repeat
+    g = p["gamma"][:, None, None]
+    v = g * v_now + (1 - g) * v_next
+    v = p["alpha"][:, None, None] * v / v.norm(dim=-1, keepdim=True)
+    mask = torch.ones(T, T, dtype=torch.bool).tril(diagonal=-1)
+    w = torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1).nan_to_num(0.0)
+    return (w @ v).transpose(1, 2).reshape(B, T, d) @ p["W_o"].T
+
+
+def _cm_half(x, p, n_head):
+    return context_memory(x.half().float(), p, n_head).half()  # "to save memory"
+
+
+def _pm_normalised_after_scale(x, p, n_head):
+    B, T, d = x.shape
+    q = leaky_average(_heads(x, p["W_phi"], n_head), p["decay"])
+    q = p["beta"][:, None, None] * q
+    q = q / q.norm(dim=-1, keepdim=True)  # the normalisation undoes β
+    w = torch.softmax(q @ p["M_k"].transpose(-1, -2), dim=-1)
+    y = (w @ p["M_v"]) * p["alpha"][:, None, None]
+    return y.transpose(1, 2).reshape(B, T, d) @ p["W_o"].T
+
+
+def _pm_transposed(x, p, n_head):
+    return persistent_memory(x, {k: (v.T if k.startswith("W_") else v) for k, v in p.items()},
+                             n_head)
+
+
+def _pm_tables_in_place(x, p, n_head):
+    p["M_k"].div_(p["M_k"].norm(dim=-1, keepdim=True))  # "unit table keys", in place
+    return persistent_memory(x, p, n_head)
+
+
+def _pm_softmax_over_heads(x, p, n_head):
+    B, T, d = x.shape
+    q = leaky_average(_heads(x, p["W_phi"], n_head), p["decay"])
+    q = p["beta"][:, None, None] * q / q.norm(dim=-1, keepdim=True)
+    w = torch.softmax(q @ p["M_k"].transpose(-1, -2), dim=1)  # over heads
+    y = (w @ p["M_v"]) * p["alpha"][:, None, None]
+    return y.transpose(1, 2).reshape(B, T, d) @ p["W_o"].T
+
+
+def _pm_reads_keys_table(x, p, n_head):
+    B, T, d = x.shape
+    q = leaky_average(_heads(x, p["W_phi"], n_head), p["decay"])
+    q = p["beta"][:, None, None] * q / q.norm(dim=-1, keepdim=True)
+    w = torch.softmax(q @ p["M_k"].transpose(-1, -2), dim=-1)
+    y = (w @ p["M_k"]) * p["alpha"][:, None, None]  # averages the keys, not the values
+    return y.transpose(1, 2).reshape(B, T, d) @ p["W_o"].T
+
+
+def _es_no_abs(theta):
+    out = effective_scalars(theta)
+    out["decay"] = torch.exp(-10 * theta["decay_logit"])
+    return out
+
+
+def _es_unclamped_beta(theta):
+    out = effective_scalars(theta)
+    out["beta"] = torch.exp(20 * theta["beta_logit"])  # s² written out, clamp forgotten
+    return out
+
+
+def _es_linear_decay(theta):
+    out = effective_scalars(theta)
+    out["decay"] = 1 - 10 * theta["decay_logit"].abs()  # first-order approximation
+    return out
+
+
+def _es_abs_in_place(theta):
+    theta["decay_logit"].abs_()
+    return effective_scalars(theta)
+
+
+def _es_wrong_key(theta):
+    out = effective_scalars(theta)
+    return {"lambda": out.pop("decay"), **out}
+
+
+def _es_beta_twice_scale(theta):
+    out = effective_scalars(theta)
+    out["beta"] = 2 * out["scale"]
+    return out
+
+
+def _lm_positions(idx, model):
+    T = idx.shape[1]
+    d = model.config.n_embd
+    x = model.wte(idx) + 0.1 * torch.arange(T)[:, None] * torch.linspace(-1, 1, d)  # positions
+    for block in model.blocks:
+        x = x + block.cmem(block.ln_1(x))
+        x = x + block.pmem(block.ln_2(x))
+    return model.ln_f(x) @ model.wte.weight.T / math.sqrt(model.config.n_embd)
+
+
+def _lm_head_unscaled(idx, model):
+    x = model.wte(idx)
+    for block in model.blocks:
+        x = block(x)
+    return model.lm_head(model.ln_f(x))
+
+
+def _lm_sqrt_vocab(idx, model):
+    return mosaic_lm(idx, model) * math.sqrt(model.config.n_embd / model.config.vocab_size)
+
+
+def _lm_ln_every_block(idx, model):
+    x = model.wte(idx)
+    for block in model.blocks:
+        x = model.ln_f(block(x))
+    return x @ model.wte.weight.T / math.sqrt(model.config.n_embd)
+
+
+def _lm_post_ln(idx, model):
+    x = model.wte(idx)
+    for block in model.blocks:
+        x = block.ln_1(x + block.cmem(x))
+        x = block.ln_2(x + block.pmem(x))
+    return model.ln_f(x) @ model.wte.weight.T / math.sqrt(model.config.n_embd)
+
+
+def _lm_tuple(idx, model):
+    return model(idx)
+
+
+def _ms_fixed_pmem(V, T, L, d, H, P):
+    return model_sizes(V, T, L, d, H, int(3.5 * d))
+
+
+def _ms_floats(V, T, L, d, H, P):
+    mosaic, gpt = model_sizes(V, T, L, d, H, P)
+    return mosaic / 1, gpt / 1
+
+
+def _ms_no_final_ln(V, T, L, d, H, P):
+    mosaic, gpt = model_sizes(V, T, L, d, H, P)
+    return mosaic - d, gpt - d
+
+
+def _ms_positions_both(V, T, L, d, H, P):
+    mosaic, gpt = model_sizes(V, T, L, d, H, P)
+    return mosaic + T * d, gpt
+
+
+def _ms_untied(V, T, L, d, H, P):
+    mosaic, gpt = model_sizes(V, T, L, d, H, P)
+    return mosaic + V * d, gpt + V * d
+
+
+def _ms_mlp_4d2(V, T, L, d, H, P):
+    mosaic, gpt = model_sizes(V, T, L, d, H, P)
+    return mosaic, gpt - L * 4 * d * d
+
+
+WRONG = [
+    (ch04.check_context_memory, _cm_future, "read the future pairs s > t"),
+    (ch04.check_context_memory, _cm_transposed, "transposed weights"),
+    (ch04.check_context_memory, _cm_decay_in_place, "changed its argument `p` in place"),
+    (ch04.check_context_memory, _cm_time_normalised, "over the time axis"),
+    (ch04.check_context_memory, _cm_heads_split_wrong, "positions t ="),
+    (ch04.check_context_memory, _cm_half, "right only to that precision"),
+    (ch04.check_persistent_memory, _pm_normalised_after_scale, "forgot the bandwidth"),
+    (ch04.check_persistent_memory, _pm_transposed, "transposed weights"),
+    (ch04.check_persistent_memory, _pm_tables_in_place, "changed its argument `p` in place"),
+    (ch04.check_persistent_memory, _pm_softmax_over_heads, "positions t ="),
+    (ch04.check_persistent_memory, _pm_reads_keys_table, "positions t ="),
+    (ch04.check_effective_scalars, _es_no_abs, "forgot the absolute value"),
+    (ch04.check_effective_scalars, _es_unclamped_beta, "forgot the clamp"),
+    (ch04.check_effective_scalars, _es_abs_in_place, "in place"),
+    (ch04.check_effective_scalars, _es_wrong_key, "must return a dict with the keys"),
+    (ch04.check_effective_scalars, _es_linear_decay, "'decay' of head"),
+    (ch04.check_effective_scalars, _es_beta_twice_scale, "'beta' of head"),
+    (ch04.check_mosaic_lm, _lm_head_unscaled, "forgot the 1/√d"),
+    (ch04.check_mosaic_lm, _lm_post_ln, "post-LN"),
+    (ch04.check_mosaic_lm, _lm_tuple, "returned a tuple"),
+    (ch04.check_mosaic_lm, _lm_positions, "logits differ from position"),
+    (ch04.check_mosaic_lm, _lm_sqrt_vocab, "logits differ from position"),
+    (ch04.check_mosaic_lm, _lm_ln_every_block, "logits differ from position"),
+    (ch04.check_model_sizes, _ms_fixed_pmem, "do not change with `pmem_size`"),
+    (ch04.check_model_sizes, _ms_floats, "integers"),
+    (ch04.check_model_sizes, _ms_no_final_ln, "forgot the final LayerNorm"),
+    (ch04.check_model_sizes, _ms_positions_both, "gave the mosaic a position table"),
+    (ch04.check_model_sizes, _ms_untied, "tied output head"),
+    (ch04.check_model_sizes, _ms_mlp_4d2, "the GPT count is"),
+]
+
+
+@pytest.mark.parametrize("check, wrong, phrase", WRONG, ids=[w.__name__ for _, w, _ in WRONG])
+def test_written_wrong_answers_fail_with_their_message(check, wrong, phrase):
+    _raises(check, wrong, phrase)
+
+
+# ---- correct answers written differently: they must pass ------------------------------------
+
+
+def _cm_sqrt_beta_both_keys(x, p, n_head):
+    """β k̂·k̂ written as (√β k̂)·(√β k̂), and the (1-λ)-weighted leaky average: the key's
+    direction is the same, and only the direction counts after normalisation."""
+    B, T, d = x.shape
+    k_tilde = _heads(x, p["W_phi"], n_head)
+    lam = p["decay"][:, None, None]
+    ks, prev = [], torch.zeros_like(k_tilde[:, :, 0])
+    for t in range(T):
+        prev = (1 - lam[:, :, 0]) * k_tilde[:, :, t] + lam[:, :, 0] * prev
+        ks.append(prev)
+    k = torch.stack(ks, 2)
+    k = p["beta"].sqrt()[:, None, None] * torch.nn.functional.normalize(k, dim=-1)
+    scores = k @ k.transpose(-1, -2)
+    v_now = _heads(x, p["W_psi"], n_head)
+    v_next = torch.nn.functional.pad(v_now[:, :, 1:], (0, 0, 0, 1))
+    g = p["gamma"][:, None, None]
+    v = p["alpha"][:, None, None] * torch.nn.functional.normalize(g * v_now + (1 - g) * v_next,
+                                                                  dim=-1)
+    mask = torch.arange(T)[None, :] < torch.arange(T)[:, None]
+    w = torch.softmax(scores.masked_fill(~mask, -1e9), dim=-1) * mask  # row 0: all zero
+    return torch.einsum("bhts,bhsd->bthd", w, v).reshape(B, T, d) @ p["W_o"].T
+
+
+def _cm_float64(x, p, n_head):
+    return context_memory(x.double(), {k: v.double() for k, v in p.items()}, n_head)
+
+
+def _pm_einsum(x, p, n_head):
+    B, T, d = x.shape
+    q = leaky_average(_heads(x, p["W_phi"], n_head), p["decay"], method="matrix")
+    q = torch.nn.functional.normalize(q, dim=-1) * p["beta"].view(-1, 1, 1)
+    w = torch.einsum("bhtd,hpd->bhtp", q, p["M_k"]).softmax(-1)
+    y = torch.einsum("bhtp,hpd->bthd", w, p["M_v"]) * p["alpha"].view(1, 1, -1, 1)
+    return y.reshape(B, T, d) @ p["W_o"].T
+
+
+def _pm_float64(x, p, n_head):
+    return persistent_memory(x.double(), {k: v.double() for k, v in p.items()}, n_head)
+
+
+def _es_clamp_after_exp(theta):
+    """exp is increasing, so clamping s at e^5 is the same as clamping 10θ at 5."""
+    scale = torch.exp(10 * theta["beta_logit"]).clamp(max=math.exp(5.0))
+    return {"decay": (-10 * theta["decay_logit"].abs()).exp(), "scale": scale,
+            "beta": scale * scale, "alpha": (10 * theta["alpha_logit"]).exp()}
+
+
+def _es_numpy_lists(theta):
+    t = {k: v.double().numpy() for k, v in theta.items()}
+    scale = np.exp(np.minimum(10 * t["beta_logit"], 5))
+    return {"decay": list(np.exp(-10 * np.abs(t["decay_logit"]))), "scale": list(scale),
+            "beta": list(scale**2), "alpha": list(np.exp(10 * t["alpha_logit"]))}
+
+
+def _lm_package_parts(idx, model):
+    x = model.wte(idx)
+    for block in model.blocks:
+        x = block(x)
+    return model.lm_head(model.ln_f(x) / model.config.n_embd**0.5)
+
+
+def _lm_float64(idx, model):
+    d = model.config.n_embd
+    x = model.wte.weight.double()[idx]
+    for b in model.blocks:
+        x = x + b.cmem(b.ln_1(x.float())).double()
+        x = x + b.pmem(b.ln_2(x.float())).double()
+    h = torch.nn.functional.layer_norm(x, (d,), model.ln_f.weight.double())
+    return torch.einsum("btd,vd->btv", h, model.wte.weight.double()) / math.sqrt(d)
+
+
+def _ms_numpy(V, T, L, d, H, P):
+    block = np.int64(2 * d + 5 * d * d + 2 * P * d + 7 * H)
+    return int(V * d + L * block + d), int(V * d + T * d + L * (12 * d * d + 2 * d) + d)
+
+
+def _ms_by_parts(V, T, L, d, H, P):
+    parts = {"embedding": V * d, "final_ln": d}
+    per_block = {"ln": 2 * d, "cmem": 3 * d * d + 4 * H, "pmem": 2 * d * d + 2 * P * d + 3 * H}
+    gpt_block = {"ln": 2 * d, "attn": 4 * d * d, "mlp": 2 * 4 * d * d}
+    return (sum(parts.values()) + L * sum(per_block.values()),
+            sum(parts.values()) + T * d + L * sum(gpt_block.values()))
+
+
+RIGHT = [
+    (ch04.check_context_memory, _cm_sqrt_beta_both_keys),
+    (ch04.check_context_memory, _cm_float64),
+    (ch04.check_context_memory, _cm_last_value_repeated),  # the last value is never read
+    (ch04.check_persistent_memory, _pm_einsum),
+    (ch04.check_persistent_memory, _pm_float64),
+    (ch04.check_effective_scalars, _es_clamp_after_exp),
+    (ch04.check_effective_scalars, _es_numpy_lists),
+    (ch04.check_mosaic_lm, _lm_package_parts),
+    (ch04.check_mosaic_lm, _lm_float64),
+    (ch04.check_model_sizes, _ms_numpy),
+    (ch04.check_model_sizes, _ms_by_parts),
+]
+
+
+@pytest.mark.parametrize("check, right", RIGHT, ids=[r.__name__ for _, r in RIGHT])
+def test_correct_variants_pass(check, right, capsys):
+    with torch.no_grad():
+        check(right)
+    assert "passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("check", [ch04.check_effective_scalars, ch04.check_context_memory,
+                                   ch04.check_persistent_memory, ch04.check_mosaic_lm,
+                                   ch04.check_model_sizes])
+def test_every_check_fails_on_its_stub(check):
+    def stub(*args):
+        raise NotImplementedError()
+
+    _raises(check, stub, "not implemented yet")

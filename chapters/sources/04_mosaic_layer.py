@@ -24,32 +24,39 @@
 #
 # **By the end of this chapter you will be able to**
 #
+# - turn the raw per-head parameters an optimizer sees (θ) into the decay λ, the bandwidth β and
+#   the value norm α, with the papers' "×10" and clamp;
 # - compute a contextual memory (C-mem) from its weights: leaky-average keys, peeking values,
 #   retrieval from the pairs $s < t$ only, an empty memory at position 0;
 # - compute a persistent memory (P-mem), the mosaic's replacement for the MLP;
-# - put them in a pre-LayerNorm residual block and say why LayerNorm sits where it sits;
-# - count the parameters of a mosaic block and of a GPT-2 block by hand, and explain
+# - assemble the whole language model: embedding without positions, pre-LayerNorm blocks, final
+#   LayerNorm, tied head, logits × 1/√d — and say why LayerNorm sits where it sits;
+# - count the parameters of a mosaic and of a GPT-2 model by hand, and explain
 #   `pmem_size = 3.5 · d`;
 # - show, by measurement, where a mosaic gets word order from without positional encoding;
 # - tell what a mosaic block costs per token and which fast paths make it cheap.
 #
-# Runs in about a minute on a laptop CPU.
+# Time: the README's course map gives the measured time of this notebook (`pytest --nbval-lax`
+# of the solutions notebook on a 2-core CPU); the last cell prints how long your run took.
 
 # %%
+import inspect
 import math
+import time
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mosaics_edu import layers, models
+from mosaics_edu import diagrams, layers, memory, models
 from mosaics_edu.checks import ch04
 from mosaics_edu.compare import draw_retrieval_view, median_time, retrieval_view
 from mosaics_edu.data import CharTokenizer, story_corpus
 from mosaics_edu.features import leaky_average
 from mosaics_edu.widgets import defaults, interactive_figure
 
+_notebook_start = time.perf_counter()  # the last cell prints the wall time of the whole run
 torch.manual_seed(0)
 torch.set_num_threads(min(2, torch.get_num_threads()))  # the course's laptop budget: 2 cores
 
@@ -70,9 +77,59 @@ torch.set_num_threads(min(2, torch.get_num_threads()))  # the course's laptop bu
 # \qquad y_0 = 0 \qquad\text{(retrieval: only pairs strictly in the past)}$$
 #
 # then the heads are concatenated and multiplied by $W_o$. Four numbers per head are learned
-# along with the matrices: the decay $\lambda_h$, the bandwidth $\beta_h$, the mix $\gamma_h$
-# and the value norm $\alpha_h$. Each is stored through the papers' "×10" parameterisation
-# (chapter 02); the package exposes the effective values. At initialisation they are:
+# along with the matrices: the decay $\lambda_h$ (in code and widgets: `decay`), the bandwidth
+# $\beta_h$ (`beta`), the mix $\gamma_h$ (`gamma`) and the value norm $\alpha_h$ (`alpha`).
+#
+# > **Names across chapters.** Chapter 03's toy called its output map $W_z$; here, as in the
+# > papers' language models, it is $W_o$ — the same role. And $\beta_h$ is the papers' β, the
+# > multiplier of $\hat k_t\cdot\hat k_s$ in the softmax: for unit keys it is *twice* the Gaussian
+# > bandwidth of chapters 01–02.
+#
+# **How the optimizer sees them.** None of the four is stored as itself. The papers store a raw
+# $\theta$ per head and compute the effective value from $10\,\theta$:
+#
+# $$\lambda_h = e^{-10|\theta_h|},\qquad s_h = e^{\min(10\,\theta^\beta_h,\;5)},\qquad
+# \beta_h = s_h^2,\qquad \alpha_h = e^{10\,\theta^v_h}.$$
+#
+# - The **×10**: Adam moves every raw parameter by about the learning rate per step, whatever
+#   its gradient's scale; storing $\theta$ at a tenth of the log-value makes these few scalars
+#   move ten times faster than the matrices.
+# - The **absolute value** keeps $0 < \lambda_h \le 1$: a leaky average that forgets, never one
+#   that grows.
+# - The **clamp** at 5 caps $\beta_h = s_h^2$ at $e^{10} \approx 22{,}026$, so that logits stay
+#   below float16's largest number (65,504).
+# - Each key carries the scale $s_h$, so a logit $k_t\cdot k_s = s_h^2\,\hat k_t\cdot\hat k_s$:
+#   the bandwidth is $\beta_h = s_h^2$. With $\theta^\beta$ initialised to 0.1, $s_h = e$ and
+#   $\beta_h = e^2 \approx 7.39$ at initialisation. ($\gamma_h$ is used as it is.)
+#
+# **Exercise 4.1 — `effective_scalars`** (★★, 10 minutes). From the raw parameters
+# `theta = {"decay_logit": θ, "beta_logit": θ^β, "alpha_logit": θ^v}` (each `(n_head,)`),
+# return `{"decay": λ, "scale": s, "beta": β, "alpha": α}`, each `(n_head,)`. The check loads the
+# same θ into the package's key and value extractors and compares, with θ's of both signs and
+# some large enough for the clamp to bind.
+
+# %% tags=["exercise"]
+def effective_scalars(theta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Raw per-head θ's (each (H,)) -> effective decay λ, scale s, beta β = s², alpha α (each (H,))."""
+    ### BEGIN SOLUTION
+    rate = 10 * theta["decay_logit"].abs()  # (H,): r_h = 10|θ_h| >= 0
+    scale = torch.exp((10 * theta["beta_logit"]).clamp(max=5.0))  # (H,): s_h <= e^5
+    return {
+        "decay": torch.exp(-rate),  # 0 < λ_h <= 1
+        "scale": scale,
+        "beta": scale**2,  # both keys of a pair carry s_h
+        "alpha": torch.exp(10 * theta["alpha_logit"]),
+    }
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch04.check_effective_scalars(effective_scalars)
+
+# %% [markdown]
+# The package computes the same (`layer.keys.decay`, `.scale`, `.beta`, `layer.values.alpha`).
+# At initialisation ($\theta$ = `linspace(0.5, 5, H)/10`, $\theta^\beta = 0.1$,
+# $\theta^v = -0.05$) a contextual memory's per-head values are:
 
 # %%
 cmem = layers.ContextMemory(n_embd=64, n_head=4).eval()
@@ -110,7 +167,7 @@ assert reach == sorted(reach, reverse=True) and reach[0] > reach[-1] == 1
 #
 # ## 2. Exercise: the contextual memory
 #
-# **Exercise 4.1 — `context_memory`** (★★★, 25 minutes). Compute the output of a contextual
+# **Exercise 4.2 — `context_memory`** (★★★, 25 minutes). Compute the output of a contextual
 # memory from its weights, given as plain tensors in a dict `p`:
 #
 # | key | shape | meaning |
@@ -153,7 +210,16 @@ def context_memory(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int) -> 
 ch04.check_context_memory(context_memory)
 
 # %% [markdown]
-# The package's layer computes the same thing two ways. Its fast path never writes the
+# The package's `ContextMemory` is this computation, arranged for speed. Here is its `forward`
+# and the retrieval it calls, `mosaics_edu.memory.causal_retrieval` (with `return_weights=True`
+# it writes the weights out like your solution does; otherwise it uses fused attention, §7):
+
+# %%
+print(inspect.getsource(layers.ContextMemory.forward))
+print(inspect.getsource(memory.causal_retrieval))
+
+# %% [markdown]
+# So the package's layer computes the same thing two ways. Its fast path never writes the
 # $T\times T$ weights (more in §7); with `return_weights=True` it writes them out, so we can look.
 # Each head's matrix must be strictly lower-triangular, with an empty first row, and every
 # other row must sum to one:
@@ -184,17 +250,18 @@ assert torch.equal(y_fast[:, 0], torch.zeros_like(y_fast[:, 0])), "position 0 ou
 assert torch.allclose(y_fast, y_slow, atol=1e-5)
 previous = w[0].diagonal(offset=-1, dim1=-2, dim2=-1)[:, 1:].mean(-1)  # (H,): weight on s = t-1
 print("mean weight on the previous position s = t-1, per head:", np.round(previous.numpy(), 3))
-assert previous[0] > 2 * previous[-1], "the leakiest head prefers its neighbour"
+assert previous[0] > 2 * previous[-1], "the head with the largest decay prefers its neighbour"
 
 # %% [markdown]
 # The upper triangle, diagonal included, is exactly zero, and position 0 contributes exactly
-# nothing. Notice head 0, the leakiest: even on random inputs it puts much of its weight just
-# below the diagonal, on the previous position. Neighbouring keys share most of their leaky
-# average, so they are similar: a preference for *recent* pairs emerges from $\lambda$ alone
-# (more on this in §6). Why the diagonal too? $v_t$ contains $x_{t+1}$, the token position $t$ must predict:
-# reading its own pair would be copying the answer. What position $t$ may read, the values
-# $v_s$ for $s<t$, contains inputs up to $x_{s+1} \le x_t$. Let us measure that claim directly:
-# change the input at one position $t_0$ and see which outputs move.
+# nothing. Notice head 0, the one with the largest decay λ: even on random inputs it puts much of
+# its weight just below the diagonal, on the previous position. Neighbouring keys share most of
+# their leaky average, so they are similar: a preference for *recent* pairs emerges from $\lambda$
+# alone (more on this in §6). Why the diagonal too? $v_t$ contains $x_{t+1}$, the token position $t$
+# must predict: reading its own pair would be copying the answer. What position $t$ may read, the
+# values $v_s$ for $s<t$, contains inputs up to index $s+1 \le t$: $x_{s+1}$ is already observed at
+# time $t$. Let us measure that claim directly: change the input at one position $t_0$ and see which
+# outputs move.
 
 # %%
 t0 = 12
@@ -225,7 +292,13 @@ assert moved[t0:].min() > 1e-4, "outputs from t0 on do depend on it"
 # query (in the C-mem, both $k_t$ and $k_s$ carry $s_h$). Read as a network, this is a
 # two-layer MLP whose hidden layer has `pmem_size` units and a softmax for its non-linearity.
 #
-# **Exercise 4.2 — `persistent_memory`** (★★, 15 minutes). Compute it from `p` with keys
+# > **Two key maps, one name.** The P-mem has its *own* key extractor: its `p["W_phi"]`, its
+# > $\lambda_h$ and its $\beta_h$ are separate parameters from the C-mem's, learned for a
+# > different job (matching the stream against fixed tables, not against the sequence's own
+# > keys). The papers write $W_\varphi$ for both; in the package they are `block.cmem.keys.proj`
+# > and `block.pmem.keys.proj`.
+#
+# **Exercise 4.3 — `persistent_memory`** (★★, 15 minutes). Compute it from `p` with keys
 # `W_phi`, `W_o` (d, d), `M_k`, `M_v` (n_head, pmem_size, head_size) and `decay`, `beta`, `alpha`
 # (n_head,). The check compares with `mosaics_edu.layers.PersistentMemory`.
 
@@ -247,39 +320,60 @@ def persistent_memory(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int) 
 ch04.check_persistent_memory(persistent_memory)
 
 # %% [markdown]
-# ## 4. The block
+# ## 4. The block, and the whole language model
 #
 # The block is the GPT-2 block with attention and MLP swapped for the two memories, in the
 # pre-LayerNorm arrangement: each branch reads a normalised copy of the residual stream and adds
 # its output back, while the stream itself is never normalised inside the block:
 #
-# $$x \leftarrow x + \mathrm{Cmem}(\mathrm{LN}_1(x)), \qquad x \leftarrow x + \mathrm{Pmem}(\mathrm{LN}_2(x)).$$
+# $$x \leftarrow x + \mathrm{Cmem}(\mathrm{LN}_1(x)), \qquad
+# x \leftarrow x + \mathrm{Pmem}(\mathrm{LN}_2(x)).$$
 #
 # Why there: the stream carries the sum of every branch's contribution, and an unnormalised
 # stream gives every block a direct path to the output and the gradient a direct path back —
 # the reason pre-LN networks train stably without a long warm-up. Both LayerNorms have a gain
-# and no bias.
+# and no bias. Side by side with a GPT-2 block:
+
+# %%
+diagrams.draw_block_comparison()
+plt.show()
+
+# %% [markdown]
+# A whole Memory Mosaic language model is then:
 #
-# **Exercise 4.3 — `mosaic_block`** (★, 5 minutes). Given a package `MosaicBlock`, compose its
-# parts `block.ln_1`, `block.cmem`, `block.ln_2`, `block.pmem` (all callables) into the block.
+# 1. a token embedding $x_t = E[\text{token}_t]$ and **no** position embedding (order comes from
+#    the leaky keys and the peek, §6);
+# 2. `n_layer` such blocks;
+# 3. a final LayerNorm `ln_f`;
+# 4. an output head **tied** to the embedding (the same $(V, d)$ matrix $E$), with the logits
+#    scaled by $1/\sqrt{d}$: $\ \text{logits}_t = \mathrm{LN}_f(x_t)\,E^\top/\sqrt d$ (the papers'
+#    choice; GPT-2 has no such factor).
+#
+# **Exercise 4.4 — `mosaic_lm`** (★★, 15 minutes). Given a package `MemoryMosaicLM`, compute its
+# logits from its parts: `model.wte` (the embedding, an `nn.Embedding`), `model.blocks` (each
+# with `ln_1`, `cmem`, `ln_2`, `pmem`, all callables), `model.ln_f`, and `model.config.n_embd`.
+# Write each block from its four parts (do not call `block(x)`). The check compares with the
+# package model's own forward on models of 1–3 blocks, with LayerNorm gains that are not 1.
 
 # %% tags=["exercise"]
-def mosaic_block(x: torch.Tensor, block: layers.MosaicBlock) -> torch.Tensor:
-    """One mosaic block from its parts. x: (B, T, d) -> (B, T, d)."""
+def mosaic_lm(idx: torch.Tensor, model: models.MemoryMosaicLM) -> torch.Tensor:
+    """Logits of a mosaic LM from its parts. idx: (B, T) token ids -> (B, T, vocab_size)."""
     ### BEGIN SOLUTION
-    x = x + block.cmem(block.ln_1(x))
-    return x + block.pmem(block.ln_2(x))
+    x = model.wte(idx)  # (B, T, d): the token's embedding row, no position added
+    for block in model.blocks:
+        x = x + block.cmem(block.ln_1(x))  # (B, T, d)
+        x = x + block.pmem(block.ln_2(x))  # (B, T, d)
+    h = model.ln_f(x)  # (B, T, d)
+    return h @ model.wte.weight.T / math.sqrt(model.config.n_embd)  # (B, T, V): tied head
     ### END SOLUTION
 
 
 # %% tags=["check"]
-ch04.check_mosaic_block(mosaic_block)
+ch04.check_mosaic_lm(mosaic_lm)
 
 # %% [markdown]
-# A whole Memory Mosaic language model is a token embedding (and **no** position embedding),
-# `n_layer` such blocks, a final LayerNorm and the output head tied to the embedding. Causality
-# must hold for the model, not just for one layer: changing the token at position $t_0$ must leave
-# every logit before $t_0$ unchanged.
+# Causality must hold for the model, not just for one layer: changing the token at position
+# $t_0$ must leave every logit before $t_0$ unchanged.
 
 # %%
 cfg = models.MosaicConfig(vocab_size=50, block_size=32, n_layer=2, n_head=4, n_embd=64)
@@ -299,32 +393,40 @@ assert change[:20].max() < 1e-5 and change[20:].min() > 1e-4
 #
 # | | mosaic block | GPT-2 block |
 # |---|---|---|
-# | mixing over the sequence | C-mem: $W_\varphi, W_\psi, W_o$ = $3d^2$ (the query *is* the key: no $W_q$) | attention: $W_q, W_k, W_v, W_o$ = $4d^2$ |
-# | knowledge in the weights | P-mem: $W_\varphi, W_o$ = $2d^2$, tables $M_k, M_v$ = $2Pd$ | MLP $d\to4d\to d$ = $8d^2$ |
-# | small terms | 2 LayerNorm gains ($2d$), $4H$ + $3H$ per-head scalars | 2 LayerNorm gains ($2d$) |
+# | over the sequence | C-mem $W_\varphi, W_\psi, W_o$: $3d^2$ (no $W_q$) | attention $W_{q,k,v,o}$: $4d^2$ |
+# | knowledge in weights | P-mem $W_\varphi, W_o$: $2d^2$; $M_k, M_v$: $2Pd$ | MLP $d\to4d\to d$: $8d^2$ |
+# | small terms | LayerNorm gains $2d$; per-head scalars $4H + 3H$ | LayerNorm gains $2d$ |
+#
+# (The C-mem needs no $W_q$: its query *is* its key.)
 #
 # With $P = 3.5d$ the tables hold $7d^2$ and the mosaic block has $3d^2 + 2d^2 + 7d^2 = 12d^2$,
 # exactly the GPT-2 block's $4d^2 + 8d^2$; the two differ only by the $7H$ per-head scalars.
+# Around the blocks, both models have the embedding $V\cdot d$ (the tied head adds nothing: it is
+# the same matrix) and the final LayerNorm's $d$ gains; GPT also has its position table,
+# `block_size` $\cdot\, d$.
 #
-# **Exercise 4.4 — `block_sizes`** (★, 5 minutes). Return the exact parameter counts
-# `(mosaic, gpt)` of one block for any `n_embd`, `n_head`, `pmem_size` (both blocks bias-free).
-# The check counts the parameters of the package's `MosaicBlock` and GPT `Block`.
+# **Exercise 4.5 — `model_sizes`** (★★, 10 minutes). Return the exact parameter counts
+# `(mosaic, gpt)` of whole models for any `vocab_size`, `block_size`, `n_layer`, `n_embd`,
+# `n_head`, `pmem_size` (all LayerNorms and projections bias-free, heads tied). The check builds
+# the package's `MemoryMosaicLM` and `GPT` with those settings and counts.
 
 # %% tags=["exercise"]
-def block_sizes(n_embd: int, n_head: int, pmem_size: int) -> tuple[int, int]:
-    """Parameters of one mosaic block and of one bias-free GPT-2 block: (mosaic, gpt)."""
+def model_sizes(vocab_size: int, block_size: int, n_layer: int, n_embd: int, n_head: int,
+                pmem_size: int) -> tuple[int, int]:
+    """Parameters of a whole mosaic LM and of a whole bias-free GPT-2: (mosaic, gpt)."""
     ### BEGIN SOLUTION
-    d, H, P = n_embd, n_head, pmem_size
+    V, T, L, d, H, P = vocab_size, block_size, n_layer, n_embd, n_head, pmem_size
     cmem = 3 * d * d + 4 * H  # W_phi, W_psi, W_o + decay, beta, gamma, alpha per head
     pmem = 2 * d * d + 2 * P * d + 3 * H  # W_phi, W_o + M_k, M_v + decay, beta, alpha per head
-    mosaic = cmem + pmem + 2 * d  # + two LayerNorm gains
-    gpt = 4 * d * d + 8 * d * d + 2 * d  # attention + MLP + two LayerNorm gains
-    return mosaic, gpt
+    mosaic_block = cmem + pmem + 2 * d  # + two LayerNorm gains
+    gpt_block = 4 * d * d + 8 * d * d + 2 * d  # attention + MLP + two LayerNorm gains
+    around = V * d + d  # embedding (= the tied head) + final LayerNorm
+    return around + L * mosaic_block, around + T * d + L * gpt_block  # GPT: + position table
     ### END SOLUTION
 
 
 # %% tags=["check"]
-ch04.check_block_sizes(block_sizes)
+ch04.check_model_sizes(model_sizes)
 
 # %% [markdown]
 # Now the measured counts, with the package's modules at the paper's GPT-2-small width
@@ -357,7 +459,8 @@ for depth, (m, g) in measured.items():
 
 # %%
 d = 768
-parts_mosaic = {"C-mem maps (3d²)": 3 * d * d, "P-mem maps (2d²)": 2 * d * d, "P-mem tables (7d²)": 2 * 2688 * d}
+parts_mosaic = {"C-mem maps (3d²)": 3 * d * d, "P-mem maps (2d²)": 2 * d * d,
+                "P-mem tables (7d²)": 2 * 2688 * d}
 parts_gpt = {"attention (4d²)": 4 * d * d, "MLP (8d²)": 8 * d * d}
 fig, ax = plt.subplots(figsize=(9, 2.6))
 for row, parts in enumerate([parts_gpt, parts_mosaic]):
@@ -390,7 +493,8 @@ assert sum(parts_mosaic.values()) == sum(parts_gpt.values()) == 12 * d * d
 # become distinguishable.
 
 # %%
-def swapped_texts(rng: np.random.Generator, vocab: int = 40, n_u: int = 6, n_v: int = 9) -> tuple[torch.Tensor, torch.Tensor]:
+def swapped_texts(rng: np.random.Generator, vocab: int = 40, n_u: int = 6,
+                  n_v: int = 9) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids of a u a v a and a v a u a (same bigrams, different order). Both (1, T)."""
     a = 0
     u, v = rng.integers(1, vocab, n_u), rng.integers(1, vocab, n_v)
@@ -480,7 +584,8 @@ timings = {m: [] for m in ("matrix", "scan")}
 Ts = [256, 512, 1024, 2048]
 for T in Ts:
     for m in timings:
-        timings[m].append(median_time(lambda xt=heads_x[:, :, :T], m=m: leaky_average(xt, decay, method=m), repeats=5))
+        timings[m].append(median_time(
+            lambda xt=heads_x[:, :, :T], m=m: leaky_average(xt, decay, method=m), repeats=5))
 fig, ax = plt.subplots(figsize=(5.5, 3))
 for m, ts in timings.items():
     ax.loglog(Ts, np.array(ts) * 1e3, "o-", label=m)
@@ -605,11 +710,15 @@ assert mass[lo] > 0.7 and mass[lo] > mass[hi] + 0.2
 #   kernel regression over the pairs $s<t$ with bandwidth $\beta_h$; position 0 outputs 0.
 # - A **persistent memory** replaces the MLP: a leaky-average query scaled by $\beta_h$ reads
 #   learned tables $M_k, M_v$ of `pmem_size` pairs per head.
-# - A **mosaic block** is pre-LN residual: `x += Cmem(LN₁(x)); x += Pmem(LN₂(x))`.
+# - The per-head scalars are stored as raw θ's: $\lambda = e^{-10|\theta|}$,
+#   $\beta = s^2$ with $s = e^{\min(10\theta^\beta, 5)}$ ($e^2$ at init), $\alpha = e^{10\theta^v}$.
+# - A **mosaic block** is pre-LN residual: `x += Cmem(LN₁(x)); x += Pmem(LN₂(x))`; the model is
+#   embedding (no positions), blocks, final LayerNorm, tied head, logits × $1/\sqrt d$.
 # - With `pmem_size = 3.5·d` a mosaic block has $12d^2$ parameters like a GPT-2 block (7,079,508
 #   vs 7,079,424 at $d=768$); whole models match the papers' counts at every depth.
 # - Without positional encoding, order enters through the peek and the leaky average: with
-#   $\lambda=0$ two texts with the same bigrams are indistinguishable; with $\lambda>0$ they are not.
+#   $\lambda=0$ two texts with the same bigrams are indistinguishable; with $\lambda>0$ they are
+#   not.
 # - Same FLOPs per token as GPT-2; the O(T) scan and fused attention on shifted queries keep the
 #   time and memory in line.
 #
@@ -623,4 +732,53 @@ assert mass[lo] > 0.7 and mass[lo] > mass[hi] + 0.2
 #   trains without a long warm-up.
 # - PyTorch documentation of `torch.nn.functional.scaled_dot_product_attention` (fused kernels).
 #
+# ## Recap questions
+#
+# 1. Why does a contextual memory mask the diagonal $s = t$ as well as the future?
+#
+# <details><summary>Answer</summary>
+#
+# The value $v_t$ peeks at $x_{t+1}$ — the very token position $t$ must predict. Reading its own
+# pair would copy the answer. Every pair $s < t$ holds inputs up to index $s + 1 \le t$, all
+# observed already (§2 measured it: outputs before $t_0$ do not move when $x_{t_0}$ changes).
+# </details>
+#
+# 2. A raw $\theta^\beta_h = 0.7$: what are $s_h$ and $\beta_h$, and why the clamp?
+#
+# <details><summary>Answer</summary>
+#
+# $10\theta^\beta = 7$ is clamped to 5, so $s_h = e^5 \approx 148$ and $\beta_h = e^{10} \approx
+# 22{,}026$. The clamp keeps the logits $\beta_h \hat k\cdot\hat k \le e^{10}$ inside float16's
+# range (65,504).
+# </details>
+#
+# 3. Where do the mosaic block's $12d^2$ parameters sit, and why is `pmem_size` $3.5d$?
+#
+# <details><summary>Answer</summary>
+#
+# C-mem $3d^2$ ($W_\varphi, W_\psi, W_o$: the query is the key, no $W_q$), P-mem maps $2d^2$, and
+# the two tables $2Pd$. With $P = 3.5d$ the tables hold $7d^2$: $3 + 2 + 7 = 12 = 4 + 8$, GPT-2's
+# attention plus MLP.
+# </details>
+#
+# 4. With every $\lambda_h = 0$, could a one-block mosaic tell *a u a v a* from *a v a u a*?
+#
+# <details><summary>Answer</summary>
+#
+# No: each key is then a function of one token, each value of a token and its successor, so both
+# texts store the same set of pairs and the last output is the same (§6 measured a difference
+# at rounding level). With $\lambda > 0$ the keys carry what preceded each token.
+# </details>
+#
+# 5. The P-mem and the C-mem both have a "$W_\varphi$". Are they the same matrix?
+#
+# <details><summary>Answer</summary>
+#
+# No. Each memory has its own key extractor (`block.cmem.keys` and `block.pmem.keys`), with its
+# own $W_\varphi$, $\lambda_h$ and $\beta_h$.
+# </details>
+#
 # Next: **05 · Training a language model** — this block, stacked, trained next to a GPT.
+
+# %%
+print(f"this notebook ran in {time.perf_counter() - _notebook_start:.0f} s")

@@ -209,6 +209,45 @@ def _shares_unnormalised(w_phi):
     return _magnitudes(w_phi).numpy()
 
 
+def _shares_transposed_map(w_phi):
+    mag = _magnitudes(w_phi.T.contiguous())
+    return (mag / mag.sum(dim=1, keepdim=True)).numpy()
+
+
+def _gen_reads_first_key(model, prefix, n_steps):
+    keys, values = moon_keys(model, prefix), moon_values(model, prefix[:, 1:])
+    out = []
+    for _ in range(n_steps):
+        pred = read_memory(model, keys[:, :, 0], keys[:, :, :-1], values)  # wrong query
+        out.append(pred)
+        values = torch.cat([values, moon_values(model, pred[:, None])], dim=2)
+        keys = torch.cat([keys, moon_keys(model, pred[:, None])], dim=2)
+    return torch.stack(out, dim=1)
+
+
+def _gen_stale_key(model, prefix, n_steps):
+    keys = moon_keys(model, prefix)
+    values = moon_values(model, prefix[:, 1:])
+    out, last = [], keys[:, :, -1]
+    for _ in range(n_steps):
+        pred = read_memory(model, last, keys[:, :, :-1], values)
+        out.append(pred)
+        values = torch.cat([values, moon_values(model, pred[:, None])], dim=2)
+        keys = torch.cat([keys, moon_keys(model, pred[:, None])], dim=2)
+        # the query stays the prompt's last key: the new point's key is stored but never asked
+    return torch.stack(out, dim=1)
+
+
+def _shares_softmax(w_phi):
+    return torch.softmax(_magnitudes(w_phi), dim=1).numpy()
+
+
+def _shares_row_max(w_phi):
+    mag = _magnitudes(w_phi)
+    return (mag / mag.max(dim=1, keepdim=True).values).numpy()
+
+
+
 # Each learner mistake with a phrase of the diagnosis that the check must give for it.
 LEARNER_MISTAKES = {
     "complex_linear": [
@@ -223,6 +262,8 @@ LEARNER_MISTAKES = {
         (_gen_unshifted, "stored W_ψ x_s as the value of position s"),
         (_gen_shifted, "returned the last prompt point as the first generated one"),
         (_gen_repeated, "repeated the first prediction"),
+        (_gen_stale_key, "kept querying with the prompt's last key"),
+        (_gen_reads_first_key, "queried with the key of the first point"),
     ],
     "moon_shares": [
         (_shares_by_column, "normalised each column (moon) instead of each row"),
@@ -230,6 +271,9 @@ LEARNER_MISTAKES = {
         (_shares_squared, "used squared magnitudes"),
         (_shares_four_entries, "summed the absolute values of the block's four entries"),
         (_shares_unnormalised, "returned the block magnitudes without dividing"),
+        (_shares_transposed_map, "read W_φ transposed"),
+        (_shares_row_max, "divided by each row's largest magnitude"),
+        (_shares_softmax, "took a softmax of the magnitudes"),
     ],
 }
 
@@ -300,17 +344,6 @@ def _cl_drops_last_column_pair(w):
     return complex_linear(w)[:, :-2]
 
 
-def _gen_reads_first_key(model, prefix, n_steps):
-    keys, values = moon_keys(model, prefix), moon_values(model, prefix[:, 1:])
-    out = []
-    for _ in range(n_steps):
-        pred = read_memory(model, keys[:, :, 0], keys[:, :, :-1], values)  # wrong query
-        out.append(pred)
-        values = torch.cat([values, moon_values(model, pred[:, None])], dim=2)
-        keys = torch.cat([keys, moon_keys(model, pred[:, None])], dim=2)
-    return torch.stack(out, dim=1)
-
-
 def _gen_crashes(model, prefix, n_steps):
     keys = moon_keys(model, prefix)
     return read_memory(model, keys[:, :, -1], keys, keys[:, :, 1:])  # shapes disagree
@@ -329,7 +362,6 @@ GENERIC_WRONG = [
     ("complex_linear", _cl_identity, "the largest difference is"),
     ("complex_linear", _cl_drops_last_column_pair, "expected shape (6, 6)"),
     ("complex_linear", _cl_odd_on_complex_linear, "projecting twice changed the matrix"),
-    ("generate_with_fill_in", _gen_reads_first_key, "the largest difference is"),
     ("generate_with_fill_in", _gen_crashes, "your function raised ValueError"),
     ("moon_shares", _shares_uniform, "the largest difference is"),
     ("moon_shares", _shares_flat, "expected shape (3, 3)"),
@@ -349,3 +381,216 @@ def test_unknown_wrong_answer_gets_an_informative_message(exercise, wrong, expec
     assert expected in message
     assert "it looks like you" not in message  # no known mistake was claimed
     assert "passed" not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- 3.4 the learning curve
+
+
+def learning_curve(model, x, clip):
+    with torch.no_grad():
+        pred = model(x[:, :-1])  # (W, T, 6)
+    err = (pred - x[:, 1:]).clamp(-clip, clip) ** 2  # (W, T, 6)
+    curve = err.mean(dim=(0, 2)).numpy()  # (T,)
+    return curve, float(curve.mean())
+
+
+def test_learning_curve_reference_passes(capsys):
+    ch03.check_learning_curve(learning_curve)
+    ch03.check_learning_curve(ch03.reference_learning_curve)
+    assert f"✓ {_tag('learning_curve')} passed" in capsys.readouterr().out
+
+
+def test_learning_curve_stub_fails():
+    def stub(*args):
+        raise NotImplementedError()
+
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        ch03.check_learning_curve(stub)
+
+
+@pytest.mark.parametrize("diagnosis", list(ch03.CURVE_MISTAKES))
+def test_every_curve_mistake_is_diagnosed(diagnosis):
+    flags = ch03.CURVE_MISTAKES[diagnosis]
+    with pytest.raises(CheckFailed) as err:
+        ch03.check_learning_curve(lambda m, x, c: ch03._curve_variant(m, x, c, **flags))
+    assert f"it looks like you {diagnosis}." in str(err.value)
+
+
+# ---------------------------------------------------------------- written wrong answers
+# Each row: (exercise, answer, a phrase of the message). None is a mistake model of the checks.
+
+
+def _cl_in_place(w):
+    rows, cols = w.shape
+    for i in range(0, rows, 2):
+        for j in range(0, cols, 2):
+            a = (w[i, j] + w[i + 1, j + 1]) / 2
+            b = (w[i, j + 1] - w[i + 1, j]) / 2
+            w[i, j], w[i, j + 1], w[i + 1, j], w[i + 1, j + 1] = a, b, -b, a  # overwrites w
+    return w
+
+
+def _cl_a_only(w):
+    out = complex_linear(w)
+    out[0::2, 1::2] = 0  # forgot b: a scaling without rotation
+    out[1::2, 0::2] = 0
+    return out
+
+
+def _gen_one_too_many(model, prefix, n_steps):
+    return generate_with_fill_in(model, prefix, n_steps + 1)
+
+
+def _gen_prefix_in_place(model, prefix, n_steps):
+    out = generate_with_fill_in(model, prefix, n_steps)
+    prefix[:, -1] = out[:, 0]  # "advance the window" on the caller's tensor
+    return out
+
+
+def _gen_list(model, prefix, n_steps):
+    return list(generate_with_fill_in(model, prefix, n_steps).unbind(1))
+
+
+def _shares_abs_in_place(w_phi):
+    w_phi.abs_()  # harmless for the magnitudes, but it changes the caller's matrix
+    return moon_shares(w_phi)
+
+
+def _lc_unclipped(model, x, clip):
+    with torch.no_grad():
+        err = (model(x[:, :-1]) - x[:, 1:]) ** 2
+    curve = err.mean(dim=(0, 2)).numpy()
+    return curve, float(curve.mean())
+
+
+def _lc_fixed_clip(model, x, clip):
+    return learning_curve(model, x, 0.5)
+
+
+def _lc_all_points(model, x, clip):
+    with torch.no_grad():
+        pred = model(x)
+    err = (pred[:, :-1] - x[:, 1:]).clamp(-clip, clip) ** 2
+    err = torch.cat([err, err[:, -1:]], dim=1)  # pad the last position
+    curve = err.mean(dim=(0, 2)).numpy()
+    return curve, float(curve.mean())
+
+
+def _lc_per_window(model, x, clip):
+    with torch.no_grad():
+        err = (model(x[:, :-1]) - x[:, 1:]).clamp(-clip, clip) ** 2
+    curve = err.mean(dim=(1, 2)).numpy()  # one value per window
+    return curve, float(curve.mean())
+
+
+def _lc_in_place(model, x, clip):
+    x[:, 1:] -= x[:, :-1]  # "work with differences", on the caller's tensor
+    return learning_curve(model, x, clip)
+
+
+def _lc_trapezoid(model, x, clip):
+    curve, _ = learning_curve(model, x, clip)
+    return curve, float(np.trapezoid(curve))
+
+
+WRITTEN_WRONG = [
+    ("complex_linear", _cl_in_place, "changed its argument `w` in place"),
+    ("complex_linear", _cl_a_only, "entries differ"),
+    ("complex_linear", _cl_identity, "entries differ"),
+    ("complex_linear", _cl_drops_last_column_pair, "expected shape (6, 6)"),
+    ("complex_linear", _cl_odd_on_complex_linear, "projecting twice changed the matrix"),
+    ("generate_with_fill_in", _gen_one_too_many, "shape"),
+    ("generate_with_fill_in", _gen_prefix_in_place, "changed its argument `prefix` in place"),
+    ("generate_with_fill_in", _gen_list, "wrong on test case 0"),
+    ("generate_with_fill_in", _gen_stale_key, "kept querying with the prompt's last key"),
+    ("generate_with_fill_in", _gen_reads_first_key, "queried with the key of the first point"),
+    ("moon_shares", _shares_abs_in_place, "changed its argument `w_phi` in place"),
+    ("moon_shares", _shares_softmax, "took a softmax of the magnitudes"),
+    ("moon_shares", _shares_row_max, "divided by each row's largest magnitude"),
+    ("moon_shares", _shares_uniform, "entries differ"),
+    ("moon_shares", _shares_flat, "expected shape (3, 3)"),
+    ("learning_curve", _lc_unclipped, "forgot to clip"),
+    ("learning_curve", _lc_fixed_clip, "the one for clip=0.5"),
+    ("learning_curve", _lc_all_points, "you ran the model on all T+1 points"),
+    ("learning_curve", _lc_per_window, "one per window"),
+    ("learning_curve", _lc_in_place, "changed its argument `x` in place"),
+    ("learning_curve", _lc_trapezoid, "is not its mean"),
+]
+CHECKS = {**{ex: EXERCISES[ex][0] for ex in EXERCISES}, "learning_curve": ch03.check_learning_curve}
+
+
+@pytest.mark.parametrize("exercise,wrong,phrase", [
+    pytest.param(ex, wrong, phrase, id=f"{ex}-{wrong.__name__}")
+    for ex, wrong, phrase in WRITTEN_WRONG
+])
+def test_written_wrong_answers_fail_with_their_message(exercise, wrong, phrase, capsys):
+    with np.errstate(all="ignore"), pytest.raises(CheckFailed) as err:
+        CHECKS[exercise](wrong)
+    assert phrase in str(err.value), str(err.value)
+    assert "passed" not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- correct variants
+
+
+def _cl_via_transpose(w):
+    """Projecting wᵀ and transposing back gives the same blocks: [[a, b], [-b, a]]ᵀ's own
+    projection is [[a, -b], [b, a]], transposed back [[a, b], [-b, a]]."""
+    return to_complex_linear(w.T.contiguous()).T
+
+
+def _cl_float32(w):
+    return complex_linear(w.float())
+
+
+def _gen_recompute(model, prefix, n_steps):
+    """No cache: run the whole model on prefix + generated points at every step. The model's
+    forward already fills in every value whose next point exists."""
+    points = prefix
+    for _ in range(n_steps):
+        with torch.no_grad():
+            nxt = model(points)[:, -1:]  # (B, 1, 6)
+        points = torch.cat([points, nxt], dim=1)
+    return points[:, prefix.shape[1]:]
+
+
+def _shares_torch(w_phi):
+    blocks = w_phi.reshape(3, 2, 3, 2)  # (unit, row in block, moon, column in block)
+    mag = torch.hypot(blocks[:, 0, :, 0], blocks[:, 0, :, 1])
+    return mag / mag.sum(-1, keepdim=True)
+
+
+def _shares_float32(w_phi):
+    return moon_shares(w_phi.float()).astype(np.float32)
+
+
+def _lc_numpy(model, x, clip):
+    with torch.no_grad():
+        pred = model(x[:, :-1]).numpy()
+    r = np.clip(pred - x[:, 1:].numpy(), -clip, clip)
+    curve = (r * r).mean(axis=2).mean(axis=0)
+    return curve, curve.mean()
+
+
+def _lc_float32(model, x, clip):
+    with torch.no_grad():
+        pred = model.float()(x[:, :-1].float())
+    model.double()
+    curve = ((pred - x[:, 1:].float()).clamp(-clip, clip) ** 2).mean(dim=(0, 2))
+    return curve, curve.mean()
+
+
+CORRECT_VARIANTS = [
+    ("complex_linear", _cl_via_transpose), ("complex_linear", _cl_float32),
+    ("generate_with_fill_in", _gen_recompute), ("generate_with_fill_in", generate_cached),
+    ("moon_shares", _shares_torch), ("moon_shares", _shares_float32),
+    ("learning_curve", _lc_numpy), ("learning_curve", _lc_float32),
+]
+
+
+@pytest.mark.parametrize("exercise,right", [
+    pytest.param(ex, right, id=f"{ex}-{right.__name__}") for ex, right in CORRECT_VARIANTS
+])
+def test_correct_variants_pass(exercise, right, capsys):
+    CHECKS[exercise](right)
+    assert f"✓ {_tag(exercise)} passed" in capsys.readouterr().out

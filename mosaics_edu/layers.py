@@ -2,7 +2,8 @@
 
 - :class:`ContextMemory` (C-mem): ``n_head`` elementary memory units. Each stores the pairs
   (key, value) of the current sequence and answers position t from the pairs s < t only
-  (strict causality: the value of s peeks at x_{s+1} ≤ x_t). Heads are concatenated, then W_o.
+  (strict causality: the value of s peeks at x_{s+1}, whose index s + 1 ≤ t). Heads are
+  concatenated, then W_o.
 - :class:`PersistentMemory` (P-mem): replaces the MLP of a transformer. Its query is a leaky-average
   key like the C-mem's, its memory is a learned table of ``pmem_size`` pairs per head.
 - :class:`MosaicBlock`: ``x += Cmem(LN(x)); x += Pmem(LN(x))`` with bias-free LayerNorms.

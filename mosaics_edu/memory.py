@@ -123,7 +123,7 @@ def causal_retrieval(
 
     keys, queries (default: the keys): (B, H, T, d), values: (B, H, T, d_v) -> (B, H, T, d_v).
     Position t reads only the pairs s < t: a value that peeks one step ahead (v_s made from
-    x_{s+1} ≤ x_t) never shows position t its own future, and position 0 reads an empty memory.
+    x_{s+1}, index s + 1 ≤ t) never shows position t its own future, and position 0 reads an empty memory.
     ``dropout_p`` drops retrieval weights (pass it only while training).
 
     Fast path: reading s < t for the queries 1..T-1 is ordinary causal attention over the keys

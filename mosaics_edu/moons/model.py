@@ -6,9 +6,9 @@ For unit h and position t (the paper's toy model, no embedding, no normalisation
     v_t = W_ψ x_{t+1}              values: what came next (0 for the last position)
     y_t = W_z concat_h Σ_{s<t} softmax_s(β k_t·k_s) v_s      with a fixed β = 50
 
-Retrieval reads only pairs s < t, whose values hold x_{s+1} ≤ x_t: nothing from the future leaks,
-and position 0 (an empty memory) predicts exactly 0. It is the same strictly causal retrieval as
-the language model's contextual memory (:func:`mosaics_edu.memory.causal_retrieval`).
+Retrieval reads only pairs s < t, whose values hold x_{s+1} with index s + 1 ≤ t: nothing from
+the future leaks, and position 0 (an empty memory) predicts exactly 0. It is the same strictly
+causal retrieval as the language model's contextual memory (:func:`mosaics_edu.memory.causal_retrieval`).
 
 Every map is *complex-linear*: each 2×2 block is [[a, b], [-b, a]], a rotation times a scaling,
 which acts on one moon's (sin, cos) pair as multiplication by a complex number. A unit that reads

@@ -8,7 +8,7 @@ peeks at x_{s+1}:
 - **long-term memory**, delay m ≥ 1: the pairs at s ≤ t - m (it skips the m - 1 most recent
   positions before t); it holds ``max(0, t-m+1)`` pairs.
 
-Both read s < t only (strict causality, as in v1: v_s contains x_{s+1} ≤ x_t). With m < h the
+Both read s < t only (strict causality, as in v1: v_s contains x_{s+1}, whose index s + 1 ≤ t). With m < h the
 two windows overlap. A query whose window is empty (t = 0 for both, t < m for the long-term
 memory) answers exactly 0.
 

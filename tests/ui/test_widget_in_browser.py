@@ -177,7 +177,8 @@ def test_chapter_runs_in_jupyterlab_and_its_widgets_respond(name, lab, browser, 
     figure_cells = _figure_cells(name)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(lab(f"lab/tree/{name}"))
+        # A workspace of its own: the page must not reopen the notebooks of earlier chapters.
+        page.goto(lab(f"lab/workspaces/ui-{chapter[:2]}/tree/{name}"))
         page.wait_for_function(KERNEL_IDLE, timeout=KERNEL_START_MS)
         page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         state = page.wait_for_function(RUN_ALL_STATE, timeout=RUN_ALL_MS, polling=500).json_value()

@@ -19,6 +19,7 @@ extra flag:
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,15 @@ try:
     from nbval.plugin import IPyNbCell
 except ImportError:  # pragma: no cover - nbval is a dependency
     IPyNbCell = None
+
+# One math thread per process. The test command runs two workers on two cores, and each starts
+# notebook kernels: with the libraries' default of one thread per core, threads outnumber cores and
+# OpenBLAS's spinning threads make the small matrix products of the chapters 10-20 times slower on
+# a busy machine (measured: chapter 02's solutions took 520 s at load 4 with 2 threads, 26 s with
+# one). Set before numpy or torch is imported here, and inherited by every kernel and subprocess;
+# a value the caller set wins.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 SANITIZE = Path(__file__).resolve().parent / "nbval_sanitize.cfg"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"

@@ -6,7 +6,7 @@ the ``draw_*`` functions only draw what a pure function returned.
 - :func:`retrieval_view` / :func:`draw_retrieval_view`: which past tokens each contextual-memory
   head of a :class:`~mosaics_edu.models.MemoryMosaicLM` retrieves for one query position (the
   widget of chapter 04).
-- :func:`median_time`: a robust wall-clock timing (median of repeats) for the cost sections.
+- :func:`median_time`: a robust CPU-time timing (median of repeats) for the cost sections.
 - :func:`summarise_runs` / :func:`draw_loss_curves`: the validation-loss comparison of chapter 05;
   :func:`name_copy_losses`: the loss on names a model can copy from its context, and on the
   ones it cannot; :func:`char_loss_view` / :func:`draw_char_loss_view`: character by character,
@@ -164,9 +164,11 @@ def draw_retrieval_view(view: Mapping[str, Any], fig: Any) -> None:
 
 
 def median_time(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> float:
-    """Median wall-clock seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` calls.
+    """Median CPU seconds of this process for ``fn()`` over ``repeats`` calls, after ``warmup``.
 
-    The median shrugs off the slow outliers a shared machine produces.
+    CPU time, not wall time: another program busy on the machine does not make ``fn`` look
+    slower (it only steals wall time), and the median shrugs off the remaining outliers. With
+    several math threads it counts all of them, so compare timings taken with the same setting.
     """
     if not callable(fn):
         raise TypeError("fn must be a function of no arguments, e.g. lambda: model(x)")
@@ -178,9 +180,9 @@ def median_time(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> flo
         fn()
     times = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        times.append(time.perf_counter() - t0)
+        times.append(time.process_time() - t0)
     return float(np.median(times))
 
 

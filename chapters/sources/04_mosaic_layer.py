@@ -36,8 +36,8 @@
 # - show, by measurement, where a mosaic gets word order from without positional encoding;
 # - tell what a mosaic block costs per token and which fast paths make it cheap.
 #
-# Time: the README's course map gives the measured time of this notebook (`pytest --nbval-lax`
-# of the solutions notebook on a 2-core CPU); the last cell prints how long your run took.
+# Time: the README's course map gives the measured time of this notebook (the run of
+# the solutions notebook on an idle 2-core CPU); the last cell prints how long your run took.
 
 # %%
 import inspect

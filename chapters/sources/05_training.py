@@ -30,7 +30,7 @@
 # - launch the same code on a GPU with the presets, knowing what to expect.
 #
 # Time: most of it is training the two models. The README's course map gives the measured time
-# of this notebook (`pytest --nbval-lax` of the solutions notebook on a 2-core CPU); the last cell
+# of this notebook (the run of the solutions notebook on an idle 2-core CPU); the last cell
 # prints how long your run took.
 
 # %%

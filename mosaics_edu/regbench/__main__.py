@@ -20,6 +20,7 @@ from .datasets import N_TEST
 from .matched import MODEL_NAMES
 from .metrics import evaluate
 from .ngram import InContextNGram
+from .sweep import SWEEP_STEPS, collect, run_sweep
 from .train import RunConfig, default_run_dir, train_run
 
 _DEFAULTS = {f.name: f.default for f in fields(RunConfig) if f.name not in ("model", "n_automata")}
@@ -38,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="run folder (default runs/regbench/<model>_N<n>_seed<seed>)")
     t.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    w = sub.add_parser("sweep", help="the whole sweep of chapter 06 (resumable): rates, then every N")
+    w.add_argument("--root", default="runs/regbench_sweep", help="folder of the runs")
+    w.add_argument("--jobs", type=int, default=2, help="runs at once, one thread each (default 2)")
+    w.add_argument("--steps", type=int, default=SWEEP_STEPS, help=f"steps per run (default {SWEEP_STEPS})")
+    c = sub.add_parser("collect", help="gather the sweep's finished runs into one JSON file")
+    c.add_argument("--root", default="runs/regbench_sweep", help="folder of the runs")
+    c.add_argument("--steps", type=int, default=SWEEP_STEPS, help=f"steps per run (default {SWEEP_STEPS})")
+    c.add_argument("--out", required=True, help="the JSON file to write")
     b = sub.add_parser("baselines", help="score the in-context n-gram predictors on the test set")
     b.add_argument("--n", type=int, nargs="+", default=[1, 2, 3], help="the orders n (default 1 2 3)")
     b.add_argument("--n-eval", type=int, default=N_TEST, help=f"test automata to use (default {N_TEST})")
@@ -46,6 +55,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "sweep":
+        try:
+            run_sweep(args.root, jobs=args.jobs, steps=args.steps)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        return 0
+    if args.command == "collect":
+        record = collect(args.root, args.out, steps=args.steps)
+        print(f"{len(record['runs'])} runs -> {args.out}; missing: {record['missing'] or 'none'}")
+        return 0
     if args.command == "baselines":
         from .datasets import test_automata
 

@@ -50,9 +50,13 @@ from .matched import MODEL_NAMES, build_model, matched_configs, parameter_count
 from .metrics import evaluate
 from .vocab import VOCAB_SIZE
 
-__all__ = ["RunConfig", "train_run", "batch_indices", "learning_rate", "default_run_dir"]
+__all__ = [
+    "RunConfig", "train_run", "batch_indices", "learning_rate", "default_run_dir", "load_run_model",
+    "LOG_EVERY",
+]  # fmt: skip
 
-_CHECKPOINT, _RESULT = "checkpoint.pt", "result.json"
+_CHECKPOINT, _RESULT, _WEIGHTS = "checkpoint.pt", "result.json", "model_fp16.pt"
+LOG_EVERY = 50  # the result's loss_log holds the mean training loss of every LOG_EVERY steps
 _ORDER_STREAM = 5  # np.random.default_rng((5, seed, epoch)): the batch order, separate from data streams
 
 
@@ -236,18 +240,22 @@ def train_run(
     model = build_model(config.model, seed=config.seed, **config._model_kwargs())
     opt = _optimizer(model, config)
     step, elapsed, last_loss = 0, 0.0, float("nan")
+    loss_log: list[list[float]] = []  # [step, mean training loss of the LOG_EVERY steps up to it]
+    window: list[float] = []
     if ckpt_path.is_file():
         state = _load_checkpoint(ckpt_path, config)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, elapsed, last_loss = int(state["step"]), float(state["elapsed"]), float(state["last_loss"])
+        loss_log, window = list(state.get("loss_log", [])), list(state.get("loss_window", []))
         torch.set_rng_state(state["torch_rng"])  # dropout masks continue as they would have
 
     def save() -> None:
         _atomic_save(
             {
                 "config": config.to_dict(), "step": step, "elapsed": elapsed, "last_loss": last_loss,
-                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "loss_log": loss_log, "loss_window": window, "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
                 "torch_rng": torch.get_rng_state(),
             },
             ckpt_path,
@@ -269,6 +277,10 @@ def train_run(
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         opt.step()
         step, last_loss = step + 1, loss.item()
+        window.append(last_loss)
+        if step % LOG_EVERY == 0:
+            loss_log.append([step, sum(window) / len(window)])
+            window = []
         bar.update(1)
         bar.set_postfix(loss=f"{last_loss:.3f}")
         if step % config.checkpoint_every == 0 or step == config.steps or step == stop_at:
@@ -287,6 +299,7 @@ def train_run(
         "config": config.to_dict(),
         "parameters": parameter_count(matched_configs(**config._model_kwargs())[config.model]),
         "train_loss_last_step": last_loss,
+        "loss_log": loss_log,
         "validation_loss": _mean_loss(model, draw_samples(val)),  # on the samples evaluate() scores
         "validation": evaluate(model, val).to_dict(),
         "test": evaluate(model, test).to_dict(),
@@ -300,5 +313,23 @@ def train_run(
         },
     }
     result["eval_seconds"] = round(time.perf_counter() - t_eval, 1)
+    # the trained weights in half precision (small enough to ship; load with load_run_model)
+    _atomic_save({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()},
+                 out / _WEIGHTS)  # fmt: skip
     _atomic_save(result, result_path, as_json=True)
     return result
+
+
+def load_run_model(run_dir: str | os.PathLike[str]) -> torch.nn.Module:
+    """The trained model of a finished run folder (its ``result.json`` and ``model_fp16.pt``), in
+    float32 and eval mode: the half-precision weights a run writes, loaded into today's code."""
+    run = Path(run_dir)
+    result_path, weights_path = run / _RESULT, run / _WEIGHTS
+    for path in (result_path, weights_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"run_dir {run} lacks {path.name}: finish the run with train_run first")
+    config = RunConfig.from_dict(json.loads(result_path.read_text(encoding="utf-8"))["config"])
+    model = build_model(config.model, seed=config.seed, **config._model_kwargs())
+    state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    return model.eval()

@@ -447,6 +447,9 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
+        set_delay_step = getattr(self.raw_model, "set_delay_step", None)
+        if set_delay_step is not None:  # v2: the random delay m is a function of (seed, step)
+            set_delay_step(self.step, cfg.seed)
         total = 0.0
         for micro in range(self.accum):
             x, y = self.sampler.next_batch()  # (B, T), (B, T)

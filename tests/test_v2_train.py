@@ -45,7 +45,7 @@ def test_cli_refuses_v2_options_for_other_models(tmp_path):
 
 
 def test_resume_equals_uninterrupted_with_the_random_delay(tmp_path):
-    """The training delay m is drawn from torch's generator, which checkpoints restore."""
+    """The training delay m is a function of (seed, step), so a resumed run draws the same m."""
     data = prepare_stories(tmp_path / "data", tokenizer="char", n_train=30, n_valid=5, seed=0)
     cfg = dict(model="mosaic-v2", batch_size=2, max_steps=5, warmup_steps=1, eval_interval=2,
                eval_batches=1, threads=1,

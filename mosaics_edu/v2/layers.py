@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,6 +48,7 @@ __all__ = [
     "SwiGLU",
     "MosaicV2Block",
     "init_v2",
+    "draw_delay",
 ]
 
 Cache = dict[str, Any]
@@ -85,6 +87,21 @@ class ValueExtractorV2(ValueExtractor):
     def alpha(self) -> torch.Tensor:
         """α_ψ = exp(min(|θ|, 15)), the norm of every value of head h. Shape (H,)."""
         return self.alpha_logit.abs().clamp(max=MAX_LOG_VALUE_SCALE).exp()
+
+
+def draw_delay(seed: int, step: int, layer: int, delay_min: int, delay_max: int) -> int:
+    """The long-term delay m ~ U{delay_min … delay_max} of ``layer`` at optimizer step ``step``.
+
+    A pure function of its arguments (a generator seeded by ``(seed, step, layer)`` through
+    numpy's SeedSequence, which mixes the three integers), so every process and every resumed
+    run gets the same m; torch's global generator is left untouched.
+    """
+    if delay_min > delay_max:
+        raise ValueError(f"need delay_min <= delay_max, got {delay_min} > {delay_max}")
+    if delay_min == delay_max:
+        return delay_min
+    rng = np.random.default_rng(np.random.SeedSequence([seed, step, layer]))
+    return int(rng.integers(delay_min, delay_max + 1))
 
 
 class _WindowMemory(nn.Module):
@@ -167,8 +184,16 @@ class ShortTermMemory(_WindowMemory):
 
 
 class LongTermMemory(_WindowMemory):
-    """Reads the pairs at positions ≤ t - m. In training m ~ U{delay_min … delay_max}, drawn
-    afresh at every forward (torch's global generator: seeded runs repeat); in eval m = delay."""
+    """Reads the pairs at positions ≤ t - m. In training m ~ U{delay_min … delay_max}; in eval
+    m = delay.
+
+    The training draw is a pure function of ``(seed, step, layer)`` (:func:`draw_delay`), not of
+    torch's global generator: every DDP process draws the same m at the same step, and a resumed
+    run draws what an uninterrupted one would. The trainer calls
+    :meth:`MemoryMosaicV2LM.set_delay_step` before each optimizer step (all micro-batches of a
+    step share m). Used outside the trainer (no step set), each training forward advances a
+    private counter, which is the step: a fresh, repeatable draw per forward.
+    """
 
     def __init__(
         self, n_embd: int, n_head: int, delay_min: int, delay_max: int, delay: int, layer: int = 0
@@ -181,14 +206,27 @@ class LongTermMemory(_WindowMemory):
             raise ValueError(f"need delay_min <= delay_max, got {delay_min} > {delay_max}")
         super().__init__(n_embd, n_head, layer)
         self.delay_min, self.delay_max, self.delay = delay_min, delay_max, delay
+        self.layer = layer
+        self.delay_seed = 0  # the run's seed (set_delay_step)
+        self.delay_step: int | None = None  # the optimizer step; None: count forwards instead
+        self._forwards = 0
+
+    def set_delay_step(self, step: int, seed: int = 0) -> None:
+        """Draw the training delay of optimizer step ``step`` of the run seeded ``seed``."""
+        for name, value in (("step", step), ("seed", seed)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        self.delay_step, self.delay_seed = step, seed
 
     def current_delay(self) -> int:
-        """m for this forward: a fresh draw in training, the fixed ``delay`` in eval."""
+        """m for this forward: the (seed, step, layer) draw in training, ``delay`` in eval."""
         if not self.training:
             return self.delay
-        if self.delay_max == self.delay_min:
-            return self.delay_min
-        return int(torch.randint(self.delay_min, self.delay_max + 1, ()))
+        step = self.delay_step
+        if step is None:  # no trainer: each training forward is a step of its own
+            step = self._forwards
+            self._forwards += 1
+        return draw_delay(self.delay_seed, step, self.layer, self.delay_min, self.delay_max)
 
     def _mask(self, T: int, device: torch.device) -> torch.Tensor:
         return long_term_mask(T, self.current_delay(), device)

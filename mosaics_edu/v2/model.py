@@ -123,6 +123,14 @@ class MemoryMosaicV2LM(_LanguageModel):
         std = 1.0 / math.sqrt(2 * c.n_embd)  # Table 6: embedding/classifier σ = 1/√(2d)
         nn.init.trunc_normal_(self.wte.weight, std=std, a=-3 * std, b=3 * std)
 
+    def set_delay_step(self, step: int, seed: int = 0) -> None:
+        """Fix the long-term memories' training delay m for optimizer step ``step`` of the run
+        seeded ``seed`` (each layer draws its own m from ``(seed, step, layer)``). The trainer
+        calls this before every step, so DDP processes agree and resumed runs repeat."""
+        for block in self.blocks:
+            if block.long is not None:
+                block.long.set_delay_step(step, seed)
+
     def extra_repr(self) -> str:
         c = self.config
         return (f"short_window={c.short_window}, delay=[{c.delay_min}, {c.delay_max}] (eval "

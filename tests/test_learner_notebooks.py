@@ -1,7 +1,8 @@
 """Every learner notebook runs, every exercise check fails on its stub, and nothing else fails.
 
 This is what proves that no check can pass silently on an empty stub. (The solutions notebooks
-are run by nbval itself: ``pytest`` collects ``chapters/solutions/*.ipynb``.)
+are run, filled into the learner notebook and checked with strict nbval, by
+``tests/test_saved_notebooks.py``.)
 """
 
 from __future__ import annotations

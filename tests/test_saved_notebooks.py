@@ -11,6 +11,10 @@ chapter this test does what the learner does:
 2. it is executed as "Run All" would (stopping at the first error) and saved with its outputs;
 3. a fresh ``python -m pytest --nbval`` on the saved file must pass.
 
+The filled notebook's code cells are exactly the solutions notebook's (asserted), so this is also
+the suite's run of every solutions notebook: the test command does not collect
+``chapters/solutions/`` a second time.
+
 And on the cheapest chapter, with one exercise wrong, the same command must fail with the check's
 message. The saved notebook sits in a copy of the repository's layout (``chapters/NN_name.ipynb``
 beside links to the real ``pyproject.toml`` and ``conftest.py``), so pytest finds the project's
@@ -64,6 +68,10 @@ def _with_answers(stem: str, wrong: dict[str, str] | None = None) -> nbformat.No
                     mine.source = source
             filled += 1
     assert filled, f"{stem} has no exercise cell"
+    if not wrong:  # this run stands for the solutions notebook's: the same code, cell by cell
+        differ = [i for i, (a, b) in enumerate(zip(learner.cells, solved.cells, strict=True))
+                  if a.cell_type == "code" and a.source != b.source]
+        assert not differ, f"{stem}: code cells {differ} differ from the solutions notebook's"
     return learner
 
 

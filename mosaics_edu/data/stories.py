@@ -33,7 +33,15 @@ paragraphs separated by one newline and stories by a blank line (``STORY_SEPARAT
 
 Determinism: story ``i`` of split ``s`` with seed ``seed`` depends on ``(seed, s, i)`` only, so
 a bigger corpus starts with the same stories as a smaller one, and train and validation stories
-are drawn from different streams.
+are drawn from different streams. A third split, ``"test"``, is a stream no training run reads
+(training uses ``train`` and measures ``valid``): the in-distribution held-out set of chapter 06.
+
+Out of distribution (chapter 06): ``generate_ood_stories`` writes stories the models never saw,
+in two ways at once. Their names come from ``make_heldout_names``, a pool drawn from another random
+stream and filtered so that no name is in the training pool; and with ``mode="diary"`` their
+structure is another grammar, a first-person diary (see ``generate_diary_story``), whose sentence
+frames appear nowhere in the training stories. ``mode="names"`` keeps the training grammar and
+changes only the names, to separate the two shifts.
 """
 
 from __future__ import annotations
@@ -53,6 +61,10 @@ __all__ = [
     "generate_stories",
     "story_corpus",
     "name_spans",
+    "OOD_MODES",
+    "make_heldout_names",
+    "generate_diary_story",
+    "generate_ood_stories",
 ]
 
 STORY_SEPARATOR = "\n\n"
@@ -305,7 +317,7 @@ def generate_story(rng: random.Random, names: list[str] | tuple[str, ...]) -> St
     )
 
 
-_SPLITS = ("train", "valid")
+_SPLITS = ("train", "valid", "test")  # "test": held-out, never used by training or its validation
 
 
 def generate_stories(
@@ -382,3 +394,148 @@ def name_spans(text: str, names: list[str] | tuple[str, ...] | set[str]) -> list
             spans.append(NameSpan(m.start(), m.end(), word, word in seen))
             seen.add(word)
     return spans
+
+
+# --------------------------------------------------------------------------------------------
+# Out of distribution: held-out names and a grammar the models never saw (chapter 06)
+# --------------------------------------------------------------------------------------------
+
+# A diary: an opening line, then 4-6 dated entries that all follow ONE frame, drawn per story,
+# with fresh slots in every entry, then a closing line. The frame repeats inside a story, so a
+# model that learns in context can pick it up from the first entries; no training story has it.
+_DIARY_OPENINGS = (
+    "This is the diary of {name}, a {adjective} {kind} who lives in {place}.",
+    "{name} is a {adjective} {kind}. Every night, {name} writes in a little diary.",
+    "My name is {name}. I am a {adjective} {kind}, and this is my diary.",
+)
+_DIARY_DAYS = ("one", "two", "three", "four", "five", "six")
+_DIARY_FRAMES = (
+    "On day {day}, I went to {landmark} with {friend}. We counted {count} {colour} {thing}s. "
+    "{friend} kept {count2} of them and I kept the rest.",
+    'On day {day}, {friend} knocked on my door at breakfast. "{name}, come and {hobby}!" '
+    "we both shouted, and we ran to {landmark} until lunch.",
+    "On day {day}, I woke up {feeling}. I asked {friend} to {hobby} with me near {landmark}. "
+    "After that, {name} did not feel {feeling} any more.",
+)
+_DIARY_COUNTS = ("three", "four", "five", "six", "seven", "nine")
+_DIARY_CLOSINGS = (
+    "That is the end of the diary of {name}.",
+    "{name} closed the diary and put it under the bed.",
+    "Tomorrow, {name} and {friend} will write a new page.",
+)
+
+OOD_MODES = ("diary", "names")
+"""``generate_ood_stories`` modes: ``"diary"`` (held-out names AND the diary grammar) and
+``"names"`` (held-out names in the training grammar)."""
+
+
+@lru_cache(maxsize=1)
+def _diary_words() -> frozenset[str]:
+    """Every word of the diary templates, lower-cased (held-out names must differ from them)."""
+    texts = (*_DIARY_OPENINGS, *_DIARY_DAYS, *_DIARY_FRAMES, *_DIARY_COUNTS, *_DIARY_CLOSINGS)
+    return frozenset(w.lower() for t in texts for w in _WORD_RE.findall(t))
+
+
+@lru_cache(maxsize=8)
+def _heldout_names_cached(n: int, seed: int, train_n_names: int) -> tuple[str, ...]:
+    rng = random.Random(f"mosaics-edu-heldout-names/{seed}")  # not the training names' stream
+    forbidden = _template_words() | _diary_words()
+    taken = set(_names_cached(train_n_names, seed))  # the training pool these names must avoid
+    seen: set[str] = set()
+    names: list[str] = []
+    attempts = 0
+    while len(names) < n:
+        attempts += 1
+        if attempts > 200 * n + 10_000:  # pragma: no cover - the syllable space is ~10^6
+            raise RuntimeError(f"could not generate {n} held-out names; ask for fewer")
+        name = _one_name(rng)
+        if not 3 <= len(name) <= 8 or name in seen or name in taken or name.lower() in forbidden:
+            continue
+        seen.add(name)
+        names.append(name)
+    return tuple(names)
+
+
+def make_heldout_names(n: int = 1000, seed: int = 0, train_n_names: int = 4000) -> list[str]:
+    """``n`` distinct names built like ``make_names`` but none of them in ``make_names(train_n_names,
+    seed)``, the pool the training stories draw from (and none equal to a template word).
+
+    Why: to test whether a model *copies* a name from its context, the name must be one it cannot
+    have memorised. Drawn from their own random stream, so they are also not simply the training
+    pool's next names. Deterministic in ``(n, seed, train_n_names)``; a shorter list is a prefix
+    of a longer one. Disjointness holds for the pool of the given size (the default, 4,000, is the
+    one every training run of this package uses).
+    """
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 100_000:
+        raise ValueError(f"n must be an int between 1 and 100000, got {n!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not isinstance(train_n_names, int) or isinstance(train_n_names, bool) or train_n_names < 2:
+        raise ValueError(
+            f"train_n_names must be the training pool's size (an int >= 2, default 4000), "
+            f"got {train_n_names!r}"
+        )
+    return list(_heldout_names_cached(n, seed, train_n_names))
+
+
+def generate_diary_story(rng: random.Random, names: list[str] | tuple[str, ...]) -> Story:
+    """One diary story: an opening, 4-6 entries in one frame (drawn per story), a closing.
+
+    The out-of-distribution grammar of chapter 06: first person, numbered days, sentence frames
+    that no training story contains; its words are mostly the training stories' words, so what
+    changes is the structure (and, through ``names``, the names), not the vocabulary.
+    """
+    if not isinstance(rng, random.Random):
+        raise TypeError(f"rng must be a random.Random, got {type(rng).__name__}")
+    if len(names) < 2:
+        raise ValueError(f"names must hold at least 2 names, got {len(names)}")
+    c = rng.choice
+    name = c(names)
+    friend = c(names)
+    while friend == name:
+        friend = c(names)
+    kind, _pronoun, _possessive = c(_KINDS)
+    place, landmarks = c(_PLACES)
+    frame = c(_DIARY_FRAMES)
+    lines = [c(_DIARY_OPENINGS).format(name=name, adjective=c(_ADJECTIVES), kind=kind, place=place)]
+    for day in _DIARY_DAYS[: c((4, 5, 6))]:
+        count = c(_DIARY_COUNTS)
+        slots = {
+            "day": day, "name": name, "friend": friend, "landmark": c(landmarks),
+            "colour": c(_COLOURS), "thing": c(_THINGS)[0], "count": count,
+            "count2": c(("one", "two")),
+            "hobby": c(_HOBBIES), "feeling": c(_FEELINGS),
+        }  # fmt: skip
+        lines.append(frame.format(**slots))
+    lines.append(c(_DIARY_CLOSINGS).format(name=name, friend=friend))
+    return Story(text="\n".join(lines), names=(name, friend), place=place, thing="", n_paragraphs=len(lines))
+
+
+def generate_ood_stories(
+    n_stories: int,
+    seed: int = 0,
+    mode: str = "diary",
+    n_names: int = 1000,
+    start: int = 0,
+    train_n_names: int = 4000,
+) -> list[Story]:
+    """Stories ``start … start+n_stories-1`` that the models never saw (chapter 06).
+
+    ``mode="diary"``: held-out names (``make_heldout_names(n_names, seed, train_n_names)``) in the
+    diary grammar; ``mode="names"``: the same held-out names in the training grammar. Story ``i``
+    depends on ``(seed, mode, i)`` only, from a random stream no training split uses.
+    """
+    if not isinstance(n_stories, int) or isinstance(n_stories, bool) or n_stories < 0:
+        raise ValueError(f"n_stories must be a non-negative int, got {n_stories!r}")
+    if not isinstance(start, int) or isinstance(start, bool) or start < 0:
+        raise ValueError(f"start must be a non-negative int, got {start!r}")
+    if mode not in OOD_MODES:
+        raise ValueError(f"mode must be one of {OOD_MODES}, got {mode!r}")
+    if not isinstance(n_names, int) or isinstance(n_names, bool) or n_names < 2:
+        raise ValueError(f"n_names must be an int >= 2, got {n_names!r}")
+    names = make_heldout_names(n_names, seed, train_n_names)
+    make = generate_diary_story if mode == "diary" else generate_story
+    return [
+        make(random.Random(f"mosaics-edu-ood-story/{seed}/{mode}/{i}"), names)
+        for i in range(start, start + n_stories)
+    ]

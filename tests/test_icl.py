@@ -1,0 +1,267 @@
+"""mosaics_edu.icl (per-position loss, bootstrap bands, crossings, name recall) on hand-made
+models whose answers are known, and the out-of-distribution stories of mosaics_edu.data.stories."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from mosaics_edu import icl
+from mosaics_edu.data import STORY_SEPARATOR, CharTokenizer, generate_stories, make_names, name_spans
+from mosaics_edu.data.stories import (
+    Story,
+    _template_words,
+    generate_ood_stories,
+    make_heldout_names,
+    story_corpus,
+)
+from mosaics_edu.data.tokenizers import BPETokenizer
+
+# --------------------------------------------------------------------------------------------
+# hand-made models
+# --------------------------------------------------------------------------------------------
+
+
+class Uniform(nn.Module):
+    """Zero logits: every token has probability 1/V at every position."""
+
+    def __init__(self, vocab: int):
+        super().__init__()
+        self.vocab = vocab
+        self.eval()
+
+    def forward(self, idx: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return torch.zeros(*idx.shape, self.vocab), None
+
+
+class Oracle(nn.Module):
+    """Knows the text: at position t it gives the true next token ``seq[t+1]`` the logit
+    ``strength[t]`` (others 0), so p_t = e^s / (e^s + V - 1), exactly."""
+
+    def __init__(self, seq: list[int], vocab: int, strength: np.ndarray):
+        super().__init__()
+        self.seq, self.vocab, self.strength = seq, vocab, strength
+        self.eval()
+
+    def p(self, t: int) -> float:
+        s = float(self.strength[t])
+        return math.exp(s) / (math.exp(s) + self.vocab - 1)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        B, T = idx.shape
+        logits = torch.zeros(B, T, self.vocab)
+        for t in range(T):
+            if t + 1 < len(self.seq):
+                logits[:, t, self.seq[t + 1]] = float(self.strength[t])
+        return logits
+
+
+# --------------------------------------------------------------------------------------------
+# per-position loss and windows
+# --------------------------------------------------------------------------------------------
+
+
+def test_uniform_model_has_log_v_at_every_position():
+    windows = torch.randint(0, 50, (6, 11))
+    loss = icl.per_position_loss(Uniform(50), windows, batch_size=4)
+    assert loss.shape == (6, 10)
+    np.testing.assert_allclose(loss, math.log(50), rtol=1e-6)
+
+
+def test_per_position_loss_is_aligned_with_positions():
+    seq = list(range(1, 13))  # 12 distinct tokens
+    strength = np.arange(11) * 0.5  # a different probability at every position
+    oracle = Oracle(seq, 20, strength)
+    loss = icl.per_position_loss(oracle, torch.tensor([seq, seq]))
+    expected = [-math.log(oracle.p(t)) for t in range(11)]
+    np.testing.assert_allclose(loss[0], expected, rtol=1e-5)
+    np.testing.assert_allclose(loss[1], expected, rtol=1e-5)
+
+
+def test_per_position_loss_averages_to_the_models_own_loss():
+    from mosaics_edu.models import MemoryMosaicLM, MosaicConfig
+
+    torch.manual_seed(0)
+    model = MemoryMosaicLM(MosaicConfig(vocab_size=30, block_size=16, n_layer=1, n_head=2, n_embd=8)).eval()
+    windows = torch.randint(0, 30, (5, 17))
+    loss = icl.per_position_loss(model, windows, batch_size=2)
+    with torch.no_grad():
+        _, mean = model(windows[:, :-1], windows[:, 1:])
+    assert loss.mean() == pytest.approx(float(mean), rel=1e-5)
+    with pytest.raises(ValueError, match="training mode"):
+        icl.per_position_loss(model.train(), windows)
+
+
+def test_story_windows_start_at_story_starts_and_match_the_joined_stream():
+    stories = generate_stories(12, seed=0, split="test")
+    text = "".join(s.text + STORY_SEPARATOR for s in stories)
+    tok = CharTokenizer.train(text)
+    w = icl.story_windows(tok, stories, block_size=40, n_windows=5)
+    assert w.shape == (5, 41)
+    stream = tok.encode(text)
+    start = 0
+    for i, s in enumerate(stories[:5]):
+        assert w[i].tolist() == stream[start : start + 41]
+        assert tok.decode(w[i].tolist()) == s.text[:41]
+        start += len(s.text) + len(STORY_SEPARATOR)
+    # BPE: story-by-story encoding is the encoding of the joined stream
+    bpe = BPETokenizer.train(story_corpus(n_train=200, n_valid=1)["train"], vocab_size=300)
+    wb = icl.story_windows(bpe, stories, block_size=30)
+    joined = bpe.encode(text)
+    assert wb[0].tolist() == joined[:31]
+    with pytest.raises(ValueError, match="too few"):
+        icl.story_windows(tok, stories[:1], block_size=5000)
+
+
+# --------------------------------------------------------------------------------------------
+# bootstrap and crossings
+# --------------------------------------------------------------------------------------------
+
+
+def test_bootstrap_band_known_cases():
+    rows = np.tile(np.array([1.0, 2.0, 3.0]), (10, 1))  # identical windows: no uncertainty
+    band = icl.bootstrap_band(rows, n_boot=200)
+    np.testing.assert_allclose(band.mean, [1, 2, 3])
+    np.testing.assert_allclose(band.lo, [1, 2, 3])
+    np.testing.assert_allclose(band.hi, [1, 2, 3])
+    rng = np.random.default_rng(1)
+    small = rng.normal(5.0, 1.0, size=(100, 4))
+    big = rng.normal(5.0, 1.0, size=(1600, 4))
+    b_small, b_big = icl.bootstrap_band(small, seed=3), icl.bootstrap_band(big, seed=3)
+    assert np.all(b_small.lo <= b_small.mean) and np.all(b_small.mean <= b_small.hi)
+    # the band's width is ~ 2 * 1.645 / sqrt(N) for a 90 % band: 0.33 at N=100, 0.08 at N=1600
+    np.testing.assert_allclose(b_small.hi - b_small.lo, 2 * 1.645 / 10, rtol=0.25)
+    np.testing.assert_allclose(b_big.hi - b_big.lo, 2 * 1.645 / 40, rtol=0.25)
+    again = icl.bootstrap_band(small, seed=3)
+    np.testing.assert_array_equal(again.lo, b_small.lo)  # deterministic in the seed
+    with pytest.raises(ValueError, match="level"):
+        icl.bootstrap_band(small, level=90)
+    with pytest.raises(ValueError, match="N >= 2"):
+        icl.bootstrap_band(small[:1])
+
+
+def test_curve_crossings():
+    a = np.array([3.0, 2.0, 1.0, 0.0])
+    b = np.array([0.0, 1.0, 2.0, 3.0])
+    assert icl.curve_crossings(a, b) == [2]
+    assert icl.curve_crossings(a, a + 1) == []  # never crosses
+    assert icl.curve_crossings(np.array([1.0, 0.0, -1.0]), np.zeros(3)) == [2]  # a tie keeps order
+    noisy = np.array([1.0, 1.0, 1.0, -0.5, 1.0, 1.0, 1.0, 1.0, -1.0, -1.0, -1.0, -1.0])
+    assert icl.curve_crossings(noisy, np.zeros(12)) == [3, 4, 8]
+    assert icl.curve_crossings(noisy, np.zeros(12), smooth=3) == [8]  # a one-position dip is noise
+    with pytest.raises(ValueError, match="one length"):
+        icl.curve_crossings(a, b[:3])
+
+
+# --------------------------------------------------------------------------------------------
+# name recall
+# --------------------------------------------------------------------------------------------
+
+
+def test_name_recall_distances_and_probabilities_char_level():
+    story = Story(text="Ab saw Cd. Ab met Cd and Ab.", names=("Ab", "Cd"), place="", thing="", n_paragraphs=1)
+    tok = CharTokenizer.train(story.text)
+    seq = tok.encode(story.text)
+    strength = np.linspace(0.0, 3.0, len(seq))
+    oracle = Oracle(seq, tok.vocab_size, strength)
+    mentions = icl.name_recall(oracle, tok, [story], block_size=64)
+    # "Ab" at chars 0 (token 0: nothing predicts it, skipped), 11, 25; "Cd" at 7, 18
+    got = [(m.name, m.first, m.position, m.distance) for m in mentions]
+    assert got == [("Cd", True, 7, -1), ("Ab", False, 11, 9), ("Cd", False, 18, 9), ("Ab", False, 25, 12)]
+    for m in mentions:  # a 2-letter name: tokens p and p+1, predicted at positions p-1 and p
+        expected = math.log(oracle.p(m.position - 1)) + math.log(oracle.p(m.position))
+        assert m.log_prob == pytest.approx(expected, rel=1e-5)
+    uni = icl.name_recall(Uniform(tok.vocab_size), tok, [story], block_size=64)
+    assert all(m.log_prob == pytest.approx(-2 * math.log(tok.vocab_size)) for m in uni)
+    # a window that cuts the text: only mentions that fit
+    short = icl.name_recall(oracle, tok, [story], block_size=20)
+    assert [(m.name, m.position) for m in short] == [("Cd", 7), ("Ab", 11), ("Cd", 18)]
+
+
+def test_name_recall_with_bpe_covers_the_whole_name():
+    stories = generate_ood_stories(3, mode="names")
+    bpe = BPETokenizer.train(story_corpus(n_train=200, n_valid=1)["train"], vocab_size=400)
+    for s in stories:
+        mentions = icl.name_recall(Uniform(bpe.vocab_size), bpe, [s], block_size=512)
+        spans = [sp for sp in name_spans(s.text, s.names)]
+        assert len(mentions) == len(spans)  # the story opens with a word, not a name
+        for m, sp in zip(mentions, spans, strict=True):
+            n_tokens = round(-m.log_prob / math.log(bpe.vocab_size))
+            piece = bpe.decode(bpe.encode(s.text)[m.position : m.position + n_tokens])
+            assert piece.strip() == sp.name  # exactly the name's tokens (with its leading space)
+
+
+def test_recall_by_distance_bins():
+    M = icl.NameMention
+    mentions = [
+        M(0, "A", True, 3, -1, math.log(0.01)),
+        M(0, "A", False, 10, 2, math.log(0.5)),
+        M(0, "A", False, 20, 8, math.log(0.3)),
+        M(1, "B", True, 2, -1, math.log(0.03)),
+        M(1, "B", False, 9, 5, math.log(0.7)),
+    ]
+    r = icl.recall_by_distance(mentions, [0, 4, 16, 64])
+    np.testing.assert_allclose(r["mean_prob"][:2], [0.5, 0.5])
+    assert np.isnan(r["mean_prob"][2])
+    assert r["count"].tolist() == [1, 2, 0]
+    assert r["first_mean_prob"][0] == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="increasing"):
+        icl.recall_by_distance(mentions, [4, 0])
+
+
+# --------------------------------------------------------------------------------------------
+# out-of-distribution stories
+# --------------------------------------------------------------------------------------------
+
+
+def test_heldout_names_are_disjoint_from_training_names_and_deterministic():
+    train = set(make_names(4000, seed=0))
+    held = make_heldout_names(2000, seed=0)
+    assert len(held) == len(set(held)) == 2000
+    assert not train & set(held)
+    assert held == make_heldout_names(2000, seed=0)
+    assert make_heldout_names(50, seed=0) == held[:50]  # prefix-stable
+    assert make_heldout_names(50, seed=1) != held[:50]
+    assert not set(make_heldout_names(500, seed=1)) & set(make_names(4000, seed=1))
+    assert not {n.lower() for n in held} & _template_words()
+    assert all(n[0].isupper() and n[1:].islower() and 3 <= len(n) <= 8 for n in held)
+    with pytest.raises(ValueError, match="train_n_names"):
+        make_heldout_names(10, train_n_names=0)
+
+
+def test_ood_stories_have_new_names_and_a_new_structure():
+    train_names = set(make_names(4000, seed=0))
+    train_text = story_corpus(n_train=2000, n_valid=1)["train"]
+    diary = generate_ood_stories(100, seed=0, mode="diary")
+    assert [s.text for s in diary] == [s.text for s in generate_ood_stories(100, seed=0)]
+    assert [s.text for s in generate_ood_stories(10, start=5)] == [s.text for s in diary[5:15]]
+    for s in diary:
+        assert not set(s.names) & train_names
+        assert s.text.count(s.names[1]) >= 4  # the friend comes back in every entry
+        for line in s.text.split("\n")[1:-1]:
+            assert line.startswith("On day ")
+    # the diary's frames appear nowhere in the training stories
+    for phrase in ("On day", "diary", "knocked on my door", "I woke up", "We counted"):
+        assert phrase not in train_text
+        assert any(phrase in s.text for s in diary)
+    names_mode = generate_ood_stories(50, seed=0, mode="names")
+    for s in names_mode:
+        assert not set(s.names) & train_names
+        assert " named " in s.text and "diary" not in s.text  # the training grammar
+    with pytest.raises(ValueError, match="mode"):
+        generate_ood_stories(2, mode="poem")
+
+
+def test_test_split_is_a_new_stream_and_existing_outputs_are_unchanged():
+    test = generate_stories(20, seed=0, split="test")
+    train = generate_stories(20, seed=0, split="train")
+    valid = generate_stories(20, seed=0, split="valid")
+    assert not {s.text for s in test} & ({s.text for s in train} | {s.text for s in valid})
+    # fixed points of the training corpus (the story models were trained on exactly this)
+    corpus = story_corpus()
+    assert corpus["train"].startswith(train[0].text)
+    assert len(corpus["train"]) == 2_723_967 and len(corpus["valid"]) == 269_811

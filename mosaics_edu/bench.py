@@ -38,6 +38,7 @@ of your hardware.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -422,6 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=16, help="batch size (throughput)")
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes, one repetition: a smoke test, not a measurement")
+    parser.add_argument("--json", default=None, metavar="PATH",
+                        help="also write every section's results to this JSON file")
     args = parser.parse_args(argv)
 
     gpu_style = args.device != "cpu" or args.bf16 or args.compile
@@ -432,6 +435,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown section(s) {sorted(unknown)}")
     if args.threads < 1:
         parser.error("--threads must be >= 1")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device}: no CUDA GPU is visible to torch {torch.__version__} "
+                     "(torch.cuda.is_available() is False); run on a GPU machine or use --device cpu")
     if args.device == "cpu" or args.threads != 1:
         torch.set_num_threads(args.threads)
 
@@ -441,10 +447,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = [_row("benchmark", "measured", "target", None).replace("|    ", "| ok ")]
     rows.append("|" + "|".join("-" * n for n in (46, 42, 16, 6)) + "|")
     t_start = time.perf_counter()
+    report: dict[str, Any] = {"torch": torch.__version__, "quick": q, "device": args.device}
 
     if "leaky" in sections:
-        r = bench_leaky(T=256 if q else 2048, batch=1 if q else 4, repeats=1 if q else 5,
-                        memory_T=(64, 128) if q else (512, 1024, 2048))
+        r = report["leaky"] = bench_leaky(T=256 if q else 2048, batch=1 if q else 4,
+                                          repeats=1 if q else 5,
+                                          memory_T=(64, 128) if q else (512, 1024, 2048))
         rows.append(_row(f"leaky scan vs matrix, T={r['T']}: max abs diff",
                          f"{r['max_abs_diff']:.2e}", "<= 1e-5", r["max_abs_diff"] <= 1e-5))
         rows.append(_row("  time: matrix / scan",
@@ -460,7 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "O(T): ~x2" if m == "scan" else "(T^2: ~x4)",
                              growth < 2.5 if m == "scan" else None))
     if "gated" in sections:
-        r = bench_gated_keys(T=256 if q else 2048, batch=1 if q else 4, repeats=1 if q else 5)
+        r = report["gated"] = bench_gated_keys(T=256 if q else 2048, batch=1 if q else 4,
+                                               repeats=1 if q else 5)
         rows.append(_row(f"v2 gated keys scan vs recursion, T={r['T']}: max diff",
                          f"{r['max_abs_diff']:.2e}", "<= 1e-5", r["max_abs_diff"] <= 1e-5))
         rows.append(_row("  time: recursion / scan",
@@ -478,7 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     ("blocks only", dict(tiny if q else BENCH_TRAIN_SIZE, vocab_size=64 if q else 512),
                      False)]
         for label, size, judged in variants:
-            r = bench_train_step(size=size, batch=2 if q else 4, repeats=1 if q else 7)
+            r = report[f"train ({label})"] = bench_train_step(size=size, batch=2 if q else 4,
+                                                              repeats=1 if q else 7)
             s = r["size"]
             share = s["vocab_size"] * s["n_embd"] / r["params_mosaic"]
             rows.append(_row(f"train step, {label}: vocab {s['vocab_size']}",
@@ -493,7 +503,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "(info)", None))
     if "generate" in sections:
         size = dict(vocab_size=128, block_size=64, n_layer=1, n_head=2, n_embd=32) if q else None
-        r = bench_generation(size=size, prompt_len=40 if q else 384, new_tokens=16 if q else 128)
+        r = report["generate"] = bench_generation(size=size, prompt_len=40 if q else 384,
+                                                  new_tokens=16 if q else 128)
         for name in ("mosaic", "gpt"):
             g = r[name]
             rows.append(_row(f"generation {name}, context {r['context']}: same tokens",
@@ -511,6 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         r = bench_throughput(preset=args.preset, device=args.device, bf16=args.bf16,
                              compile=args.compile, batch=2 if q else args.batch,
                              steps=2 if q else 20, warmup=1 if q else 5, **kw)
+        report["throughput"] = r
         rows.append(_row(f"throughput {args.preset} on {r['device']}"
                          f"{' bf16' if args.bf16 else ''}{' compile' if args.compile else ''}",
                          f"{r['mosaic']['tokens_per_s']:.0f} vs {r['gpt']['tokens_per_s']:.0f} "
@@ -520,6 +532,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\n".join(rows))
     print(f"(total {time.perf_counter() - t_start:.0f} s wall clock; CPU timings are process CPU "
           "time, fastest of N interleaved repetitions)")
+    if args.json:
+        with open(args.json, "w") as f:  # dict keys such as T become strings; tuples, lists
+            json.dump(report, f, indent=1, default=str)
+        print(f"results written to {args.json}")
     return 0
 
 

@@ -3,7 +3,11 @@
 
     python -m mosaics_edu.train --model mosaic --preset cpu-tiny           # minutes on 2 cores
     python -m mosaics_edu.train --model gpt --preset gpu-small              # one consumer GPU
-    torchrun --nproc_per_node=8 -m mosaics_edu.train --model mosaic --preset paper-gpt2-small
+    torchrun --nproc-per-node 8 -m mosaics_edu.train --model mosaic --preset paper-gpt2-small
+    # 2 nodes x 8 GPUs: the same command on each node (HOST: an address of the first node),
+    # written on one line
+    torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500
+        --rdzv-id RUN_ID -m mosaics_edu.train --model mosaic --preset paper-gpt2-small
 
 It turns flags into a :class:`~mosaics_edu.train.TrainConfig` (a preset plus overrides), starts
 the process group when launched by ``torchrun``, calls :func:`~mosaics_edu.train.train`, and
@@ -79,7 +83,19 @@ def _init_distributed(config: TrainConfig, backend: str | None) -> bool:
     if backend is None:
         use_cuda = torch.cuda.is_available() and not config.device.startswith("cpu")
         backend = "nccl" if use_cuda else "gloo"
+    if backend == "nccl":
+        # one GPU per process, chosen by its rank on this node, before NCCL picks one itself
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(backend=backend)
+    world = dist.get_world_size()
+    if config.grad_accum % world:
+        dist.destroy_process_group()
+        raise SystemExit(
+            f"--grad-accum {config.grad_accum} must be a multiple of the number of processes "
+            f"({world}): each process accumulates grad_accum / {world} micro-batches, so the "
+            f"global batch stays batch_size x grad_accum; use e.g. --grad-accum "
+            f"{max(world, config.grad_accum // world * world)}"
+        )
     return True
 
 
@@ -133,7 +149,7 @@ def main(argv: list[str] | None = None) -> dict:
 def _run(config: TrainConfig, args: argparse.Namespace, ddp: bool) -> dict:
     """Train (or resume) as the command line asked and print the numbers that matter."""
     resume = Path(config.out_dir) / "ckpt.pt" if args.resume else None
-    master = not ddp or dist.get_rank() == 0
+    master = not dist.is_initialized() or dist.get_rank() == 0  # also when a caller started DDP
     if master:
         what = f"resuming {resume}" if resume else f"training {config.model} / {config.preset}"
         print(f"{what} -> {config.out_dir}", flush=True)
@@ -141,6 +157,9 @@ def _run(config: TrainConfig, args: argparse.Namespace, ddp: bool) -> dict:
     s = result.summary
     if master:
         print(
+            f"global batch = {s['batch_size']} (batch size) x {s['grad_accum_per_process']} "
+            f"(accumulation per process) x {s['world_size']} (processes) = {s['global_batch']} "
+            f"sequences of {s['block_size']} tokens = {s['tokens_per_step']:,} tokens per step\n"
             f"model {s['model']}: {s['n_params']:,} parameters | step {s['step']} | "
             f"train loss {s['train_loss']:.4f} | val loss {s['val_loss']:.4f}\n"
             f"throughput {s['tokens_per_s']:,.0f} tokens/s on {s['device']} ({s['dtype']}, "

@@ -2,7 +2,8 @@
 
     python -m mosaics_edu.train --model mosaic --preset cpu-tiny           # minutes on 2 cores
     python -m mosaics_edu.train --model gpt --preset gpu-small              # one consumer GPU
-    torchrun --nproc_per_node=8 -m mosaics_edu.train --model mosaic --preset paper-gpt2-small
+    torchrun --nproc-per-node 8 -m mosaics_edu.train --model mosaic --preset paper-gpt2-small
+    (several nodes, the rendezvous flags, the global batch: chapter 08 and mosaics_edu.cli)
 
 What one optimizer step does (``Trainer.train_step``):
 
@@ -421,9 +422,15 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.model, device_ids=ids)
 
+        # One stream of micro-batches for the whole job, however many processes share it: every
+        # process holds the same seeded sampler, trains on its own slice of each step's
+        # grad_accum micro-batches and skips the others' (train_step). A step's global batch is
+        # then the one a single process accumulating all grad_accum micro-batches would see, so
+        # runs with 1, 2 or 64 processes differ only by float rounding (tests/test_ddp.py), and a
+        # checkpoint resumes with any number of processes on the same batches.
         self.sampler = RandomWindows(
-            data.train, config.batch_size, self.block_size,
-            seed=config.seed * 7919 + 104_729 * (self.rank + 1), device=self.device,
+            data.train, config.batch_size, self.block_size, seed=config.seed * 7919 + 104_729,
+            device=self.device,
         )  # fmt: skip
         self.step = 0
         self.history: list[dict] = []
@@ -437,6 +444,9 @@ class Trainer:
         self.peak = per_process * self.world  # tokens/s counts every process's tokens
         self.out_dir = Path(config.out_dir) if config.out_dir else None
         self._train_time = 0.0  # seconds spent in train steps (for tokens/s)
+        # this process's CPU seconds in train steps: on a shared machine the wall clock also
+        # counts the time other programs held the cores
+        self._train_cpu = 0.0
         self._train_tokens = 0
 
     # -- one optimizer step -------------------------------------------------------------------
@@ -451,6 +461,9 @@ class Trainer:
         if set_delay_step is not None:  # v2: the random delay m is a function of (seed, step)
             set_delay_step(self.step, cfg.seed)
         total = 0.0
+        # this process's micro-batches are numbers rank*accum ... rank*accum + accum - 1 of the
+        # step's grad_accum; the others' are skipped (their start positions drawn, not built)
+        self.sampler.skip(self.rank * self.accum)
         for micro in range(self.accum):
             x, y = self.sampler.next_batch()  # (B, T), (B, T)
             sync = (not self.ddp) or micro == self.accum - 1
@@ -460,6 +473,7 @@ class Trainer:
                     _, loss = self.model(x, y)
                 self.scaler.scale(loss / self.accum).backward()
             total += float(loss.detach()) / self.accum
+        self.sampler.skip((self.world - 1 - self.rank) * self.accum)
         if not math.isfinite(total):
             raise FloatingPointError(
                 f"loss is {total} at step {self.step}: lower the learning rate (lr={cfg.lr}) "
@@ -485,23 +499,31 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> dict:
         """Mean loss over ``eval_batches`` fixed random windows of each stream (same windows at
-        every evaluation, so the curve's wiggles are the model's, not the sample's)."""
+        every evaluation, so the curve's wiggles are the model's, not the sample's).
+
+        Under DDP the processes share the work: all draw the same windows, process r evaluates
+        batches r, r + world, ..., and the sums are added up, so the result is the one a single
+        process gets (up to float rounding) in 1/world of the time."""
         self.model.eval()
         out = {}
         for split, tokens in (("train", self.data.train), ("val", self.data.valid)):
-            g = torch.Generator().manual_seed(1234 + self.rank)
+            g = torch.Generator().manual_seed(1234)
             block = min(self.block_size, len(tokens) - 1)
-            losses = []
-            for _ in range(self.config.eval_batches):
-                x, y = get_batch(tokens, self.config.batch_size, block, g, self.device)
+            loss_sum = 0.0
+            for j in range(self.config.eval_batches):
+                mine = j % self.world == self.rank
+                x, y = get_batch(tokens, self.config.batch_size, block, g,
+                                 self.device if mine else "cpu")  # fmt: skip
+                if not mine:
+                    continue  # another process's batch (drawn all the same: one stream)
                 with self.autocast:
                     _, loss = self.raw_model(x, y)
-                losses.append(float(loss))
-            value = torch.tensor(sum(losses) / len(losses), device=self.device)
+                loss_sum += float(loss)
+            value = torch.tensor(loss_sum, dtype=torch.float64, device=self.device)
             if self.ddp:
-                dist.all_reduce(value)
-                value = value / self.world
-            out[f"{split}_loss"] = float(value)
+                dist.all_reduce(value)  # SUM
+            # rounded to float32 as the logged losses always were (shipped runs stay comparable)
+            out[f"{split}_loss"] = float(torch.tensor(float(value) / self.config.eval_batches))
         return out
 
     # -- state ----------------------------------------------------------------------------------
@@ -546,14 +568,15 @@ class Trainer:
         self.step = int(state["step"])
         self.history = list(state.get("history", []))
         samplers, rngs = state.get("samplers", []), state.get("rng", [])
-        if len(samplers) != self.world and self.master:
+        if len(rngs) != self.world and self.master:
             print(
-                f"note: checkpoint was written by {len(samplers)} process(es), this run has "
-                f"{self.world}: batches will differ from an uninterrupted run",
+                f"note: checkpoint was written by {len(rngs)} process(es), this run has "
+                f"{self.world}: the batches are those of an uninterrupted run, dropout's random "
+                "numbers are not",
                 file=sys.stderr,
             )
-        if self.rank < len(samplers):
-            self.sampler.load_state_dict(samplers[self.rank])
+        if samplers:  # every process holds the same stream: any saved copy will do
+            self.sampler.load_state_dict(samplers[min(self.rank, len(samplers) - 1)])
         if self.rank < len(rngs):
             torch.set_rng_state(rngs[self.rank]["cpu"])
             if self.device.type == "cuda" and "cuda" in rngs[self.rank]:
@@ -629,7 +652,7 @@ class Trainer:
             self._record({"kind": "eval", "step": 0, "elapsed_s": 0.0, **self.evaluate()})
         window_time, window_tokens = 0.0, 0
         while self.step < stop:
-            t0 = time.perf_counter()
+            t0, cpu0 = time.perf_counter(), time.process_time()
             info = self.train_step()
             if self.device.type == "cuda":
                 torch.cuda.synchronize(self.device)
@@ -637,6 +660,7 @@ class Trainer:
             window_time += dt
             window_tokens += self.tokens_per_step
             self._train_time += dt
+            self._train_cpu += time.process_time() - cpu0
             self._train_tokens += self.tokens_per_step
             bar.update(1)
             if self.step % cfg.log_interval == 0 or self.step == cfg.max_steps:
@@ -676,12 +700,20 @@ class Trainer:
             "train_loss": evals[-1]["train_loss"] if evals else float("nan"),
             "val_loss": evals[-1]["val_loss"] if evals else float("nan"),
             "tokens_per_s": tps,
+            "train_s": self._train_time,
+            "train_cpu_s": self._train_cpu,  # this process's (rank 0's under DDP)
             "mfu": tps / self.tokens_per_step * self.flops_per_step / self.peak,
             "flops_per_token": self.flops_per_step / self.tokens_per_step,
             "peak_flops": self.peak,
             "device": str(self.device),
             "dtype": str(self.dtype).removeprefix("torch."),
             "world_size": self.world,
+            # the global batch: batch_size x accumulation per process x processes sequences
+            "batch_size": self.config.batch_size,
+            "grad_accum_per_process": self.accum,
+            "global_batch": self.config.batch_size * self.accum * self.world,
+            "block_size": self.block_size,
+            "tokens_per_step": self.tokens_per_step,
             "backend": dist.get_backend() if self.ddp else None,
             "compiled": self.compiled,
         }
@@ -690,6 +722,18 @@ class Trainer:
 # --------------------------------------------------------------------------------------------
 # One call: train(config)
 # --------------------------------------------------------------------------------------------
+
+
+def _prepare_data_once_per_node(config: TrainConfig) -> TokenDataset:
+    """``prepare_data(config)``; under torchrun the first process of each node prepares (and
+    caches) the data while the others wait, then they read the cache, instead of all of them
+    generating and tokenizing the same corpus at once."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return prepare_data(config)
+    first_on_node = int(os.environ.get("LOCAL_RANK", dist.get_rank())) == 0
+    data = prepare_data(config) if first_on_node else None
+    dist.barrier()
+    return data if data is not None else prepare_data(config)
 
 
 def train(
@@ -716,11 +760,15 @@ def train(
     config.validate()
     if config.threads:
         torch.set_num_threads(config.threads)
-    data = data if data is not None else prepare_data(config)
+    data = data if data is not None else _prepare_data_once_per_node(config)
     torch.manual_seed(config.seed)
     model, model_config = build_model(
         config.model, config.preset, padded_vocab_size(data.vocab_size), **config.model_overrides
     )
+    if dist.is_available() and dist.is_initialized() and dist.get_rank() > 0:
+        # DDP copies process 0's weights to the others; what each process draws afterwards
+        # (dropout masks) must differ, or every process would drop the same units
+        torch.manual_seed(config.seed + 1_000_003 * dist.get_rank())
     trainer = Trainer(
         model, data, config, callbacks, model_kind=config.model, model_config=model_config,
         progress=progress,

@@ -1,5 +1,8 @@
 """Smoke tests of the benchmark functions at tiny sizes (no timing asserts: CI machines vary)."""
 
+import json
+
+import pytest
 import torch
 
 from mosaics_edu import bench
@@ -41,3 +44,15 @@ def test_main_quick_prints_a_table(capsys):
     assert bench.main(["--quick", "--only", "leaky,generate"]) == 0
     out = capsys.readouterr().out
     assert "leaky scan vs matrix" in out and "generation mosaic" in out
+
+
+def test_main_writes_json_and_refuses_cuda_without_a_gpu(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    assert bench.main(["--quick", "--only", "throughput", "--bf16", "--json", str(path)]) == 0
+    report = json.loads(path.read_text())
+    r = report["throughput"]
+    assert r["bf16"] and r["ratio"] == r["gpt"]["tokens_per_s"] / r["mosaic"]["tokens_per_s"]
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            bench.main(["--device", "cuda", "--bf16", "--compile"])
+        assert "no CUDA GPU is visible" in capsys.readouterr().err

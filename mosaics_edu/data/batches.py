@@ -273,6 +273,18 @@ class RandomWindows:
             self.tokens, self.batch_size, self.block_size, self.generator, self.device
         )
 
+    def skip(self, n: int = 1) -> None:
+        """Advance the stream past ``n`` batches without building them: the generator makes
+        exactly the draws of ``n`` ``next_batch`` calls (the windows' start positions), so the
+        next batch is the one ``n + 1`` calls would have returned. Under DDP every process holds
+        the same stream and skips the micro-batches that belong to the other processes."""
+        if not isinstance(n, int) or n < 0:
+            raise ValueError(f"n must be a non-negative int, got {n!r}")
+        for _ in range(n):  # the same draw as get_batch's
+            torch.randint(0, len(self.tokens) - self.block_size, (self.batch_size,),
+                          generator=self.generator)  # fmt: skip
+        self.batches_drawn += n
+
     def state_dict(self) -> dict:
         return {"generator": self.generator.get_state(), "batches_drawn": self.batches_drawn}
 

@@ -250,3 +250,39 @@ def test_repeated_name_mask_marks_the_targets_of_repeated_names():
     mask = insp.repeated_name_mask(tok, ids, name_spans(text, ["Ann", "Bo"]))
     marked = "".join(text[t + 1] for t in np.flatnonzero(mask))
     assert marked == "BoAnn"
+
+
+# ---- the chapter's views ---------------------------------------------------------------------
+
+
+def test_distance_profile_and_head_card_and_their_drawings():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mosaics_edu.inspection_views import distance_profile, draw_explorer, draw_head_card, head_card
+
+    model = _induction_mosaic()
+    tr = insp.trace(model, REPEATS)
+    prof = distance_profile(tr.maps[0].numpy(), 10)  # (H, 11), queries t ≥ 10
+    assert prof.shape == (2, 11)
+    # head 0 reads 8 back (half of it 16 back, out of range, in the third copy): nothing at distance 0
+    assert prof[0, 0] == 0 and prof[0, 8] == pytest.approx(prof[0].sum()) and prof[0, 8] > 0.5
+    np.testing.assert_allclose(prof[1, 1:], prof[1, 1])  # the uniform head: flat
+    scores = {"mosaic": [insp.head_scores(tr.maps[0], REPEATS, 1)]}
+    card = head_card(scores, {"mosaic": [prof]}, {"mosaic": [tr.maps[0][0].numpy()]}, "mosaic", 0, 1)
+    assert card["index"] == 1 and card["own"]["induction"] == scores["mosaic"][0]["induction"][1]
+    assert card["all"]["recency"].shape == (2,)
+    with pytest.raises(ValueError, match="head"):
+        head_card(scores, {"mosaic": [prof]}, {"mosaic": [tr.maps[0][0].numpy()]}, "mosaic", 0, 2)
+    with pytest.raises(ValueError, match="max_distance"):
+        distance_profile(tr.maps[0].numpy(), 24)
+    fig = plt.figure()
+    draw_head_card(card, fig)
+    text = "abcabcabc\nabc"
+    tok = CharTokenizer.train(text)
+    fig2 = plt.figure()
+    draw_explorer(insp.explorer_view(model, tok, text, 5, 0, 0), fig2)
+    assert len(fig.axes) == 6 and len(fig2.axes) == 3
+    plt.close("all")

@@ -255,36 +255,51 @@ class NameMention(NamedTuple):
         return math.exp(self.log_prob)
 
 
-@torch.no_grad()
 def name_recall(
-    model: Any, tokenizer: Tokenizer, stories: Sequence[Story], block_size: int
+    model: Any,
+    tokenizer: Tokenizer,
+    stories: Sequence[Story],
+    block_size: int,
+    losses: np.ndarray | None = None,
+    batch_size: int = 32,
+    n_windows: int | None = None,
 ) -> list[NameMention]:
-    """Every mention of a story's names in its first ``block_size`` tokens, with the model's
-    probability of the whole name there and the distance to the name's previous mention.
+    """Every mention of a story's names in its window, with the model's probability of the
+    whole name there and the distance to the name's previous mention.
 
-    Each story is read alone from its first token (the model sees ``story.text`` tokens
-    ``0 … block_size-1``). A name's tokens are the tokens overlapping its characters (with BPE,
-    the leading space is part of the name's first token); its probability is the product of the
-    model's probabilities of those tokens, each given everything before it. A mention whose first
-    token is token 0 (nothing predicts it) or that does not fit in the window is skipped.
+    The windows are ``story_windows(tokenizer, stories, block_size)``: window ``k`` starts at the
+    start of story ``k`` (the last stories, too close to the end for a full window, give none and
+    serve only as what follows). Only story ``k``'s own names in story ``k``'s own text count. A
+    name's tokens are the tokens overlapping its characters (with BPE, the leading space is part
+    of the name's first token); its probability is the product of the model's probabilities of
+    those tokens, each given everything before it in the window. A mention at token 0 (nothing
+    predicts it) or cut off by the window's end is skipped; its name still counts as seen.
+
+    ``losses``: the ``per_position_loss`` of ``model`` on those windows, if already computed
+    (then ``model`` is not called and may be ``None``): chapter 06 reuses its loss curves.
+    ``n_windows`` caps the number of windows (stories measured), as in ``story_windows``.
     """
     if not isinstance(block_size, int) or block_size < 2:
         raise ValueError(f"block_size must be an int >= 2, got {block_size!r}")
-    if isinstance(model, nn.Module) and model.training:
-        raise ValueError("model is in training mode (dropout on): call model.eval() first")
-    mentions: list[NameMention] = []
-    for k, story in enumerate(stories):
+    for story in stories:
         if not isinstance(story, Story):
             raise TypeError(f"stories must hold Story objects (with .names), got {type(story).__name__}")
-        ids = tokenizer.encode(story.text)[:block_size]
-        if len(ids) < 2:
-            continue
+    windows = story_windows(tokenizer, stories, block_size, n_windows)  # (N, T+1)
+    if losses is None:
+        losses = per_position_loss(model, windows, batch_size)
+    losses = np.asarray(losses)
+    if losses.shape != (windows.shape[0], block_size):
+        raise ValueError(
+            f"losses must be per_position_loss on story_windows(tokenizer, stories, {block_size}, "
+            f"{n_windows}), "
+            f"shape {(windows.shape[0], block_size)}; got {losses.shape}"
+        )
+    mentions: list[NameMention] = []
+    for k in range(windows.shape[0]):
+        story = stories[k]
+        ids = tokenizer.encode(story.text)[: block_size + 1]  # the window's first tokens
         text = tokenizer.decode(ids)
         offsets = token_char_offsets(tokenizer, ids)
-        x = torch.tensor([ids], dtype=torch.long)
-        logp = torch.log_softmax(_logits(model, x).float()[0], dim=-1)  # (T, V)
-        # token_logp[t] = log p(ids[t] | ids[:t]) for t >= 1
-        token_logp = logp[:-1].gather(1, x[0, 1:, None])[:, 0].double().numpy()
         last_end: dict[str, int] = {}
         for span in name_spans(text, story.names):
             toks = [t for t, (s, e) in enumerate(offsets) if s < span.end and e > span.start]
@@ -293,7 +308,8 @@ def name_recall(
             first_tok, last_tok = toks[0], toks[-1]
             if first_tok >= 1:
                 distance = first_tok - last_end[span.name] - 1 if span.name in last_end else -1
-                lp = float(token_logp[first_tok - 1 : last_tok].sum())
+                # token j is predicted at position j - 1: losses[k, j - 1] = -log p(token j | ...)
+                lp = -float(losses[k, first_tok - 1 : last_tok].sum())
                 mentions.append(NameMention(k, span.name, not span.repeated, first_tok, distance, lp))
             last_end[span.name] = last_tok
     return mentions

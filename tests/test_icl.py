@@ -164,35 +164,55 @@ def test_curve_crossings():
 
 def test_name_recall_distances_and_probabilities_char_level():
     story = Story(text="Ab saw Cd. Ab met Cd and Ab.", names=("Ab", "Cd"), place="", thing="", n_paragraphs=1)
-    tok = CharTokenizer.train(story.text)
-    seq = tok.encode(story.text)
+    filler = Story(text="z" * 80, names=("Ab",), place="", thing="", n_paragraphs=1)  # what follows
+    stream = story.text + STORY_SEPARATOR + filler.text + STORY_SEPARATOR
+    tok = CharTokenizer.train(stream)
+    seq = tok.encode(stream)
     strength = np.linspace(0.0, 3.0, len(seq))
     oracle = Oracle(seq, tok.vocab_size, strength)
-    mentions = icl.name_recall(oracle, tok, [story], block_size=64)
+    mentions = icl.name_recall(oracle, tok, [story, filler], block_size=40)
     # "Ab" at chars 0 (token 0: nothing predicts it, skipped), 11, 25; "Cd" at 7, 18
-    got = [(m.name, m.first, m.position, m.distance) for m in mentions]
-    assert got == [("Cd", True, 7, -1), ("Ab", False, 11, 9), ("Cd", False, 18, 9), ("Ab", False, 25, 12)]
+    got = [(m.story, m.name, m.first, m.position, m.distance) for m in mentions]
+    assert got == [
+        (0, "Cd", True, 7, -1),
+        (0, "Ab", False, 11, 9),
+        (0, "Cd", False, 18, 9),
+        (0, "Ab", False, 25, 12),
+    ]
     for m in mentions:  # a 2-letter name: tokens p and p+1, predicted at positions p-1 and p
         expected = math.log(oracle.p(m.position - 1)) + math.log(oracle.p(m.position))
         assert m.log_prob == pytest.approx(expected, rel=1e-5)
-    uni = icl.name_recall(Uniform(tok.vocab_size), tok, [story], block_size=64)
+        assert m.prob == pytest.approx(math.exp(expected), rel=1e-5)
+    uni = icl.name_recall(Uniform(tok.vocab_size), tok, [story, filler], block_size=40)
     assert all(m.log_prob == pytest.approx(-2 * math.log(tok.vocab_size)) for m in uni)
+    # precomputed losses give the same answer without calling the model
+    windows = icl.story_windows(tok, [story, filler], 40)
+    losses = icl.per_position_loss(oracle, windows)
+    assert icl.name_recall(None, tok, [story, filler], 40, losses=losses) == mentions
+    with pytest.raises(ValueError, match="losses must be"):
+        icl.name_recall(None, tok, [story, filler], 40, losses=losses[:, :-1])
     # a window that cuts the text: only mentions that fit
-    short = icl.name_recall(oracle, tok, [story], block_size=20)
+    short = icl.name_recall(oracle, tok, [story, filler], block_size=20)
     assert [(m.name, m.position) for m in short] == [("Cd", 7), ("Ab", 11), ("Cd", 18)]
 
 
 def test_name_recall_with_bpe_covers_the_whole_name():
-    stories = generate_ood_stories(3, mode="names")
+    stories = generate_ood_stories(8, mode="names")
     bpe = BPETokenizer.train(story_corpus(n_train=200, n_valid=1)["train"], vocab_size=400)
-    for s in stories:
-        mentions = icl.name_recall(Uniform(bpe.vocab_size), bpe, [s], block_size=512)
-        spans = [sp for sp in name_spans(s.text, s.names)]
-        assert len(mentions) == len(spans)  # the story opens with a word, not a name
-        for m, sp in zip(mentions, spans, strict=True):
+    mentions = icl.name_recall(Uniform(bpe.vocab_size), bpe, stories, block_size=512)
+    n_windows = icl.story_windows(bpe, stories, 512).shape[0]
+    assert n_windows >= 2 and {m.story for m in mentions} == set(range(n_windows))
+    for k in range(n_windows):
+        s = stories[k]
+        assert len(bpe.encode(s.text)) <= 512  # the whole story is in its window
+        mine = [m for m in mentions if m.story == k]
+        spans = name_spans(s.text, s.names)
+        assert len(mine) == len(spans)  # the story opens with a word, not a name
+        for m, sp in zip(mine, spans, strict=True):
             n_tokens = round(-m.log_prob / math.log(bpe.vocab_size))
             piece = bpe.decode(bpe.encode(s.text)[m.position : m.position + n_tokens])
             assert piece.strip() == sp.name  # exactly the name's tokens (with its leading space)
+            assert m.first == (not sp.repeated)
 
 
 def test_recall_by_distance_bins():

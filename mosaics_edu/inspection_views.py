@@ -24,19 +24,24 @@ def visible(token: str) -> str:
     return token.replace("\n", "⏎")
 
 
-def _text_panel(ax: Any, tokens: Sequence[str], weights: np.ndarray, query: int, width: int = 118) -> None:
-    """Monospaced text, wrapped at ``width`` characters, each token shaded by its weight; the
-    query token boxed. Only the tokens up to the query (and the next one, greyed) are drawn."""
+def _text_panel(
+    ax: Any, tokens: Sequence[str], weights: np.ndarray, query: int, fontsize: float = 7.5, min_rows: int = 10
+) -> None:
+    """Monospaced text, wrapped to the panel's width, each token shaded by its weight; the query
+    token boxed; the tokens after the query in grey. Call once the figure's layout is final."""
+    fig = ax.figure
+    width_in = ax.get_window_extent().width / fig.dpi
+    width = max(20, int(width_in * 72 / (0.602 * fontsize)))  # DejaVu Sans Mono: 0.602 em per char
     top = float(weights.max()) if weights.size and weights.max() > 0 else 1.0
     col, row = 0, 0
     cells = []
-    for t, tok in enumerate(tokens[: query + 2]):
+    for t, tok in enumerate(tokens):
         text = visible(tok)
         if col + len(text) > width:
             col, row = 0, row + 1
         cells.append((t, text, col, row))
         col += len(text)
-    n_rows = row + 1
+    n_rows = max(row + 1, min_rows)  # a short text keeps the rows' height
     ax.set_xlim(0, width)
     ax.set_ylim(n_rows, -0.2)
     ax.axis("off")
@@ -46,8 +51,16 @@ def _text_panel(ax: Any, tokens: Sequence[str], weights: np.ndarray, query: int,
             ax.add_patch(_rect(c, r, len(text), (1.0, 0.45, 0.0, min(1.0, 0.15 + 0.85 * w))))
         if t == query:
             ax.add_patch(_rect(c, r, len(text), (0.2, 0.4, 1.0, 0.35), edge=True))
-        colour = "0.6" if t > query else "black"
-        ax.text(c, r + 0.5, text, family="monospace", fontsize=7.2, va="center", ha="left", color=colour)
+        ax.text(
+            c,
+            r + 0.5,
+            text,
+            family="DejaVu Sans Mono",
+            fontsize=fontsize,
+            va="center",
+            ha="left",
+            color="0.65" if t > query else "black",
+        )
 
 
 def _rect(c: float, r: float, w: float, rgba: tuple, edge: bool = False) -> Any:
@@ -65,7 +78,6 @@ def draw_explorer(view: Mapping[str, Any], fig: Any) -> None:
     ax_top = fig.add_subplot(gs[1, 0])
     ax_map = fig.add_subplot(gs[:, 1])
     t, tokens = view["position"], view["tokens"]
-    _text_panel(ax_text, tokens, view["row"], t)
     ax_text.set_title(
         f"block {view['layer']}, head {view['head']}: query t={t} '{visible(tokens[t])}' — "
         f"orange: retrieval weight on the stored pair s",
@@ -96,6 +108,7 @@ def draw_explorer(view: Mapping[str, Any], fig: Any) -> None:
     ax_map.set_ylabel("query t")
     ax_map.set_title(f"the head's retrieval map ({T}×{T})", fontsize=9)
     fig.tight_layout()
+    _text_panel(ax_text, tokens, view["row"], t)  # after the layout: it wraps to the panel's width
 
 
 # --------------------------------------------------------------------------------------------

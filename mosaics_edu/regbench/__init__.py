@@ -19,6 +19,11 @@ One idea per module:
 - :mod:`.train`    : one resumable training run with its scores as JSON; the command line
   ``python -m mosaics_edu.regbench train --model mosaic|gpt|lstm --n-automata N --seed S``
   (and ``... baselines`` for the n-gram scores)
+- :mod:`.sweep`    : the whole sweep of chapter 06 (learning rates, then every N and seed)
+- :mod:`.shipped`  : the sweep's results shipped with the package, :func:`load_sweep`,
+  :func:`sweep_table`, :func:`load_shipped_model`, and the paper's numbers
+- :mod:`.draw`     : :func:`~.draw.draw_automaton`, an automaton as circles and labelled arrows
+- :mod:`.view`     : chapter 06's widget: a test automaton, its sample, two models' predictions
 
 Quick start::
 
@@ -49,6 +54,7 @@ from .lstm import LSTMLM, LSTMConfig, lstm_parameters
 from .matched import MODEL_NAMES, build_model, matched_configs, parameter_count
 from .metrics import Scores, evaluate, evaluate_samples, reference_distribution
 from .ngram import InContextNGram, ngram_distributions
+from .shipped import PAPER_NUMBERS, load_shipped_model, load_sweep, shipped_result, sweep_table
 from .vocab import PAD, SEP, SYMBOLS, VOCAB_SIZE, decode, encode
 
 __all__ = [
@@ -90,6 +96,11 @@ __all__ = [
     "reference_distribution",
     "InContextNGram",
     "ngram_distributions",
+    "PAPER_NUMBERS",
+    "load_shipped_model",
+    "load_sweep",
+    "shipped_result",
+    "sweep_table",
     "PAD",
     "SEP",
     "SYMBOLS",

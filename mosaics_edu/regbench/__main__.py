@@ -2,6 +2,7 @@
 
     python -m mosaics_edu.regbench train --model mosaic --n-automata 100 --seed 0
     python -m mosaics_edu.regbench baselines
+    python -m mosaics_edu.regbench ship --root runs/regbench_sweep   # copy results into the package
 
 ``train`` resumes an interrupted run in the same folder (``--out``, default
 ``runs/regbench/<model>_N<n>_seed<seed>``) and prints the path of its ``result.json``.
@@ -47,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--root", default="runs/regbench_sweep", help="folder of the runs")
     c.add_argument("--steps", type=int, default=SWEEP_STEPS, help=f"steps per run (default {SWEEP_STEPS})")
     c.add_argument("--out", required=True, help="the JSON file to write")
+    s = sub.add_parser("ship", help="copy the sweep's results and the N=100 mosaic/GPT into the package")
+    s.add_argument("--root", default="runs/regbench_sweep", help="folder of the runs")
+    s.add_argument("--steps", type=int, default=SWEEP_STEPS, help=f"steps per run (default {SWEEP_STEPS})")
     b = sub.add_parser("baselines", help="score the in-context n-gram predictors on the test set")
     b.add_argument("--n", type=int, nargs="+", default=[1, 2, 3], help="the orders n (default 1 2 3)")
     b.add_argument("--n-eval", type=int, default=N_TEST, help=f"test automata to use (default {N_TEST})")
@@ -65,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "collect":
         record = collect(args.root, args.out, steps=args.steps)
         print(f"{len(record['runs'])} runs -> {args.out}; missing: {record['missing'] or 'none'}")
+        return 0
+    if args.command == "ship":
+        from .shipped import ASSETS, ship
+
+        record = ship(args.root, steps=args.steps)
+        print(f"{len(record['runs'])} runs -> {ASSETS}; missing: {record['missing'] or 'none'}")
         return 0
     if args.command == "baselines":
         from .datasets import test_automata

@@ -31,6 +31,8 @@ __all__ = [
     "window_retrieval",
     "short_term_range",
     "long_term_range",
+    "window_view",
+    "draw_window_view",
 ]
 
 
@@ -115,3 +117,35 @@ def window_retrieval(
     safe[:, 0] |= empty
     y = F.scaled_dot_product_attention(q, keys, values, attn_mask=safe, scale=1.0)
     return y.masked_fill(empty[:, None], 0.0)  # (B, H, T, d_v)
+
+
+def window_view(T: int = 48, window: int = 12, delay: int = 4) -> dict[str, torch.Tensor]:
+    """What chapter 08's widget draws: the short-term (window h) and long-term (delay m) masks of
+    a length-T sequence, where they overlap, and the pair counts n_t of each memory (the n of
+    β(n)). Returns ``short``, ``long``, ``both`` (T, T) booleans and ``n_short``, ``n_long`` (T,)."""
+    short, long = short_term_mask(T, window), long_term_mask(T, delay)
+    return {"short": short, "long": long, "both": short & long, "n_short": pair_counts(short),
+            "n_long": pair_counts(long)}  # fmt: skip
+
+
+def draw_window_view(view: dict[str, torch.Tensor], fig) -> None:
+    """Draw :func:`window_view`: the two masks in one picture (short-term blue, long-term orange,
+    both purple) and the pair counts n_t per query position."""
+    import numpy as np
+
+    short, long = view["short"].numpy(), view["long"].numpy()
+    T = short.shape[0]
+    rgb = np.ones((T, T, 3))
+    rgb[short & ~long] = (0.3, 0.5, 0.9)
+    rgb[long & ~short] = (0.95, 0.6, 0.2)
+    rgb[short & long] = (0.55, 0.3, 0.6)
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.imshow(rgb, interpolation="nearest")
+    ax1.set_xlabel("pair s (key position)")
+    ax1.set_ylabel("query t")
+    ax1.set_title("blue: short-term only, orange: long-term only, purple: both", fontsize=9)
+    ax2.plot(view["n_short"].numpy(), label="short-term n_t")
+    ax2.plot(view["n_long"].numpy(), label="long-term n_t")
+    ax2.set_xlabel("query t")
+    ax2.set_ylabel("pairs held")
+    ax2.legend()

@@ -27,7 +27,7 @@ import torch.distributed as dist
 from .models import MODEL_KINDS
 from .train import PRESETS, TrainConfig, train
 
-__all__ = ["main"]
+__all__ = ["main", "parse_config"]
 
 # model hyper-parameters the command line can override (flag --n-layer -> field n_layer)
 _MODEL_FLAGS = ("n_layer", "n_head", "n_embd", "block_size", "dropout", "pmem_size")
@@ -101,6 +101,21 @@ def _init_distributed(config: TrainConfig, backend: str | None) -> bool:
 
 def main(argv: list[str] | None = None) -> dict:
     """The command line: parse, train (or resume), print parameters, tokens/s and MFU."""
+    config, args = parse_config(argv)
+    ddp = _init_distributed(config, args.backend)
+    try:
+        return _run(config, args, ddp)
+    except (ValueError, RuntimeError, ImportError) as err:  # clear messages, no traceback
+        raise SystemExit(f"error: {err}") from None
+    finally:
+        if ddp and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def parse_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
+    """The :class:`~mosaics_edu.train.TrainConfig` a command line asks for (nothing is run), and
+    the parsed flags. Lets a recipe be checked without training: tests/test_ddp.py checks the
+    chapters' commands and their global batch."""
     args = _parser().parse_args(argv)
     if args.model not in MODEL_KINDS:
         raise SystemExit(f"--model must be one of {sorted(MODEL_KINDS)}, got {args.model!r}")
@@ -136,14 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     if config.out_dir is None:
         config.out_dir = str(Path("runs") / f"{args.model}-{args.preset}")
-    ddp = _init_distributed(config, args.backend)
-    try:
-        return _run(config, args, ddp)
-    except (ValueError, RuntimeError, ImportError) as err:  # clear messages, no traceback
-        raise SystemExit(f"error: {err}") from None
-    finally:
-        if ddp and dist.is_initialized():
-            dist.destroy_process_group()
+    return config, args
 
 
 def _run(config: TrainConfig, args: argparse.Namespace, ddp: bool) -> dict:

@@ -11,6 +11,7 @@ order of float additions differs, so the weights agree to rounding, not bit for 
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -146,3 +147,49 @@ def _one_vs_two_processes(tmp_path: Path, device: str, backend: str, atol: float
     control = _max_diff(one["model"], half["model"])
     assert control > 100 * atol, f"a different batch moved the weights by only {control:.2e}"
     return diffs, control
+
+
+def test_check_script_stops_clearly_without_cuda(tmp_path):
+    """tools/gpu_check.sh with no visible GPU: exit status 2, a message saying why, nothing run."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "PYTHON": sys.executable}
+    res = subprocess.run(["bash", str(ROOT / "tools" / "gpu_check.sh"), str(tmp_path / "out")],
+                         env=env, capture_output=True, text=True, timeout=HANG_S)  # fmt: skip
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert "no CUDA GPU is usable here, so nothing was run" in res.stderr
+    assert "torch.cuda.is_available() = False" in res.stderr
+    assert not (tmp_path / "out" / "summary.md").exists()
+
+
+def _chapter_commands() -> list[list[str]]:
+    """Every training command the chapters show: comment lines of chapters/sources/*.py that
+    start with ``python -m mosaics_edu.train`` or ``torchrun``, joined over trailing backslashes,
+    split as a shell would (comments dropped)."""
+    commands = []
+    for path in sorted((ROOT / "chapters" / "sources").glob("*.py")):
+        text = "\n".join(line[1:].strip() for line in path.read_text().splitlines()
+                         if line.startswith("#"))  # fmt: skip
+        for line in text.replace("\\\n", " ").splitlines():
+            if line.startswith(("python -m mosaics_edu.train", "torchrun ")):
+                commands.append(shlex.split(line, comments=True))
+    return commands
+
+
+def test_the_chapters_training_commands_parse_and_keep_the_papers_global_batch():
+    """The CLI takes every flag the chapters' recipes use; under torchrun, grad_accum divides
+    among the processes, and the papers' preset keeps 512 sequences x 512 tokens per step."""
+    from torch.distributed.run import get_args_parser
+
+    commands = _chapter_commands()
+    assert len(commands) >= 4 and any(c[0] == "torchrun" for c in commands), commands
+    for tokens in commands:
+        if tokens[0] == "torchrun":
+            launch = get_args_parser().parse_args(tokens[1:])  # torchrun's own flags, checked
+            assert launch.module and launch.training_script == "mosaics_edu.train", tokens
+            world = int(str(launch.nnodes).split(":")[-1]) * int(launch.nproc_per_node)
+            config, _ = cli.parse_config(launch.training_script_args)
+        else:
+            world = 1
+            config, _ = cli.parse_config(tokens[3:])
+        assert config.grad_accum % world == 0, f"{shlex.join(tokens)}: grad_accum % {world}"
+        if config.preset == "paper-gpt2-small":
+            assert config.batch_size * config.grad_accum == 512, shlex.join(tokens)

@@ -9,8 +9,10 @@ What one optimizer step does (``Trainer.train_step``):
 
 1. for each of ``grad_accum`` micro-batches: draw ``batch_size`` random windows, run the model
    under autocast (bf16 on GPUs that support it, else fp16 with a gradient scaler; fp32 on CPU),
-   add ``loss / grad_accum`` to the gradients (under DDP, gradients are all-reduced only on the
-   last micro-batch);
+   add ``loss / grad_accum`` to the gradients. Under DDP (``torchrun``) each of the W processes
+   runs its own ``grad_accum / W`` of the step's micro-batches, taken from one seeded stream that
+   every process holds, and the gradients are averaged over processes on the last one: the step
+   is the one a single process would take, up to float rounding (``tests/test_ddp.py``);
 2. clip the global gradient norm to ``grad_clip``;
 3. set the learning rate ``lr_at(step, ...)`` — linear warm-up, then cosine decay to a floor —
    and take an AdamW step, with weight decay on matrices/tables (≥ 2-D) only (``param_groups``).

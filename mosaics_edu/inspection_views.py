@@ -18,6 +18,8 @@ import numpy as np
 
 __all__ = ["draw_explorer", "distance_profile", "head_card", "draw_head_card", "visible"]
 
+MAP_SHOWN = 96  # the head selector draws the first tokens of its text's map (all 256 are too fine)
+
 
 def visible(token: str) -> str:
     """A token as drawn: line breaks as ⏎ (one character), everything else as is."""
@@ -69,6 +71,14 @@ def _rect(c: float, r: float, w: float, rgba: tuple, edge: bool = False) -> Any:
     return Rectangle((c, r + 0.05), w, 0.9, facecolor=rgba, edgecolor="blue" if edge else "none", lw=1.0)
 
 
+def _weights_norm(weights: np.ndarray) -> Any:
+    """Colour ∝ weight^0.4: a sharp head's few large weights and a broad head's many small ones
+    both stay visible."""
+    from matplotlib.colors import PowerNorm
+
+    return PowerNorm(gamma=0.4, vmin=0.0, vmax=max(1e-9, float(np.max(weights))))
+
+
 def draw_explorer(view: Mapping[str, Any], fig: Any) -> None:
     """Draw :func:`mosaics_edu.inspection.explorer_view`: text shaded by weight (orange; the query
     boxed in blue), the top stored pairs as bars labelled with their context and peeked token,
@@ -100,13 +110,11 @@ def draw_explorer(view: Mapping[str, Any], fig: Any) -> None:
     nxt = "" if view["next"] is None else f"   true next: '{visible(view['next'])}'"
     ax_top.set_title(f"this head's vote: {vote}\nmodel's prediction: {pred}{nxt}", fontsize=8.5, loc="left")
     T = len(tokens)
-    ax_map.imshow(
-        view["map"], cmap="magma", interpolation="nearest", vmin=0, vmax=max(1e-9, view["map"].max())
-    )
+    ax_map.imshow(view["map"], cmap="magma", interpolation="nearest", norm=_weights_norm(view["map"]))
     ax_map.axhline(t, color="cyan", lw=0.8)
     ax_map.set_xlabel("stored pair s")
     ax_map.set_ylabel("query t")
-    ax_map.set_title(f"the head's retrieval map ({T}×{T})", fontsize=9)
+    ax_map.set_title(f"the head's retrieval map ({T}×{T}; colour ∝ weight^0.4)", fontsize=9)
     fig.tight_layout()
     _text_panel(ax_text, tokens, view["row"], t)  # after the layout: it wraps to the panel's width
 
@@ -186,8 +194,11 @@ def draw_head_card(card: Mapping[str, Any], fig: Any) -> None:
     axes[-2].bar(np.arange(len(prof)), prof, color="tab:red")
     axes[-2].set_xlabel("distance t - s")
     axes[-2].set_title("mean mass by distance", fontsize=9)
-    axes[-1].imshow(card["map"], cmap="magma", interpolation="nearest")
-    axes[-1].set_title(f"{card['model']} block {card['layer']} head {card['head']}: map", fontsize=9)
+    shown = card["map"][:MAP_SHOWN, :MAP_SHOWN]
+    axes[-1].imshow(shown, cmap="magma", interpolation="nearest", norm=_weights_norm(shown))
+    axes[-1].set_title(
+        f"{card['model']} {card['layer']}.{card['head']}: first {len(shown)} tokens", fontsize=9
+    )
     axes[-1].set_xlabel("s")
     axes[-1].set_ylabel("t")
     fig.tight_layout()

@@ -104,6 +104,10 @@ def test_gpu_two_nccl_processes_equal_one_process_with_twice_the_accumulation(tm
 def _one_vs_two_processes(tmp_path: Path, device: str, backend: str, atol: float):
     """Train GPT, mosaic and mosaic-v2 with 1 process (grad_accum 2) and with 2 processes under
     torchrun (grad_accum 2: one micro-batch each); assert equal weights and logged losses."""
+    from mosaics_edu.v2.layers import draw_delay
+
+    # v2's delay m really changes over the 4 steps (seed 0, its one layer, m in [2, 8])
+    assert len({draw_delay(0, step, 0, 2, 8) for step in range(4)}) > 1
     data = tmp_path / "data"
     prepare_stories(data, tokenizer="char", n_train=60, n_valid=10, seed=0)
 

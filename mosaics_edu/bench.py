@@ -2,6 +2,7 @@
 
     python -m mosaics_edu.bench                 # CPU: the CPU sections below (< 3 min)
     python -m mosaics_edu.bench --device cuda --bf16 --compile   # GPU training throughput
+    python -m mosaics_edu.bench ... --json results.json          # also save every result
 
 What is measured, side by side in one run. CPU timings are the process's CPU time (one thread by
 default), fastest of several interleaved repetitions, so that other processes on a shared machine

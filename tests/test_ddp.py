@@ -5,7 +5,8 @@ baseline, the Memory Mosaic (v1) and Memory Mosaics v2 (with its random long-ter
 Why the two must agree: every process holds the same seeded stream of micro-batches and trains on
 its own slice of each step's (``Trainer.train_step``); DDP averages the processes' gradients, which
 is the sum over all micro-batches divided by ``grad_accum``, as one process computes it. Only the
-order of float additions differs, so the weights agree to rounding, not bit for bit.
+order of float additions differs, so the weights agree to rounding (here, exactly: see ATOL).
+A run stopped by 1 process and resumed by 2 ends with the same weights too (one shared stream).
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ KINDS = ("gpt", "mosaic", "mosaic-v2")
 TINY = ["--n-layer", "1", "--n-embd", "32", "--n-head", "2", "--block-size", "32"]
 V2 = ["--short-window", "8", "--delay-min", "2", "--delay-max", "8", "--delay", "2"]  # m random
 
-# torchrun runs this: one process group, the three models trained one after another by the CLI
+# torchrun runs this: one process group, the three models trained one after another by the CLI,
+# then a resume
 RUNNER = textwrap.dedent('''
     import os, sys
     import torch
@@ -56,6 +58,8 @@ RUNNER = textwrap.dedent('''
         extra = args[args.index("--v2") + 1:] if kind == "mosaic-v2" else []
         common = args[: args.index("--v2")]
         cli.main(["--model", kind, "--out-dir", f"{out}/{kind}", *common, *extra])
+    # then resume, with 2 processes, a mosaic run that 1 process stopped half way
+    cli.main(["--model", "mosaic", "--out-dir", f"{out}/../switch", *common, "--resume"])
     dist.destroy_process_group()
 ''')
 
@@ -119,6 +123,10 @@ def _one_vs_two_processes(tmp_path: Path, device: str, backend: str, atol: float
     # the control: 1 process, grad_accum 1 (half the global batch) must differ by far more
     cli.main(["--model", "mosaic", "--out-dir", str(tmp_path / "half"), *_args(data, 1),
               "--device", device])  # fmt: skip
+    # 1 process stops after step 2; 2 processes resume it below (the number of processes changes)
+    cli.main(["--model", "mosaic", "--out-dir", str(tmp_path / "switch"), *_args(data, 2),
+              "--device", device, "--stop-after", "2"])  # fmt: skip
+    assert checkpoint.load_checkpoint(tmp_path / "switch" / "ckpt.pt")["step"] == 2
 
     # 2 processes, grad_accum 2: one micro-batch of 4 per process per step
     (tmp_path / "runner.py").write_text(RUNNER)
@@ -128,8 +136,10 @@ def _one_vs_two_processes(tmp_path: Path, device: str, backend: str, atol: float
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "DDP_TEST_BACKEND": backend}
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=HANG_S)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
-    assert res.stdout.count(f"2 process(es), DDP {backend}") == 3
-    assert res.stdout.count("= 8 sequences of 32 tokens") == 3  # 4 x 1 per process x 2 processes
+    assert res.stdout.count(f"2 process(es), DDP {backend}") == 4
+    assert res.stdout.count("= 8 sequences of 32 tokens") == 4  # 4 x 1 per process x 2 processes
+    assert "written by 1 process(es), this run has 2: the batches are those of an uninterrupted" \
+        in res.stderr
 
     diffs = {}
     for kind in KINDS:
@@ -148,6 +158,11 @@ def _one_vs_two_processes(tmp_path: Path, device: str, backend: str, atol: float
                     assert b[key] == pytest.approx(a[key], rel=1e-5), (kind, a["step"], key)
     half = checkpoint.load_checkpoint(tmp_path / "half" / "ckpt.pt")
     one = checkpoint.load_checkpoint(tmp_path / "one" / "mosaic" / "ckpt.pt")
+    switched = checkpoint.load_checkpoint(tmp_path / "switch" / "ckpt.pt")
+    assert switched["step"] == 4 and len(switched["samplers"]) == 2
+    for name, tensor in one["model"].items():  # 1 process then 2 = 1 process throughout
+        torch.testing.assert_close(switched["model"][name], tensor, atol=atol, rtol=RTOL)
+    diffs["mosaic, 1 then 2 processes"] = _max_diff(one["model"], switched["model"])
     control = _max_diff(one["model"], half["model"])
     assert control > 100 * atol, f"a different batch moved the weights by only {control:.2e}"
     return diffs, control

@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 COLAB_IPYWIDGETS = "7.7.1"
 NOTEBOOKS = ["00_start_here.ipynb", "03_three_moons.ipynb"]  # a fast one, and the replay widget
 
-pytestmark = pytest.mark.slow
+# one worker runs the whole module: the ipywidgets 7 environment is made once (--dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ipywidgets7")]
 
 RUN_NOTEBOOKS = """
 import sys

@@ -37,7 +37,8 @@ RENDERED_WIDGET = ".jp-OutputArea-output:has(> .jupyter-widgets)"
 # for about 45 s on an idle 2-core machine; at load 14 a chapter that takes 12 s idle took 818 s).
 KERNEL_START_MS, RUN_ALL_MS, REDRAW_MS = 600_000, 3_600_000, 600_000
 
-pytestmark = pytest.mark.ui
+# one worker runs the whole module: its JupyterLab server and browser are started once (--dist loadgroup)
+pytestmark = [pytest.mark.ui, pytest.mark.xdist_group("browser")]
 
 KERNEL_IDLE = """() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   return !!(w && w.sessionContext && w.sessionContext.isReady && w.sessionContext.session

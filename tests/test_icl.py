@@ -4,6 +4,7 @@ models whose answers are known, and the out-of-distribution stories of mosaics_e
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -253,25 +254,31 @@ def test_heldout_names_are_disjoint_from_training_names_and_deterministic():
         make_heldout_names(10, train_n_names=0)
 
 
-def test_ood_stories_have_new_names_and_a_new_structure():
+def test_ood_stories_have_new_names_and_a_new_structure_in_known_words():
     train_names = set(make_names(4000, seed=0))
     train_text = story_corpus(n_train=2000, n_valid=1)["train"]
-    diary = generate_ood_stories(100, seed=0, mode="diary")
-    assert [s.text for s in diary] == [s.text for s in generate_ood_stories(100, seed=0)]
-    assert [s.text for s in generate_ood_stories(10, start=5)] == [s.text for s in diary[5:15]]
-    for s in diary:
-        assert not set(s.names) & train_names
-        assert s.text.count(s.names[1]) >= 4  # the friend comes back in every entry
-        for line in s.text.split("\n")[1:-1]:
-            assert line.startswith("On day ")
-    # the diary's frames appear nowhere in the training stories
-    for phrase in ("On day", "diary", "knocked on my door", "I woke up", "We counted"):
+    game = generate_ood_stories(100, seed=0, mode="game")
+    assert [s.text for s in game] == [s.text for s in generate_ood_stories(100, seed=0)]
+    assert [s.text for s in generate_ood_stories(10, start=5)] == [s.text for s in game[5:15]]
+    # each frame has a phrase no training story contains; a story repeats its frame 5-7 times
+    frames = ('"Can you', "What is near", " and saw a ")
+    for phrase in frames:
         assert phrase not in train_text
-        assert any(phrase in s.text for s in diary)
+    seen = set()
+    for s in game:
+        assert not set(s.names) & train_names
+        assert s.text.count(s.names[1]) >= 5  # the friend answers in every turn
+        used = [p for p in frames if p in s.text]
+        per_turn = 2 if used == [" and saw a "] else 1  # that frame has two halves
+        assert len(used) == 1 and 5 <= s.text.count(used[0]) / per_turn <= 7
+        seen.add(used[0])
+        words = {w.lower() for w in re.findall(r"[A-Za-z]+", s.text) if w not in s.names}
+        assert words <= _template_words(), words - _template_words()  # no word new to a model
+    assert seen == set(frames)
     names_mode = generate_ood_stories(50, seed=0, mode="names")
     for s in names_mode:
         assert not set(s.names) & train_names
-        assert " named " in s.text and "diary" not in s.text  # the training grammar
+        assert " named " in s.text and not any(p in s.text for p in frames)  # the training grammar
     with pytest.raises(ValueError, match="mode"):
         generate_ood_stories(2, mode="poem")
 

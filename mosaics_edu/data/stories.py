@@ -38,10 +38,10 @@ are drawn from different streams. A third split, ``"test"``, is a stream no trai
 
 Out of distribution (chapter 06): ``generate_ood_stories`` writes stories the models never saw,
 in two ways at once. Their names come from ``make_heldout_names``, a pool drawn from another random
-stream and filtered so that no name is in the training pool; and with ``mode="diary"`` their
-structure is another grammar, a first-person diary (see ``generate_diary_story``), whose sentence
-frames appear nowhere in the training stories. ``mode="names"`` keeps the training grammar and
-changes only the names, to separate the two shifts.
+stream and filtered so that no name is in the training pool; and with ``mode="game"`` their
+structure is another grammar, a question game (see ``generate_game_story``): one sentence frame
+repeated turn after turn, which no training story does, in words that all occur in training.
+``mode="names"`` keeps the training grammar and changes only the names, to separate the shifts.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ __all__ = [
     "name_spans",
     "OOD_MODES",
     "make_heldout_names",
-    "generate_diary_story",
+    "generate_game_story",
     "generate_ood_stories",
 ]
 
@@ -400,46 +400,43 @@ def name_spans(text: str, names: list[str] | tuple[str, ...] | set[str]) -> list
 # Out of distribution: held-out names and a grammar the models never saw (chapter 06)
 # --------------------------------------------------------------------------------------------
 
-# A diary: an opening line, then 4-6 dated entries that all follow ONE frame, drawn per story,
-# with fresh slots in every entry, then a closing line. The frame repeats inside a story, so a
-# model that learns in context can pick it up from the first entries; no training story has it.
-_DIARY_OPENINGS = (
-    "This is the diary of {name}, a {adjective} {kind} who lives in {place}.",
-    "{name} is a {adjective} {kind}. Every night, {name} writes in a little diary.",
-    "My name is {name}. I am a {adjective} {kind}, and this is my diary.",
+# A question game: an opening line, then 5-7 turns that all follow ONE frame, drawn per story,
+# with fresh slots in every turn, then a closing line. Every word is a word of the training
+# stories (so no token is new to a model); the structure is not: no training story repeats one
+# sentence frame turn after turn. A model that learns in context can pick the frame up from the
+# first turns.
+_GAME_OPENINGS = (
+    "{name} and {friend} lived in {place}. Every day, they played near {landmark}.",
+    "Once, {name} the {kind} and {friend} played near {landmark}.",
 )
-_DIARY_DAYS = ("one", "two", "three", "four", "five", "six")
-_DIARY_FRAMES = (
-    "On day {day}, I went to {landmark} with {friend}. We counted {count} {colour} {thing}s. "
-    "{friend} kept {count2} of them and I kept the rest.",
-    'On day {day}, {friend} knocked on my door at breakfast. "{name}, come and {hobby}!" '
-    "we both shouted, and we ran to {landmark} until lunch.",
-    "On day {day}, I woke up {feeling}. I asked {friend} to {hobby} with me near {landmark}. "
-    "After that, {name} did not feel {feeling} any more.",
+_GAME_FRAMES = (
+    '"What is near {landmark}?" asked {name}. "A {colour} {thing}," said {friend}.',
+    '"Can you {hobby}?" asked {name}. "Yes, I love to {hobby}," said {friend}.',
+    "{name} looked near {landmark} and saw a {colour} {thing}. {friend} looked near {landmark2} "
+    "and saw a {colour2} {thing2}.",
 )
-_DIARY_COUNTS = ("three", "four", "five", "six", "seven", "nine")
-_DIARY_CLOSINGS = (
-    "That is the end of the diary of {name}.",
-    "{name} closed the diary and put it under the bed.",
-    "Tomorrow, {name} and {friend} will write a new page.",
+_GAME_CLOSINGS = (
+    "That night, {name} and {friend} went to bed with a big smile.",
+    "{name} hugged {friend} and said thank you.",
+    "{name} and {friend} played until the sun went down.",
 )
 
-OOD_MODES = ("diary", "names")
-"""``generate_ood_stories`` modes: ``"diary"`` (held-out names AND the diary grammar) and
+OOD_MODES = ("game", "names")
+"""``generate_ood_stories`` modes: ``"game"`` (held-out names AND the question-game grammar) and
 ``"names"`` (held-out names in the training grammar)."""
 
 
 @lru_cache(maxsize=1)
-def _diary_words() -> frozenset[str]:
-    """Every word of the diary templates, lower-cased (held-out names must differ from them)."""
-    texts = (*_DIARY_OPENINGS, *_DIARY_DAYS, *_DIARY_FRAMES, *_DIARY_COUNTS, *_DIARY_CLOSINGS)
+def _game_words() -> frozenset[str]:
+    """Every word of the question-game templates, lower-cased (names must differ from them)."""
+    texts = (*_GAME_OPENINGS, *_GAME_FRAMES, *_GAME_CLOSINGS)
     return frozenset(w.lower() for t in texts for w in _WORD_RE.findall(t))
 
 
 @lru_cache(maxsize=8)
 def _heldout_names_cached(n: int, seed: int, train_n_names: int) -> tuple[str, ...]:
     rng = random.Random(f"mosaics-edu-heldout-names/{seed}")  # not the training names' stream
-    forbidden = _template_words() | _diary_words()
+    forbidden = _template_words() | _game_words()
     taken = set(_names_cached(train_n_names, seed))  # the training pool these names must avoid
     seen: set[str] = set()
     names: list[str] = []
@@ -478,12 +475,12 @@ def make_heldout_names(n: int = 1000, seed: int = 0, train_n_names: int = 4000) 
     return list(_heldout_names_cached(n, seed, train_n_names))
 
 
-def generate_diary_story(rng: random.Random, names: list[str] | tuple[str, ...]) -> Story:
-    """One diary story: an opening, 4-6 entries in one frame (drawn per story), a closing.
+def generate_game_story(rng: random.Random, names: list[str] | tuple[str, ...]) -> Story:
+    """One question-game story: an opening, 5-7 turns in one frame (drawn per story), a closing.
 
-    The out-of-distribution grammar of chapter 06: first person, numbered days, sentence frames
-    that no training story contains; its words are mostly the training stories' words, so what
-    changes is the structure (and, through ``names``, the names), not the vocabulary.
+    The out-of-distribution grammar of chapter 06. Its words are all words of the training
+    stories, so what changes is the structure (and, through ``names``, the names), not the
+    vocabulary: a model meets no token it has not been trained on, only an order it has not seen.
     """
     if not isinstance(rng, random.Random):
         raise TypeError(f"rng must be a random.Random, got {type(rng).__name__}")
@@ -496,33 +493,40 @@ def generate_diary_story(rng: random.Random, names: list[str] | tuple[str, ...])
         friend = c(names)
     kind, _pronoun, _possessive = c(_KINDS)
     place, landmarks = c(_PLACES)
-    frame = c(_DIARY_FRAMES)
-    lines = [c(_DIARY_OPENINGS).format(name=name, adjective=c(_ADJECTIVES), kind=kind, place=place)]
-    for day in _DIARY_DAYS[: c((4, 5, 6))]:
-        count = c(_DIARY_COUNTS)
+    frame = c(_GAME_FRAMES)
+    opening = c(_GAME_OPENINGS).format(
+        name=name, friend=friend, kind=kind, place=place, landmark=c(landmarks)
+    )
+    turns = []
+    for _ in range(c((5, 6, 7))):
         slots = {
-            "day": day, "name": name, "friend": friend, "landmark": c(landmarks),
-            "colour": c(_COLOURS), "thing": c(_THINGS)[0], "count": count,
-            "count2": c(("one", "two")),
-            "hobby": c(_HOBBIES), "feeling": c(_FEELINGS),
+            "name": name, "friend": friend, "landmark": c(landmarks), "landmark2": c(landmarks),
+            "colour": c(_COLOURS), "colour2": c(_COLOURS), "thing": c(_THINGS)[0],
+            "thing2": c(_THINGS)[0], "hobby": c(_HOBBIES),
         }  # fmt: skip
-        lines.append(frame.format(**slots))
-    lines.append(c(_DIARY_CLOSINGS).format(name=name, friend=friend))
-    return Story(text="\n".join(lines), names=(name, friend), place=place, thing="", n_paragraphs=len(lines))
+        turns.append(frame.format(**slots))
+    closing = c(_GAME_CLOSINGS).format(name=name, friend=friend)
+    return Story(
+        text="\n".join([opening, " ".join(turns), closing]),
+        names=(name, friend),
+        place=place,
+        thing="",
+        n_paragraphs=3,
+    )
 
 
 def generate_ood_stories(
     n_stories: int,
     seed: int = 0,
-    mode: str = "diary",
+    mode: str = "game",
     n_names: int = 1000,
     start: int = 0,
     train_n_names: int = 4000,
 ) -> list[Story]:
     """Stories ``start … start+n_stories-1`` that the models never saw (chapter 06).
 
-    ``mode="diary"``: held-out names (``make_heldout_names(n_names, seed, train_n_names)``) in the
-    diary grammar; ``mode="names"``: the same held-out names in the training grammar. Story ``i``
+    ``mode="game"``: held-out names (``make_heldout_names(n_names, seed, train_n_names)``) in the
+    question-game grammar; ``mode="names"``: the same held-out names in the training grammar. Story ``i``
     depends on ``(seed, mode, i)`` only, from a random stream no training split uses.
     """
     if not isinstance(n_stories, int) or isinstance(n_stories, bool) or n_stories < 0:
@@ -534,7 +538,7 @@ def generate_ood_stories(
     if not isinstance(n_names, int) or isinstance(n_names, bool) or n_names < 2:
         raise ValueError(f"n_names must be an int >= 2, got {n_names!r}")
     names = make_heldout_names(n_names, seed, train_n_names)
-    make = generate_diary_story if mode == "diary" else generate_story
+    make = generate_game_story if mode == "game" else generate_story
     return [
         make(random.Random(f"mosaics-edu-ood-story/{seed}/{mode}/{i}"), names)
         for i in range(start, start + n_stories)

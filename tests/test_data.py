@@ -87,7 +87,7 @@ def test_story_input_validation():
     with pytest.raises(ValueError, match="n_stories"):
         generate_stories(-1)
     with pytest.raises(ValueError, match="split"):
-        generate_stories(1, split="test")
+        generate_stories(1, split="validation")
     with pytest.raises(ValueError, match="n must be"):
         make_names(0)
     with pytest.raises(TypeError, match="rng"):

@@ -872,8 +872,8 @@ assert 180 < large_ddp_gb < 195 and round(large * FSDP_BYTES / 8 / 1e9) == 19
 # </details>
 
 # %% [markdown]
-# Next: there is no chapter 09. The README lists where to go from here: the papers, the
-# package's `CONTRIBUTING.md`, and the GPU presets.
+# This is the course's last chapter. Where next: the papers under Further reading, the GPU
+# presets and `tools/gpu_check.sh` (section 6), and `CONTRIBUTING.md` to extend the package.
 
 # %%
 print(f"this notebook ran in {time.perf_counter() - _notebook_start:.0f} s")

@@ -20,7 +20,7 @@ from . import test_widget_in_browser as generic
 lab = generic.lab  # the fixtures, shared: one JupyterLab server, one browser
 browser = generic.browser
 
-pytestmark = pytest.mark.ui
+pytestmark = generic.pytestmark  # ui, and the browser tests' xdist group (one worker, one server)
 
 NAME = next((n for n in generic.CHAPTERS if n.startswith("07_")), None)
 NEW_TEXT = "Mo and Pip went to the lake. Mo saw a fish. Pip said, Mo, look!"

@@ -18,7 +18,8 @@ Pure functions over a :class:`~mosaics_edu.models.MemoryMosaicLM` or its
   correct next token to every residual component (through the final LayerNorm's scale, held
   fixed, and the tied head).
 - :func:`pmem_logit_lens`: which vocabulary items each persistent-memory table row writes.
-- :func:`per_token_loss`: the loss at every position, with or without an ablation.
+- :func:`per_token_loss`: the loss at every position, with or without an ablation;
+  :func:`ablation_loss_change`: what zeroing one head or memory costs on two groups of targets.
 
 Conventions: ``maps[b, h, t, s]`` is the weight that query position t gives the stored pair s.
 A mosaic's value at s peeks at the token at s + 1 (its ``value_offset`` is 1); a GPT's value at
@@ -56,6 +57,7 @@ __all__ = [
     "head_logit_attribution",
     "pmem_logit_lens",
     "per_token_loss",
+    "ablation_loss_change",
     "token_strings",
     "repeated_name_mask",
 ]
@@ -223,6 +225,30 @@ def per_token_loss(
     logits = trace(model, idx, ablate).logits.float()  # (B, T, V)
     loss = F.cross_entropy(logits.transpose(1, 2), targets.clamp_min(0), reduction="none")
     return loss.masked_fill(targets < 0, float("nan"))
+
+
+def ablation_loss_change(
+    model: nn.Module,
+    idx: torch.Tensor,
+    targets: torch.Tensor,
+    ablation: Ablation,
+    mask: torch.Tensor,
+    intact: torch.Tensor | None = None,
+) -> tuple[float, float]:
+    """Zero one head or one memory (``ablation``, as in :func:`trace`) and return the mean loss
+    change, ablated minus intact, on the targets where ``mask`` (B, T) is True and on the others.
+
+    ``intact``: the model's own :func:`per_token_loss` on these targets, if already computed.
+    A positive change means the ablated part was helping there.
+    """
+    if mask.shape != idx.shape or mask.dtype != torch.bool:
+        raise ValueError(
+            f"mask must be a bool tensor of the shape of idx {tuple(idx.shape)}, got "
+            f"{mask.dtype} {tuple(mask.shape)}"
+        )
+    full = per_token_loss(model, idx, targets) if intact is None else intact
+    diff = per_token_loss(model, idx, targets, ablate=[ablation]) - full  # (B, T)
+    return float(diff[mask].nanmean()), float(diff[~mask].nanmean())
 
 
 # --------------------------------------------------------------------------------------------

@@ -192,6 +192,21 @@ def test_a_zeroed_head_contributes_nothing_and_its_ablation_changes_nothing():
     )
 
 
+def test_ablation_loss_change_splits_the_change_by_mask():
+    model = _perturb(_small("mosaic"))
+    idx = torch.randint(0, 40, (2, 12), generator=torch.Generator().manual_seed(6))
+    targets = torch.roll(idx, -1, 1)
+    mask = torch.zeros_like(idx, dtype=torch.bool)
+    mask[:, 5:] = True
+    diff = insp.per_token_loss(model, idx, targets, ablate=[(1, "cmem", 0)]) - insp.per_token_loss(
+        model, idx, targets
+    )
+    got = insp.ablation_loss_change(model, idx, targets, (1, "cmem", 0), mask)
+    assert got == pytest.approx((float(diff[:, 5:].mean()), float(diff[:, :5].mean())), rel=1e-6)
+    with pytest.raises(ValueError, match="mask"):
+        insp.ablation_loss_change(model, idx, targets, (1, "cmem", 0), mask.long())
+
+
 def test_per_token_loss_is_the_models_loss_and_ignores_minus_one():
     model = _perturb(_small("gpt"))
     idx = torch.randint(0, 40, (2, 10), generator=torch.Generator().manual_seed(5))

@@ -517,20 +517,16 @@ for kind, loss in intact.items():
 assert intact["gpt"][is_name].mean() > 5 * intact["mosaic"][is_name].mean()
 
 
-def loss_changes(model, ablations):
+def loss_changes(kind: str, ablations: list) -> dict:
     """{ablation: (Δ loss on repeated names, Δ loss on other tokens)}: ablated minus intact."""
-    full = intact["mosaic" if model is mosaic else "gpt"]
-    out = {}
-    for ab in ablations:
-        d = inspection.per_token_loss(model, idx, targets, ablate=[ab]) - full
-        out[ab] = (float(d[is_name].mean()), float(d[~is_name].mean()))
-    return out
+    return {ab: inspection.ablation_loss_change(MODELS[kind], idx, targets, ab, is_name, intact[kind])
+            for ab in ablations}
 
 
 changes = {
-    "mosaic": loss_changes(mosaic, [(i, "cmem", h) for i in range(L) for h in range(H)]
+    "mosaic": loss_changes("mosaic", [(i, "cmem", h) for i in range(L) for h in range(H)]
                            + [(i, k, None) for i in range(L) for k in ("cmem", "pmem")]),
-    "gpt": loss_changes(gpt, [(i, "attn", h) for i in range(L) for h in range(H)]
+    "gpt": loss_changes("gpt", [(i, "attn", h) for i in range(L) for h in range(H)]
                         + [(i, k, None) for i in range(L) for k in ("attn", "mlp")]),
 }
 for kind, ch in changes.items():

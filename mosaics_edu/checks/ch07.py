@@ -217,10 +217,7 @@ def reference_loss_change(
     is_name: torch.Tensor,
 ) -> tuple[float, float]:
     """(mean loss change on name targets, on the other targets), ablated minus intact."""
-    full = inspection.per_token_loss(model, idx, targets)
-    ablated = inspection.per_token_loss(model, idx, targets, ablate=[(layer, "cmem", head)])
-    diff = ablated - full  # (B, T)
-    return float(diff[is_name].mean()), float(diff[~is_name].mean())
+    return inspection.ablation_loss_change(model, idx, targets, (layer, "cmem", head), is_name)
 
 
 def _loss_change_variant(

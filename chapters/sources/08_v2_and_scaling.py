@@ -849,7 +849,6 @@ assert 180 < large_ddp_gb < 195 and round(large * FSDP_BYTES / 8 / 1e9) == 19
 # with learned positions can do on long inputs, not what attention could do with a longer window.
 # </details>
 #
-#
 # 6. With 4 GPUs and the command `torchrun --nproc-per-node 4 -m mosaics_edu.train --preset
 # paper-gpt2-small --batch-size 16 --grad-accum 32`, how many micro-batches does each GPU
 # run per step, and how many tokens does a step train on?

@@ -640,9 +640,10 @@ for ax, metric, col in ((axes[0], "accuracy", 0), (axes[1], "tvd", 1)):
     for n, s in ngram.items():
         v = s.accuracy if metric == "accuracy" else s.tvd
         ax.axhline(v, ls=":", color="0.4", lw=1)
-        ax.text(ns[-1] * 1.15, v, f"{n}-gram", va="center", fontsize=8, color="0.3")
+        ax.text(max(TRAINING_SIZES) * 1.2, v, f"{n}-gram", va="center", fontsize=8, color="0.3")
     ax.set_xscale("log")
-    ax.set_xlim(ns[0] / 1.5, ns[-1] * 2.2)
+    ax.set_xlim(min(TRAINING_SIZES) / 1.5, max(TRAINING_SIZES) * 2.5)
+    ax.set_xticks(TRAINING_SIZES, [f"{n:,}" for n in TRAINING_SIZES])
     ax.set_xlabel("N, training automata")
     ax.set_ylabel({"accuracy": "accuracy (↑)", "tvd": "TVD (↓)"}[metric])
 axes[0].legend(fontsize=7, ncol=2, loc="lower right")

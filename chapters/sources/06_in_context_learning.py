@@ -674,55 +674,66 @@ assert ours["mosaic"][0] > ours["gpt"][0] and ours["mosaic"][1] < ours["gpt"][1]
 assert ours["mosaic"][0] < PAPER_NUMBERS["mosaic"][n_small][0] - 0.3, "far below the paper's mosaic"
 
 # %% [markdown]
+# With many more training languages the picture changes. At N = 10 000 the mosaic predicts a
+# valid next symbol more often than the in-context bigram does, and its TVD is far below the
+# unigram's. It has learned to read a new language from its context. The GPT, of the same size
+# and trained the same way, is far behind it: above the unigram in accuracy, but below the
+# bigram on both scores. The LSTM stays near the unigram, as the benchmark found for recurrent
+# models. So the paper's ordering, the mosaic well ahead of the transformer, appears in our
+# sweep too, but at N = 10 000 and not at N = 100. (Asserted below on the mean over seeds.)
+
+# %%
+n_big = max(ns)
+big_mean = {m: mean[m][n_big] for m in ("mosaic", "gpt", "lstm")}
+for m, v in big_mean.items():
+    print(f"N = {n_big}, {labels[m]:>18}: accuracy {v['accuracy']:.3f}, TVD {v['tvd']:.3f}")
+print(f"in-context 1-gram: accuracy {ngram[1].accuracy:.3f}, TVD {ngram[1].tvd:.3f}; 2-gram: accuracy "
+      f"{ngram[2].accuracy:.3f}, TVD {ngram[2].tvd:.3f}")
+assert n_big == 10_000
+assert big_mean["mosaic"]["accuracy"] > ngram[2].accuracy, "the mosaic beats the bigram's accuracy"
+assert big_mean["mosaic"]["tvd"] < ngram[1].tvd - 0.1, "far below the unigram's TVD"
+assert big_mean["gpt"]["accuracy"] > ngram[1].accuracy
+assert big_mean["gpt"]["accuracy"] < ngram[2].accuracy and big_mean["gpt"]["tvd"] > ngram[2].tvd
+assert big_mean["mosaic"]["accuracy"] > big_mean["gpt"]["accuracy"] + 0.1
+assert big_mean["mosaic"]["tvd"] < big_mean["gpt"]["tvd"] - 0.1
+assert abs(big_mean["lstm"]["tvd"] - ngram[1].tvd) < 0.06, "the LSTM sits near the unigram"
+
+# %% [markdown]
 # Why so low? The models learn their 100 training samples by heart. 1,000 steps of 32 samples
 # are 320 passes over the same 100 samples. At the end the training loss is a small fraction of
 # the validation loss (printed below, asserted: less than half). What they learned is the
 # training samples, not how to read a new language from its context. The paper's runs at
 # N = 100 were about as long (200 epochs, 800 steps), but the paper kept the checkpoint with the
 # best validation loss, which stops a run before it memorises too much. Ours keeps the last
-# step. We did not measure how much early stopping would give here.
+# step. We did not measure how much early stopping would give here. At the largest N, by
+# contrast, every training sample is seen about three times, and the training and validation
+# losses agree (asserted: within 10 %).
 
 # %%
-print(f"N = {n_small}, seed 0, at the chosen rates: loss in nats per predicted symbol")
-at_small = {}
+at_n = {n_small: {}, n_big: {}}  # the seed-0 run of each model at the chosen rate
 for r in record["runs"]:
     c = r["config"]
-    if c["n_automata"] == n_small and c["seed"] == 0 and c["lr"] == rates[c["model"]]:
-        at_small[c["model"]] = r
-for m in ("mosaic", "gpt", "lstm"):
-    r = at_small[m]
-    print(f"{labels[m]:>18}: training loss over steps 951–1000 {r['loss_log'][-1][1]:.2f}, "
-          f"validation loss {r['validation_loss']:.2f}")
-print(f"epochs (passes over the {n_small} training samples): {proto['steps'] * 32 / n_small:.0f}")
-for m, r in at_small.items():
+    if c["n_automata"] in at_n and c["seed"] == 0 and c["lr"] == rates[c["model"]]:
+        at_n[c["n_automata"]][c["model"]] = r
+for n, runs in at_n.items():
+    print(f"N = {n} ({proto['steps'] * 32 / n:.1f} passes over the training samples), seed 0:")
+    for m in ("mosaic", "gpt", "lstm"):
+        r = runs[m]
+        print(f"{labels[m]:>20}: training loss over the last 50 steps {r['loss_log'][-1][1]:.2f}, "
+              f"validation loss {r['validation_loss']:.2f} (nats per predicted symbol)")
+for m, r in at_n[n_small].items():
     assert r["loss_log"][-1][1] < 0.5 * r["validation_loss"], f"{m} memorised its training samples"
-
-# %% [markdown]
-# #### What differs from the paper's protocol
-#
-# The gaps above have several causes. Each of them is a real difference in the protocol:
-
-# %%
-paper_steps = {n: -(-n // 32) * 200 for n in TRAINING_SIZES}  # 200 epochs at batch 32
-print(f"{'':>26} {'paper':>34} | ours")
-print(f"{'sample (strings × length)':>26} {'10–19 × 1–49, ≈ 374 tokens':>34} | 5–10 × 1–20, "
-      f"≈ {lengths['RegBench-mini (CPU)'].mean():.0f} tokens")
-print(f"{'mosaic':>26} {'2 layers, width 128, 8 heads':>34} | {c0['n_layer']} layers, width "
-      f"{c0['n_embd']}, {c0['n_head']} heads, {first['mosaic']['parameters']:,} parameters")
-print(f"{'transformer':>26} {'best of 1–12 layers × 64–512':>34} | the same size as the mosaic")
-for n in TRAINING_SIZES:
-    print(f"{'steps at N = ' + str(n):>26} {paper_steps[n]:>34,} | {proto['steps']:,} "
-          f"({proto['steps'] * 32 / n:.1f} epochs)")
-print(f"{'learning rate':>26} {'1e-4 or 2.5e-4 (+ weight decay)':>34} | {rates}")
-print(f"{'checkpoint':>26} {'best validation loss':>34} | the last step")
-assert paper_steps[10_000] > 50 * proto["steps"]
+for m, r in at_n[n_big].items():
+    assert r["loss_log"][-1][1] > 0.9 * r["validation_loss"], f"{m} did not memorise at N = {n_big}"
 
 # %% [markdown]
 # So, next to the paper, our models are half as wide (64 against 128). They see samples a
 # quarter as long, so fewer strings of each language are in the context. At N = 10 000 they
 # train for about 1/60 of the paper's steps: 3 passes over the data against 200. The learning
 # rate was chosen from three values, on validation TVD at N = 100, for every model in the same
-# way. The paper tuned each model at each N over a larger grid, and kept the best checkpoint.
+# way. That choice was made where the models memorise, so it may be far from each model's best
+# rate at N = 10 000, which we did not sweep. The paper tuned each model at each N over a larger
+# grid, and kept the best checkpoint.
 # Any of these differences can move the numbers, and this chapter does not separate them. What
 # it does show is how the same three models, trained the same way, compare with each other and
 # with the n-gram lines.
@@ -779,9 +790,12 @@ assert hits["mosaic"] > hits["gpt"] and view["accuracy"]["mosaic"] > view["accur
 #   They are the yardstick for a learner.
 # - Trained on N = 100 languages with our CPU protocol, the mosaic, the GPT and the LSTM all stay
 #   below the in-context unigram, because they memorise their 100 training samples. The mosaic is
-#   ahead of the GPT, as in the paper, but far below the paper's mosaic. Our protocol differs in
-#   model width, sample length, number of steps and checkpoint choice, and this chapter does not
-#   separate these causes.
+#   ahead of the GPT, as in the paper, but far below the paper's mosaic.
+# - Trained on N = 10 000 languages for the same number of steps, the mosaic beats the in-context
+#   bigram in accuracy, while the GPT of the same size stays below the bigram and the LSTM near
+#   the unigram. That is the paper's ordering, reached here with far more training languages.
+# - Our protocol differs from the paper's in model width, sample length, number of steps,
+#   learning-rate search and checkpoint choice. This chapter does not separate these causes.
 #
 # ## Further reading
 #

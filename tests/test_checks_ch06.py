@@ -183,3 +183,71 @@ def test_score_hand_written_mistakes():
     _raises(ch06.check_accuracy_and_tvd, float16, "float16")
     _raises(ch06.check_accuracy_and_tvd, sampled_token, "wrong on test case")
     _raises(ch06.check_accuracy_and_tvd, lambda p, r: None, "return")
+
+
+# ---- 6.4 the in-context bigram ---------------------------------------------------------------
+
+
+def bigram_next(tokens):
+    follow, unigram = {}, {}
+    prev, out = 0, np.zeros((len(tokens), VOCAB_SIZE))
+    for t, tok in enumerate(tokens):
+        if tok == SEP:
+            prev = 0
+        else:
+            follow.setdefault(prev, {})
+            follow[prev][tok] = follow[prev].get(tok, 0) + 1
+            unigram[tok] = unigram.get(tok, 0) + 1
+            prev = tok
+        counts = follow.get(prev) or unigram
+        total = sum(counts.values())
+        for a, c in counts.items():
+            out[t, a] = c / total
+    return out
+
+
+def bigram_next_matrix(tokens):  # counts in a (20, 20) matrix, context 0 = start of a string
+    counts = np.zeros((VOCAB_SIZE, VOCAB_SIZE))
+    prev, rows = 0, []
+    for tok in tokens:
+        if tok == SEP:
+            prev = 0
+        else:
+            counts[prev, tok] += 1
+            prev = tok
+        row = counts[prev] if counts[prev].sum() else counts.sum(axis=0)
+        rows.append(row / row.sum())
+    return np.array(rows, dtype=np.float32)
+
+
+def test_bigram_correct_variants_pass(capsys):
+    ch06.check_bigram(bigram_next)
+    ch06.check_bigram(bigram_next_matrix)
+    ch06.check_bigram(ch06.reference_bigram)
+    assert "passed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("diagnosis", list(ch06.BIGRAM_MISTAKES))
+def test_every_bigram_mistake_is_diagnosed(diagnosis):
+    _raises(ch06.check_bigram, ch06.BIGRAM_MISTAKES[diagnosis], diagnosis)
+
+
+def test_bigram_hand_written_mistakes():
+    def in_place(tokens):
+        tokens.append(SEP)  # changes the caller's list
+        return bigram_next(tokens[:-1])
+
+    def float16(tokens):
+        return bigram_next(tokens).astype(np.float16)
+
+    def stub(tokens):
+        raise NotImplementedError()
+
+    def shifted(tokens):  # row t predicts token t instead of token t + 1
+        out = bigram_next(tokens)
+        return np.vstack([np.full((1, VOCAB_SIZE), 0.0), out[:-1]])
+
+    _raises(ch06.check_bigram, in_place, "in place")
+    _raises(ch06.check_bigram, float16, "float16")
+    _raises(ch06.check_bigram, stub, "not implemented")
+    _raises(ch06.check_bigram, shifted, "wrong on test case 0")

@@ -516,14 +516,53 @@ ch06.check_accuracy_and_tvd(accuracy_and_tvd)
 # Two yardsticks need no training at all. A model that spreads its mass uniformly over the 18
 # symbols is a lower bound. The **in-context n-gram** counts, in the sample read so far, which
 # symbol followed each context of n − 1 symbols within a string, and predicts from those counts.
-# Each string starts with a context of its own, so the start state is visible. When a context has
-# not been seen yet, it backs off to the longest shorter one that has. Nothing is trained, so
-# whatever it knows, it learned from the sample itself. A bigram that has seen enough of the
-# sample knows which symbols follow which. That is exactly the automaton when a symbol
-# determines the state. For an automaton where two states can be entered by the same symbol,
-# the trigram does better. The package's `evaluate` scores any model on any list of automata.
-# Here are the n-grams on the 500 test automata (a second or two each), with the package's
-# `reference_distribution` and the uniform guess on one sample as a sanity check:
+# Nothing is trained, so whatever it knows, it learned from the sample itself. A bigram that has
+# seen enough of the sample knows which symbols follow which. That is exactly the automaton when
+# a symbol determines the state. For an automaton where two states can be entered by the same
+# symbol, the trigram does better.
+#
+# **Exercise 6.4 — `bigram_next`** (★★, 20 minutes). Write the in-context bigram. Given the
+# token ids of a sample, return an array (L, 20) whose row t predicts token t + 1 from
+# `tokens[: t + 1]`:
+#
+# - count pairs (context, symbol) *within* strings: the context of a string's first symbol is
+#   the start of the string (use 0, the pad id, as a start marker), the context of any other
+#   symbol is the symbol before it;
+# - row t is the normalised counts of what followed the current context: the last symbol read,
+#   or the start marker if token t is `|`. Count the pair ending at token t before predicting;
+# - if that context has not been seen yet, back off to the counts of every symbol read so far;
+#   if nothing has been read, predict uniformly over the 18 symbols;
+# - `|` is never counted and never predicted.
+
+# %% tags=["exercise"]
+def bigram_next(tokens: list[int]) -> np.ndarray:
+    """(L, 20): row t = the in-context bigram's distribution of token t+1 after tokens[: t + 1]."""
+    ### BEGIN SOLUTION
+    counts = np.zeros((20, 20))  # counts[context, symbol]; context 0 = start of a string
+    prev, rows = 0, []
+    for tok in tokens:
+        if tok == SEP:
+            prev = 0
+        else:
+            counts[prev, tok] += 1
+            prev = tok
+        row = counts[prev] if counts[prev].sum() > 0 else counts.sum(axis=0)
+        if row.sum() == 0:
+            row = np.r_[0.0, np.ones(18), 0.0]
+        rows.append(row / row.sum())
+    return np.array(rows)
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch06.check_bigram(bigram_next)
+
+# %% [markdown]
+# The package's `InContextNGram(n)` does the same for any n, backing off from the longest context
+# seen so far to shorter ones, and returns log-probabilities, so `evaluate` can score it like
+# any model. `evaluate` scores any model on any list of automata. Here are the n-grams on the 500
+# test automata (a second or two each), with the package's `reference_distribution` and the
+# uniform guess on one sample as a sanity check:
 
 # %%
 tests = test_automata()

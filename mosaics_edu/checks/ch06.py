@@ -7,7 +7,9 @@
 - ``reference_rows(sample)`` — the (L-1, 20) reference distributions of a sample (reference
   :func:`mosaics_edu.regbench.reference_distribution`);
 - ``accuracy_and_tvd(probs, reference)`` — the micro-averaged accuracy and TVD of (P, 20)
-  predictions (reference: :func:`mosaics_edu.regbench.metrics.score_probabilities` / P).
+  predictions (reference: :func:`mosaics_edu.regbench.metrics.score_probabilities` / P);
+- ``bigram_next(tokens)`` — the in-context bigram's (L, 20) predictions (reference:
+  :func:`mosaics_edu.regbench.ngram.ngram_distributions` with n = 2).
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ __all__ = [
     "check_sample_string",
     "check_reference_rows",
     "check_accuracy_and_tvd",
+    "check_bigram",
+    "reference_bigram",
+    "BIGRAM_MISTAKES",
+    "bigram_cases",
     "reference_accuracy_and_tvd",
     "REFERENCE_MISTAKES",
     "SCORE_MISTAKES",
@@ -300,3 +306,91 @@ def check_accuracy_and_tvd(accuracy_and_tvd: Callable[[np.ndarray, np.ndarray], 
             mistakes=SCORE_MISTAKES, arg_names=("probs", "reference"),
             hint="accuracy: mean over positions of [reference[t, argmax probs[t]] > 0]; TVD: mean over "
                  "positions of ½ Σ_v |probs[t, v] - reference[t, v]|.")  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 6.4: the in-context bigram
+# --------------------------------------------------------------------------------------------
+
+_START = 0  # the start-of-string context (the pad id, never a content symbol)
+
+
+def _bigram_variant(tokens, *, reset=True, start=True, backoff=True, lag=False, count_sep=False):
+    """The in-context bigram with one mistake switched on (all flags at their defaults: correct)."""
+    pairs: dict[int, Counter[int]] = {}
+    unigram: Counter[int] = Counter()
+    prev = _START
+    out = np.zeros((len(tokens), VOCAB_SIZE))
+    pending: list[tuple[int, int]] = []
+    for t, tok in enumerate(int(x) for x in tokens):
+        if tok == SEP and not count_sep:
+            if reset:
+                prev = _START if start else -1
+            out[t] = _predict(pairs, unigram, prev, backoff)
+            continue
+        pending.append((prev, tok))
+        if not lag:  # count the pair read at t before predicting t + 1
+            for p, a in pending:
+                pairs.setdefault(p, Counter())[a] += 1
+                unigram[a] += 1
+            pending = []
+        prev = tok if (tok != SEP or not reset) else (_START if start else -1)
+        out[t] = _predict(pairs, unigram, prev, backoff)
+        if lag:
+            for p, a in pending:
+                pairs.setdefault(p, Counter())[a] += 1
+                unigram[a] += 1
+            pending = []
+    return out
+
+
+def _predict(pairs, unigram, prev, backoff) -> np.ndarray:
+    row = np.zeros(VOCAB_SIZE)
+    seen = pairs.get(prev)
+    counts = seen if seen else (unigram if backoff else None)
+    if not counts:
+        row[1:SEP] = 1.0 / (SEP - 1)  # nothing read yet: uniform over the 18 symbols
+        return row
+    total = sum(counts.values())
+    for a, c in counts.items():
+        row[a] = c / total
+    return row
+
+
+def reference_bigram(tokens: Sequence[int]) -> np.ndarray:
+    """(L, 20): row t = the package's in-context bigram prediction of token t+1 (see ngram.py)."""
+    from ..regbench.ngram import ngram_distributions
+
+    out = np.zeros((len(tokens), VOCAB_SIZE))
+    for t, dist in enumerate(ngram_distributions([int(x) for x in tokens], 2)):
+        out[t, list(dist)] = list(dist.values())
+    return out
+
+
+BIGRAM_MISTAKES: dict[str, Callable[[Sequence[int]], np.ndarray]] = {
+    "carried the previous symbol across '|': after a separator the context is the start of a "
+    "string, not the last symbol of the previous one": lambda tk: _bigram_variant(tk, reset=False),
+    "gave the start of a string no context of its own (backing off to the unigram there); use a "
+    "start marker as the context of a string's first symbol": lambda tk: _bigram_variant(tk, start=False),
+    "predicted uniformly when the context has not been seen yet; back off to the unigram counts of "
+    "everything read so far": lambda tk: _bigram_variant(tk, backoff=False),
+    "counted the pair ending at token t only after predicting from it (one step late); row t may "
+    "use every pair up to and including token t": lambda tk: _bigram_variant(tk, lag=True),
+    "counted '|' as a symbol (so it gets predicted); the separator is never predicted, it only "
+    "starts a new string": lambda tk: _bigram_variant(tk, count_sep=True),
+}
+
+
+def bigram_cases() -> list[tuple[list[int]]]:
+    """A hand-made sample and three evaluation samples of test automata (as lists of token ids)."""
+    hand = [1, 2, 1, 3, SEP, 2, 1, 2, SEP, 1, 2, 1]  # "abac|bab|aba"
+    return [(hand,), *[(list(s.tokens),) for s in draw_samples(test_automata()[:3])]]
+
+
+def check_bigram(bigram_next: Callable[[Sequence[int]], np.ndarray]) -> None:
+    """Exercise 6.4: the in-context bigram's predictions on four samples, against the package's."""
+    compare(CHAPTER, "bigram_next", bigram_next, reference_bigram, bigram_cases(),
+            mistakes=BIGRAM_MISTAKES, arg_names=("tokens",), float32_probe=False,
+            hint="Row t: after reading tokens[: t + 1], the counts of what followed the current "
+                 "context (the last symbol, or the start of the string) within strings, normalised; "
+                 "if that context was never seen, the counts of every symbol read so far.")  # fmt: skip

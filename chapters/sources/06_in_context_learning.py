@@ -713,13 +713,18 @@ assert ours["mosaic"][0] > ours["gpt"][0] and ours["mosaic"][1] < ours["gpt"][1]
 assert ours["mosaic"][0] < PAPER_NUMBERS["mosaic"][n_small][0] - 0.3, "far below the paper's mosaic"
 
 # %% [markdown]
-# With many more training languages the picture changes. At N = 10 000 the mosaic predicts a
-# valid next symbol more often than the in-context bigram does, and its TVD is far below the
-# unigram's. It has learned to read a new language from its context. The GPT, of the same size
-# and trained the same way, is far behind it: above the unigram in accuracy, but below the
-# bigram on both scores. The LSTM stays near the unigram, as the benchmark found for recurrent
-# models. So the paper's ordering, the mosaic well ahead of the transformer, appears in our
-# sweep too, but at N = 10 000 and not at N = 100. (Asserted below on the mean over seeds.)
+# With more training languages the picture changes. The mosaic is ahead of the GPT at every N,
+# on both scores, and its accuracy rises with N at every step: it passes the in-context unigram
+# already at N = 500, and from N = 2 500 on it predicts a valid next symbol more often than the
+# in-context bigram does. At N = 10 000 its TVD is far below the unigram's: it has learned to
+# read a new language from its context. The GPT, of the same size and trained the same way, is
+# far behind: above the unigram in accuracy, but below the bigram on both scores, with a TVD at
+# the unigram's level. The LSTM stays near the unigram, as the benchmark found for recurrent
+# models. So the paper's ordering, the mosaic well ahead of the transformer, appears in our sweep
+# too, but from N = 500 on and not at N = 100. In the paper the transformer has caught up with
+# the mosaic by N = 2 500 (its open marker); ours has not, after far fewer steps (see the
+# protocol below). All of this is asserted below; N = 10 000 is the mean over two seeds, N = 500
+# and 2 500 have one seed each.
 
 # %%
 n_big = max(ns)
@@ -736,6 +741,14 @@ assert big_mean["gpt"]["accuracy"] < ngram[2].accuracy and big_mean["gpt"]["tvd"
 assert big_mean["mosaic"]["accuracy"] > big_mean["gpt"]["accuracy"] + 0.1
 assert big_mean["mosaic"]["tvd"] < big_mean["gpt"]["tvd"] - 0.1
 assert abs(big_mean["lstm"]["tvd"] - ngram[1].tvd) < 0.06, "the LSTM sits near the unigram"
+for n in ns:  # the mosaic ahead of the GPT at every N, on both scores
+    assert mean["mosaic"][n]["accuracy"] > mean["gpt"][n]["accuracy"], n
+    assert mean["mosaic"][n]["tvd"] < mean["gpt"][n]["tvd"], n
+acc_mosaic = [mean["mosaic"][n]["accuracy"] for n in ns]
+assert ns == [100, 500, 2500, 10_000] and all(np.diff(acc_mosaic) > 0), "rises at every step"
+assert mean["mosaic"][500]["accuracy"] > ngram[1].accuracy and mean["mosaic"][500]["tvd"] < ngram[1].tvd
+assert mean["mosaic"][2500]["accuracy"] > ngram[2].accuracy
+assert PAPER_NUMBERS["gpt"][2500][0] > 0.9 and mean["gpt"][2500]["accuracy"] < 0.6, "ours has not caught up"
 
 # %% [markdown]
 # Why so low? The models learn their 100 training samples by heart. 1,000 steps of 32 samples
@@ -830,9 +843,11 @@ assert hits["mosaic"] > hits["gpt"] and view["accuracy"]["mosaic"] > view["accur
 # - Trained on N = 100 languages with our CPU protocol, the mosaic, the GPT and the LSTM all stay
 #   below the in-context unigram, because they memorise their 100 training samples. The mosaic is
 #   ahead of the GPT, as in the paper, but far below the paper's mosaic.
-# - Trained on N = 10 000 languages for the same number of steps, the mosaic beats the in-context
-#   bigram in accuracy, while the GPT of the same size stays below the bigram and the LSTM near
-#   the unigram. That is the paper's ordering, reached here with far more training languages.
+# - With more training languages, for the same number of steps, the mosaic pulls ahead: from
+#   N = 2 500 on it beats the in-context bigram in accuracy, while the GPT of the same size stays
+#   below the bigram and the LSTM near the unigram. The mosaic is ahead of the GPT at every N.
+#   That is the paper's ordering, reached here with more training languages than the paper
+#   needed.
 # - Our protocol differs from the paper's in model width, sample length, number of steps,
 #   learning-rate search and checkpoint choice. This chapter does not separate these causes.
 #

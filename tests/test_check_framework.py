@@ -262,3 +262,13 @@ def test_an_ignored_argument_is_named():
     msg = _message(lambda x, form: x, reference=lambda x, form: x if form == "a" else -x,
                    cases=[(np.ones(2), "a"), (np.ones(2), "b")])
     assert "ignores its argument `form`" in msg
+
+
+def test_a_wrong_boolean_mask_is_described_not_crashed_on():
+    """Masks (bool arrays) have no tolerance: a wrong entry is named, a right mask is accepted."""
+    from mosaics_edu.checks import describe_difference, tolerance
+
+    want = np.array([[True, False], [False, True]])
+    assert np.array_equal(tolerance(want), np.zeros((2, 2)))
+    msg = describe_difference(np.array([[True, True], [False, True]]), want)
+    assert "1 of 4 entries differ" in msg and "(0, 1)" in msg, msg

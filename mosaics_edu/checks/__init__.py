@@ -326,6 +326,8 @@ def tolerance(want: Any, sensitivity: Any = None) -> Any:
         sens = sensitivity if isinstance(sensitivity, tuple | list) else [sensitivity] * len(want)
         return [tolerance(w, s) for w, s in zip(want, sens, strict=False)]
     w = np.asarray(want)
+    if w.dtype.kind == "b":  # a mask is right or wrong entry by entry: no tolerance
+        return np.zeros(w.shape)
     if w.dtype.kind not in "fciu":
         return None
     a = np.abs(w.astype(np.float64)) if w.dtype.kind != "c" else np.abs(w)

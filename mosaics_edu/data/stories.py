@@ -251,17 +251,23 @@ class Story:
     n_paragraphs: int
 
 
-def generate_story(rng: random.Random, names: list[str] | tuple[str, ...]) -> Story:
-    """Draw one story from the grammar in the module docstring, using ``rng`` and ``names``."""
+def _hero_and_friend(rng: random.Random, names: list[str] | tuple[str, ...]) -> tuple[str, str]:
+    """Two different names drawn from ``names`` (the first draws of every story's ``rng``)."""
     if not isinstance(rng, random.Random):
         raise TypeError(f"rng must be a random.Random, got {type(rng).__name__}")
     if len(names) < 2:
         raise ValueError(f"names must hold at least 2 names, got {len(names)}")
-    c = rng.choice
-    name = c(names)
-    friend = c(names)
+    name = rng.choice(names)
+    friend = rng.choice(names)
     while friend == name:
-        friend = c(names)
+        friend = rng.choice(names)
+    return name, friend
+
+
+def generate_story(rng: random.Random, names: list[str] | tuple[str, ...]) -> Story:
+    """Draw one story from the grammar in the module docstring, using ``rng`` and ``names``."""
+    name, friend = _hero_and_friend(rng, names)
+    c = rng.choice
     kind, pronoun, _possessive = c(_KINDS)
     place, landmarks = c(_PLACES)
     thing, use = c(_THINGS)
@@ -482,15 +488,8 @@ def generate_game_story(rng: random.Random, names: list[str] | tuple[str, ...]) 
     stories, so what changes is the structure (and, through ``names``, the names), not the
     vocabulary: a model meets no token it has not been trained on, only an order it has not seen.
     """
-    if not isinstance(rng, random.Random):
-        raise TypeError(f"rng must be a random.Random, got {type(rng).__name__}")
-    if len(names) < 2:
-        raise ValueError(f"names must hold at least 2 names, got {len(names)}")
+    name, friend = _hero_and_friend(rng, names)
     c = rng.choice
-    name = c(names)
-    friend = c(names)
-    while friend == name:
-        friend = c(names)
     kind, _pronoun, _possessive = c(_KINDS)
     place, landmarks = c(_PLACES)
     frame = c(_GAME_FRAMES)

@@ -208,10 +208,12 @@ def _one_name(rng: random.Random) -> str:
     return name.capitalize()
 
 
-@lru_cache(maxsize=8)
-def _names_cached(n: int, seed: int) -> tuple[str, ...]:
-    rng = random.Random(f"mosaics-edu-names/{seed}")
-    forbidden = _template_words()
+def _draw_names(
+    stream: str, n: int, forbidden: frozenset[str] | set[str], taken: set[str]
+) -> tuple[str, ...]:
+    """``n`` distinct names of 3-8 letters from the random stream ``stream``, none in ``taken`` and
+    none equal (lower-cased) to a word of ``forbidden``."""
+    rng = random.Random(stream)
     seen: set[str] = set()
     names: list[str] = []
     attempts = 0
@@ -220,11 +222,16 @@ def _names_cached(n: int, seed: int) -> tuple[str, ...]:
         if attempts > 200 * n + 10_000:  # pragma: no cover - the syllable space is ~10^6
             raise RuntimeError(f"could not generate {n} distinct names; ask for fewer")
         name = _one_name(rng)
-        if not 3 <= len(name) <= 8 or name in seen or name.lower() in forbidden:
+        if not 3 <= len(name) <= 8 or name in seen or name in taken or name.lower() in forbidden:
             continue
         seen.add(name)
         names.append(name)
     return tuple(names)
+
+
+@lru_cache(maxsize=8)
+def _names_cached(n: int, seed: int) -> tuple[str, ...]:
+    return _draw_names(f"mosaics-edu-names/{seed}", n, _template_words(), set())
 
 
 def make_names(n: int = 4000, seed: int = 0) -> list[str]:
@@ -441,22 +448,9 @@ def _game_words() -> frozenset[str]:
 
 @lru_cache(maxsize=8)
 def _heldout_names_cached(n: int, seed: int, train_n_names: int) -> tuple[str, ...]:
-    rng = random.Random(f"mosaics-edu-heldout-names/{seed}")  # not the training names' stream
-    forbidden = _template_words() | _game_words()
-    taken = set(_names_cached(train_n_names, seed))  # the training pool these names must avoid
-    seen: set[str] = set()
-    names: list[str] = []
-    attempts = 0
-    while len(names) < n:
-        attempts += 1
-        if attempts > 200 * n + 10_000:  # pragma: no cover - the syllable space is ~10^6
-            raise RuntimeError(f"could not generate {n} held-out names; ask for fewer")
-        name = _one_name(rng)
-        if not 3 <= len(name) <= 8 or name in seen or name in taken or name.lower() in forbidden:
-            continue
-        seen.add(name)
-        names.append(name)
-    return tuple(names)
+    # not the training names' stream, and none of the training pool these names must avoid
+    return _draw_names(f"mosaics-edu-heldout-names/{seed}", n, _template_words() | _game_words(),
+                       set(_names_cached(train_n_names, seed)))  # fmt: skip
 
 
 def make_heldout_names(n: int = 1000, seed: int = 0, train_n_names: int = 4000) -> list[str]:

@@ -8,6 +8,8 @@ the ``draw_*`` functions only draw what a pure function returned.
   widget of chapter 04).
 - :func:`median_time`: a robust CPU-time timing (median of repeats) for the cost sections.
 - :func:`summarise_runs` / :func:`draw_loss_curves`: the validation-loss comparison of chapter 05;
+  :func:`stream_loss`: a model's mean loss over a whole token stream (the score the story
+  comparisons are tuned on, ``assets/one_block`` and ``assets/stories``);
   :func:`name_copy_losses`: the loss on names a model can copy from its context, and on the
   ones it cannot; :func:`char_loss_view` / :func:`draw_char_loss_view`: character by character,
   what each model pays on one story (the widget of chapter 05).
@@ -31,6 +33,7 @@ __all__ = [
     "median_time",
     "summarise_runs",
     "draw_loss_curves",
+    "stream_loss",
     "name_copy_losses",
     "char_loss_view",
     "draw_char_loss_view",
@@ -232,6 +235,40 @@ def draw_loss_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]], ax: A
     ax.set_title(title)
     ax.legend(fontsize=8)
     return ax
+
+
+@torch.no_grad()
+def stream_loss(model: torch.nn.Module, tokens: Any, block_size: int, batch_size: int = 32) -> float:
+    """Mean next-token loss (nats per token) over a whole token stream.
+
+    The stream is cut into consecutive, non-overlapping windows of ``block_size + 1`` tokens
+    (inputs and targets overlap by one token, so every token but the first of each window is a
+    target exactly once; the tail shorter than a window is dropped). Unlike the trainer's
+    evaluation (10 random batches) it reads every window, so two models tuned on it are compared
+    on all of the validation text. ``model`` must be in eval mode (no dropout).
+    """
+    if model.training:
+        raise ValueError("model is in training mode (dropout on): call model.eval() first")
+    if not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    ids = torch.as_tensor(np.asarray(tokens, dtype=np.int64))  # (N,)
+    n_windows = (len(ids) - 1) // block_size
+    if n_windows < 1:
+        raise ValueError(f"the stream holds {len(ids)} tokens, fewer than block_size + 1 = "
+                         f"{block_size + 1}: pass a longer stream or a smaller block_size")
+    total, count = 0.0, 0
+    for first in range(0, n_windows, batch_size):
+        rows = range(first, min(first + batch_size, n_windows))
+        w = torch.stack([ids[r * block_size : (r + 1) * block_size + 1] for r in rows])  # (b, T+1)
+        out = model(w[:, :-1])
+        logits = out[0] if isinstance(out, tuple) else out  # (b, T, V)
+        loss = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), w[:, 1:],
+                                                 reduction="sum")
+        total += float(loss)
+        count += w[:, 1:].numel()
+    return total / count
 
 
 @torch.no_grad()

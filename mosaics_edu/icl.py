@@ -44,6 +44,7 @@ __all__ = [
     "STORY_MODEL_KINDS",
     "NameMention",
     "bootstrap_band",
+    "copyable_fraction",
     "curve_crossings",
     "load_story_model",
     "name_recall",
@@ -224,6 +225,30 @@ def curve_crossings(a: np.ndarray, b: np.ndarray, smooth: int = 1) -> list[int]:
         if sign[t] == 0:
             sign[t] = sign[t - 1]
     return [t for t in range(1, len(sign)) if sign[t] != 0 and sign[t - 1] != 0 and sign[t] != sign[t - 1]]
+
+
+def copyable_fraction(windows: torch.Tensor | np.ndarray, context: int = 2) -> float:
+    """How much a text rewards copying: the accuracy of a pure copier, which knows no language.
+
+    At each target ``t >= context`` of each window (rows of ``windows``, (N, T) token ids), the
+    copier looks for the latest earlier place in the same window where the ``context`` tokens
+    before ``t`` occurred, and predicts the token that followed them there. Returns the fraction of
+    targets it gets right (targets with no earlier occurrence count as misses). A text whose
+    phrases repeat within a window scores high; a text that never repeats itself scores near 0.
+    """
+    w = np.asarray(windows.cpu() if isinstance(windows, torch.Tensor) else windows)
+    if w.ndim != 2 or w.shape[1] <= context:
+        raise ValueError(f"windows must be (N, T) token ids with T > context, got shape {w.shape}")
+    if not isinstance(context, int) or context < 1:
+        raise ValueError(f"context must be a positive int, got {context!r}")
+    hits = 0
+    for row in w.tolist():
+        last: dict[tuple, int] = {}  # context -> the token that followed its latest occurrence
+        for t in range(context, len(row)):
+            key = tuple(row[t - context : t])
+            hits += last.get(key) == row[t]
+            last[key] = row[t]
+    return hits / (w.shape[0] * (w.shape[1] - context))
 
 
 # --------------------------------------------------------------------------------------------

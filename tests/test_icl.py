@@ -283,6 +283,45 @@ def test_ood_stories_have_new_names_and_a_new_structure_in_known_words():
         generate_ood_stories(2, mode="poem")
 
 
+def test_walk_stories_use_training_words_say_each_name_once_and_repeat_no_frame():
+    train_names = set(make_names(4000, seed=0))
+    train_words = set(re.findall(r"[A-Za-z]+", story_corpus(n_train=4000, n_valid=1)["train"]))
+    walk = generate_ood_stories(200, seed=0, mode="walk")
+    later = generate_ood_stories(5, seed=0, mode="walk", start=3)
+    assert [s.text for s in later] == [s.text for s in walk[3:8]]
+    game = generate_ood_stories(200, seed=0, mode="game")
+    for s in walk:
+        assert not set(s.names) & train_names
+        for name in s.names:
+            assert len(re.findall(rf"\b{name}\b", s.text)) == 1  # each name said once
+        sentences = re.findall(r"[^.!?]+[.!?]", s.text)
+        assert len(sentences) == len(set(sentences)) >= 16  # no sentence twice
+        # every word, capitalised as written, occurs in the training stories
+        assert {w for w in re.findall(r"[A-Za-z]+", s.text) if w not in s.names} <= train_words
+    assert "Soon, she walked to" not in story_corpus(n_train=4000, n_valid=1)["train"]  # a new grammar
+    # the walk rewards copying far less than the question game, and less than the training grammar
+    sets = {"walk": walk, "game": game, "test": generate_stories(60, split="test")}
+    tok = CharTokenizer.train("".join(st.text for stories in sets.values() for st in stories))
+    rate = {name: icl.copyable_fraction(icl.story_windows(tok, stories, 400, n_windows=48), context=6)
+            for name, stories in sets.items()}
+    assert rate["walk"] < rate["test"] < rate["game"], rate
+
+
+def test_copyable_fraction_is_the_accuracy_of_a_pure_copier():
+    # [1 2 3 1 2 3]: with a context of 2 the targets at t = 2..5 are 3, 1, 2, 3; the copier has
+    # seen (1, 2) -> 3 before t = 5 only: 1 hit of 4
+    assert icl.copyable_fraction(torch.tensor([[1, 2, 3, 1, 2, 3]]), context=2) == pytest.approx(1 / 4)
+    # context 1: targets 2, 3, 1, 2, 3; seen before: 1 -> 2 (t = 4), 2 -> 3 (t = 5): 2 of 5
+    assert icl.copyable_fraction(np.array([[1, 2, 3, 1, 2, 3]]), context=1) == pytest.approx(2 / 5)
+    assert icl.copyable_fraction(np.arange(20)[None], context=1) == 0.0  # nothing repeats
+    # the latest occurrence wins: (7) -> 1, then (7) -> 2; at the end 7 is followed by 2 again
+    assert icl.copyable_fraction(np.array([[7, 1, 7, 2, 7, 2]]), context=1) == pytest.approx(1 / 5)
+    with pytest.raises(ValueError, match="windows"):
+        icl.copyable_fraction(np.array([1, 2, 3]))
+    with pytest.raises(ValueError, match="context"):
+        icl.copyable_fraction(np.array([[1, 2, 3]]), context=0)
+
+
 def test_test_split_is_a_new_stream_and_existing_outputs_are_unchanged():
     test = generate_stories(20, seed=0, split="test")
     train = generate_stories(20, seed=0, split="train")

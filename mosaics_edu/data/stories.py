@@ -42,6 +42,9 @@ stream and filtered so that no name is in the training pool; and with ``mode="ga
 structure is another grammar, a question game (see ``generate_game_story``): one sentence frame
 repeated turn after turn, which no training story does, in words that all occur in training.
 ``mode="names"`` keeps the training grammar and changes only the names, to separate the shifts.
+The question game rewards copying by construction (one frame, repeated turn after turn);
+``mode="walk"`` is a second new grammar that does not: scenes that never repeat a frame, each
+name said once (see ``generate_walk_story``).
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ __all__ = [
     "OOD_MODES",
     "make_heldout_names",
     "generate_game_story",
+    "generate_walk_story",
     "generate_ood_stories",
 ]
 
@@ -434,9 +438,51 @@ _GAME_CLOSINGS = (
     "{name} and {friend} played until the sun went down.",
 )
 
-OOD_MODES = ("game", "names")
-"""``generate_ood_stories`` modes: ``"game"`` (held-out names AND the question-game grammar) and
-``"names"`` (held-out names in the training grammar)."""
+# A walk: one character goes through 14-18 short scenes, each scene a sentence frame used at most
+# once per story, in a random order, with fresh slots (a story is about as long as a training
+# one). The hero's name is said once (in the first sentence; later the story says "the fox" or
+# "she") and the friend's name once, so, unlike the question game, a story repeats no frame and
+# hardly any phrase: the context offers little to copy. Every word, capitalised as written, is a
+# word of the training stories; the grammar is not theirs.
+_WALK_OPENINGS = (
+    "{opening} a {adjective} {kind} named {name} walked to {landmark}.",
+    "{opening} {name} the {kind} walked in {place}.",
+)
+_WALK_SCENES = (
+    "The {kind} saw a {colour} {thing} near {landmark}.",
+    "Then {pronoun} heard a sound behind {landmark}.",
+    "A {friend_kind} named {friend} ran past.",
+    "The wind blew, and the {kind} felt {feeling}.",
+    "{Pronoun} looked up at the clouds in the sky.",
+    "A big dog ran past {landmark} and took a {colour} {thing}.",
+    "Soon, {pronoun} walked to {landmark}.",
+    "{Pronoun} wanted to {hobby}.",
+    "The birds pointed to {landmark}.",
+    "{Pronoun} picked up a {colour} {thing} and held it.",
+    "Then the {kind} was very happy.",
+    "A {friend_kind} asked the {kind} for help.",
+    "The {kind} dropped a {thing} into the water.",
+    "After a while, {pronoun} found a {colour} {thing} under a leaf.",
+    "{Pronoun} ran up the hill and down again.",
+    "The day was good, and {pronoun} loved to {hobby}.",
+    "The sun was high in the sky.",
+    "The {kind} heard the birds sing songs.",
+    "{Pronoun} kept a {colour} {thing} safe.",
+    "The {kind} played with a {colour} {thing} near {landmark}.",
+    "{Pronoun} was not scared of the big dog.",
+    "The {kind} looked behind {landmark}, but it was still quiet.",
+    "The leaf on the tall tree was {colour}.",
+    "{Pronoun} told the {friend_kind} about {landmark}.",
+)
+_WALK_CLOSINGS = (
+    "That night, the {kind} went to bed.",
+    "The sun went down, and the {kind} went back.",
+)
+
+OOD_MODES = ("game", "names", "walk")
+"""``generate_ood_stories`` modes: ``"game"`` (held-out names AND the question-game grammar),
+``"names"`` (held-out names in the training grammar) and ``"walk"`` (held-out names, each said
+once, in a grammar of scenes that repeats no frame: little to copy)."""
 
 
 @lru_cache(maxsize=1)
@@ -508,6 +554,35 @@ def generate_game_story(rng: random.Random, names: list[str] | tuple[str, ...]) 
     )
 
 
+def generate_walk_story(rng: random.Random, names: list[str] | tuple[str, ...]) -> Story:
+    """One walk story: an opening, 14-18 scenes (distinct frames, random order), a closing.
+
+    The out-of-distribution grammar of chapter 06 that does *not* reward copying: each name is
+    said once and no sentence frame repeats, so a model that copies from its context gains
+    little more than on any text; what it needs is what it learned of the words. All its words
+    are words of the training stories.
+    """
+    name, friend = _hero_and_friend(rng, names)
+    c = rng.choice
+    kind, pronoun, _possessive = c(_KINDS)
+    place, landmarks = c(_PLACES)
+    scenes = rng.sample(_WALK_SCENES, rng.randint(14, 18))
+    has_friend = any("{friend}" in t for t in scenes)
+
+    def fill(template: str) -> str:
+        thing = c(_THINGS)[0]
+        return template.format(
+            opening=c(_OPENINGS), adjective=c(_ADJECTIVES), kind=kind, name=name, place=place,
+            landmark=c(landmarks), colour=c(_COLOURS), thing=thing, pronoun=pronoun,
+            Pronoun=pronoun.capitalize(), feeling=c(_FEELINGS), hobby=c(_HOBBIES),
+            friend_kind=c(_FRIEND_KINDS), friend=friend,
+        )  # fmt: skip
+
+    text = " ".join([fill(c(_WALK_OPENINGS)), *(fill(t) for t in scenes), fill(c(_WALK_CLOSINGS))])
+    return Story(text=text, names=(name, friend) if has_friend else (name,), place=place, thing="",
+                 n_paragraphs=1)
+
+
 def generate_ood_stories(
     n_stories: int,
     seed: int = 0,
@@ -519,8 +594,9 @@ def generate_ood_stories(
     """Stories ``start … start+n_stories-1`` that the models never saw (chapter 06).
 
     ``mode="game"``: held-out names (``make_heldout_names(n_names, seed, train_n_names)``) in the
-    question-game grammar; ``mode="names"``: the same held-out names in the training grammar. Story ``i``
-    depends on ``(seed, mode, i)`` only, from a random stream no training split uses.
+    question-game grammar; ``mode="names"``: the same held-out names in the training grammar;
+    ``mode="walk"``: the same held-out names in the walk grammar. Story ``i`` depends on
+    ``(seed, mode, i)`` only, from a random stream no training split uses.
     """
     if not isinstance(n_stories, int) or isinstance(n_stories, bool) or n_stories < 0:
         raise ValueError(f"n_stories must be a non-negative int, got {n_stories!r}")
@@ -531,7 +607,7 @@ def generate_ood_stories(
     if not isinstance(n_names, int) or isinstance(n_names, bool) or n_names < 2:
         raise ValueError(f"n_names must be an int >= 2, got {n_names!r}")
     names = make_heldout_names(n_names, seed, train_n_names)
-    make = generate_game_story if mode == "game" else generate_story
+    make = {"game": generate_game_story, "names": generate_story, "walk": generate_walk_story}[mode]
     return [
         make(random.Random(f"mosaics-edu-ood-story/{seed}/{mode}/{i}"), names)
         for i in range(start, start + n_stories)

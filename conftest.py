@@ -20,6 +20,7 @@ extra flag:
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,15 @@ SANITIZE = Path(__file__).resolve().parent / "nbval_sanitize.cfg"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
+# Every process this test session starts (xdist workers, notebook kernels, nbval subprocesses,
+# JupyterLab, the browser) inherits this mark; when the session ends, any process still carrying it
+# has leaked: it is killed and the session fails (see pytest_sessionfinish below).
+SESSION_MARK = "MOSAICS_TEST_SESSION"
+
+
 def pytest_configure(config):
+    if not hasattr(config, "workerinput"):  # the controlling process (or a run without xdist)
+        os.environ[SESSION_MARK] = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
     # nbval opens the file relative to the current folder; an absolute path works from anywhere
     # (the repository root, chapters/). A file given on the command line wins.
     if hasattr(config.option, "nbval_sanitize_with") and config.option.nbval_sanitize_with is None:
@@ -81,3 +90,53 @@ def _longest_first_rank(item) -> int:
             return rank
     return len(LONGEST_FIRST)
 
+
+
+def _leftovers(mark: str) -> list:
+    """Processes other than this one that carry ``mark`` in their environment and still run."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline", "status"]):
+        if p.pid == os.getpid() or p.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        try:
+            if p.environ().get(SESSION_MARK) == mark:
+                found.append(p)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            pass
+    return found
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_sessionfinish(session):
+    """After everything else has finished (xdist's workers included): no process this session
+    started may still be alive. A leaked kernel holds hundreds of MB; on a laptop a few of them make
+    the test command swap. Leftovers are killed, listed, and fail the session."""
+    yield
+    mark = os.environ.get(SESSION_MARK)
+    if hasattr(session.config, "workerinput") or not mark:
+        return
+    import psutil
+
+    leftovers = _leftovers(mark)
+    if not leftovers:
+        return
+    _, alive = psutil.wait_procs(leftovers, timeout=5)  # processes on their way out
+    if not alive:
+        return
+    lines = []
+    for p in alive:
+        try:
+            lines.append(f"  pid {p.pid}: {' '.join(p.cmdline())[:160]}")
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = (f"\n{len(lines)} process(es) started by this test session were still running at its end "
+               "(a kernel or server not shut down by its test); they were killed:\n" + "\n".join(lines))
+    if reporter is not None:
+        reporter.write_line(message, red=True, bold=True)
+    else:
+        print(message)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["COURSE", "draw_block_comparison", "draw_course_map", "draw_memory_unit",
+__all__ = ["COURSE", "ROWS", "draw_block_comparison", "draw_course_map", "draw_memory_unit",
            "figure_labels"]
 
 #: (number, title, what the learner builds) of every chapter, in reading order.
@@ -27,9 +27,15 @@ COURSE: list[tuple[str, str, str]] = [
     ("05", "Training a\nlanguage model", "mosaic vs GPT"),
     ("06", "In-context learning", "per-position loss, RegBench"),
     ("07", "Looking inside", "what each head retrieves"),
-    ("08", "Memory Mosaics v2\nand scaling out", "β(n), long memory, GPUs"),
+    ("08", "Memory Mosaics v2", "β(n), gated keys, long memory"),
+    ("09", "Scaling out", "DDP, FSDP, many GPUs"),
 ]
 
+#: The rows of the course map: (caption, colour, how many chapters), top to bottom.
+ROWS: list[tuple[str, str, int]] = [("foundations: one memory", "#dbe9f6", 3),
+                                    ("networks of memories", "#fde2c8", 3),
+                                    ("what they learn, and v2", "#d9f0d3", 3),
+                                    ("at scale, and on your own", "#ead9f0", 1)]
 
 def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
     import matplotlib.pyplot as plt
@@ -52,25 +58,29 @@ def figure_labels(fig: Any) -> list[str]:
 
 
 def draw_course_map(ax: Any = None) -> Any:
-    """The course as three rows of boxes: foundations (00–02), models (03–05), beyond (06–08).
+    """The course as rows of boxes (:data:`ROWS`): one memory, networks of memories, what they
+    learn and v2, scale and the capstone.
 
-    Arrows follow the reading order; each box names its chapter and what the learner builds.
+    Arrows follow the reading order (a snake: every other row reads right to left); each box names
+    its chapter and what the learner builds.
     """
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-    ax = _axes(ax, (11, 5.2))
-    rows = ["foundations: one memory", "networks of memories", "what they learn, and at scale"]
-    colors = ["#dbe9f6", "#fde2c8", "#d9f0d3"]
-    w, h = 3.0, 1.25
-    centers = {}
-    for i, (num, title, what) in enumerate(COURSE):
-        r, c = divmod(i, 3)
-        c = 2 - c if r % 2 else c  # a snake: the middle row reads right to left
-        x, y = 0.4 + c * 3.7, 4.2 - r * 1.8
-        centers[num] = (x + w / 2, y + h / 2)
-        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=colors[r], ec="0.3"))
-        ax.text(x + 0.12, y + h - 0.12, f"{num} · {title}", va="top", fontsize=8.5, weight="bold")
-        ax.text(x + 0.12, y + 0.12, what, va="bottom", fontsize=8, style="italic", color="0.25")
+    if sum(n for _, _, n in ROWS) != len(COURSE):
+        raise ValueError("ROWS must hold every chapter of COURSE once")
+    ax = _axes(ax, (11, 6.6))
+    w, h, top = 3.0, 1.25, 0.6 + 1.8 * (len(ROWS) - 1)
+    centers, i = {}, 0
+    for r, (_, colour, n) in enumerate(ROWS):
+        for c in range(n):
+            num, title, what = COURSE[i]
+            i += 1
+            col = 2 - c if r % 2 else c  # a snake: every other row reads right to left
+            x, y = 0.4 + col * 3.7, top - r * 1.8
+            centers[num] = (x + w / 2, y + h / 2)
+            ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=colour, ec="0.3"))
+            ax.text(x + 0.12, y + h - 0.12, f"{num} · {title}", va="top", fontsize=8.5, weight="bold")
+            ax.text(x + 0.12, y + 0.12, what, va="bottom", fontsize=8, style="italic", color="0.25")
     for a, b in zip(COURSE[:-1], COURSE[1:], strict=True):
         (x0, y0), (x1, y1) = centers[a[0]], centers[b[0]]
         if y0 == y1:
@@ -79,12 +89,12 @@ def draw_course_map(ax: Any = None) -> Any:
         else:  # next row, straight down
             start, end = (x0, y0 - h / 2 - 0.05), (x1, y1 + h / 2 + 0.05)
         ax.add_patch(FancyArrowPatch(start, end, arrowstyle="-|>", mutation_scale=12, color="0.4"))
-    for r, (row, color) in enumerate(zip(rows, colors, strict=True)):
-        ax.add_patch(FancyBboxPatch((0.5 + r * 3.7, 0.0), 0.3, 0.25, boxstyle="round,pad=0.02",
-                                    fc=color, ec="0.3"))
-        ax.text(0.95 + r * 3.7, 0.125, row, va="center", fontsize=8, color="0.25")
+    for r, (caption, colour, _) in enumerate(ROWS):
+        x = 0.5 + r * 2.8
+        ax.add_patch(FancyBboxPatch((x, 0.0), 0.3, 0.25, boxstyle="round,pad=0.02", fc=colour, ec="0.3"))
+        ax.text(x + 0.45, 0.125, caption, va="center", fontsize=8, color="0.25")
     ax.set_xlim(0.2, 11.5)
-    ax.set_ylim(-0.15, 5.7)
+    ax.set_ylim(-0.15, top + h + 0.25)
     ax.set_axis_off()
     ax.set_title("The course map: each chapter builds on the one before", fontsize=10)
     return ax.figure

@@ -8,8 +8,14 @@ configuration (``nbval_sanitize.cfg``, which the root ``conftest.py`` hands to n
 chapter this test does what the learner does:
 
 1. the learner notebook gets every exercise filled in from the solutions notebook;
-2. it is executed as "Run All" would (stopping at the first error) and saved with its outputs;
-3. a fresh ``python -m pytest --nbval`` on the saved file must pass.
+2. it is executed as "Run All" in JupyterLab would (stopping at the first error), with the math
+   libraries' default thread count (at least 2), and saved with its outputs;
+3. a fresh ``python -m pytest --nbval`` on the saved file must pass; it re-runs every cell with
+   one math thread (the root ``conftest.py``).
+
+So every chapter is run with two different thread counts and every printed output compared: a
+number that changes with the order of a parallel sum (one printed at the floating-point noise
+floor) fails here, as it would fail for a learner.
 
 The filled notebook's code cells are exactly the solutions notebook's (asserted), so this is also
 the suite's run of every solutions notebook: the test command does not collect
@@ -34,8 +40,9 @@ import nbformat
 import numpy as np
 import pytest
 from build_notebooks import LEARNER_DIR, ROOT, SOLUTIONS_DIR, sources
+from kernel_guard import run_watched
 from nbclient.exceptions import CellExecutionError
-from notebook_run import execute
+from notebook_run import execute, learner_env
 
 from mosaics_edu.checks import CheckFailed, ch00
 
@@ -80,7 +87,7 @@ def _run_and_save(nb: nbformat.NotebookNode, clone: Path, stem: str) -> Path:
     sockets = clone / "sockets"
     sockets.mkdir()
     try:
-        execute(nb, clone / "chapters", sockets=sockets)
+        execute(nb, clone / "chapters", sockets=sockets, env=learner_env())
     except CellExecutionError:
         pass  # the failing cell keeps its error output, the cells after it none: as saved by Lab
     path = clone / "chapters" / f"{stem}.ipynb"
@@ -92,7 +99,7 @@ def _pytest_nbval(saved: Path, cwd: Path) -> subprocess.CompletedProcess:
     """The learner's command in a fresh process: ``pytest --nbval <saved notebook>``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     cmd = [sys.executable, "-m", "pytest", "--nbval", os.path.relpath(saved, cwd)]
-    res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    res = run_watched(cmd, cwd=cwd, env=env)  # a hung kernel is killed and the run repeated once
     res.stdout = ANSI.sub("", res.stdout)
     return res
 

@@ -79,7 +79,7 @@ def test_interactive_figure_displays_once_and_returns_nothing(monkeypatch):
 def test_a_cell_ending_in_interactive_figure_shows_one_widget(tmp_path):
     """In a real kernel, with and without the trailing ';', the cell has exactly one widget output."""
     nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    from notebook_run import execute
     setup = ("import ipywidgets as widgets\n"
              "from mosaics_edu.softmax import DEMO_SCORES, beta_softmax, draw_beta_softmax\n"
              "from mosaics_edu.widgets import interactive_figure\n"
@@ -89,8 +89,7 @@ def test_a_cell_ending_in_interactive_figure_shows_one_widget(tmp_path):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(setup),
                                          nbformat.v4.new_code_cell(call),
                                          nbformat.v4.new_code_cell(call + ";")])
-    nbclient.NotebookClient(nb, timeout=3600, startup_timeout=600, kernel_name="python3",  # hang guard
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
+    execute(nb, tmp_path, sockets=tmp_path)  # guarded: a lost message cannot stall it
     for cell in nb.cells[1:]:
         views = [o for o in cell.outputs if WIDGET_VIEW in o.get("data", {})]
         assert len(views) == 1, f"{cell.source!r} shows {len(views)} widgets"

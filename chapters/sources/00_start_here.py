@@ -73,7 +73,8 @@ print(f"OK: torch {torch.__version__} on {report['device']}, mosaics_edu {mosaic
 # | `chapters/sources/NN_name.py` | the source both are generated from (for maintainers) |
 #
 # The map below is the whole course: three chapters on one memory, three on networks of memories
-# and training them, three on what they learn and how they scale.
+# and training them, three on what they learn and on v2, then scaling out to many GPUs and a
+# project of your own.
 
 # %%
 draw_course_map()

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 08 · Memory Mosaics v2, and training at scale
+# # 08 · Memory Mosaics v2
 #
 # The first Memory Mosaics paper trained GPT-2-sized models on children's stories. Its sequel,
 # *Memory Mosaics at Scale* (Zhang & Bottou, NeurIPS 2025), trains them at 1.5 and 10 billion
@@ -22,8 +22,8 @@
 # a SwiGLU network as persistent memory. No public code of v2 exists; the course package's
 # `mosaics_edu.v2` is a reference implementation you can read and run. This chapter takes each
 # change in turn — equation, code, a small experiment that shows what it is for — then tests the
-# paper's headline claim, length extrapolation, at course scale, and ends with how to run the
-# package's training on one GPU, several GPUs and several machines.
+# paper's headline claim, length extrapolation, at course scale. (Training on many GPUs is
+# chapter 09.)
 #
 # **By the end of this chapter you will be able to**
 #
@@ -33,8 +33,7 @@
 #   an input-dependent gate and decay can do that v1's fixed decay cannot;
 # - write the short-term and long-term memories' masks, and say what the random delay m is for;
 # - read a length-extrapolation table honestly: what a course-scale experiment supports and what
-#   it does not;
-# - launch the package's training with `torchrun` on several GPUs or machines.
+#   it does not.
 #
 # Time: this notebook runs in well under a minute on a laptop CPU (the README's course map gives
 # the measured time); the length-extrapolation models were trained by the package's own command
@@ -518,248 +517,8 @@ for scale in scales:
 # extrapolation in v2 is the long-term memory's job.
 
 # %% [markdown]
-# ## 6. Scaling out: from one GPU to many
-#
-# Everything so far ran on a laptop. The papers' models were trained on many GPUs at once, and
-# the same `python -m mosaics_edu.train` does that under `torchrun`. This part is the recipe, the
-# arithmetic behind it, a proof on this CPU that more processes change the speed and not the
-# result, and the one command that checks all of it on a real GPU.
-#
-# **Data parallelism in one paragraph.** Every process (one per GPU) holds a full copy of the
-# model and the optimizer. Each step, each process computes the gradients of its share of the
-# global batch; DDP (`torch.nn.parallel.DistributedDataParallel`) averages them across processes
-# with an all-reduce while the backward pass runs; then every process takes the same AdamW step
-# on the same averaged gradients, so the copies stay identical. In this package the global batch
-# is `--batch-size` sequences per micro-batch × `--grad-accum` micro-batches per step, **whatever
-# the number of processes**: with W processes each one accumulates `grad_accum / W`
-# micro-batches. Every process draws the same seeded stream of micro-batches and trains on its
-# own slice of each step's, so a step sees exactly the batch one process would have seen.
-#
-# ### The recipe
-#
-# ```bash
-# # one GPU: the gpu-small preset turns torch.compile on (--no-compile turns it off); autocast
-# # picks bf16 on GPUs that have it (A100, H100, RTX 30xx and later) and fp16 with loss scaling
-# # on older ones (T4, V100); --dtype bfloat16 or --dtype float16 makes the choice yours
-# python -m mosaics_edu.train --model mosaic --preset gpu-small --compile
-# python -m mosaics_edu.train --model gpt --preset gpu-small --dtype bfloat16
-#
-# # the papers' recipe on one node with 8 GPUs: 16 sequences x 4 micro-batches x 8 GPUs = 512
-# torchrun --standalone --nproc-per-node 8 -m mosaics_edu.train --model mosaic \
-#     --preset paper-gpt2-small --batch-size 16 --grad-accum 32
-#
-# # 2 nodes x 8 GPUs: the same command on both nodes; HOST is an address of the first node that
-# # the second can reach, RUN_ID any name shared by the nodes of this run; --out-dir must be a
-# # folder that every node sees (rank 0 writes the checkpoint, every rank reads it on --resume)
-# torchrun --nnodes 2 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \
-#     --rdzv-id RUN_ID -m mosaics_edu.train --model mosaic --preset paper-gpt2-small \
-#     --out-dir /shared/runs/mosaic-paper
-#
-# # the papers' own layout, 8 nodes x 8 GPUs, 8 sequences per GPU and no accumulation
-# torchrun --nnodes 8 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \
-#     --rdzv-id RUN_ID -m mosaics_edu.train --model mosaic --preset paper-gpt2-small \
-#     --batch-size 8 --grad-accum 64 --out-dir /shared/runs/mosaic-paper
-#
-# # interrupted? the same command with --resume continues from <out-dir>/ckpt.pt, also on
-# # a different number of GPUs (same batches; only dropout's random numbers differ)
-# torchrun --standalone --nproc-per-node 8 -m mosaics_edu.train --model mosaic \
-#     --preset paper-gpt2-small --resume
-#
-# # the proof on a CPU: 2 processes with the gloo backend instead of NCCL
-# torchrun --standalone --nproc-per-node 2 -m mosaics_edu.train --model mosaic --preset cpu-tiny \
-#     --grad-accum 2 --threads 1 --backend gloo
-# ```
-#
-# `--stop-after N` ends a run cleanly after step N with a checkpoint (a time-limited job);
-# `--no-compile` turns compilation off; `--peak-tflops` gives MFU your GPU's true peak. At the
-# end each run prints its global batch, its losses, its tokens/s and its model-FLOPs utilisation
-# (MFU: the FLOPs it achieved per second, $6N + 12LdT$ per token as in chapter 05, divided by
-# the GPUs' peak); the CPU measurement below shows these lines from a 2-process run. A test
-# (`tests/test_ddp.py`) reads every training command of the chapters and checks that the command
-# line accepts its flags and that the papers' preset keeps its global batch on the stated number
-# of GPUs.
-#
-# The cell below does the batch arithmetic of these layouts: `--batch-size` × (`--grad-accum` /
-# processes) × processes must be 512 sequences of 512 tokens, the papers' 262,144 tokens per step.
-
-# %%
-from mosaics_edu import models, train
-
-paper = train.TrainConfig.from_preset("paper-gpt2-small")
-T = models.MosaicConfig.preset("paper-gpt2-small").block_size  # 512 tokens per sequence
-layouts = {  # name: (--batch-size, --grad-accum, number of processes)
-    "1 GPU": (paper.batch_size, paper.grad_accum, 1),
-    "1 node x 8 GPUs": (paper.batch_size, paper.grad_accum, 8),
-    "2 nodes x 8 GPUs": (paper.batch_size, paper.grad_accum, 16),
-    "8 nodes x 8 GPUs (the papers)": (8, 64, 64),
-}
-for name, (batch, accum, world) in layouts.items():
-    assert accum % world == 0, "the CLI refuses a --grad-accum the processes cannot share"
-    per_process = accum // world
-    sequences = batch * per_process * world
-    print(f"{name:>30}: {batch:>2} x {per_process:>2} x {world:>2} = {sequences} sequences "
-          f"x {T} tokens = {sequences * T:,} tokens per step")
-    assert sequences == 512 and sequences * T == 262_144
-
-# %% [markdown]
-# A smaller per-GPU batch costs no accuracy here: if a GPU runs out of memory, halve
-# `--batch-size` and double `--grad-accum`; the step is the same, only slower.
-#
-# ### Proof on a CPU: 2 processes = 1 process with twice the accumulation
-#
-# `tests/test_ddp.py` trains the GPT baseline, the mosaic and Memory Mosaics v2 (with its random
-# long-term delay, which is drawn from the run's seed and the step number so that all processes
-# agree on it) for 4 steps twice: once in one process with `--grad-accum 2`, once as 2 gloo
-# processes under `torchrun` with `--grad-accum 2` (one micro-batch each). It asserts equal
-# weights to a float tolerance of 1e-6 (absolute) and equal logged losses, and, as a control,
-# that training on half the batch moves the weights by far more than that tolerance. It also
-# stops a one-process mosaic run after 2 steps and resumes it with 2 processes: the weights end
-# as those of the uninterrupted one-process run, which is what lets `--resume` change the number
-# of GPUs.
-#
-# In that test, and in the measurement below, the weights come out **bit for bit equal**, not
-# just close: one process adds $g_1/2 + g_2/2$, two processes all-reduce $(g_1 + g_2)/2$, and
-# dividing by 2 is exact in binary floating point. With more micro-batches per process, or
-# NCCL's reduction order on GPUs, the additions are grouped differently and the weights differ
-# by rounding, hence the tolerance.
-#
-# How fast is it? `tools/measure_ddp_cpu.py` ran the mosaic and the GPT at `cpu-tiny` size for
-# 30 steps of 32 sequences in three set-ups on this 2-core machine and saved what it measured;
-# the next cell prints it.
-
-# %%
-import json
-from importlib import resources
-
-measured = json.loads(
-    (resources.files("mosaics_edu") / "assets" / "ddp_cpu_throughput.json").read_text()
-)
-print(f"made by `{measured['made_by']}` on {measured['date_utc']} UTC, {measured['machine']}, "
-      f"torch {measured['torch']}; {measured['global_batch']}")
-print(f"{'model':>7} | {'set-up':>21} | {'tokens/s':>8} | {'tokens per CPU-s':>16} | "
-      f"{'val loss':>8} | load average")
-runs = {(run["model"], run["setup"]): run for run in measured["runs"]}
-for run in measured["runs"]:
-    print(f"{run['model']:>7} | {run['setup']:>21} | {run['tokens_per_s']:>8,} | "
-          f"{run['tokens_per_cpu_s']:>16,} | {run['val_loss']:>8.4f} | {run['load_avg_1min'][0]:.1f} -> "
-          f"{run['load_avg_1min'][1]:.1f}")
-for model in ("mosaic", "gpt"):
-    one, two, threads = (runs[model, setup]["tokens_per_cpu_s"] for setup in
-                         ("1 process, 1 thread", "2 processes (gloo)", "1 process, 2 threads"))
-    diff = measured[f"{model}_max_weight_diff_2proc_vs_1proc"]
-    print(f"{model}: 2 processes do {two / one:.0%} of the work per CPU-second of 1 process; "
-          f"largest weight difference between them: {diff:.2g}")
-    assert diff == 0.0 and two < one  # bit for bit the same weights; the all-reduce costs CPU
-    assert len({runs[model, setup]["val_loss"] for setup in ("1 process, 1 thread",
-                "1 process, 2 threads", "2 processes (gloo)")}) == 1  # same training
-    assert threads < min(one, two)  # 2 threads in 1 process: the least work per CPU-second
-print("what the command line printed at the end of the 2-process mosaic run:")
-print("\n".join(runs["mosaic", "2 processes (gloo)"]["printed"]))
-
-# %% [markdown]
-# All three set-ups trained the same model: the same validation loss, and for 2 processes
-# against 1 the same weights (asserted above). Read the column of tokens per CPU-second next:
-# the work each set-up needs per token, whatever else the machine was doing. Two gloo processes
-# need a little more CPU per token than one process (asserted): at every step they exchange and
-# add up their gradients, and each draws the other's window positions. One process with two
-# threads did worst by far on this busy machine: the math library's threads wait for each other
-# by spinning, which wastes the cores while other programs hold them (the reason the course runs
-# one thread per process). The tokens/s column is wall-clock time on a machine shared with other
-# work, under the load shown (the number of programs waiting for the 2 cores): a set-up that
-# runs more processes gets a larger share of the cores, so this column says as much about the
-# machine's other work as about DDP. On GPUs, DDP overlaps the gradient all-reduce with the
-# backward pass (NCCL over NVLink or InfiniBand), which is what lets data parallelism scale;
-# this chapter has no GPU measurement to say how well it scales for these models.
-#
-# ### Memory: when DDP stops being enough
-#
-# DDP keeps everything on every GPU. Per parameter, training in bf16 autocast with AdamW holds
-# fp32 weights (4 bytes: autocast casts them to bf16 on the fly, the master copy stays fp32),
-# fp32 gradients (4), DDP's communication buckets (4 more: by default it copies the gradients
-# into buckets to all-reduce them) and AdamW's two moments (8): **20 bytes per parameter**, before
-# any activation. Activations grow with the per-GPU micro-batch and can be shrunk with
-# `--batch-size` (raising `--grad-accum`); the 20 bytes per parameter cannot. When they no longer
-# fit, the model needs FSDP (`torch.distributed.fsdp`, "fully sharded data parallel", the ZeRO-3
-# idea): each of the W GPUs keeps 1/W of the weights, gradients and optimizer moments and gathers
-# one block's full weights only while computing it, so the states cost about 16/W bytes per
-# parameter per GPU. This package does not implement FSDP; the cell below shows why the course's
-# models do not need it and the v2 paper's large model would.
-
-# %%
-import torch
-
-DDP_BYTES = 4 + 4 + 4 + 8  # weights, gradients, DDP buckets, AdamW moments (all fp32)
-FSDP_BYTES = 4 + 4 + 8  # the same without buckets, split over the GPUs
-GPU_GB = 80  # an A100 or H100; a V100 or T4 has 16 GB, an H200 141 GB
-
-
-def n_params(kind: str, preset: str, **overrides) -> int:
-    """Parameters of a model built on the meta device: shapes only, no memory, no time."""
-    model_cls, config_cls = models.MODEL_KINDS[kind]
-    with torch.device("meta"):
-        return models.count_parameters(model_cls(config_cls.preset(preset, **overrides)))
-
-
-sizes = {}
-for preset, vocab in (("gpu-small", 4096), ("paper-gpt2-small", 50304)):
-    for kind in ("gpt", "mosaic", "mosaic-v2"):
-        sizes[f"{preset} {kind}"] = n_params(kind, preset, vocab_size=vocab)
-# the v2 paper's large model (32 blocks of width 4,096, 32 heads, SwiGLU width 14,336,
-# the llama-3 vocabulary of 128,256 tokens, context 4,096), as this package builds it
-sizes["v2 paper large (mosaic-v2)"] = n_params(
-    "mosaic-v2", "paper-gpt2-small", vocab_size=128_256, block_size=4096, n_layer=32,
-    n_embd=4096, n_head=32, ffn_size=14_336,
-)
-print(f"{'model':>28} | {'parameters':>10} | {'DDP states / GPU':>16} | {'of 80 GB':>8} | "
-      f"{'FSDP over 8 GPUs':>16}")
-for name, n in sizes.items():
-    ddp_gb, fsdp_gb = n * DDP_BYTES / 1e9, n * FSDP_BYTES / 8 / 1e9
-    count = f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.1f} M"
-    print(f"{name:>28} | {count:>10} | {ddp_gb:>13.2f} GB | {ddp_gb / GPU_GB:>8.1%} | "
-          f"{fsdp_gb:>13.2f} GB")
-paper_ddp_gb = sizes["paper-gpt2-small mosaic"] * DDP_BYTES / 1e9
-large_ddp_gb = sizes["v2 paper large (mosaic-v2)"] * DDP_BYTES / 1e9
-assert paper_ddp_gb < 0.05 * GPU_GB  # the course's largest preset: a few % of one GPU
-assert paper_ddp_gb < 0.2 * 16  # and fits a 16 GB V100 like the papers' (with room to spare)
-assert large_ddp_gb > 141  # the v2 paper's large model: more than even an H200 holds
-assert sizes["v2 paper large (mosaic-v2)"] * FSDP_BYTES / 8 / 1e9 < 0.3 * GPU_GB  # sharded: fits
-# the numbers the text below quotes
-large = sizes["v2 paper large (mosaic-v2)"]
-untied_output = 128_256 * 4096  # a separate output table, as the paper's count suggests
-print(f"v2 large: {large / 1e9:.2f} B parameters; with a separate output table "
-      f"{(large + untied_output) / 1e9:.2f} B")
-assert round(sizes["paper-gpt2-small mosaic"] / 1e6) == 124 and round(paper_ddp_gb, 1) == 2.5
-assert round(large / 1e9, 1) == 9.4 and round((large + untied_output) / 1e9, 1) == 9.9
-assert 180 < large_ddp_gb < 195 and round(large * FSDP_BYTES / 8 / 1e9) == 19
-
-# %% [markdown]
-# The course's largest preset, `paper-gpt2-small` (124 M parameters), needs about 2.5 GB of
-# states per GPU under DDP: a few percent of an 80 GB GPU, and it fits the 16 GB V100s the papers
-# used, which is why plain DDP is the right tool for every model of this course. The v2 paper's
-# large model (about 9.4 billion parameters as this package builds it, with one embedding table
-# shared by the input and the output; the paper reports 9.9 billion, which a separate output
-# table of 128,256 × 4,096 = 0.5 billion parameters would account for) needs close to 190 GB of
-# states under DDP, more than any single GPU holds; sharded over 8 GPUs with FSDP it needs about
-# 19 GB per GPU. Rule of thumb: DDP until 20 bytes × parameters reaches about half the GPU's
-# memory (the rest is for activations), then FSDP.
-#
-# ### Checking on a real GPU
-#
-# The CPU test suite cannot run the GPU code paths (bf16 and fp16 autocast, `torch.compile`,
-# fused attention kernels, NCCL). One command runs them on a machine with an NVIDIA GPU and
-# writes `runs/gpu_check/summary.md`:
-#
-# ```bash
-# tools/gpu_check.sh            # meant to finish in under 10 minutes on one GPU
-# ```
-#
-# It runs (1) the CUDA-only tests, `python -m pytest tests/test_train.py tests/test_ddp.py -k gpu`
-# (with 2 GPUs or more, also the 2-process NCCL version of the proof above); (2)
-# `python -m mosaics_edu.bench --device cuda --bf16 --compile`, the training tokens/s of the
-# mosaic and of GPT at `gpu-small` size and their ratio; (3) 300 steps of `gpu-small` for each
-# model, with their losses, tokens/s and MFU. Without a GPU it stops at once with exit status 2
-# and says why. **No GPU was available while this chapter was written: the script and the GPU
-# tests have not run on one yet**, so this chapter reports no GPU numbers.
+# Training these models on one GPU, several GPUs and several machines (DDP, FSDP, bf16,
+# `torch.compile`) is chapter 09, *Scaling out*.
 
 
 # %% [markdown]
@@ -778,22 +537,6 @@ assert 180 < large_ddp_gb < 195 and round(large * FSDP_BYTES / 8 / 1e9) == 19
 #   budget of a GPT of the same size.
 # - **Length extrapolation** at course scale: see the table of section 5 and what it does and does
 #   not show.
-# - **Scaling out**: the same `python -m mosaics_edu.train` runs under `torchrun` on several GPUs
-#   and machines with a global batch that does not depend on the number of processes; DDP is
-#   enough for every model of this course.
-#
-# ## Further reading
-#
-# - Zhang, Bottou, *Memory Mosaics at Scale*, NeurIPS 2025: the v2 architecture (Sections 3–4),
-#   the random-delay ablation (Table 12), RULER question answering and in-context learning.
-# - Zhang, Nolte, Sadhukhan, Chen, Bottou, *Memory Mosaics*, ICLR 2025 (arXiv:2405.06394): v1.
-# - Wand, Jones, *Kernel Smoothing* (1995), Chapter 2: the MISE-optimal bandwidth and its
-#   n^{-1/(p+4)} rate.
-# - Gu, Dao, *Mamba* (2023); Peng et al., *RWKV* (2023); Beck et al., *xLSTM* (2024): gated,
-#   input-dependent recurrences, the family v2's keys borrow from.
-# - Shazeer, *GLU Variants Improve Transformer* (2020): SwiGLU.
-# - PyTorch documentation, *Getting started with DistributedDataParallel* and *torchrun
-#   (Elastic Launch)*; Zhao et al., *PyTorch FSDP* (2023); Rajbhandari et al., *ZeRO* (2020).
 #
 # ## Recap questions
 #
@@ -849,30 +592,18 @@ assert 180 < large_ddp_gb < 195 and round(large * FSDP_BYTES / 8 / 1e9) == 19
 # with learned positions can do on long inputs, not what attention could do with a longer window.
 # </details>
 #
-# 6. With 4 GPUs and the command `torchrun --nproc-per-node 4 -m mosaics_edu.train --preset
-# paper-gpt2-small --batch-size 16 --grad-accum 32`, how many micro-batches does each GPU
-# run per step, and how many tokens does a step train on?
+# ## Further reading
 #
-# <details><summary>Answer</summary>
+# - Zhang, Bottou, *Memory Mosaics at Scale*, NeurIPS 2025: the v2 architecture (Sections 3–4),
+#   the random-delay ablation (Table 12), RULER question answering and in-context learning.
+# - Zhang, Nolte, Sadhukhan, Chen, Bottou, *Memory Mosaics*, ICLR 2025 (arXiv:2405.06394): v1.
+# - Wand, Jones, *Kernel Smoothing* (1995), Chapter 2: the MISE-optimal bandwidth and its
+#   n^{-1/(p+4)} rate.
+# - Gu, Dao, *Mamba* (2023); Peng et al., *RWKV* (2023); Beck et al., *xLSTM* (2024): gated,
+#   input-dependent recurrences, the family v2's keys borrow from.
+# - Shazeer, *GLU Variants Improve Transformer* (2020): SwiGLU.
 #
-# 32 / 4 = 8 micro-batches of 16 sequences per GPU; 16 × 8 × 4 = 512 sequences of 512
-# tokens = 262,144 tokens per step, the same step as on one GPU.
-# </details>
-#
-# 7. Why can a 9.4-billion-parameter model not be trained with DDP on 80 GB GPUs even with a
-# micro-batch of one sequence, while FSDP over 8 such GPUs can?
-#
-# <details><summary>Answer</summary>
-#
-# DDP keeps the whole training state on every GPU: about 20 bytes per parameter, about
-# 190 GB, whatever the batch. FSDP splits weights, gradients and AdamW's moments over the 8
-# GPUs (about 16 / 8 = 2 bytes per parameter each, about 19 GB) and gathers one block's weights
-# at a time.
-# </details>
-
-# %% [markdown]
-# This is the course's last chapter. Where next: the papers under Further reading, the GPU
-# presets and `tools/gpu_check.sh` (section 6), and `CONTRIBUTING.md` to extend the package.
+# Next: **09 · Scaling out** — the same training on one GPU, several GPUs and several machines.
 
 # %%
 print(f"this notebook ran in {time.perf_counter() - _notebook_start:.0f} s")

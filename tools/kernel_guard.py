@@ -294,5 +294,22 @@ def run_watched(
                      f"in a row; its last output:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
 
 
+def wait_watched(check: Callable[[], object], pid: int, what: str, limit_s: float = IDLE_LIMIT_S):
+    """Call ``check()`` until it returns something truthy, and return that. Each call may block for
+    a while itself (e.g. a browser waiting for a page condition for a few seconds) and return
+    ``None`` when it gave up. Meanwhile the watchdog follows the process tree of ``pid`` (a
+    JupyterLab server and its kernels): ``limit_s`` seconds without work there raise
+    :class:`KernelHang`, saying what was awaited. There is no other limit."""
+    clock = IdleClock(lambda: pid)
+    while True:
+        result = check()
+        if result:
+            return result
+        idle = clock.idle_s()
+        if idle >= limit_s:
+            raise KernelHang(f"waited for {what}, but the server and its kernels used no CPU for "
+                             f"{idle:.0f} s")
+
+
 def _spooled():
     return tempfile.TemporaryFile("w+", encoding="utf-8")

@@ -14,6 +14,7 @@ import sys
 
 import nbformat
 import pytest
+from kernel_guard import wait_watched
 
 from . import test_widget_in_browser as generic
 
@@ -53,31 +54,29 @@ def _explorer_cell() -> int:
     return found[0]
 
 
-def _wait_new_image(page, index: int, old: str) -> str:
-    page.wait_for_function(
-        """([cellIndex, old]) => {
+def _wait_new_image(page, lab, index: int, old: str) -> str:
+    generic.wait_for(page, lab, """([cellIndex, old]) => {
              const cell = document.querySelector(`[data-cell-index="${cellIndex}"]`);
              const img = cell && cell.querySelector('.widget-output img');
              return !!img && img.getAttribute('src') !== old; }""",
-        arg=[index, old],
-        timeout=generic.REDRAW_MS,
-    )
+                     f"the explorer (cell {index}) to redraw", arg=[index, old])
     return page.locator(f'[data-cell-index="{index}"] .widget-output img').first.get_attribute("src")
 
 
-def _settled_src(page, index: int) -> str:
-    """The figure's image once the kernel is idle and the image has stopped changing (typing a text
-    can redraw twice: once for the text, once more when the refitted slider clamps the position)."""
-    page.wait_for_function(generic.KERNEL_IDLE, timeout=generic.REDRAW_MS)
+def _settled_src(page, lab, index: int) -> str:
+    """The figure's image once the kernel is idle and the image has stopped changing for two looks
+    a second apart (typing a text can redraw twice: once for the text, once more when the refitted
+    slider clamps the position)."""
+    generic.wait_for(page, lab, generic.KERNEL_IDLE, "the kernel to finish redrawing")
     img = page.locator(f'[data-cell-index="{index}"] .widget-output img').first
-    src = img.get_attribute("src")
-    for _ in range(int(generic.REDRAW_MS / 1000)):
+    seen = [img.get_attribute("src")]
+
+    def unchanged():
         page.wait_for_timeout(1000)
-        now = img.get_attribute("src")
-        if now == src:
-            return src
-        src = now
-    raise AssertionError("the explorer's image never settled")
+        seen.append(img.get_attribute("src"))
+        return seen[-1] if seen[-1] == seen[-2] else None
+
+    return wait_watched(unchanged, lab.pid, "the explorer's image to settle")
 
 
 @pytest.mark.skipif(NAME is None, reason="chapter 07 is not built")
@@ -86,16 +85,15 @@ def test_typing_a_text_and_moving_the_position_redraw_the_explorer(lab, browser,
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(lab(f"lab/workspaces/ui-07-explorer/tree/{NAME}"))
-        page.wait_for_function(generic.KERNEL_IDLE, timeout=generic.KERNEL_START_MS)
+        generic.wait_for(page, lab, generic.KERNEL_IDLE, "chapter 07's kernel to start")
         page.evaluate(
             """(i) => { const nb = window.jupyterapp.shell.currentWidget.content;
                                    nb.activeCellIndex = i + 1;
                                    window.jupyterapp.commands.execute('notebook:run-all-above'); }""",
             index,
         )
-        state = page.wait_for_function(
-            CELLS_DONE, arg=index, timeout=generic.RUN_ALL_MS, polling=500
-        ).json_value()
+        state = generic.wait_for(page, lab, CELLS_DONE, "the cells up to the explorer to run",
+                                 arg=index).json_value()
         assert state["state"] == "done", f"{NAME}: cell {state.get('cell')} shows an error"
         page.evaluate("""() => window.jupyterapp.shell.currentWidget.content.widgets.forEach(
                              (cell, i) => cell.node.setAttribute('data-cell-index', String(i)))""")
@@ -103,7 +101,7 @@ def test_typing_a_text_and_moving_the_position_redraw_the_explorer(lab, browser,
             f'[data-cell-index="{index}"] {generic.RENDERED_WIDGET}:has(.widget-output)'
         ).first
         img = figure.locator(".widget-output img").first
-        img.wait_for(state="attached", timeout=generic.REDRAW_MS)
+        generic.wait_for(page, lab, generic.FIGURE_IMAGE, "the explorer's figure", arg=[index])
         figure.scroll_into_view_if_needed()
         before = img.get_attribute("src")
         slider = figure.locator(".widget-slider .noUi-handle").first
@@ -113,23 +111,23 @@ def test_typing_a_text_and_moving_the_position_redraw_the_explorer(lab, browser,
         box = figure.locator(".widget-text input").first
         box.fill(NEW_TEXT)
         box.press("Enter")
-        _wait_new_image(page, index, before)
-        page.wait_for_function(
+        _wait_new_image(page, lab, index, before)
+        generic.wait_for(
+            page, lab,
             "([h, old]) => { const e = document.querySelectorAll(h)[0]; "
             "return !!e && Number(e.getAttribute('aria-valuemax')) !== old; }",
-            arg=[f'[data-cell-index="{index}"] .widget-slider .noUi-handle', old_max],
-            timeout=generic.REDRAW_MS,
-        )
+            "the position slider to refit", arg=[f'[data-cell-index="{index}"] .widget-slider .noUi-handle',
+                                                 old_max])
         new_max = int(float(slider.get_attribute("aria-valuemax")))
         assert 1 <= new_max < old_max, f"position slider max {old_max} -> {new_max} for a short text"
-        after_text = _settled_src(page, index)
+        after_text = _settled_src(page, lab, index)
         shot = tmp_path / "07-explorer-new-text.png"
         figure.screenshot(path=str(shot))
         print(f"\nexplorer after typing: {shot}", file=sys.stderr)
 
         # move the position slider: the view redraws again
         old_value = generic._move_first_slider(figure)
-        _wait_new_image(page, index, after_text)
+        _wait_new_image(page, lab, index, after_text)
         assert slider.get_attribute("aria-valuenow") != old_value, "the position slider did not move"
     except Exception:
         generic._report(page, tmp_path, "07-explorer")

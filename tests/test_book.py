@@ -25,8 +25,8 @@ BUILD = 'pip install -e ".[book]" && python tools/build_book.py'
 def test_every_chapter_and_the_reference_pages_are_in_the_table_of_contents():
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
     files = [toc["root"]] + [c["file"] for part in toc["parts"] for c in part["chapters"]]
-    assert files[:2] == ["intro", "notation"]
-    assert files[2:] == [f"chapters/{name}" for name in CHAPTERS], f"book/_toc.yml lists {files}"
+    assert files[:5] == ["intro", "notation", "glossary", "exercises", "paper_map"]
+    assert files[5:] == [f"chapters/{name}" for name in CHAPTERS], f"book/_toc.yml lists {files}"
     assert (BOOK / "chapters").resolve() == (BOOK / "_executed").resolve()  # tools/build_book.py
 
 
@@ -95,7 +95,10 @@ def test_chapter_page_holds_its_figures(site, name):
 
 
 @pytest.mark.parametrize("page, must", [("intro", ["Course map", "00_start_here.html"]),
-                                         ("notation", ["Notation", "decay", "beta"])])
+                                         ("notation", ["Notation", "decay", "beta"]),
+                                         ("glossary", ["Glossary", "memory unit", "09_scaling_out.html"]),
+                                         ("exercises", ["Exercise index", "batch_layout"]),
+                                         ("paper_map", ["Paper", "RegBench", "reproduced"])])
 def test_reference_pages(site, page, must):
     text = (site / f"{page}.html").read_text(encoding="utf-8")
     for word in must:

@@ -9,8 +9,9 @@
 - ``chapters/NN_name.ipynb``            the learner notebook: each solution replaced by a stub,
 - ``chapters/solutions/NN_name.ipynb``  the solutions notebook: markers removed.
 
-Both are written without outputs, with an "Open in Colab" badge and a setup cell that installs the
-package only on Colab. The notebooks are committed (Colab and GitHub open ``.ipynb`` only);
+Both are written without outputs, with an "Open in Colab" badge, a setup cell that installs the
+package only on Colab, and the chapter's learner time (``tools/learner_time.py``) at the end of its
+first markdown cell. The notebooks are committed (Colab and GitHub open ``.ipynb`` only);
 ``tests/test_notebook_build.py`` fails when they differ from a fresh build.
 """
 
@@ -119,9 +120,21 @@ def solutions(nb: nbformat.NotebookNode, name: str = "chapter") -> nbformat.Note
     return _clean(_with_header(nb, f"chapters/solutions/{name}.ipynb", "solutions"))
 
 
+def with_learner_time(nb: nbformat.NotebookNode, name: str) -> nbformat.NotebookNode:
+    """The chapter with its learner time (``tools/learner_time.py``) closing its first markdown cell."""
+    from learner_time import learner_time
+
+    nb = nbformat.from_dict(nb)
+    first = next((c for c in nb.cells if c.cell_type == "markdown"), None)
+    if first is None:
+        raise ValueError(f"{name}: a chapter starts with a markdown cell (title, objectives)")
+    first.source = first.source.rstrip("\n") + "\n\n" + learner_time(nb, name).sentence()
+    return nb
+
+
 def build(source: Path) -> tuple[nbformat.NotebookNode, nbformat.NotebookNode]:
-    """Both notebooks of one chapter source, in memory."""
-    nb = read_source(source)
+    """Both notebooks of one chapter source, in memory, the learner time in their front matter."""
+    nb = with_learner_time(read_source(source), source.stem)
     return learner(nb, source.stem), solutions(nb, source.stem)
 
 

@@ -11,10 +11,11 @@ What hangs, and why it cannot last here:
   passing. :class:`GuardedClient` therefore reads its channels in slices of ``POLL_S`` seconds:
   every slice ends with such a poll, so a lost edge costs seconds.
 - **A kernel that stops.** A watchdog thread follows the kernel's process tree. A cell whose kernel
-  has used less than ``WORK_CPU_S`` of CPU and sent no message for ``IDLE_LIMIT_S`` seconds while
-  the client waits is hung: the kernel is killed, the notebook re-run once from the start in a
-  fresh kernel, and a second hang fails with :class:`KernelHang`, which names the cell. A cell
-  that computes uses CPU, so a slow or busy machine never trips it.
+  has done no work and sent no message for ``IDLE_LIMIT_S`` seconds while
+  the client waits is hung (``WORK_SHARE`` of a core over that time, 0.5 CPU-s in 150 s, counts as
+  working): the kernel is killed, the notebook re-run once from the start in a fresh kernel, and a
+  second hang fails with :class:`KernelHang`, which names the cell. A cell that computes uses CPU,
+  so a slow or busy machine never trips it.
 - **Leaks.** Every kernel started here is shut down when its run ends, whatever happened.
 
 :func:`run_watched` gives a subprocess (``pytest --nbval`` on a saved notebook) the same watchdog,
@@ -43,8 +44,11 @@ from nbclient.exceptions import DeadKernelError
 from traitlets.config import Config
 
 IDLE_LIMIT_S = float(os.environ.get("MOSAICS_IDLE_LIMIT_S", "150"))  # no CPU, no message: hung
-WORK_CPU_S = 0.5  # CPU seconds within the idle window that count as working
-WATCH_S = 2.0  # how often the watchdog looks
+# A tree that used at least this share of one core over the idle window is working: 0.5 CPU-s in
+# 150 s. An idle kernel uses about a tenth of it (measured: 0.01 CPU-s in 30 s); a computing one,
+# even at load 14 on 2 cores, some forty times more.
+WORK_SHARE = 0.5 / 150
+WATCH_S = float(os.environ.get("MOSAICS_WATCH_S", "2"))  # how often the watchdog looks
 POLL_S = 2.0  # longest single wait on a kernel channel (see the module docstring)
 BACKSTOP_S = 3 * 3600  # nbclient's own per-cell limit: only reached if the watchdog itself fails
 
@@ -86,14 +90,17 @@ def kill_tree(pid: int) -> None:
 
 
 class IdleClock:
-    """How long a process tree has done nothing: under ``WORK_CPU_S`` of CPU and no new activity.
+    """How long a process tree has done nothing: less than ``WORK_SHARE`` of a core over the last
+    ``limit_s`` seconds, and no new activity.
 
     ``activity`` returns a value that changes whenever something happens that the CPU time does not
     show (a message received); ``idle_s()`` is 0 while the tree works.
     """
 
-    def __init__(self, pid: Callable[[], int | None], activity: Callable[[], object] = lambda: None):
+    def __init__(self, pid: Callable[[], int | None], limit_s: float,
+                 activity: Callable[[], object] = lambda: None):
         self._pid, self._activity = pid, activity
+        self._work_cpu_s = WORK_SHARE * limit_s
         self._start = time.monotonic()
         self._cpu = self._read_cpu()
         self._seen = activity()
@@ -104,7 +111,7 @@ class IdleClock:
 
     def idle_s(self) -> float:
         cpu, seen = self._read_cpu(), self._activity()
-        if cpu - self._cpu >= WORK_CPU_S or seen != self._seen:
+        if cpu - self._cpu >= self._work_cpu_s or seen != self._seen:
             self._start, self._cpu, self._seen = time.monotonic(), cpu, seen
         return time.monotonic() - self._start
 
@@ -180,8 +187,8 @@ class GuardedClient(NotebookClient):
 
     def watch(self, stop: threading.Event, limit_s: float) -> None:
         """Watchdog loop (run in a thread): kill the kernel if a cell waits on an idle kernel."""
-        clock = IdleClock(self.kernel_pid, lambda: (self.messages, self.cell_index))
-        while not stop.wait(WATCH_S):
+        clock = IdleClock(self.kernel_pid, limit_s, lambda: (self.messages, self.cell_index))
+        while not stop.wait(min(WATCH_S, limit_s / 4)):
             idle = clock.idle_s()
             index, pid = self.cell_index, self.kernel_pid()
             if index is not None and pid and idle >= limit_s:
@@ -271,16 +278,16 @@ def run_watched(
     limit_s: float = IDLE_LIMIT_S, attempts: int = 2,
 ) -> subprocess.CompletedProcess:
     """Run ``cmd`` (e.g. ``pytest --nbval`` on a saved notebook) with the watchdog on its process
-    tree: if the whole tree uses under ``WORK_CPU_S`` of CPU for ``limit_s`` seconds it is killed and
+    tree: if the whole tree does no work (``IdleClock``) for ``limit_s`` seconds it is killed and
     the command run again (``attempts`` in all); a command still hanging raises :class:`KernelHang`.
     stdout and stderr are captured as text."""
     for _ in range(attempts):
         with _spooled() as out, _spooled() as err:
             proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
-            clock = IdleClock(lambda pid=proc.pid: pid)
+            clock = IdleClock(lambda pid=proc.pid: pid, limit_s)
             hung = False
             while proc.poll() is None:
-                time.sleep(WATCH_S)
+                time.sleep(min(WATCH_S, limit_s / 4))
                 if proc.poll() is None and clock.idle_s() >= limit_s:
                     kill_tree(proc.pid)
                     hung = True
@@ -300,7 +307,7 @@ def wait_watched(check: Callable[[], object], pid: int, what: str, limit_s: floa
     ``None`` when it gave up. Meanwhile the watchdog follows the process tree of ``pid`` (a
     JupyterLab server and its kernels): ``limit_s`` seconds without work there raise
     :class:`KernelHang`, saying what was awaited. There is no other limit."""
-    clock = IdleClock(lambda: pid)
+    clock = IdleClock(lambda: pid, limit_s)
     while True:
         result = check()
         if result:

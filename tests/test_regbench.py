@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import json
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -436,6 +438,80 @@ def test_trigram_needs_two_symbols_of_context_where_the_bigram_cannot_decide():
     assert scores[3] == 1.0 and scores[2] < 1.0
 
 
+def test_leftover_backoff_on_a_hand_computed_prefix():
+    # a b | a c | a: after 'a' (seen 3 times, the last one with nothing after it yet) b and c
+    # followed once each: 1/3 each, and the leftover 1/3 goes to the only symbol never seen after
+    # 'a', which is 'a' itself
+    d2 = rb.ngram_distributions(ids("ab|ac|a"), 2, backoff="leftover")
+    assert d2[-1] == pytest.approx({A: 1 / 3, B: 1 / 3, C: 1 / 3})
+    assert d2[0] == {A: 1.0}  # one symbol read: nothing else can be predicted
+    d3 = rb.ngram_distributions(ids("ab|ac|a"), 3, backoff="leftover")
+    assert d3[-1] == pytest.approx({A: 1 / 3, B: 1 / 3, C: 1 / 3})  # (start, a): the same counts
+    # a a b | a a: c(a) = 4, c(aa) = 2, c(ab) = 1, so a 2/4 and b 1/4; the leftover 1/4 has no
+    # symbol left to go to (both were seen after 'a'): renormalised, a 2/3 and b 1/3
+    d = rb.ngram_distributions(ids("aab|aa"), 2, backoff="leftover")
+    assert d[-1] == pytest.approx({A: 2 / 3, B: 1 / 3})
+    unigram = zip(rb.ngram_distributions(ids("ab|ac|a"), 1, backoff="leftover"),
+                  rb.ngram_distributions(ids("ab|ac|a"), 1), strict=True)  # fmt: skip
+    assert all(got == pytest.approx(want) for got, want in unigram)
+
+
+def _leftover_from_scratch(tokens: list[int], n: int) -> list[dict[int, float]]:
+    """The benchmark's back-off recomputed from scratch at every position, by counting runs of
+    symbols in the padded strings read so far (the definition, with no incremental counting)."""
+    out = []
+    for t in range(1, len(tokens) + 1):
+        strings = [[0] * (n - 1) + [int(x) for x in s] for s in _split(tokens[:t])]
+        c = Counter(tuple(s[i : i + k]) for s in strings for k in range(1, n + 1)
+                    for i in range(len(s) - k + 1))  # fmt: skip
+        vocab = sorted({x for s in strings for x in s if x != 0})
+        history = strings[-1][len(strings[-1]) - (n - 1) :] if n > 1 else []
+
+        @functools.cache
+        def p(k: int, a: int, c=c, vocab=vocab, history=history) -> float:
+            if k == 1:
+                return c[(a,)] / sum(c[(b,)] for b in vocab)
+            h = tuple(history[len(history) - (k - 1) :])
+            if c[(*h, a)] > 0:
+                return c[(*h, a)] / c[h]
+            rest = [b for b in vocab if c[(*h, b)] == 0]
+            leftover = 1 - sum(c[(*h, b)] / c[h] for b in vocab if b not in rest)
+            return leftover * p(k - 1, a) / sum(p(k - 1, b) for b in rest)
+
+        dist = {a: p(n, a) for a in vocab}
+        out.append({a: v / sum(dist.values()) for a, v in dist.items()})
+    return out
+
+
+def _split(tokens: list[int]) -> list[list[int]]:
+    strings: list[list[int]] = [[]]
+    for x in tokens:
+        if x in (rb.SEP, rb.PAD):
+            strings.append([])
+        else:
+            strings[-1].append(x)
+    return strings
+
+
+@pytest.mark.parametrize("n", [2, 3, 4])
+def test_leftover_backoff_matches_its_definition_recomputed_from_scratch(n):
+    for automaton in rb.test_automata()[:6]:
+        tokens = list(rb.draw_samples([automaton], sizes=rb.SampleSizes(3, 4, 1, 8))[0].tokens)
+        fast = rb.ngram_distributions(tokens, n, backoff="leftover")
+        slow = _leftover_from_scratch(tokens, n)
+        for got, want in zip(fast, slow, strict=True):
+            assert set(got) == set(want) and got == pytest.approx(want, abs=1e-12)
+            assert sum(got.values()) == pytest.approx(1.0)
+
+
+def test_leftover_backoff_on_the_test_set_is_between_the_unigram_and_a_perfect_learner():
+    automata = rb.test_automata()[:100]
+    s = {n: rb.evaluate(rb.InContextNGram(n, backoff="leftover"), automata) for n in (1, 2, 3)}
+    assert s[1].accuracy < s[2].accuracy < s[3].accuracy
+    assert s[1].tvd > s[2].tvd > s[3].tvd > 0.2
+    assert "leftover" in repr(rb.InContextNGram(3, backoff="leftover"))
+
+
 def test_ngram_baselines_on_the_test_set_order_as_expected():
     automata = rb.test_automata()[:100]
     s = {n: rb.evaluate(rb.InContextNGram(n), automata) for n in (1, 2, 3)}
@@ -575,6 +651,8 @@ def test_bad_inputs_raise_clear_errors():
         rb.Sample(rb.Automaton([{"a": 0}]), ids("a||a"))
     with pytest.raises(ValueError, match="n must be"):
         rb.InContextNGram(0)
+    with pytest.raises(ValueError, match="backoff must be"):
+        rb.InContextNGram(2, backoff="katz")
     with pytest.raises(ValueError, match="accepting"):
         rb.minimise([{1: 0}], accepting=[3])
     a = rb.Automaton([{"a": 0}])

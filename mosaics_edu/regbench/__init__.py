@@ -13,7 +13,8 @@ One idea per module:
 - :mod:`.datasets` : samples, the fixed test / validation sets, nested training sets, batches
 - :mod:`.metrics`  : reference distributions, accuracy and TVD, :func:`evaluate`
 - :mod:`.jsonio`   : a JSON format for automata (bring your own)
-- :mod:`.ngram`    : in-context n-gram baselines
+- :mod:`.ngram`    : in-context n-gram baselines, with two back-offs (the longest context seen, and
+  the benchmark's: leftover mass to lower orders)
 - :mod:`.lstm`     : an LSTM language model of a given size (the non-in-context control)
 - :mod:`.matched`  : mosaic, GPT and LSTM configurations with equal parameter counts
 - :mod:`.train`    : one resumable training run with its scores as JSON; the command line
@@ -53,7 +54,7 @@ from .jsonio import automata_from_json, automata_to_json, load_automata, save_au
 from .lstm import LSTMLM, LSTMConfig, lstm_parameters
 from .matched import MODEL_NAMES, build_model, matched_configs, parameter_count
 from .metrics import Scores, evaluate, evaluate_samples, reference_distribution
-from .ngram import InContextNGram, ngram_distributions
+from .ngram import BACKOFFS, InContextNGram, ngram_distributions
 from .shipped import PAPER_NUMBERS, load_shipped_model, load_sweep, shipped_result, sweep_table
 from .vocab import PAD, SEP, SYMBOLS, VOCAB_SIZE, decode, encode
 
@@ -94,6 +95,7 @@ __all__ = [
     "evaluate",
     "evaluate_samples",
     "reference_distribution",
+    "BACKOFFS",
     "InContextNGram",
     "ngram_distributions",
     "PAPER_NUMBERS",

@@ -6,13 +6,25 @@ trained: whatever it knows about the language it learned from the sample itself.
 
 - Counts are taken *within* strings: each string is read as if left-padded with n-1 start
   markers, so the start of a string is a context of its own (the automaton's start state).
-- **Backoff** (ours, documented): use the longest context of order k = n-1, n-2, …, 0 that
-  has been seen at least once in the prefix, and predict the maximum-likelihood estimate of its
-  counts (no smoothing, no mixing of orders). Order 0 (unigram) is every symbol read so far.
+- The separator and the pad are never predicted (probability 0); a separator or a pad in the
+  input ends the current string. Only symbols read so far can be predicted.
+
+Two ways to back off from a context seen too rarely, both without smoothing:
+
+- ``backoff="longest"`` (the course's, simplest): use the longest context of order k = n-1,
+  n-2, …, 0 that has been seen at least once in the prefix, and predict the maximum-likelihood
+  estimate of its counts (no mixing of orders). Order 0 (unigram) is every symbol read so far.
   If nothing has been read (cannot happen in a sample, which starts with a symbol) the
   prediction is uniform over the 18 symbols.
-- The separator and the pad are never predicted (probability 0); a separator or a pad in the
-  input ends the current string.
+- ``backoff="leftover"`` (the benchmark's own baseline, as its ``ngram.py`` computes it): with
+  ``c(w)`` the number of times the symbols ``w`` occur in a row in the left-padded strings read so
+  far (the current, unfinished string included), the order-k estimate after context ``h`` is
+  ``c(h a) / c(h)`` for every symbol ``a`` already seen after ``h``. Those do not sum to 1: ``h``
+  also occurs where nothing followed it yet (at the end of a string, and at the current position),
+  and that **leftover** mass ``β = 1 − Σ c(h a) / c(h)`` goes to the symbols never seen after
+  ``h``, shared in proportion to their order k-1 estimate (after the context without its oldest
+  symbol), and so on down to the unigram frequencies. If every symbol read so far has been seen
+  after ``h`` the leftover has nowhere to go; the distribution is then renormalised to sum to 1.
 
 The output is log-probabilities (B, T, 20), with -inf for probability 0, so the predictor can be
 scored like any model: ``evaluate(InContextNGram(3), test_automata())``.
@@ -28,17 +40,29 @@ from torch import nn
 
 from .vocab import SYMBOL_IDS, VOCAB_SIZE
 
-__all__ = ["InContextNGram", "ngram_distributions"]
+__all__ = ["InContextNGram", "ngram_distributions", "BACKOFFS"]
 
 _START = 0  # the start-of-string marker in contexts (the pad id: never a content symbol)
+BACKOFFS = ("longest", "leftover")
 
 
-def ngram_distributions(tokens: list[int], n: int) -> list[dict[int, float]]:
-    """For each position t of ``tokens``, the predicted distribution of token t+1 (symbol -> p)."""
+def _check(tokens: list[int], n: int, backoff: str) -> None:
     if not isinstance(n, int) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive integer (1 = unigram, 2 = bigram, ...), got {n!r}")
+    if backoff not in BACKOFFS:
+        raise ValueError(f"backoff must be one of {BACKOFFS}, got {backoff!r}")
     if any(not isinstance(t, int | np.integer) or not 0 <= t < VOCAB_SIZE for t in tokens):
         raise ValueError(f"tokens must be token ids in [0, {VOCAB_SIZE}) (see regbench.encode)")
+
+
+def ngram_distributions(tokens: list[int], n: int, backoff: str = "longest") -> list[dict[int, float]]:
+    """For each position t of ``tokens``, the predicted distribution of token t+1 (symbol -> p).
+
+    ``backoff``: ``"longest"`` or ``"leftover"`` (the benchmark's); see the module docstring.
+    """
+    _check(tokens, n, backoff)
+    if backoff == "leftover":
+        return _leftover_distributions(tokens, n)
     counts: list[defaultdict[tuple[int, ...], Counter[int]]] = [defaultdict(Counter) for _ in range(n)]
     history = [_START] * (n - 1)  # the current string, left-padded with start markers
     out = []
@@ -61,14 +85,57 @@ def ngram_distributions(tokens: list[int], n: int) -> list[dict[int, float]]:
     return out
 
 
-class InContextNGram(nn.Module):
-    """The in-context n-gram predictor as a model: (B, T) ids -> (B, T, 20) log-probabilities."""
+def _leftover_distributions(tokens: list[int], n: int) -> list[dict[int, float]]:
+    """``backoff="leftover"``: counts of every run of 1 … n symbols in the padded strings so far."""
+    runs: Counter[tuple[int, ...]] = Counter()  # c(w) for every w of length 1 … n (start markers too)
 
-    def __init__(self, n: int) -> None:
+    def start_string() -> list[int]:
+        # the n-1 start markers hold n-k runs of k markers each (k = 1 … n-1), as in a padded string
+        for k in range(1, n):
+            runs[(_START,) * k] += n - k
+        return [_START] * (n - 1)
+
+    history = start_string()
+    out = []
+    for tok in tokens:
+        tok = int(tok)
+        if tok in SYMBOL_IDS:
+            history.append(tok)
+            for k in range(1, n + 1):  # the runs that end at this symbol
+                runs[tuple(history[len(history) - k :])] += 1
+        else:  # separator or pad: a new string starts
+            history = start_string()
+        seen_symbols = sorted(a for a in SYMBOL_IDS if runs[(a,)] > 0)
+        if not seen_symbols:
+            out.append({a: 1 / len(SYMBOL_IDS) for a in SYMBOL_IDS})
+            continue
+        total = sum(runs[(a,)] for a in seen_symbols)
+        p = {a: runs[(a,)] / total for a in seen_symbols}  # order 1: the unigram frequencies
+        for k in range(2, n + 1):
+            h = tuple(history[len(history) - (k - 1) :])  # the context: the last k-1 symbols (or markers)
+            c_h = runs[h]  # >= 1: h ends at the current position
+            q = {a: runs[(*h, a)] / c_h for a in seen_symbols if runs[(*h, a)] > 0}
+            leftover = 1.0 - sum(q.values())
+            unseen = [a for a in seen_symbols if a not in q]
+            lower = sum(p[a] for a in unseen)
+            for a in unseen:  # the leftover, shared in proportion to the lower order's estimate
+                q[a] = leftover * p[a] / lower
+            p = q
+        norm = sum(p.values())  # < 1 only when every symbol was seen after the context
+        out.append({a: v / norm for a, v in p.items() if v > 0})
+    return out
+
+
+class InContextNGram(nn.Module):
+    """The in-context n-gram predictor as a model: (B, T) ids -> (B, T, 20) log-probabilities.
+
+    ``backoff``: ``"longest"`` (default) or ``"leftover"`` (the benchmark's); see the module docstring.
+    """
+
+    def __init__(self, n: int, backoff: str = "longest") -> None:
         super().__init__()
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"n must be a positive integer (1 = unigram, 2 = bigram, ...), got {n!r}")
-        self.n = n
+        _check([], n, backoff)
+        self.n, self.backoff = n, backoff
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype not in (torch.int64, torch.int32):
@@ -77,11 +144,11 @@ class InContextNGram(nn.Module):
             raise ValueError(f"token ids must lie in [0, {VOCAB_SIZE})")
         probs = np.zeros((*idx.shape, VOCAB_SIZE))  # (B, T, V)
         for b, row in enumerate(idx.tolist()):
-            for t, dist in enumerate(ngram_distributions(row, self.n)):
+            for t, dist in enumerate(ngram_distributions(row, self.n, self.backoff)):
                 probs[b, t, list(dist)] = list(dist.values())
         with np.errstate(divide="ignore"):
             logp = np.log(probs)  # log 0 = -inf: never predicted
         return torch.from_numpy(logp).to(torch.float32).to(idx.device)
 
     def extra_repr(self) -> str:
-        return f"n={self.n}"
+        return f"n={self.n}, backoff={self.backoff!r}"

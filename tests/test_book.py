@@ -1,8 +1,9 @@
 """The course website (book/, Jupyter Book 1) holds every chapter with all of its figures.
 
 Reads a built site: `python tools/build_book.py` (README, "The course as a website"), which runs
-the solutions notebooks into book/_executed/ under the suite's hang protection, then renders them. `.ci/run` builds it first and sets MOSAICS_REQUIRE_BOOK=1, so there a missing site
-fails; elsewhere the tests skip until the site has been built.
+the solutions notebooks into book/_executed/ under the suite's hang protection, then renders them.
+`.ci/run` builds it first and sets MOSAICS_REQUIRE_BOOK=1, so there a missing site fails; elsewhere
+the tests skip until the site has been built.
 """
 
 from __future__ import annotations

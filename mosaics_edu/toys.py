@@ -303,11 +303,14 @@ def no_peeking(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, t: in
 
     ``predict`` maps a series (T,) to predictions (T,) (the prediction at position s is a guess of
     x_{s+1}). We replace *every* future value ``x[t+1:]`` by random numbers and compare the
-    predictions at positions ``≤ t``, which may use ``x_0 … x_t`` only.
+    predictions at positions ``≤ t``, which may use ``x_0 … x_t`` only. At the last position,
+    ``t = T-1``, there is no future to change: every predictor passes.
     """
     x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 1 or not 0 <= t < len(x) - 1:
-        raise ValueError(f"x must be 1-D and t in [0, {len(x) - 2}]; got shape {x.shape}, t={t}")
+    if x.ndim != 1 or not 0 <= t < len(x):
+        raise ValueError(f"x must be 1-D and t in [0, {len(x) - 1}]; got shape {x.shape}, t={t}")
+    if t == len(x) - 1:
+        return True
     changed = x.copy()
     changed[t + 1:] = np.random.default_rng(seed).normal(0.0, 3.0, size=len(x) - t - 1)
     before = np.asarray(predict(x))[: t + 1]

@@ -52,16 +52,23 @@ def contract_tests(exercises):
 NAMED = ("it looks like you", "in place", "float16", "bfloat16", "integer dtype", "ignores its argument",
          "forget the `return`", "not implemented")
 
+#: Every table given to :func:`table_tests` on import of a test module: (check, wrong, correct).
+#: ``tests/test_check_messages.py`` reads it to measure how many wrong answers get a diagnosis.
+TABLES: list[tuple] = []
+
 
 def table_tests(check, wrong_answers, correct_variants):
     """Two parametrised tests for one check, from tables written *by the test author*.
 
-    ``wrong_answers``: ``[(id, fn, fragment)]`` — each ``fn`` must fail the check with ``fragment``
-    in its message (a diagnosis when the check should recognise the mistake by name, else a part
-    of the generic message). ``correct_variants``: ``[(id, fn)]`` — each must pass.
+    ``wrong_answers``: ``[(id, fn, fragment)]`` or ``[(id, fn, fragment, regime)]`` — each ``fn``
+    must fail the check with ``fragment`` in its message (a diagnosis when the check should
+    recognise the mistake by name, else a part of the generic message); ``regime`` names the regime
+    of the check's cases in which alone the answer goes wrong. ``correct_variants``: ``[(id, fn)]``
+    — each must pass.
     """
+    TABLES.append((check, wrong_answers, correct_variants))
 
-    @pytest.mark.parametrize("fn,fragment", [pytest.param(f, frag, id=i) for i, f, frag in wrong_answers])
+    @pytest.mark.parametrize("fn,fragment", [pytest.param(w[1], w[2], id=w[0]) for w in wrong_answers])
     def test_wrong_answer_fails(fn, fragment):
         with np.errstate(all="ignore"), pytest.raises(CheckFailed) as err:
             check(fn)

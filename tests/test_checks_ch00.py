@@ -78,15 +78,44 @@ def log_of_sum_unstable(x):  # exp(x - log Σ exp x): log(inf) = inf
     return np.exp(x - np.log(np.exp(x).sum(axis=-1, keepdims=True)))
 
 
+def mean_shift(x):  # shifts by the row mean: fine until a row spreads over more than ~1,400
+    e = np.exp(x - x.mean(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def clipped(x):  # "keeps exp finite" by clipping: large scores that differ become equal
+    e = np.exp(np.clip(x, -700, 700))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def naive_nan_to_num(x):  # the literal formula with its nan replaced by 0
+    e = np.exp(x)
+    return np.nan_to_num(e / e.sum(axis=-1, keepdims=True))
+
+
+def first_shift(x):  # shifts by the first score of each row
+    e = np.exp(x - x[..., :1])
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def torch_half(x):  # a library softmax computed in half precision
+    return torch.softmax(torch.as_tensor(x).half(), dim=-1)
+
+
 WRONG = [
+    ("mean-shift", mean_shift, "it looks like you subtracted each row's mean", "spread"),
+    ("clipped", clipped, "it looks like you clipped the scores", "overflow"),
+    ("naive-nan-to-num", naive_nan_to_num, "every failing case is one where", "overflow"),
+    ("first-shift", first_shift, "it looks like you subtracted each row's first score", "spread"),
+    ("torch-half", torch_half, "float16"),
     ("in-place", in_place, "changed its argument `x` in place"),
     ("float16", half, "float16"),
     ("naive-indexing", naive_indexing, "it looks like you computed exp(x) directly"),
     ("torch-axis0", torch_axis0, "it looks like you normalised over axis 0"),
-    ("uniform", uniform, "entries differ"),
+    ("uniform", uniform, "it looks like you returned equal weights"),
     ("sum-no-keepdims", sum_without_keepdims, "wrong on test case 1"),
     ("column-shift", column_shift, "wrong on test case"),
-    ("axis1", axis1, "on test case 0 (x: array (3,) float64): your function raised AxisError"),
+    ("axis1", axis1, "on test case 0 of 10 (1-D: the last axis is axis 0): your function raised AxisError"),
     ("log-of-sum", log_of_sum_unstable, "wrong on test case"),
 ]
 
@@ -113,11 +142,55 @@ def as_lists(x):
     return stable_softmax(x).tolist()
 
 
+def row_loop(x):  # one row at a time, with Python's max
+    out = np.empty(x.shape)
+    for i in np.ndindex(x.shape[:-1]):
+        m = max(x[i])
+        e = np.exp(x[i] - m)
+        out[i] = e / e.sum()
+    return out
+
+
 RIGHT = [("torch", torch_softmax), ("float32", float32), ("log-sum-exp", log_sum_exp),
-         ("lists", as_lists)]
+         ("lists", as_lists), ("row-loop", row_loop)]
 
 test_wrong_answer_fails, test_correct_variant_passes = table_tests(
     ch00.check_stable_softmax, WRONG, RIGHT)
+
+
+def test_cases_are_in_the_regimes_they_name():
+    """A case labelled with a regime really is in it: the mistake it is there for shows on it."""
+    with np.errstate(all="ignore"):
+        for case in ch00.SOFTMAX_CASES:
+            x = case[0].astype(np.float64)
+            for regime in case.regime:
+                assert regime in ch00.SOFTMAX_REGIMES, regime
+                holds = {
+                    "overflow": np.isinf(np.exp(x)).any(),
+                    "underflow": (np.exp(x) == 0).all(axis=-1).any(),
+                    "spread": np.isinf(np.exp(x - x.mean(-1, keepdims=True))).any()
+                    or np.isinf(np.exp(x - x[..., :1])).any(),
+                    "masked": np.isneginf(x).any(),
+                    "unstable": np.isinf(np.exp(x)).any() or (np.exp(x) == 0).all(axis=-1).any(),
+                    "3d": x.ndim == 3,
+                }[regime]
+                assert holds, (regime, case.why)
+        for case in ch00.ENTROPY_CASES:
+            s, beta = case[0].astype(np.float64), case[1]
+            for regime in case.regime:
+                assert regime in ch00.ENTROPY_REGIMES, regime
+                w = ch00.reference_softmax(beta * s)
+                holds = {
+                    "underflow": (w == 0).any(),
+                    "overflow": np.isinf(np.exp(beta * s)).any(),
+                    "negative-beta": beta < 0
+                    and np.isinf(np.exp(beta * (s - s.max(-1, keepdims=True)))).any(),
+                    "single": s.shape[-1] == 1,
+                }[regime]
+                assert holds, (regime, case.why)
+    for regimes, cases in ((ch00.SOFTMAX_REGIMES, ch00.SOFTMAX_CASES),
+                           (ch00.ENTROPY_REGIMES, ch00.ENTROPY_CASES)):
+        assert set(regimes) == {r for c in cases for r in c.regime}  # every regime has a case
 
 
 def test_cases_vary_shape_values_and_dtype():
@@ -174,7 +247,32 @@ def e_float16(scores, beta):
     return weight_entropy(scores, beta).astype(np.float16)
 
 
+def e_unshifted_log_sum_exp(scores, beta):  # log-weights without the max shift: exp overflows
+    z = beta * scores
+    log_w = z - np.log(np.exp(z).sum(-1, keepdims=True))
+    return -(np.exp(log_w) * log_w).sum(-1)
+
+
+def e_shift_before_beta(scores, beta):  # shifts the scores, then multiplies by beta
+    z = beta * (scores - scores.max(axis=-1, keepdims=True))
+    log_w = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return -(np.exp(log_w) * log_w).sum(-1)
+
+
+def e_nan_to_num(scores, beta):  # w · ln w with its nan set to 0, but the naive softmax
+    w = np.exp(beta * scores) / np.exp(beta * scores).sum(-1, keepdims=True)
+    return -np.nan_to_num(w * np.log(w)).sum(-1)
+
+
+def e_normalised(scores, beta):  # divides by ln n: a "normalised entropy"
+    return weight_entropy(scores, beta) / np.log(scores.shape[-1])
+
+
 ENTROPY_WRONG = [
+    ("unshifted-log-sum-exp", e_unshifted_log_sum_exp, "every failing case is one where", "overflow"),
+    ("shift-before-beta", e_shift_before_beta, "it looks like you shifted the scores", "negative-beta"),
+    ("nan-to-num-naive", e_nan_to_num, "every failing case is one where", "overflow"),
+    ("normalised", e_normalised, "it looks like you divided by ln n"),
     ("in-place", e_in_place, "changed its argument `scores` in place"),
     ("fixed-beta", e_fixed_beta, "ignores its argument `beta`"),
     ("big-epsilon", e_eps_in_wrong_place, "wrong on test case"),
@@ -198,7 +296,18 @@ def e_log_sum_exp_identity(scores, beta):  # H = ln Σ e^z - Σ w z
     return (np.log(e.sum(-1)) + m[..., 0]) - (w * z).sum(-1)
 
 
-ENTROPY_RIGHT = [("torch-xlogy-float32", e_torch_special), ("log-sum-exp-identity", e_log_sum_exp_identity)]
+def e_nansum_loop(scores, beta):  # one row at a time; nansum drops the 0 · (-inf) terms
+    out = np.empty(scores.shape[:-1])
+    for i in np.ndindex(out.shape):
+        z = beta * scores[i] - (beta * scores[i]).max()
+        w = np.exp(z) / np.exp(z).sum()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[i] = -np.nansum(w * np.log(w))
+    return out
+
+
+ENTROPY_RIGHT = [("torch-xlogy-float32", e_torch_special), ("log-sum-exp-identity", e_log_sum_exp_identity),
+                 ("nansum-loop", e_nansum_loop)]
 
 test_entropy_wrong_fails, test_entropy_variant_passes = table_tests(
     ch00.check_weight_entropy, ENTROPY_WRONG, ENTROPY_RIGHT)

@@ -92,7 +92,37 @@ def r_unit_keys_dot(keys, values, queries, beta, form="gaussian"):
     return _softmax_rows(2 * beta * queries @ k.T) @ values
 
 
+def r_mean_shift(keys, values, queries, beta, form="gaussian"):  # shifted by the row mean
+    s = -beta * ((queries[:, None, :] - keys[None, :, :]) ** 2).sum(-1) if form == "gaussian" \
+        else 2 * beta * queries @ keys.T
+    w = np.exp(s - s.mean(axis=1, keepdims=True))
+    return (w / w.sum(axis=1, keepdims=True)) @ values
+
+
+def r_nearest_value(keys, values, queries, beta, form="gaussian"):  # a hard lookup
+    d2 = ((queries[:, None, :] - keys[None, :, :]) ** 2).sum(-1)
+    return values[d2.argmin(axis=1)] if form == "gaussian" else values[(queries @ keys.T).argmax(1)]
+
+
+def r_nan_to_num(keys, values, queries, beta, form="gaussian"):  # the naive formula, nan -> 0
+    s = -beta * ((queries[:, None, :] - keys[None, :, :]) ** 2).sum(-1) if form == "gaussian" \
+        else 2 * beta * queries @ keys.T
+    w = np.exp(s)
+    return np.nan_to_num(w / w.sum(axis=1, keepdims=True)) @ values
+
+
+def r_dot_unstable(keys, values, queries, beta, form="gaussian"):  # stable for one form only
+    if form == "gaussian":
+        return retrieve(keys, values, queries, beta, form)
+    w = np.exp(2 * beta * queries @ keys.T)
+    return (w / w.sum(axis=1, keepdims=True)) @ values
+
+
 RETRIEVE_WRONG = [
+    ("mean-shift", r_mean_shift, "it looks like you subtracted each row's mean score", "spread"),
+    ("nearest-value", r_nearest_value, "answered with the value of the nearest key alone", "tie"),
+    ("nan-to-num", r_nan_to_num, "every failing case is one where exp of a raw score", "unstable"),
+    ("dot-unstable", r_dot_unstable, "every failing case is one where some 2β k·k_i exceeds 709", "overflow"),
     ("in-place", r_normalises_keys_in_place, "changed its argument `keys` in place"),
     ("ignores-form", r_ignores_form, "ignored the argument `form`: your answer is the Gauss"),
     ("ignores-beta", r_ignores_beta, "ignores its argument `beta`"),
@@ -185,7 +215,33 @@ def loo_absolute_error(keys, values, beta):
     return float(np.mean(np.abs(_softmax_rows(s) @ values - values).sum(1)))
 
 
+def loo_excludes_distance_zero(keys, values, beta):  # "itself" found by its distance 0
+    d2 = ((keys[:, None, :] - keys[None, :, :]) ** 2).sum(-1)
+    s = np.where(d2 == 0, -np.inf, -beta * d2)
+    return float(np.mean(((_softmax_rows(s) @ values - values) ** 2).sum(1)))
+
+
+def loo_nan_to_num(keys, values, beta):  # the naive formula with nan set to 0
+    s = -beta * ((keys[:, None, :] - keys[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(s, -np.inf)
+    w = np.exp(s)
+    w = np.nan_to_num(w / w.sum(1, keepdims=True))
+    return float(np.mean(((w @ values - values) ** 2).sum(1)))
+
+
+def loo_renormalised(keys, values, beta):  # zero the diagonal after the softmax, then renormalise
+    w = _softmax_rows(-beta * ((keys[:, None, :] - keys[None, :, :]) ** 2).sum(-1))
+    np.fill_diagonal(w, 0.0)
+    w = w / w.sum(1, keepdims=True)
+    return float(np.mean(((w @ values - values) ** 2).sum(1)))
+
+
 LOO_WRONG = [
+    ("renormalised-after", loo_renormalised, "zeroed the pair's own weight after the softmax and "
+     "renormalised", "underflow"),
+    ("excludes-distance-zero", loo_excludes_distance_zero, "left out every pair whose key is at distance 0",
+     "duplicate"),
+    ("nan-to-num", loo_nan_to_num, "every failing case is one where the keys are far apart", "underflow"),
     ("in-place", loo_in_place, "changed its argument `values` in place"),
     ("zero-distance", loo_zero_distance, "it looks like you did not leave the pair out"),
     ("mean-everything", loo_mean_everything, "it looks like you averaged the squared error"),
@@ -217,12 +273,57 @@ def loo_torch_float32(keys, values, beta):
     return ((torch.softmax(s, 1) @ v - v) ** 2).sum(1).mean()
 
 
-LOO_RIGHT = [("loop", loo_loop), ("torch-float32", loo_torch_float32)]
+def loo_expansion(keys, values, beta):  # ||k_i - k_j||² = |k_i|² + |k_j|² - 2 k_i·k_j
+    sq = (keys**2).sum(1)
+    s = -beta * (sq[:, None] + sq[None, :] - 2 * keys @ keys.T)
+    np.fill_diagonal(s, -np.inf)
+    return float(np.mean(((_softmax_rows(s) @ values - values) ** 2).sum(1)))
+
+
+LOO_RIGHT = [("loop", loo_loop), ("torch-float32", loo_torch_float32), ("expansion", loo_expansion)]
 
 test_retrieve_wrong_fails, test_retrieve_variant_passes = table_tests(
     ch01.check_retrieve, RETRIEVE_WRONG, RETRIEVE_RIGHT)
 test_loo_wrong_fails, test_loo_variant_passes = table_tests(
     ch01.check_leave_one_out_error, LOO_WRONG, LOO_RIGHT)
+
+
+def test_cases_are_in_the_regimes_they_name():
+    with np.errstate(all="ignore"):
+        for case in ch01.RETRIEVE_CASES:
+            k, v, q, beta, form = case
+            k, q = k.astype(np.float64), q.astype(np.float64)
+            d2 = ((q[:, None] - k[None]) ** 2).sum(-1)
+            s = -beta * d2 if form == "gaussian" else 2 * beta * q @ k.T
+            norms = np.linalg.norm(k, axis=1)
+            for regime in case.regime:
+                assert regime in ch01.RETRIEVE_REGIMES, regime
+                holds = {
+                    "unstable": np.isinf(np.exp(s)).any() or (np.exp(s) == 0).all(1).any(),
+                    "underflow": (np.exp(s) == 0).all(1).any(),
+                    "overflow": np.isinf(np.exp(s)).any(),
+                    "spread": np.isinf(np.exp(s - s.mean(1, keepdims=True))).any(),
+                    "norms": norms.max() - norms.min() > 0.1,
+                    "tie": any(np.sum(np.isclose(row, row.min())) > 1 for row in d2),
+                    "single-query": len(q) == 1,
+                    "single-pair": len(k) == 1,
+                    "beta-zero": beta == 0,
+                }[regime]
+                assert holds, (regime, case.why)
+        for case in ch01.LOO_CASES:
+            k, v, beta = case
+            k = k.astype(np.float64)
+            d2 = ((k[:, None] - k[None]) ** 2).sum(-1)
+            s = np.where(np.eye(len(k), dtype=bool), -np.inf, -beta * d2)
+            for regime in case.regime:
+                assert regime in ch01.LOO_REGIMES, regime
+                holds = {
+                    "underflow": (np.exp(s) == 0).all(1).any(),
+                    "duplicate": (d2[~np.eye(len(k), dtype=bool)] == 0).any(),
+                    "two-pairs": len(k) == 2,
+                    "beta-zero": beta == 0,
+                }[regime]
+                assert holds, (regime, case.why)
 
 
 def test_cases_vary_every_argument():

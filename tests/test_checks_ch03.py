@@ -6,11 +6,13 @@ check's own mistake models), so a test passes only if the check recognises real 
 
 from __future__ import annotations
 
+import copy
 from unittest import mock
 
 import numpy as np
 import pytest
 import torch
+from check_contract import table_tests
 
 from mosaics_edu.checks import CheckFailed, ch03
 from mosaics_edu.moons import moon_shares as package_moon_shares
@@ -119,6 +121,31 @@ def _cl_strided(w):
     top = torch.stack([a, b], 1)  # (m, 2, n)
     bottom = torch.stack([-b, a], 1)  # (m, 2, n)
     return torch.stack([top, bottom], 0).reshape(rows, cols)
+
+
+def _cl_sum_for_b(w):
+    out = w.clone()
+    for i in range(0, w.shape[0], 2):
+        for j in range(0, w.shape[1], 2):
+            a = (w[i, j] + w[i + 1, j + 1]) / 2
+            b = (w[i, j + 1] + w[i + 1, j]) / 2  # q + r
+            out[i, j], out[i, j + 1], out[i + 1, j], out[i + 1, j + 1] = a, b, -b, a
+    return out
+
+
+def _cl_square_loop(w):  # loops over the block rows for the columns too
+    out = w.clone()
+    m = min(w.shape) // 2
+    for i in range(m):
+        for j in range(m):
+            blk = w[2 * i:2 * i + 2, 2 * j:2 * j + 2]
+            a, b = (blk[0, 0] + blk[1, 1]) / 2, (blk[0, 1] - blk[1, 0]) / 2
+            out[2 * i:2 * i + 2, 2 * j:2 * j + 2] = torch.stack([torch.stack([a, b]), torch.stack([-b, a])])
+    return out
+
+
+def _cl_identity(w):
+    return w.clone()  # forgot to project at all
 
 
 # ---------------------------------------------------------------- 3.2 learner mistakes
@@ -238,6 +265,11 @@ def _gen_stale_key(model, prefix, n_steps):
     return torch.stack(out, dim=1)
 
 
+def _shares_a_plus_b(w_phi):
+    mag = (w_phi[0::2, 0::2] + w_phi[0::2, 1::2]).abs()
+    return (mag / mag.sum(dim=1, keepdim=True)).numpy()
+
+
 def _shares_softmax(w_phi):
     return torch.softmax(_magnitudes(w_phi), dim=1).numpy()
 
@@ -255,6 +287,9 @@ LEARNER_MISTAKES = {
         (_cl_top_row, "copied a and b from the top row"),
         (_cl_not_halved, "forgot to divide by 2"),
         (_cl_strided, "paired row i with row i + m"),
+        (_cl_sum_for_b, "took b = (q + r)/2"),
+        (_cl_square_loop, "projected only the blocks of the leading square part"),
+        (_cl_identity, "returned the matrix as it was"),
     ],
     "generate_with_fill_in": [
         (_gen_no_fill_in, "never filled in the values"),
@@ -274,6 +309,7 @@ LEARNER_MISTAKES = {
         (_shares_transposed_map, "read W_φ transposed"),
         (_shares_row_max, "divided by each row's largest magnitude"),
         (_shares_softmax, "took a softmax of the magnitudes"),
+        (_shares_a_plus_b, "took |a + b|"),
     ],
 }
 
@@ -328,10 +364,6 @@ def test_each_mistake_is_diagnosed(exercise, wrong, phrase, capsys):
 # ---------------------------------------------------------------- wrong answers, no known mistake
 
 
-def _cl_identity(w):
-    return w.clone()  # forgot to project at all
-
-
 def _cl_odd_on_complex_linear(w):
     """Right on a general matrix, but changes a matrix that is already complex-linear."""
     projected = complex_linear(w)
@@ -359,9 +391,7 @@ def _shares_flat(w_phi):
 
 
 GENERIC_WRONG = [
-    ("complex_linear", _cl_identity, "the largest difference is"),
     ("complex_linear", _cl_drops_last_column_pair, "expected shape (6, 6)"),
-    ("complex_linear", _cl_odd_on_complex_linear, "projecting twice changed the matrix"),
     ("generate_with_fill_in", _gen_crashes, "your function raised ValueError"),
     ("moon_shares", _shares_uniform, "the largest difference is"),
     ("moon_shares", _shares_flat, "expected shape (3, 3)"),
@@ -496,12 +526,12 @@ def _lc_trapezoid(model, x, clip):
 WRITTEN_WRONG = [
     ("complex_linear", _cl_in_place, "changed its argument `w` in place"),
     ("complex_linear", _cl_a_only, "entries differ"),
-    ("complex_linear", _cl_identity, "entries differ"),
+    ("complex_linear", _cl_identity, "it looks like you returned the matrix as it was"),
     ("complex_linear", _cl_drops_last_column_pair, "expected shape (6, 6)"),
-    ("complex_linear", _cl_odd_on_complex_linear, "projecting twice changed the matrix"),
+    ("complex_linear", _cl_odd_on_complex_linear, "every failing case is one where the matrix is already"),
     ("generate_with_fill_in", _gen_one_too_many, "shape"),
     ("generate_with_fill_in", _gen_prefix_in_place, "changed its argument `prefix` in place"),
-    ("generate_with_fill_in", _gen_list, "wrong on test case 0"),
+    ("generate_with_fill_in", _gen_list, "wrong on test case 0 of 4"),
     ("generate_with_fill_in", _gen_stale_key, "kept querying with the prompt's last key"),
     ("generate_with_fill_in", _gen_reads_first_key, "queried with the key of the first point"),
     ("moon_shares", _shares_abs_in_place, "changed its argument `w_phi` in place"),
@@ -510,24 +540,74 @@ WRITTEN_WRONG = [
     ("moon_shares", _shares_uniform, "entries differ"),
     ("moon_shares", _shares_flat, "expected shape (3, 3)"),
     ("learning_curve", _lc_unclipped, "forgot to clip"),
-    ("learning_curve", _lc_fixed_clip, "the one for clip=0.5"),
-    ("learning_curve", _lc_all_points, "you ran the model on all T+1 points"),
-    ("learning_curve", _lc_per_window, "one per window"),
+    ("learning_curve", _lc_fixed_clip, "ignores its argument `clip`"),
+    ("learning_curve", _lc_all_points, "the curve is wrong: it returned shape (121,)"),
+    ("learning_curve", _lc_per_window, "the curve is wrong: it returned shape (4,)"),
     ("learning_curve", _lc_in_place, "changed its argument `x` in place"),
-    ("learning_curve", _lc_trapezoid, "is not its mean"),
+    ("learning_curve", _lc_trapezoid, "the area is wrong"),
 ]
 CHECKS = {**{ex: EXERCISES[ex][0] for ex in EXERCISES}, "learning_curve": ch03.check_learning_curve}
 
 
-@pytest.mark.parametrize("exercise,wrong,phrase", [
-    pytest.param(ex, wrong, phrase, id=f"{ex}-{wrong.__name__}")
-    for ex, wrong, phrase in WRITTEN_WRONG
-])
-def test_written_wrong_answers_fail_with_their_message(exercise, wrong, phrase, capsys):
-    with np.errstate(all="ignore"), pytest.raises(CheckFailed) as err:
-        CHECKS[exercise](wrong)
-    assert phrase in str(err.value), str(err.value)
-    assert "passed" not in capsys.readouterr().out
+# ---------------------------------------------------------------- wrong answers in the regimes
+
+
+def _cl_row_loop(w):  # loops over the block rows for both indices: a non-square matrix crashes
+    out = w.clone()
+    for i in range(0, w.shape[0], 2):
+        for j in range(0, w.shape[0], 2):
+            a, b = (w[i, j] + w[i + 1, j + 1]) / 2, (w[i, j + 1] - w[i + 1, j]) / 2
+            out[i, j], out[i, j + 1], out[i + 1, j], out[i + 1, j + 1] = a, b, -b, a
+    return out
+
+
+def _gen_last_value(model, prefix, n_steps):  # reads the last stored value: none for a 1-point prompt
+    keys, values = moon_keys(model, prefix), moon_values(model, prefix[:, 1:])
+    latest = values[:, :, -1]  # IndexError when the prompt holds a single point
+    out = []
+    for _ in range(n_steps):
+        pred = read_memory(model, keys[:, :, -1], keys[:, :, :-1], values)
+        out.append(pred)
+        latest = moon_values(model, pred[:, None])
+        values = torch.cat([values, latest], dim=2)
+        keys = torch.cat([keys, moon_keys(model, pred[:, None])], dim=2)
+    return torch.stack(out, dim=1)
+
+
+def _shares_drop_small(w_phi):  # "cleans up" shares below 5 % (they come back as 0)
+    shares = moon_shares(w_phi)
+    shares[shares < 0.05] = 0.0
+    return shares
+
+
+def _lc_clip_below_only(model, x, clip):
+    with torch.no_grad():
+        r = (model(x[:, :-1]) - x[:, 1:]).clamp(min=-clip)
+    curve = (r**2).mean(dim=(0, 2)).numpy()
+    return curve, float(curve.mean())
+
+
+def _lc_clipped_predictions(model, x, clip):  # clips the predictions instead of the residuals
+    with torch.no_grad():
+        r = model(x[:, :-1]).clamp(-clip, clip) - x[:, 1:]
+    curve = (r**2).mean(dim=(0, 2)).numpy()
+    return curve, float(curve.mean())
+
+
+REGIME_WRONG = [
+    ("complex_linear", _cl_row_loop, "your function raised IndexError", "non-square"),
+    ("complex_linear", _cl_square_loop, "projected only the blocks of the leading square part",
+     "non-square"),
+    ("generate_with_fill_in", _gen_last_value, "your function raised IndexError", "short-prompt"),
+    ("generate_with_fill_in", _gen_no_fill_in, "never filled in the values", "short-prompt"),
+    ("moon_shares", _shares_drop_small, "every failing case is one where each unit follows one moon",
+     "one-moon"),
+    ("moon_shares", _shares_abs_a, "used |a| only", "zero-a"),
+    ("learning_curve", _lc_clip_below_only, "every failing case is one where residuals lie beyond",
+     "clip-binds"),
+    ("learning_curve", _lc_clipped_predictions, "every failing case is one where residuals lie beyond",
+     "clip-binds"),
+]
 
 
 # ---------------------------------------------------------------- correct variants
@@ -574,23 +654,91 @@ def _lc_numpy(model, x, clip):
 
 def _lc_float32(model, x, clip):
     with torch.no_grad():
-        pred = model.float()(x[:, :-1].float())
-    model.double()
+        pred = copy.deepcopy(model).float()(x[:, :-1].float())
     curve = ((pred - x[:, 1:].float()).clamp(-clip, clip) ** 2).mean(dim=(0, 2))
     return curve, curve.mean()
 
 
+def _cl_loop_float32(w):
+    out = w.float().clone()
+    for i in range(0, w.shape[0], 2):
+        for j in range(0, w.shape[1], 2):
+            a = (out[i, j] + out[i + 1, j + 1]) / 2
+            b = (out[i, j + 1] - out[i + 1, j]) / 2
+            out[i:i + 2, j:j + 2] = torch.stack([torch.stack([a, b]), torch.stack([-b, a])])
+    return out
+
+
+def _gen_loop_of_points(model, prefix, n_steps):  # keeps the points, rebuilds keys and values
+    points, out = prefix, []
+    for _ in range(n_steps):
+        keys, values = moon_keys(model, points), moon_values(model, points[:, 1:])
+        pred = read_memory(model, keys[:, :, -1], keys[:, :, :-1], values)
+        out.append(pred)
+        points = torch.cat([points, pred[:, None]], dim=1)
+    return torch.stack(out, dim=1)
+
+
+def _shares_block_norm(w_phi):  # the Frobenius norm of a block is √2 |a + ib|: the same shares
+    mag = torch.stack([torch.stack([torch.linalg.norm(w_phi[2 * h:2 * h + 2, 2 * m:2 * m + 2])
+                                    for m in range(3)]) for h in range(3)])
+    return (mag / mag.sum(1, keepdim=True)).numpy()
+
+
+def _lc_min_of_squares(model, x, clip):  # min(r², clip²) is the clipped residual squared
+    with torch.no_grad():
+        err = torch.minimum((model(x[:, :-1]) - x[:, 1:]) ** 2, torch.tensor(clip**2))
+    curve = err.mean(dim=(0, 2)).numpy()
+    return curve, float(curve.mean())
+
+
 CORRECT_VARIANTS = [
     ("complex_linear", _cl_via_transpose), ("complex_linear", _cl_float32),
+    ("complex_linear", _cl_loop_float32),
     ("generate_with_fill_in", _gen_recompute), ("generate_with_fill_in", generate_cached),
-    ("moon_shares", _shares_torch), ("moon_shares", _shares_float32),
-    ("learning_curve", _lc_numpy), ("learning_curve", _lc_float32),
+    ("generate_with_fill_in", _gen_loop_of_points),
+    ("moon_shares", _shares_torch), ("moon_shares", _shares_float32), ("moon_shares", _shares_block_norm),
+    ("learning_curve", _lc_numpy), ("learning_curve", _lc_float32), ("learning_curve", _lc_min_of_squares),
 ]
 
+for _ex in CHECKS:  # one table of wrong answers and correct variants per exercise
+    _seen = {w for ex, w, _ in WRITTEN_WRONG}
+    _wrong = [(f"{w.__name__}", w, phrase) for ex, w, phrase in WRITTEN_WRONG if ex == _ex]
+    _wrong += [(f"{w.__name__}", w, phrase) for ex, w, phrase in GENERIC_WRONG
+               if ex == _ex and w not in _seen]
+    _wrong += [(f"{w.__name__}-regime", w, phrase, regime) for ex, w, phrase, regime in REGIME_WRONG
+               if ex == _ex]
+    _right = [(r.__name__, r) for ex, r in CORRECT_VARIANTS if ex == _ex]
+    globals()[f"test_{_ex}_wrong_fails"], globals()[f"test_{_ex}_variant_passes"] = table_tests(
+        CHECKS[_ex], _wrong, _right)
 
-@pytest.mark.parametrize("exercise,right", [
-    pytest.param(ex, right, id=f"{ex}-{right.__name__}") for ex, right in CORRECT_VARIANTS
-])
-def test_correct_variants_pass(exercise, right, capsys):
-    CHECKS[exercise](right)
-    assert f"✓ {_tag(exercise)} passed" in capsys.readouterr().out
+
+def test_cases_are_in_the_regimes_they_name():
+    for case in ch03.complex_cases():
+        (w,) = case
+        for regime in case.regime:
+            assert regime in ch03.COMPLEX_REGIMES
+            assert {"non-square": w.shape[0] != w.shape[1],
+                    "projected": torch.allclose(to_complex_linear(w), w)}[regime], regime
+    for case in ch03.generation_cases():
+        model, prefix, _ = case
+        for regime in case.regime:
+            assert regime in ch03.GENERATE_REGIMES
+            assert {"short-prompt": prefix.shape[1] <= 2, "one-unit": model.n_units == 1}[regime], regime
+    for case in ch03.share_cases():
+        (w,) = case
+        mag = torch.sqrt(w[0::2, 0::2] ** 2 + w[0::2, 1::2] ** 2)
+        for regime in case.regime:
+            assert regime in ch03.SHARE_REGIMES
+            assert {"one-moon": bool(((mag / mag.sum(1, keepdim=True)).max(1).values > 0.9).all()),
+                    "zero-a": bool(((w[0::2, 0::2] == 0) & (w[0::2, 1::2] != 0)).any())}[regime], regime
+    for case in ch03.curve_cases():
+        model, x, clip = case
+        with torch.no_grad():
+            r = model(x[:, :-1]) - x[:, 1:]
+        for regime in case.regime:
+            assert regime in ch03.CURVE_REGIMES
+            beyond = min(float((r > clip).double().mean()), float((r < -clip).double().mean()))
+            assert {"clip-binds": beyond > 0.005,
+                    "clip-free": bool(r.abs().max() < clip),
+                    "one-position": x.shape[1] == 2}[regime], regime

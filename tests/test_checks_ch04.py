@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from check_contract import table_tests
 
 from mosaics_edu.checks import CheckFailed, ch04
 from mosaics_edu.features import leaky_average
@@ -122,7 +123,7 @@ def test_every_modelled_cmem_mistake_is_diagnosed(diagnosis):
 def test_position_zero_averaging_the_future_is_named():
     _raises(ch04.check_context_memory,
             lambda x, p, H: ch04._cmem(x, p, H, first_row="uniform").float(),
-            "position 0", "uniform softmax")
+            "position 0 averages every value of the window")
 
 
 def test_context_memory_stub_and_wrong_shape():
@@ -441,37 +442,143 @@ WRONG = [
     (ch04.check_context_memory, _cm_transposed, "transposed weights"),
     (ch04.check_context_memory, _cm_decay_in_place, "changed its argument `p` in place"),
     (ch04.check_context_memory, _cm_time_normalised, "over the time axis"),
-    (ch04.check_context_memory, _cm_heads_split_wrong, "positions t ="),
-    (ch04.check_context_memory, _cm_half, "right only to that precision"),
+    (ch04.check_context_memory, _cm_heads_split_wrong,
+     "every failing case is one where there are several heads"),
+    (ch04.check_context_memory, _cm_half, "agrees only to float16 precision"),
     (ch04.check_persistent_memory, _pm_normalised_after_scale, "forgot the bandwidth"),
     (ch04.check_persistent_memory, _pm_transposed, "transposed weights"),
     (ch04.check_persistent_memory, _pm_tables_in_place, "changed its argument `p` in place"),
-    (ch04.check_persistent_memory, _pm_softmax_over_heads, "positions t ="),
-    (ch04.check_persistent_memory, _pm_reads_keys_table, "positions t ="),
+    (ch04.check_persistent_memory, _pm_softmax_over_heads, "took the softmax over the heads"),
+    (ch04.check_persistent_memory, _pm_reads_keys_table, "averaged the rows of M_k"),
     (ch04.check_effective_scalars, _es_no_abs, "forgot the absolute value"),
-    (ch04.check_effective_scalars, _es_unclamped_beta, "forgot the clamp"),
+    (ch04.check_effective_scalars, _es_unclamped_beta,
+     "every failing case is one where some 10·θ^β exceeds 5"),
     (ch04.check_effective_scalars, _es_abs_in_place, "in place"),
-    (ch04.check_effective_scalars, _es_wrong_key, "must return a dict with the keys"),
-    (ch04.check_effective_scalars, _es_linear_decay, "'decay' of head"),
-    (ch04.check_effective_scalars, _es_beta_twice_scale, "'beta' of head"),
+    (ch04.check_effective_scalars, _es_wrong_key, "expected a dict with the keys"),
+    (ch04.check_effective_scalars, _es_linear_decay, "'decay' is wrong"),
+    (ch04.check_effective_scalars, _es_beta_twice_scale, "'beta' is wrong"),
     (ch04.check_mosaic_lm, _lm_head_unscaled, "forgot the 1/√d"),
     (ch04.check_mosaic_lm, _lm_post_ln, "post-LN"),
-    (ch04.check_mosaic_lm, _lm_tuple, "returned a tuple"),
-    (ch04.check_mosaic_lm, _lm_positions, "logits differ from position"),
-    (ch04.check_mosaic_lm, _lm_sqrt_vocab, "logits differ from position"),
-    (ch04.check_mosaic_lm, _lm_ln_every_block, "logits differ from position"),
-    (ch04.check_model_sizes, _ms_fixed_pmem, "do not change with `pmem_size`"),
+    (ch04.check_mosaic_lm, _lm_tuple, "it returned a tuple of 2"),
+    (ch04.check_mosaic_lm, _lm_positions, "entries differ"),
+    (ch04.check_mosaic_lm, _lm_sqrt_vocab, "times 0.742781 everywhere"),
+    (ch04.check_mosaic_lm, _lm_ln_every_block, "applied ln_f after every block"),
+    (ch04.check_model_sizes, _ms_fixed_pmem, "ignores its argument `pmem_size`"),
     (ch04.check_model_sizes, _ms_floats, "integers"),
     (ch04.check_model_sizes, _ms_no_final_ln, "forgot the final LayerNorm"),
     (ch04.check_model_sizes, _ms_positions_both, "gave the mosaic a position table"),
     (ch04.check_model_sizes, _ms_untied, "tied output head"),
-    (ch04.check_model_sizes, _ms_mlp_4d2, "the GPT count is"),
+    (ch04.check_model_sizes, _ms_mlp_4d2, "counted the GPT-2 MLP as 4d²"),
 ]
 
 
-@pytest.mark.parametrize("check, wrong, phrase", WRONG, ids=[w.__name__ for _, w, _ in WRONG])
-def test_written_wrong_answers_fail_with_their_message(check, wrong, phrase):
-    _raises(check, wrong, phrase)
+# ---- wrong answers in the regimes of the cases ------------------------------------------------
+
+
+def _cm_finite_mask(x, p, n_head):  # a transformer habit: mask with -1e4, zero row 0 by hand
+    B, T, d = x.shape
+    k = torch.nn.functional.normalize(leaky_average(_heads(x, p["W_phi"], n_head), p["decay"]), dim=-1)
+    logits = p["beta"][:, None, None] * (k @ k.transpose(-1, -2))
+    v_now = _heads(x, p["W_psi"], n_head)
+    v_next = torch.cat([v_now[:, :, 1:], torch.zeros_like(v_now[:, :, :1])], dim=2)
+    g = p["gamma"][:, None, None]
+    v = p["alpha"][:, None, None] * torch.nn.functional.normalize(g * v_now + (1 - g) * v_next, dim=-1)
+    w = torch.softmax(logits.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(-1), -1e4), dim=-1)
+    w[:, :, 0] = 0.0
+    return (w @ v).transpose(1, 2).reshape(B, T, d) @ p["W_o"].T
+
+
+def _cm_reshape_heads(x, p, n_head):  # heads by reshape, no transpose
+    B, T, d = x.shape
+
+    def heads(W):
+        return (x @ W.T).reshape(B, n_head, T, d // n_head)
+
+    k = torch.nn.functional.normalize(leaky_average(heads(p["W_phi"]), p["decay"]), dim=-1)
+    logits = p["beta"][:, None, None] * (k @ k.transpose(-1, -2))
+    v_now = heads(p["W_psi"])
+    v_next = torch.cat([v_now[:, :, 1:], torch.zeros_like(v_now[:, :, :1])], dim=2)
+    g = p["gamma"][:, None, None]
+    v = p["alpha"][:, None, None] * torch.nn.functional.normalize(g * v_now + (1 - g) * v_next, dim=-1)
+    w = torch.softmax(logits.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(-1), float("-inf")), -1)
+    return (w.nan_to_num(0.0) @ v).transpose(1, 2).reshape(B, T, d) @ p["W_o"].T
+
+
+def _pm_manual_softmax(x, p, n_head):  # exp / sum by hand: overflows when β is e^10
+    B, T, d = x.shape
+    q = leaky_average(_heads(x, p["W_phi"], n_head), p["decay"])
+    q = p["beta"][:, None, None] * q / q.norm(dim=-1, keepdim=True)
+    e = torch.exp(q @ p["M_k"].transpose(-1, -2))
+    y = (e / e.sum(-1, keepdim=True) @ p["M_v"]) * p["alpha"][:, None, None]
+    return y.transpose(1, 2).reshape(B, T, d) @ p["W_o"].T
+
+
+def _pm_clamped_logits(x, p, n_head):  # logits clamped at 80 "to avoid overflow"
+    B, T, d = x.shape
+    q = leaky_average(_heads(x, p["W_phi"], n_head), p["decay"])
+    q = p["beta"][:, None, None] * q / q.norm(dim=-1, keepdim=True)
+    w = torch.softmax((q @ p["M_k"].transpose(-1, -2)).clamp(-80, 80), dim=-1)
+    y = (w @ p["M_v"]) * p["alpha"][:, None, None]
+    return y.transpose(1, 2).reshape(B, T, d) @ p["W_o"].T
+
+
+def _es_capped_decay(theta):
+    out = effective_scalars(theta)
+    out["decay"] = torch.exp(-10 * theta["decay_logit"]).clamp(max=1.0)  # "λ may not exceed 1"
+    return out
+
+
+def _es_clamp_both_sides(theta):
+    scale = torch.exp((10 * theta["beta_logit"]).clamp(-5.0, 5.0))
+    return {**effective_scalars(theta), "scale": scale, "beta": scale**2}
+
+
+def _lm_first_block(idx, model):
+    x = model.wte(idx)
+    block = model.blocks[0]
+    x = x + block.cmem(block.ln_1(x))
+    x = x + block.pmem(block.ln_2(x))
+    return model.ln_f(x) @ model.wte.weight.T / math.sqrt(model.config.n_embd)
+
+
+def _lm_matmul_untransposed(idx, model):  # h @ W: the same shape only when vocab_size = n_embd
+    x = model.wte(idx)
+    for block in model.blocks:
+        x = x + block.cmem(block.ln_1(x))
+        x = x + block.pmem(block.ln_2(x))
+    return model.ln_f(x) @ model.wte.weight / math.sqrt(model.config.n_embd)
+
+
+def _ms_float32(V, T, L, d, H, P):  # counts computed in float32: above 2^24 they round
+    V, T, L, d, H, P = (np.float32(v) for v in (V, T, L, d, H, P))
+    mosaic = V * d + L * (2 * d + 5 * d * d + 2 * P * d + 7 * H) + d
+    gpt = V * d + T * d + L * (2 * d + 12 * d * d) + d
+    return int(mosaic), int(gpt)
+
+
+def _ms_scalars_once(V, T, L, d, H, P):  # the per-head scalars counted once, not per block
+    mosaic, gpt = model_sizes(V, T, L, d, H, P)
+    return mosaic - (L - 1) * 7 * H, gpt
+
+
+REGIME_WRONG = [
+    (ch04.check_context_memory, _cm_finite_mask, "masked with a finite number", "sharp"),
+    (ch04.check_context_memory, _cm_reshape_heads, "split the heads with a plain view", "multi-head"),
+    (ch04.check_persistent_memory, _pm_manual_softmax, "every failing case is one where some β_h is e^10",
+     "sharp"),
+    (ch04.check_persistent_memory, _pm_clamped_logits, "every failing case is one where some β_h is e^10",
+     "sharp"),
+    (ch04.check_effective_scalars, _es_capped_decay, "capped λ at 1", "negative-decay"),
+    (ch04.check_effective_scalars, _es_clamp_both_sides, "clamped the log-scale from below too",
+     "clamp-below"),
+    (ch04.check_mosaic_lm, _lm_first_block, "ran only the first block", "several-blocks"),
+    (ch04.check_mosaic_lm, _lm_matmul_untransposed, "multiplied by the embedding matrix untransposed",
+     "vocab-is-d"),
+    (ch04.check_model_sizes, _ms_float32, "every failing case is one where the counts exceed 2^24",
+     "large"),
+    (ch04.check_model_sizes, _ms_scalars_once, "counted the per-head scalars once per model",
+     "several-layers"),
+]
 
 
 # ---- correct answers written differently: they must pass ------------------------------------
@@ -515,6 +622,43 @@ def _pm_einsum(x, p, n_head):
 
 def _pm_float64(x, p, n_head):
     return persistent_memory(x.double(), {k: v.double() for k, v in p.items()}, n_head)
+
+
+def _pm_head_loop(x, p, n_head):  # one head at a time
+    B, T, d = x.shape
+    hs = d // n_head
+    outs = []
+    for h in range(n_head):
+        q = leaky_average((x @ p["W_phi"][h * hs:(h + 1) * hs].T)[:, None], p["decay"][h:h + 1])[:, 0]
+        q = p["beta"][h] * torch.nn.functional.normalize(q, dim=-1)  # (B, T, hs)
+        w = torch.softmax(q @ p["M_k"][h].T, dim=-1)  # (B, T, P)
+        outs.append(p["alpha"][h] * (w @ p["M_v"][h]))
+    return torch.cat(outs, dim=-1) @ p["W_o"].T
+
+
+def _es_per_head_floats(theta):  # one head at a time, with Python's math
+    heads = range(len(theta["decay_logit"]))
+    scale = [math.exp(min(10 * float(theta["beta_logit"][h]), 5.0)) for h in heads]
+    return {"decay": torch.tensor([math.exp(-10 * abs(float(theta["decay_logit"][h]))) for h in heads]),
+            "scale": torch.tensor(scale), "beta": torch.tensor([s * s for s in scale]),
+            "alpha": torch.tensor([math.exp(10 * float(theta["alpha_logit"][h])) for h in heads])}
+
+
+def _lm_linear(idx, model):  # F.linear applies the tied matrix as x @ W.T
+    x = model.wte(idx)
+    for block in model.blocks:
+        x = x + block.cmem(block.ln_1(x))
+        x = x + block.pmem(block.ln_2(x))
+    return torch.nn.functional.linear(model.ln_f(x), model.wte.weight) * model.config.n_embd**-0.5
+
+
+def _ms_loop(V, T, L, d, H, P):
+    mosaic = gpt = V * d + d
+    gpt += T * d
+    for _ in range(L):
+        mosaic += 2 * d + (3 * d * d + 4 * H) + (2 * d * d + 2 * P * d + 3 * H)
+        gpt += 2 * d + 4 * d * d + 2 * (4 * d * d)
+    return mosaic, gpt
 
 
 def _es_clamp_after_exp(theta):
@@ -567,20 +711,63 @@ RIGHT = [
     (ch04.check_context_memory, _cm_last_value_repeated),  # the last value is never read
     (ch04.check_persistent_memory, _pm_einsum),
     (ch04.check_persistent_memory, _pm_float64),
+    (ch04.check_persistent_memory, _pm_head_loop),
     (ch04.check_effective_scalars, _es_clamp_after_exp),
     (ch04.check_effective_scalars, _es_numpy_lists),
+    (ch04.check_effective_scalars, _es_per_head_floats),
     (ch04.check_mosaic_lm, _lm_package_parts),
     (ch04.check_mosaic_lm, _lm_float64),
+    (ch04.check_mosaic_lm, _lm_linear),
     (ch04.check_model_sizes, _ms_numpy),
     (ch04.check_model_sizes, _ms_by_parts),
+    (ch04.check_model_sizes, _ms_loop),
 ]
 
 
-@pytest.mark.parametrize("check, right", RIGHT, ids=[r.__name__ for _, r in RIGHT])
-def test_correct_variants_pass(check, right, capsys):
-    with torch.no_grad():
-        check(right)
-    assert "passed" in capsys.readouterr().out
+for _check in (ch04.check_effective_scalars, ch04.check_context_memory, ch04.check_persistent_memory,
+               ch04.check_mosaic_lm, ch04.check_model_sizes):  # one table per exercise
+    _name = _check.__name__.removeprefix("check_")
+    _wrong = [(w.__name__, w, phrase) for c, w, phrase in WRONG if c is _check]
+    _wrong += [(w.__name__, w, phrase, regime) for c, w, phrase, regime in REGIME_WRONG if c is _check]
+    globals()[f"test_{_name}_wrong_fails"], globals()[f"test_{_name}_variant_passes"] = table_tests(
+        _check, _wrong, [(r.__name__, r) for c, r in RIGHT if c is _check])
+
+
+def test_cases_are_in_the_regimes_they_name():
+    for case in ch04.scalar_cases():
+        (theta,) = case
+        for regime in case.regime:
+            assert regime in ch04.SCALAR_REGIMES
+            assert {"clamp-binds": bool((10 * theta["beta_logit"] > 5).any()),
+                    "clamp-below": bool((10 * theta["beta_logit"] < -5).any()),
+                    "negative-decay": bool((theta["decay_logit"] < 0).any()),
+                    "one-head": len(theta["decay_logit"]) == 1}[regime], regime
+    for case in ch04.cmem_cases():
+        x, p, H = case
+        for regime in case.regime:
+            assert regime in ch04.CMEM_REGIMES
+            finite = ch04._cmem(x, p, H, mask_value=-1e4)
+            assert {"multi-head": H > 1,
+                    "sharp": bool(p["beta"].max() > 2e4) and not torch.allclose(finite, ch04._cmem(x, p, H)),
+                    "single-position": x.shape[1] == 1}[regime], regime
+    for case in ch04.pmem_cases():
+        x, p, H = case
+        for regime in case.regime:
+            assert regime in ch04.PMEM_REGIMES
+            assert {"sharp": bool(p["beta"].max() > 2e4), "one-entry": p["M_k"].shape[1] == 1}[regime], regime
+    for case in ch04.lm_cases():
+        idx, model = case
+        for regime in case.regime:
+            assert regime in ch04.LM_REGIMES
+            assert {"several-blocks": model.config.n_layer > 1,
+                    "vocab-is-d": model.config.vocab_size == model.config.n_embd,
+                    "single-token": idx.shape[1] == 1}[regime], regime
+    for case in ch04.SIZE_CASES:
+        counts = ch04.reference_model_sizes(*case)
+        for regime in case.regime:
+            assert regime in ch04.SIZE_REGIMES
+            assert {"one-layer": case[2] == 1, "several-layers": case[2] > 1,
+                    "large": min(counts) > 2**24 and any(int(np.float32(n)) != n for n in counts)}[regime]
 
 
 @pytest.mark.parametrize("check", [ch04.check_effective_scalars, ch04.check_context_memory,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+from check_contract import table_tests
 
 from mosaics_edu.checks import CheckFailed, ch06
 from mosaics_edu.regbench import SEP, reference_distribution
-from mosaics_edu.regbench.vocab import VOCAB_SIZE
+from mosaics_edu.regbench.vocab import SYMBOLS, VOCAB_SIZE
 
 
 def _raises(check, fn, *fragments):
@@ -251,3 +253,283 @@ def test_bigram_hand_written_mistakes():
     _raises(ch06.check_bigram, float16, "float16")
     _raises(ch06.check_bigram, stub, "not implemented")
     _raises(ch06.check_bigram, shifted, "wrong on test case 0")
+
+
+# ---- tables: wrong answers (several in the regimes of the cases) and correct variants -----------
+
+
+def _walk(automaton, length, rng, pick):
+    out, state = [], 0
+    for _ in range(length):
+        syms = automaton.out_symbols(state)
+        a = pick(syms, rng)
+        out.append(int(a))
+        state = automaton.step(state, a)
+    return out
+
+
+def s_one_too_short(automaton, length, rng):  # range(1, length)
+    return _walk(automaton, length - 1, rng, lambda syms, r: syms[int(r.integers(len(syms)))])
+
+
+def s_random_module(automaton, length, rng):  # np.random instead of the argument
+    return _walk(automaton, length, rng, lambda syms, r: syms[np.random.randint(len(syms))])
+
+
+def s_restart_each_symbol(automaton, length, rng):  # never moves on: stays in state 0
+    syms = automaton.out_symbols(0)
+    return [int(syms[int(rng.integers(len(syms)))]) for _ in range(length)]
+
+
+def s_weighted_by_id(automaton, length, rng):  # larger ids more likely
+    return _walk(automaton, length, rng,
+                 lambda syms, r: r.choice(syms, p=np.array(syms, float) / sum(syms)))
+
+
+def s_first_symbol_state(automaton, length, rng):  # steps with the previous symbol
+    out, state, prev = [], 0, None
+    for _ in range(length):
+        syms = automaton.out_symbols(state)
+        a = syms[int(rng.integers(len(syms)))]
+        out.append(int(a))
+        state = automaton.step(state, prev if prev in syms else a)
+        prev = a
+    return out
+
+
+def s_letters(automaton, length, rng):  # returns the letters, not the ids
+    return "".join(SYMBOLS[a - 1] for a in automaton.sample_string(length, rng))
+
+
+def s_skips_single_way(automaton, length, rng):  # "nothing to choose": skips a state with one way out
+    out, state = [], 0
+    while len(out) < length:
+        syms = automaton.out_symbols(state)
+        a = syms[int(rng.integers(len(syms)))]
+        if len(syms) > 1 or not out:
+            out.append(int(a))
+        state = automaton.step(state, a)
+    return out
+
+
+SAMPLE_WRONG = [
+    ("one-too-short", s_one_too_short, "asked for length=1, your string has 0 symbols", "length-one"),
+    ("skips-single-way", s_skips_single_way, "cannot be read by the automaton", "one-way"),
+    ("random-module", s_random_module, "same seed gave different strings"),
+    ("stays-in-state-0", s_restart_each_symbol, "cannot be read by the automaton"),
+    ("weighted-by-id", s_weighted_by_id, "equally likely"),
+    ("steps-with-previous", s_first_symbol_state, "cannot be read"),
+    ("letters", s_letters, "list of symbol ids"),
+]
+SAMPLE_RIGHT = [("integers", sample_with_integers), ("choice-array", sample_with_choice),
+                ("permutation", lambda a, n, rng: _walk(a, n, rng, lambda syms, r: r.permutation(syms)[0]))]
+
+
+def r_no_reset_skip(sample):  # skips '|' but keeps the state of the string before
+    ref = np.zeros((len(sample.tokens) - 1, VOCAB_SIZE))
+    state = 0
+    for t in range(len(sample.tokens) - 1):
+        if sample.tokens[t] != SEP:
+            state = sample.automaton.step(state, sample.tokens[t])
+        ref[t, list(sample.automaton.out_symbols(state))] = 1 / len(sample.automaton.out_symbols(state))
+    return ref
+
+
+def r_reset_late(sample):  # resets on the token after '|'
+    ref = np.zeros((len(sample.tokens) - 1, VOCAB_SIZE))
+    state, prev = 0, None
+    for t in range(len(sample.tokens) - 1):
+        state = 0 if prev == SEP else state
+        if sample.tokens[t] != SEP:
+            state = sample.automaton.step(state, sample.tokens[t])
+        prev = sample.tokens[t]
+        ref[t, list(sample.automaton.out_symbols(state))] = 1 / len(sample.automaton.out_symbols(state))
+    return ref
+
+
+def r_sep_column(sample):  # gives '|' a share at the end of every string
+    ref = reference_rows(sample)
+    ends = [t for t in range(len(ref)) if sample.tokens[t + 1] == SEP]
+    ref[ends] *= 0.5
+    ref[ends, SEP] = 0.5
+    return ref
+
+
+def r_alphabet(sample):
+    alphabet = sorted({a for a in sample.tokens if a != SEP})  # the symbols seen in the sample
+    ref = np.zeros((len(sample.tokens) - 1, VOCAB_SIZE))
+    ref[:, alphabet] = 1 / len(alphabet)
+    return ref
+
+
+def r_counts(sample):
+    return (reference_rows(sample) > 0).astype(np.int64)
+
+
+REFERENCE_WRONG = [
+    ("no-reset-skip", r_no_reset_skip, "did not reset the automaton at '|'", "separator"),
+    ("reset-late", r_reset_late, "reset the automaton one token late", "separator"),
+    ("sep-column", r_sep_column, "entries differ"),
+    ("alphabet-of-sample", r_alphabet, "entries differ"),
+    ("counts", r_counts, "marked the valid symbols with 1 without dividing"),
+    ("crash-no-reset", lambda s: [s.automaton.out_symbols(s.automaton.step(0, t)) for t in s.tokens],
+     "your function raised"),
+    ("float16", lambda s: reference_rows(s).astype(np.float16), "float16"),
+]
+REFERENCE_RIGHT = [("loop", reference_rows), ("float32", reference_rows_float32),
+                   ("package", reference_distribution)]
+
+
+def a_last_max(probs, reference):  # argmax over the reversed row: ties go to the last symbol
+    top = probs.shape[1] - 1 - probs[:, ::-1].argmax(axis=1)
+    return float((reference[np.arange(len(probs)), top] > 0).mean()), accuracy_and_tvd(probs, reference)[1]
+
+
+def a_max_valid_prob(probs, reference):  # "a hit when the valid symbols hold the top probability"
+    top = probs.max(axis=1)
+    hit = [(p[r > 0] >= m).any() for p, r, m in zip(probs, reference, top, strict=True)]
+    return float(np.mean(hit)), accuracy_and_tvd(probs, reference)[1]
+
+
+def a_torch_argmax_tvd_sum(probs, reference):  # TVD without the ½
+    p, r = torch.as_tensor(probs), torch.as_tensor(reference)
+    acc = (r.gather(1, p.argmax(1, keepdim=True)) > 0).double().mean()
+    return float(acc), float((p - r).abs().sum(1).mean())
+
+
+SCORE_WRONG = [
+    ("last-max", a_last_max, "broke ties towards the last symbol", "ties"),
+    ("max-valid-prob", a_max_valid_prob, "counted a hit when any of several tied top symbols", "ties"),
+    ("tvd-no-half", a_torch_argmax_tvd_sum, "left out the ½"),
+    ("in-place", lambda p, r: (p.__isub__(r), (0.5, 0.5))[1], "in place"),
+    ("float16", lambda p, r: tuple(np.float16(v) for v in accuracy_and_tvd(p, r)), "float16"),
+    ("none", lambda p, r: None, "return"),
+    ("sums", lambda p, r: tuple(v * len(p) for v in accuracy_and_tvd(p, r)), "summed over positions"),
+]
+SCORE_RIGHT = [("vectorised", accuracy_and_tvd), ("loop", accuracy_and_tvd_loop),
+               ("array", lambda p, r: np.array(accuracy_and_tvd(p, r)))]
+
+
+def b_no_reset(tokens):  # the previous symbol stays the context across '|'
+    counts = np.zeros((VOCAB_SIZE, VOCAB_SIZE))
+    prev, rows = 0, []
+    for tok in tokens:
+        if tok != SEP:
+            counts[prev, tok] += 1
+            prev = tok
+        row = counts[prev] if counts[prev].sum() else counts.sum(axis=0)
+        rows.append(row / row.sum())
+    return np.array(rows)
+
+
+def b_uniform_backoff(tokens):  # an unseen context predicts uniformly
+    out = bigram_next_matrix(tokens).astype(np.float64)
+    counts, prev = np.zeros((VOCAB_SIZE, VOCAB_SIZE)), 0
+    for t, tok in enumerate(tokens):
+        prev = 0 if tok == SEP else prev
+        if tok != SEP:
+            counts[prev, tok] += 1
+            prev = tok
+        if not counts[prev].sum():
+            out[t] = np.r_[0.0, np.full(18, 1 / 18), 0.0]
+    return out
+
+
+def b_laplace(tokens):  # add-one smoothing over the 18 symbols
+    counts, prev, rows = np.zeros((VOCAB_SIZE, VOCAB_SIZE)), 0, []
+    for tok in tokens:
+        if tok == SEP:
+            prev = 0
+        else:
+            counts[prev, tok] += 1
+            prev = tok
+        row = (counts[prev] if counts[prev].sum() else counts.sum(axis=0)).copy()
+        row[1:SEP] += 1
+        rows.append(row / row.sum())
+    return np.array(rows)
+
+
+def b_l_minus_one(tokens):  # one row per input position but the last (like 6.2)
+    return bigram_next(tokens)[:-1]
+
+
+def b_counts_before(tokens):  # predicts before counting the pair that ends at token t
+    counts, prev, rows = np.zeros((VOCAB_SIZE, VOCAB_SIZE)), 0, []
+    for tok in tokens:
+        nxt = 0 if tok == SEP else tok
+        row = counts[nxt] if counts[nxt].sum() else counts.sum(axis=0)
+        rows.append(row / row.sum() if row.sum() else np.r_[0.0, np.full(18, 1 / 18), 0.0])
+        if tok != SEP:
+            counts[prev, tok] += 1
+        prev = nxt
+    return np.array(rows)
+
+
+BIGRAM_WRONG = [
+    ("no-reset", b_no_reset, "carried the previous symbol across '|'", "separator"),
+    ("uniform-backoff", b_uniform_backoff, "predicted uniformly when the context has not been seen",
+     "unseen"),
+    ("laplace", b_laplace, "smoothed the counts"),
+    ("l-minus-one", b_l_minus_one, "shape"),
+    ("counts-after-predicting", b_counts_before, "one step late"),
+    ("in-place", lambda tk: (tk.append(SEP), bigram_next(tk[:-1]))[1], "in place"),
+    ("float16", lambda tk: bigram_next(tk).astype(np.float16), "float16"),
+]
+
+
+def b_dict_loop(tokens):  # Counter of pairs, rebuilt row by row
+    from collections import Counter
+
+    pairs, seen, prev, rows = Counter(), Counter(), 0, []
+    for tok in tokens:
+        if tok == SEP:
+            prev = 0
+        else:
+            pairs[(prev, tok)] += 1
+            seen[tok] += 1
+            prev = tok
+        ctx = {a: c for (p, a), c in pairs.items() if p == prev} or dict(seen)
+        row = np.zeros(VOCAB_SIZE)
+        row[list(ctx)] = list(ctx.values())
+        rows.append(row / row.sum())
+    return np.array(rows)
+
+
+BIGRAM_RIGHT = [("dicts", bigram_next), ("matrix-float32", bigram_next_matrix), ("counter", b_dict_loop)]
+
+test_sample_wrong, test_sample_right = table_tests(ch06.check_sample_string, SAMPLE_WRONG, SAMPLE_RIGHT)
+test_reference_wrong, test_reference_right = table_tests(ch06.check_reference_rows, REFERENCE_WRONG,
+                                                         REFERENCE_RIGHT)
+test_score_wrong, test_score_right = table_tests(ch06.check_accuracy_and_tvd, SCORE_WRONG, SCORE_RIGHT)
+test_bigram_wrong, test_bigram_right = table_tests(ch06.check_bigram, BIGRAM_WRONG, BIGRAM_RIGHT)
+
+
+def test_cases_are_in_the_regimes_they_name():
+    for case in ch06.SAMPLE_CASES:
+        a, length, _ = case
+        ways = {len(a.out_symbols(s)) for s in range(a.n_states)}
+        for regime in case.regime:
+            assert {"length-one": length == 1, "one-way": 1 in ways, "three-way": 3 in ways}[regime], regime
+    for case in ch06.reference_cases():
+        (sample,) = case
+        for regime in case.regime:
+            assert regime in ch06.REFERENCE_REGIMES
+            assert {"separator": SEP in sample.tokens, "one-string": SEP not in sample.tokens,
+                    "two-tokens": len(sample.tokens) == 2}[regime], regime
+    for case in ch06.score_cases():
+        probs, ref = case
+        top = probs == probs.max(axis=1, keepdims=True)
+        for regime in case.regime:
+            assert regime in ch06.SCORE_REGIMES
+            assert {"ties": bool((top.sum(1) > 1).any()), "one-position": len(probs) == 1,
+                    "invalid-top": bool((ref[np.arange(len(probs)), probs.argmax(1)] == 0).any())}[regime]
+    for case in ch06.bigram_cases():
+        (tokens,) = case
+        seen, unseen = set(), False
+        for tok in tokens:  # a context met before any pair starting with it was counted
+            prev = 0 if tok == SEP else tok
+            unseen |= prev not in seen
+            seen |= {prev}
+        for regime in case.regime:
+            assert regime in ch06.BIGRAM_REGIMES
+            assert {"separator": SEP in tokens, "one-string": SEP not in tokens, "unseen": unseen}[regime]

@@ -6,7 +6,7 @@ import re
 
 import nbformat
 import pytest
-from build_notebooks import LEARNER_DIR, SOLUTIONS_DIR, build, learner, read_source, solutions, sources
+from build_notebooks import LEARNER_DIR, ROOT, SOLUTIONS_DIR, build, learner, read_source, solutions, sources
 
 REBUILD = "python tools/build_notebooks.py"
 SOURCES = sources()
@@ -118,3 +118,43 @@ def test_builder_refuses_unbalanced_markers(tmp_path):
     src.write_text("# %%\ndef f():\n    ### BEGIN SOLUTION\n    return 1\n")
     with pytest.raises(ValueError, match="BEGIN SOLUTION"):
         learner(read_source(src), "99_bad")
+
+
+#: Chapters whose exercises carry folded hints (every chapter, once all are written).
+HINTED = ("00", "01", "02", "03", "04", "05", "06", "07", "08")
+HINT = re.compile(r"<details><summary><b>Hint (\d)</b>[^<]*</summary>(.*?)</details>", re.S)
+
+
+@pytest.mark.parametrize("src", [s for s in SOURCES if s.stem[:2] in HINTED], ids=lambda p: p.stem)
+def test_every_exercise_has_three_progressive_hints_in_the_learner_notebook(src):
+    """Above each exercise cell of the learner notebook: a markdown cell tagged ``hints`` with three
+    folded hints (a nudge, the approach, the key line), the last never the whole solution; and every
+    "see hint N above" in the chapter's checks points at a hint that exists."""
+    learner_nb = nbformat.read(LEARNER_DIR / f"{src.stem}.ipynb", as_version=4)
+    solved = nbformat.read(SOLUTIONS_DIR / f"{src.stem}.ipynb", as_version=4)
+    problems = []
+    for i, cell in enumerate(learner_nb.cells):
+        if "exercise" not in cell.metadata.get("tags", []):
+            continue
+        name = _exercise_name(cell.source)
+        above = []
+        for prev in reversed(learner_nb.cells[:i]):
+            if prev.cell_type == "code":
+                break
+            above.append(prev)
+        hints = [c for c in above if "hints" in c.metadata.get("tags", [])]
+        found = HINT.findall(hints[0].source) if hints else []
+        if [int(n) for n, _ in found] != [1, 2, 3]:
+            problems.append(f"{name}: the cell above it needs a markdown cell tagged 'hints' with Hint 1, "
+                            f"Hint 2, Hint 3 in <details> (found {[n for n, _ in found]})")
+            continue
+        solution = [ln.strip() for ln in solved.cells[i].source.splitlines()[1:] if ln.strip()
+                    and not ln.strip().startswith(("#", '"""'))]
+        key = [ln.strip() for ln in found[2][1].splitlines() if ln.strip() and not ln.startswith("```")]
+        if len(key) >= len(solution) or all(ln in found[2][1] for ln in solution):
+            problems.append(f"{name}: hint 3 gives {len(key)} lines, the whole solution "
+                            f"({len(solution)} lines); it should give the key line only")
+    checks = (ROOT / "mosaics_edu" / "checks" / f"ch{src.stem[:2]}.py").read_text()
+    pointers = {int(n) for n in re.findall(r"see hint (\d) above", checks)}
+    assert pointers <= {1, 2, 3}, f"{src.stem}: checks point at hints {sorted(pointers)}"
+    assert not problems, f"chapter {src.stem}:\n" + "\n".join(problems)

@@ -82,8 +82,9 @@ def test_no_peeking_catches_a_leak():
     x = np.linspace(0, 1, 10)
     assert not toys.no_peeking(lambda s: np.r_[s[1:], 0.0], x, 3)
     assert toys.no_peeking(lambda s: 2 * s, x, 3)
+    assert toys.no_peeking(lambda s: np.r_[s[1:], 0.0], x, 9)  # the last position has no future
     with pytest.raises(ValueError):
-        toys.no_peeking(lambda s: s, x, 9)
+        toys.no_peeking(lambda s: s, x, 10)
 
 
 def test_memory_unit_demo_defaults():

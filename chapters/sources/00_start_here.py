@@ -90,15 +90,18 @@ plt.show()
 # estimate, a function whose body says `raise NotImplementedError()`, and right below it a
 # **check** cell. Replace the stub by your code, run the cell, run the check. A check compares
 # your function with the package's reference on a few inputs and, when they differ, tries the
-# usual mistakes of that exercise to tell you which one you made.
+# usual mistakes of that exercise to tell you which one you made, shows the inputs it failed on,
+# and points to a hint. Each exercise has three folded hints above its code cell (a nudge, the
+# approach, the key line): open them one at a time, when you are stuck.
 #
-# Later chapters never depend on your answers: if you skip an exercise, the rest of the chapter
-# still runs on the package's own implementation.
+# Nothing depends on your answers: if you skip an exercise, its check prints that it is not done
+# yet and "Run All" goes on; the rest of the chapter runs on the package's own implementation.
 #
 # **Checking a whole notebook.** Save it, then from the course folder run
 # `pytest --nbval-lax chapters/NN_name.ipynb`: every cell is executed in a fresh kernel and every
-# check must pass. (`--nbval` also compares the outputs you saved; `--nbval-lax` only requires
-# that nothing fails, which is what you want for your own notebook.)
+# check must pass; under pytest a failing check fails its cell, naming the exercise. (`--nbval`
+# also compares the outputs you saved; `--nbval-lax` only requires that nothing fails, which is
+# what you want for your own notebook.)
 
 # %%
 command = "pytest --nbval-lax chapters/00_start_here.ipynb"
@@ -135,7 +138,31 @@ assert np.isnan(naive).all(), "float64 overflow is expected here"
 # %% [markdown]
 # **Exercise 0.1 — `stable_softmax`** (★, 5 minutes). Write a softmax over the **last** axis of
 # an array of any shape that works for the scores above. Shapes: `(..., n) -> (..., n)`, every
-# row sums to 1.
+# row sums to 1. `x` is a float array (float64 or float32; answer in the same precision or
+# higher) with at least one axis; a row may hold a single score (its weight is 1) and scores may
+# be `-inf` (a masked item: weight 0), but every row has at least one finite score. Scores can be
+# as large as $\pm 1500$. Do not modify `x` in place.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Adding the same number to every score of a row does not change its weights. Which number makes
+# every exponent $\le 0$, so that `exp` can neither overflow nor give only zeros?
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Per row (the last axis): subtract the row's maximum, exponentiate, divide by the row's sum.
+# Every reduction runs over `axis=-1` and keeps that axis (`keepdims=True`) so that it broadcasts
+# back against the row.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# z = x - x.max(axis=-1, keepdims=True)  # (..., n): each row's largest score is now 0
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def stable_softmax(x: np.ndarray) -> np.ndarray:
@@ -211,7 +238,31 @@ assert np.allclose(shifted, shown["weights"], atol=1e-12)
 # weights underflow to 0, and $0 \cdot \ln 0 = 0 \cdot (-\infty)$ is `nan`. Work with the
 # *log-weights* $\ln w_i = z_i - \ln \sum_j e^{z_j}$, $z = \beta s - \max_j \beta s_j$, which stay
 # finite, and count a term whose weight is 0 as 0 (its limit). Shapes: scores `(..., n)`, a number
-# `beta` → entropies `(...)`. Do not modify `scores` in place.
+# `beta` → entropies `(...)`, one per row. `beta` is any real number: 0 gives uniform weights
+# ($H = \ln n$), a negative β favours the *smallest* scores, and $|\beta \cdot s|$ may reach
+# the thousands. A row of one item has $H = 0$. Do not modify `scores` in place.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# The entropy is a sum over the last axis, in nats (natural log), and never negative:
+# $H = -\sum_i w_i \ln w_i$. The trouble is only $\ln w_i$ where $w_i$ underflows to 0.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Compute $z = \beta s$ first, then shift *z* by its own row maximum (with β < 0 the largest
+# $z$ does not come from the largest score). The log-weights $z - \ln\sum_j e^{z_j}$ are finite;
+# exponentiate them for the weights and sum $w \cdot \ln w$, counting the terms where $w = 0$
+# as 0 (`np.where`).
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# log_w = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))  # z already shifted by its row max
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def weight_entropy(scores: np.ndarray, beta: float) -> np.ndarray:

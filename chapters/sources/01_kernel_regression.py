@@ -71,10 +71,37 @@ print("first pairs:", np.round(np.c_[keys[:3], values[:3]], 3).tolist())
 # - `form="dot"`: the scores $2\beta\, k\cdot k_i$ — the dot-product form of attention. Section 4
 #   shows when the two forms give the same answer, and why the factor is 2.
 #
-# Shapes: keys `(n, d)`, values `(n, d_v)`, queries `(m, d)` → answers `(m, d_v)`. Each query's
-# weights are normalised over the **stored pairs**. Use the stable softmax of chapter 00
-# (subtract each row's largest score): with a large β every $\exp(-\beta\lVert k-k_i\rVert^2)$ can
-# underflow to 0, and 0/0 is `nan`. Do not modify the arguments in place.
+# Shapes: keys `(n, d)`, values `(n, d_v)`, queries `(m, d)` → answers `(m, d_v)`, with
+# $n, m \ge 1$ (a memory of one pair answers its value) and float64 or float32 arrays. `beta` is a
+# number $\ge 0$: β = 0 gives every pair the same weight, the plain average of the values. Each
+# query's weights are normalised over the **stored pairs**; a query equally close to two keys gives
+# them equal weights. Use the stable softmax of chapter 00 (subtract each row's largest score):
+# with a large β every $\exp(-\beta\lVert k-k_i\rVert^2)$ can underflow to 0, and 0/0 is `nan`.
+# Any other `form` raises a `ValueError`. Do not modify the arguments in place.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Work with the `(m, n)` matrix of scores: one row per query, one column per stored pair. Each row
+# then goes through chapter 00's softmax on its own, and the answer to a query is the weighted
+# average of *all* the values, not the value of the best key.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Gaussian: the squared distances by broadcasting, `queries[:, None, :] - keys[None, :, :]`
+# (shape `(m, n, d)`), squared and summed over the last axis, times $-\beta$. Dot:
+# `2 * beta * queries @ keys.T`. Then, for either form: subtract each row's maximum, `exp`, divide
+# by the row's sum (`axis=1, keepdims=True`), and multiply the `(m, n)` weights by the `(n, d_v)`
+# values.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# scores = -beta * ((queries[:, None, :] - keys[None, :, :]) ** 2).sum(-1)  # (m, n)
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def retrieve(keys: np.ndarray, values: np.ndarray, queries: np.ndarray, beta: float,
@@ -369,9 +396,31 @@ assert gap_bias < 1e-12
 # its own value, more and more exactly as β grows, and the error would reward the largest β.
 #
 # **Exercise 1.2 — `leave_one_out_error`** (★★, 10 minutes). Shapes: keys `(n, d)`,
-# values `(n, d_v)` → a float, the mean over pairs of the squared error summed over the value
-# dimensions. Hint: compute the `(n, n)` score matrix and set its diagonal to $-\infty$ before the
-# softmax.
+# values `(n, d_v)` with $n \ge 2$, a bandwidth `beta` $\ge 0$ (the Gaussian form) → a Python
+# float, the mean over the $n$ pairs of the squared error summed over the value dimensions. Pair
+# $i$ is left out by its index: two pairs may share the same key, and then the other one still
+# answers. Keys may be far apart (use the stable softmax). Do not modify the arguments in place.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Ask the memory with each of its own keys, as in exercise 1.1 with `queries = keys`, except that
+# the answer to key $k_i$ may not use pair $i$.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Compute the `(n, n)` scores $-\beta\lVert k_i - k_j\rVert^2$, take pair $i$ out of row $i$
+# *before* the stable softmax (so the other weights still sum to 1), multiply by the values, and
+# average over the pairs the squared error summed over the value dimensions.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# np.fill_diagonal(scores, -np.inf)  # pair i gets weight exactly 0 in row i
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def leave_one_out_error(keys: np.ndarray, values: np.ndarray, beta: float) -> float:

@@ -109,7 +109,30 @@ print("series", series.shape, "-> lifted", lifted.shape)
 # $\mathrm{softmax}(2\beta\, k_t \cdot k_s)$.
 #
 # **Exercise 2.1 — `leaky_keys`** (★, 10 minutes). Shapes: features `(T, d)` → keys `(T, d)`, each
-# row of norm 1. A loop over time is fine.
+# row of (Euclidean) norm 1, with $T \ge 1$ and float64 or float32 features; `decay` is a number
+# $0 \le \lambda < 1$ (λ = 0: each key is its own input, normalised). The inputs never make a
+# $\bar k_t$ exactly 0. A loop over time is fine. Do not modify `features` in place.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Two steps, in this order: first the leaky average $\bar k_t$ over time (a running state that
+# starts at 0), then the normalisation of each $\bar k_t$ on its own.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Loop over $t$ with a state vector of length $d$: `state = features[t] + decay * state`, store
+# it as row $t$. Then divide every row by its norm over the features, `axis=1` (or -1), with
+# `keepdims=True`.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# state = features[t] + decay * state  # k̄_t: the state carries the whole past
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def leaky_keys(features: np.ndarray, decay: float) -> np.ndarray:
@@ -193,6 +216,34 @@ print("the T×T matrix holds", 2048**2, "numbers; the scan never builds it")
 # Gaussian β) over the pairs $s < t$ only; answer 0 is 0. Returns `(T, m)`. Write the masked
 # softmax yourself: give the pairs $s \ge t$ the score $-\infty$ before the stable softmax, and
 # treat row 0, which has no pair at all, on its own. Do not modify `x` in place.
+#
+# The arguments: unit keys `(T, d)` with $T \ge 1$ (for $T = 1$ the answer is one row of zeros),
+# `x` `(T, m)`, a bandwidth `beta` $\ge 0$ (β = 0 averages the past values with equal weights;
+# β can be in the thousands, where every $e^{-\beta\lVert k_t - k_s\rVert^2}$ of a row underflows
+# unless you subtract the row's largest score), a mix $0 \le \gamma \le 1$. Float64 or float32.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Three pieces, one after the other: the values (a mix of `x` and `x` shifted up by one row, with a
+# row of zeros at the end), the `(T, T)` scores with everything at or after the diagonal masked,
+# and the stable softmax of chapter 00 on every row but row 0.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Scores $-\beta\lVert k_t - k_s\rVert^2$ by broadcasting; `np.where(np.tri(T, T, k=-1, dtype=bool),
+# scores, -np.inf)` keeps $s < t$ only. Row 0 is all $-\infty$: leave it out of the softmax
+# (rows `1:`), subtract each row's maximum, `exp`, divide by the row sum, multiply by the values,
+# and put the result under a row of zeros.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# scores = np.where(np.tri(T, T, k=-1, dtype=bool), scores, -np.inf)[1:]  # rows 1..T-1, s < t
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def causal_predict(keys: np.ndarray, x: np.ndarray, beta: float, gamma: float) -> np.ndarray:
@@ -250,7 +301,32 @@ assert err_cheat < 0.1 * err_honest and np.all(honest[:, 0] == 0.0)
 # **Exercise 2.3 — `no_peeking`** (★★, 10 minutes). `predict` maps an array `(T,)` to predictions
 # `(T,)`. Return `True` when the predictions at positions $0 \dots t$ are unchanged after you replace
 # $x_{t+1}, \dots, x_{T-1}$ (all of them) by other numbers, `False` otherwise. Do not modify `x`
-# in place.
+# in place. `t` is any position $0 \le t \le T-1$; at $t = T-1$ there is no future to replace,
+# so the answer is `True`. "Unchanged" means equal to within $10^{-9}$ at most: a leak can be tiny,
+# and `np.allclose`'s default tolerance (about $10^{-5}$ of the values) would hide it. `predict`
+# always gives the same predictions for the same series, so you may call it as often as you like.
+# Return a Python `bool`.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Make a copy of `x` in which every value after position $t$ is different, run `predict` on both
+# series, and compare only the first $t + 1$ predictions.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `changed = x.copy()`; give `changed[t + 1:]` new numbers (random ones, say; the slice is empty at
+# $t = T-1$); compare `predict(x)[: t + 1]` with `predict(changed)[: t + 1]` with a tiny tolerance
+# and wrap the result in `bool(...)`.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# np.allclose(before, after, rtol=0, atol=1e-12)  # an absolute tolerance far below any leak
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def no_peeking(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, t: int) -> bool:
@@ -404,7 +480,32 @@ assert w[q:].sum() == 0.0 and one_back > 0.9
 # (`(B, T, d)` → `(B, 1, T, d)`: one head; take `[:, 0]`), `model.proj` ($W_o$), `model.ln`
 # (LayerNorm) and `model.unembed` ($U$). Retrieve from the pairs $s < t$ with the scores
 # $k_t\cdot k_s$ — no factor 2, no $1/\sqrt d$: the keys carry β — and answer exactly 0 at
-# position 0. Return the logits `(B, T, vocab)`.
+# position 0. Return the logits `(B, T, vocab)` (not probabilities). `tokens` holds `B` sequences
+# of length $T \ge 1$ (for $T = 1$ only position 0, with its empty memory); the scores can reach
+# $\pm 2\cdot 10^4$ when β is large, so mask with $-\infty$ and let `torch.softmax` subtract the
+# maximum. Do not change the model.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Follow the formula from left to right with the model's parts: embed, keys and values, the
+# masked retrieval over $s < t$, then the residual $x + W_o y$, the LayerNorm and the unembedding.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Scores `k @ k.transpose(-1, -2)` `(B, T, T)`; fill the entries with $s \ge t$ with
+# `float("-inf")` (a `tril(-1)` mask), `torch.softmax(..., dim=-1)`; row 0 is then all `nan`
+# (0/0), so replace it by 0 (`nan_to_num`). Then `y = weights @ v` and
+# `model.unembed(model.ln(x + model.proj(y)))`.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# past = torch.ones(T, T, dtype=torch.bool).tril(-1)  # (T, T): True where s < t
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def memory_unit_lm(model: induction.MemoryUnitLM, tokens: torch.Tensor) -> torch.Tensor:

@@ -150,7 +150,30 @@ plt.show()
 # **Exercise 3.1 — `complex_linear`** (★, 10 minutes). Project a $(2m, 2n)$ matrix onto the
 # complex-linear matrices: replace every 2×2 block $\begin{pmatrix} p & q\\ r & s\end{pmatrix}$ (rows
 # $2i, 2i{+}1$, columns $2j, 2j{+}1$) by the nearest block of the form above, which is
-# $a = (p + s)/2$, $b = (q - r)/2$.
+# $a = (p + s)/2$, $b = (q - r)/2$. `w` is a float tensor of any even shape, square or not
+# ($m \ne n$ is allowed, even a single 2×2 block); a matrix that is already complex-linear comes
+# back unchanged. Return a new tensor of the same shape and dtype; do not modify `w` in place.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# A $(2m, 2n)$ matrix has $m \times n$ blocks, one for every pair (block row $i$, block column
+# $j$). Each is replaced on its own, from its own four entries.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Either loop over `i in range(0, rows, 2)` and `j in range(0, cols, 2)`, or reshape to
+# `(m, 2, n, 2)` so that `blocks[:, 0, :, 0]` is every $p$, `blocks[:, 1, :, 1]` every $s$, and
+# so on; compute $a$ and $b$ for all blocks, and write back $[[a, b], [-b, a]]$.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# b = (blocks[:, 0, :, 1] - blocks[:, 1, :, 0]) / 2  # (q - r) / 2, for every block at once
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def complex_linear(w: torch.Tensor) -> torch.Tensor:
@@ -244,7 +267,34 @@ for name, rec in (("3 units × 2 dims", rec3), ("1 unit × 6 dims", rec1)):
 # `read_memory(model, query, keys, values)` → the prediction `(B, 6)` from stored pairs
 # (query `(B, H, hd)`, keys and values `(B, H, n, hd)`). Each step: read the memory with the key of
 # the last position, store the predicted point as that position's value, and add the new point's
-# key.
+# key. The prompt `prefix` `(B, c, 6)` has $c \ge 1$ points (with $c = 1$ the memory starts empty:
+# `moon_values` of zero points has $n = 0$, and `read_memory` of an empty memory answers 0); the
+# model may have $H = 3$ units of 2 dimensions or $H = 1$ unit of 6. Return the `n_steps` $\ge 1$
+# predicted points `(B, n_steps, 6)`, point $j$ being the prediction of $x_{c+j}$; do not modify
+# `prefix`.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Keep two growing tensors, the keys and the values. The keys are always one pair ahead: the
+# newest point has a key (it is the next query) but no value yet, because its next point does not
+# exist yet.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Start with the keys of every prompt point and the values of `prefix[:, 1:]`. In each step read
+# the memory with `keys[:, :, -1]` over the pairs `keys[:, :, :-1]`, `values`; the prediction is
+# the point that follows the newest one, so append its `moon_values` to `values` (that completes
+# the newest pair) and its `moon_keys` to `keys` (a new, still open pair).
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# values = torch.cat([values, moon_values(model, pred[:, None])], dim=2)  # fill in the open pair
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def generate_with_fill_in(model, prefix: torch.Tensor, n_steps: int) -> torch.Tensor:
@@ -537,6 +587,30 @@ if not rec3["metrics"]["clean_split"]:
 # complex-linear $W_\varphi$ (6×6), compute the $3\times3$ block magnitudes
 # $|a_{hm} + i b_{hm}|$ (unit $h$ = rows $2h, 2h{+}1$; moon $m$ = columns $2m, 2m{+}1$) and divide
 # each row by its sum: `shares[h, m]` is the fraction of unit $h$'s key mass on moon $m$.
+# `w_phi` is a float tensor, already complex-linear (so $a = $ `w[2h, 2m]`, $b = $
+# `w[2h, 2m+1]`), whose every unit has some mass; a block may have $a = 0$ (a rotation by 90°).
+# Return a numpy array `(3, 3)`; do not modify `w_phi`.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# The block $[[a, b], [-b, a]]$ multiplies a (sin, cos) pair by the complex number $a + ib$: its
+# size is that number's magnitude, $\sqrt{a^2 + b^2}$, not $|a|$ or $a^2 + b^2$.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Take every $a$ with one strided slice (rows $0, 2, 4$, columns $0, 2, 4$) and every $b$ with
+# another (columns $1, 3, 5$); the magnitudes form a `(3, 3)` array whose row $h$ is unit $h$;
+# divide each row by its own sum (`keepdim=True`).
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# a, b = w_phi[0::2, 0::2], w_phi[0::2, 1::2]  # (3, 3) each: block (h, m)
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def moon_shares(w_phi: torch.Tensor) -> np.ndarray:
@@ -575,7 +649,31 @@ print("clean split:", rec3["metrics"]["clean_split"])
 # `(W, T+1, 6)`, predict every next point with the true past (teacher forcing: `model(x[:, :-1])`
 # predicts `x[:, 1:]`), clip each residual to $\pm$`clip`, square it, and average over the windows
 # and the 6 coordinates: one loss per position, shape `(T,)`. Return it together with its mean,
-# the area, which is the training loss on these windows.
+# the area, which is the training loss on these windows. `W` $\ge 1$ windows, $T \ge 1$
+# (a window of 2 points has one position); `clip` $> 0$ may be so large that nothing is clipped.
+# Return `(curve, area)`: the curve a numpy array `(T,)`, the area a float. Do not modify the model
+# or `x`.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# The last point of a window has no next point to predict, and the first has no prediction: the
+# predictions for positions $0 \dots T-1$ come from `x[:, :-1]` and are compared with `x[:, 1:]`.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Under `torch.no_grad()`: residuals `model(x[:, :-1]) - x[:, 1:]` `(W, T, 6)`, each clipped to
+# $[-\text{clip}, \text{clip}]$ on *both* sides, squared, then averaged over the windows and the
+# coordinates (dims 0 and 2) for the curve; the area is the curve's mean.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# err = (pred - x[:, 1:]).clamp(-clip, clip) ** 2  # (W, T, 6)
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def learning_curve(model, x: torch.Tensor, clip: float) -> tuple[np.ndarray, float]:

@@ -106,7 +106,31 @@ torch.set_num_threads(min(2, torch.get_num_threads()))  # the course's laptop bu
 # `theta = {"decay_logit": θ, "beta_logit": θ^β, "alpha_logit": θ^v}` (each `(n_head,)`),
 # return `{"decay": λ, "scale": s, "beta": β, "alpha": α}`, each `(n_head,)`. The check loads the
 # same θ into the package's key and value extractors and compares, with θ's of both signs and
-# some large enough for the clamp to bind.
+# some large enough for the clamp to bind. Any `n_head` ≥ 1; θ's of any sign and size (a
+# negative decay θ gives the same λ as its absolute value; a very negative θ^β gives a tiny β,
+# with no lower clamp). Return new float tensors; do not modify `theta`.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Each quantity is `exp` of 10 times its raw parameter, with one twist each: the decay uses the
+# absolute value and a minus sign, the scale is clamped (on the log side), and β is the scale
+# squared.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Work per quantity, all heads at once: `r = 10 * theta["decay_logit"].abs()`, `decay =
+# exp(-r)`; `scale = exp(min(10 θ^β, 5))` with `.clamp(max=5.0)` on `10 * theta["beta_logit"]`
+# (upper bound only); `beta = scale ** 2`; `alpha = exp(10 θ^v)`. Return the four in a dict.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# scale = torch.exp((10 * theta["beta_logit"]).clamp(max=5.0))  # s_h <= e^5, so β_h <= e^10
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def effective_scalars(theta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -179,7 +203,33 @@ assert reach == sorted(reach, reverse=True) and reach[0] > reach[-1] == 1
 # `leaky_average(keys, p["decay"])` from `mosaics_edu.features` for the keys (chapter 02), and
 # remember: the value past the end of the window is 0; position $t$ reads pairs $s < t$ only;
 # row 0 reads nothing and outputs exactly 0. The check compares you with
-# `mosaics_edu.layers.ContextMemory` running on the same weights.
+# `mosaics_edu.layers.ContextMemory` running on the same weights. `x` is `(B, T, d)` float32 with
+# $B, T \ge 1$ (for $T = 1$ the output is all zeros) and `d` divisible by `n_head` ≥ 1; β can be as
+# large as $e^{10}$, so mask with $-\infty$ (a finite fill such as $-10^4$ lets the future through)
+# and let `torch.softmax` subtract the maximum. Return `(B, T, d)`; do not modify `x` or `p`.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Do it in the order of the equations, one head-shaped tensor at a time: keys, values, logits,
+# masked softmax over the stored pairs, retrieval, then the heads side by side and $W_o$.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `(x @ W.T).view(B, T, H, hs).transpose(1, 2)` gives `(B, H, T, hs)` for both projections.
+# Keys: leaky average, then divide by the norm over `hs`. Values: $\gamma$ now + $(1-\gamma)$ next
+# (the next of the last position is 0), normalised, times α. Logits: β times `k @ k.transpose(-1,
+# -2)`; mask $s \ge t$ with `-inf`, softmax over the last axis, `nan_to_num(0.0)` for row 0. Then
+# `(w @ v).transpose(1, 2).reshape(B, T, d) @ p["W_o"].T`.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# past = torch.ones(T, T, dtype=torch.bool).tril(diagonal=-1)  # (T, T): s < t, row 0 empty
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def context_memory(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int) -> torch.Tensor:
@@ -300,7 +350,31 @@ assert moved[t0:].min() > 1e-4, "outputs from t0 on do depend on it"
 #
 # **Exercise 4.3 — `persistent_memory`** (★★, 15 minutes). Compute it from `p` with keys
 # `W_phi`, `W_o` (d, d), `M_k`, `M_v` (n_head, pmem_size, head_size) and `decay`, `beta`, `alpha`
-# (n_head,). The check compares with `mosaics_edu.layers.PersistentMemory`.
+# (n_head,). The check compares with `mosaics_edu.layers.PersistentMemory`. `x` is `(B, T, d)`
+# float32, `d` divisible by `n_head`; the table may hold a single entry (`pmem_size = 1`), and
+# β can reach $e^{10}$ (let `torch.softmax` handle the large logits). Return `(B, T, d)`; do not
+# modify `x` or `p`.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# The query is built like a contextual memory's key (project, leaky average, normalise) and then
+# multiplied by the *whole* β; it is compared with the rows of $M_k$, not with the sequence.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Heads `(B, H, T, hs)` as in 4.2; `q = β · normalise(leaky_average(...))`; weights
+# `softmax(q @ M_k.transpose(-1, -2), dim=-1)` over the `pmem_size` entries `(B, H, T, P)`;
+# `α · (w @ M_v)`, heads side by side, `@ p["W_o"].T`.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# w = torch.softmax(q @ p["M_k"].transpose(-1, -2), dim=-1)  # (B, H, T, pmem_size)
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def persistent_memory(x: torch.Tensor, p: dict[str, torch.Tensor], n_head: int) -> torch.Tensor:
@@ -354,6 +428,30 @@ plt.show()
 # with `ln_1`, `cmem`, `ln_2`, `pmem`, all callables), `model.ln_f`, and `model.config.n_embd`.
 # Write each block from its four parts (do not call `block(x)`). The check compares with the
 # package model's own forward on models of 1–3 blocks, with LayerNorm gains that are not 1.
+# `idx` `(B, T)` holds token ids, $T \ge 1$; `vocab_size` may equal `n_embd`. Return the logits
+# `(B, T, vocab_size)` (a tensor, not the `(logits, loss)` pair of the model's forward); do not
+# change the model.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Two residual branches per block, each reading a LayerNorm of the stream and adding its output
+# back to the stream; after the last block one more LayerNorm and the tied head.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `x = model.wte(idx)`; for every block `x = x + block.cmem(block.ln_1(x))`, then
+# `x = x + block.pmem(block.ln_2(x))`; then `model.ln_f(x)`, the product with the embedding
+# matrix transposed, and the factor $1/\sqrt{d}$.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# logits = model.ln_f(x) @ model.wte.weight.T / math.sqrt(model.config.n_embd)  # (B, T, V)
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def mosaic_lm(idx: torch.Tensor, model: models.MemoryMosaicLM) -> torch.Tensor:
@@ -408,7 +506,30 @@ assert change[:20].max() < 1e-5 and change[20:].min() > 1e-4
 # **Exercise 4.5 — `model_sizes`** (★★, 10 minutes). Return the exact parameter counts
 # `(mosaic, gpt)` of whole models for any `vocab_size`, `block_size`, `n_layer`, `n_embd`,
 # `n_head`, `pmem_size` (all LayerNorms and projections bias-free, heads tied). The check builds
-# the package's `MemoryMosaicLM` and `GPT` with those settings and counts.
+# the package's `MemoryMosaicLM` and `GPT` with those settings and counts. All arguments are
+# positive ints; the counts reach hundreds of millions, so compute with Python ints (float32 holds
+# integers exactly only up to $2^{24}$) and return two ints.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Count one block of each model from the table above, multiply by `n_layer`, then add what exists
+# once per model: the embedding (the tied head adds nothing), the final LayerNorm, and for the GPT
+# its position table.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Mosaic block: $3d^2 + 4H$ (C-mem) + $2d^2 + 2Pd + 3H$ (P-mem) + $2d$ (two LayerNorm gains).
+# GPT block: $4d^2 + 8d^2 + 2d$. Around them: $V d + d$ for both, plus $T d$ for the GPT.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# mosaic_block = (3 * d * d + 4 * H) + (2 * d * d + 2 * P * d + 3 * H) + 2 * d
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def model_sizes(vocab_size: int, block_size: int, n_layer: int, n_embd: int, n_head: int,

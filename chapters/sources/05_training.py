@@ -137,7 +137,32 @@ assert data.vocab_size == tok.vocab_size
 # its steps are erratic; small steps first keep the early, random model from being thrown into
 # a bad region. Why the cosine: large steps early make progress, small steps at the end settle.
 #
-# **Exercise 5.1 — `lr_at`** (★, 10 minutes). Implement the schedule above.
+# **Exercise 5.1 — `lr_at`** (★, 10 minutes). Implement the schedule above. `step` is a 0-based
+# int; $0 \le \eta_{\min} \le \eta_{\max}$; $0 \le W \le S$ and $S \ge 1$. Two edges follow from
+# the cases: with $W = 0$ there is no warm-up (the cosine starts at step 0), and with $W = S$
+# there is no cosine (step $W$ onwards gets $\eta_{\min}$): nothing may divide by zero. Return a
+# float.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Three cases, tested in order: still warming up, already past the end, or in between. Each is
+# one line of the formula.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `if step < warmup_steps:` the linear ramp `(step + 1) / warmup_steps` of `max_lr`; then
+# `if step >= max_steps:` return `min_lr` (this also covers $W = S$ before any division); else the
+# progress `p = (step - warmup_steps) / (max_steps - warmup_steps)` in $[0, 1)$ and the half cosine.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (max_lr - min_lr)
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def lr_at(step: int, max_lr: float, min_lr: float, warmup_steps: int, max_steps: int) -> float:
@@ -190,7 +215,30 @@ assert math.isclose(paper_lrs[0], 5e-3) and math.isclose(paper_lrs[2], 1e-4)
 # `torch.optim.AdamW`: `{"params": [...], "weight_decay": weight_decay}` for tensors with
 # `p.dim() >= 2`, and `{"params": [...], "weight_decay": 0.0}` for the rest. Every parameter in
 # exactly one group — mind the output head, which *is* the embedding matrix (weight tying). The
-# check calls it on a mosaic and a GPT with several values of `weight_decay`.
+# check calls it on a mosaic and a GPT with several values of `weight_decay` > 0. Parameters that
+# do not require gradients (frozen) may be left out or put in either group. Return a list of two
+# dicts holding the parameter tensors themselves; do not change the model.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# The rule is about the *shape* of a tensor, not its name: a LayerNorm gain is called `weight`
+# but is a vector, a memory table is not called `weight` but has three dimensions.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Go over `model.parameters()` once (it yields a tied tensor once, where `named_parameters` with
+# `remove_duplicate=False` would give it twice), split by `p.dim() >= 2`, and give each group its
+# `"weight_decay"` key explicitly.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
@@ -231,7 +279,30 @@ assert n_dec + n_nodec == models.count_parameters(demo) and n_nodec == 2 * 64 + 
 # **Exercise 5.3 — `train_step`** (★★, 10 minutes). Write one step; return the loss as a Python
 # float. The check runs it with SGD (where clipping shows directly in the update) and with
 # AdamW, on a model that still holds gradients from an earlier step, with thresholds that clip,
-# one that does not, and `grad_clip = 0`, which means "do not clip".
+# one that does not, and `grad_clip = 0`, which means "do not clip". `x` and `y` are `(B, T)`
+# token ids (inputs and targets); `model(x, y)` returns `(logits, loss)`. Return this step's
+# loss, computed before the update; do not modify `x` or `y`.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# The order matters: gradients accumulate, so clear them first; clipping only matters between
+# the backward pass and the optimizer's step.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `model.train()`, `optimizer.zero_grad()`, `_, loss = model(x, y)`, `loss.backward()`, then
+# `clip_grad_norm_` over *all* parameters together only `if grad_clip > 0`, then
+# `optimizer.step()`, and return `loss.item()`.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)  # one norm over every gradient
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,

@@ -402,7 +402,30 @@ assert len(minimal) <= len(raw)
 # example `syms[rng.integers(len(syms))]`), follow its arrow, repeat. `automaton.out_symbols(state)`
 # gives the sorted ids of the outgoing symbols and `automaton.step(state, symbol)` the next state.
 # The check tests that your strings can be read by the automaton, have the right length, depend
-# on `rng` alone, and that every outgoing symbol comes up equally often.
+# on `rng` alone, and that every outgoing symbol comes up equally often. `length` $\ge 1$; a state
+# may have a single way out (then there is nothing to choose, but the symbol still counts). Return
+# a list of Python ints.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# A loop of `length` steps with a `state` variable that starts at 0: in each step choose one of
+# the symbols leaving `state`, record it, and move `state` along its arrow.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `syms = automaton.out_symbols(state)`; `symbol = syms[int(rng.integers(len(syms)))]` (all of
+# them equally likely: the upper bound is `len(syms)`); append it; `state =
+# automaton.step(state, symbol)`. Draw every random number from `rng`, never from `np.random`.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# state = automaton.step(state, symbol)  # follow the arrow of the symbol just drawn
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def sample_string(automaton: Automaton, length: int, rng: np.random.Generator) -> list[int]:
@@ -455,16 +478,38 @@ assert lengths["RegBench (paper)"].mean() > 3 * lengths["RegBench-mini (CPU)"].m
 #
 # - run the automaton over the current string, up to and including token $t$; a `|` resets it to
 #   state 0;
-# - the reference $r_t$ is uniform over the outgoing symbols of the state reached. The separator
-#   and the pad get 0, even at the end of a string, where the next token really is `|`. (Models
-#   are never trained to predict `|`: its targets are masked.)
+# - the reference $r_t$ is uniform over the outgoing symbols of the state reached. The columns of
+#   the separator `|` and of the pad `.` are 0 in every row, even at the end of a string, where the
+#   next token really is `|`. (Models are never trained to predict `|`: its targets are masked.)
 #
 # There is one row per input position, every token but the last one.
 #
 # **Exercise 6.2 — `reference_rows`** (★★, 15 minutes). Return the reference distribution of a
 # sample as an array of shape (L − 1, 20), where L = `len(sample.tokens)` and 20 is the vocabulary
 # (`.` = 0, `a` … `r` = 1 … 18, `|` = 19 = `SEP`). Use `sample.automaton.step` and
-# `.out_symbols`.
+# `.out_symbols`. A sample has $L \ge 2$ tokens, holds one string or several joined by `|`, and
+# neither starts nor ends with `|`; the row of a `|` token is the reference at the start of the
+# next string (state 0). Every row sums to 1.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Read the tokens one by one with a `state` variable: row $t$ is about what may follow tokens
+# $0 \dots t$, so token $t$ is read before row $t$ is written.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# For `t in range(L - 1)`: `state = 0` if token $t$ is `SEP`, else `automaton.step(state, token)`;
+# then put `1 / len(syms)` in the columns `syms = automaton.out_symbols(state)` of row $t$.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# state = 0 if tokens[t] == SEP else sample.automaton.step(state, tokens[t])
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def reference_rows(sample: Sample) -> np.ndarray:
@@ -497,7 +542,30 @@ ch06.check_reference_rows(reference_rows)
 #   spread equally over *all* the valid symbols.
 #
 # **Exercise 6.3 — `accuracy_and_tvd`** (★, 10 minutes). Given `probs` and `reference`, both
-# (P, 20) for P positions, return `(accuracy, tvd)` as two floats.
+# (P, 20) for P ≥ 1 positions, each row summing to 1, return `(accuracy, tvd)` as two floats.
+# When several symbols share a row's top probability, the first of them (lowest id, the one
+# `np.argmax` returns) is the prediction. Do not modify the arguments.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Both scores are computed per position and then averaged over the P positions: a hit or miss
+# for the accuracy, a distance for the TVD.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Accuracy: `probs.argmax(axis=1)` gives each row's prediction; it is a hit when the reference
+# gives it a probability above 0; average the hits. TVD: half the sum over the vocabulary
+# (axis 1) of the absolute differences, then the mean over positions.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# hits = reference[np.arange(len(probs)), probs.argmax(axis=1)] > 0  # (P,)
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def accuracy_and_tvd(probs: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
@@ -533,6 +601,32 @@ ch06.check_accuracy_and_tvd(accuracy_and_tvd)
 # - if that context has not been seen yet, back off to the counts of every symbol read so far;
 #   if nothing has been read, predict uniformly over the 18 symbols;
 # - `|` is never counted and never predicted.
+#
+# A context has been *seen* once at least one pair starting with it has been counted. There is one
+# row per token, L in all (exercise 6.2 has L − 1): the last row predicts what would follow the
+# whole sample, which no score uses but which costs nothing. Return an array `(L, 20)` whose rows
+# sum to 1; do not modify `tokens`.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Keep a `(20, 20)` table of counts, `counts[context, symbol]`, and the current context; read the
+# tokens one at a time, updating the table *before* writing the row for that token.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# On `|`: the context becomes 0 (the start marker), nothing is counted. On a symbol: count
+# `(context, symbol)`, then the symbol becomes the context. The row is `counts[context]`
+# normalised, or, if that row is empty, the column sums `counts.sum(axis=0)` normalised.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# row = counts[prev] if counts[prev].sum() > 0 else counts.sum(axis=0)  # back off if unseen
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def bigram_next(tokens: list[int]) -> np.ndarray:

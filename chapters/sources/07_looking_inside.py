@@ -340,6 +340,30 @@ assert rho < -0.5, "measured: the larger λ, the *closer* a head reads"
 # **Exercise 7.1 — the induction score** (★, 10 minutes). Write the score of one block of a
 # mosaic from its retrieval map: for each head, at every query $t$ whose token occurred before,
 # the weight on the pairs $s < t$ with $x_s = x_t$; then the mean over those queries.
+# `weights` `(H, T, T)` (rows are queries, each row over $s < t$ sums to 1, row 0 is 0) and
+# `ids` `(T,)`, any $H \ge 1$. Return `(H,)` floats; when no token occurs twice, no query
+# qualifies and the mean over nothing is `nan` for every head (`np.full(H, np.nan)`).
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Two boolean tables decide everything: which pairs $(t, s)$ count ($s < t$ and the same
+# token), and which queries $t$ take part in the mean (those with at least one such $s$).
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `same = (ids[None, :] == ids[:, None]) & np.tri(T, k=-1, dtype=bool)` `(T, T)`; the mass of
+# head $h$ at query $t$ is the sum of `weights[h, t]` over `same[t]`; `rows = same.any(axis=1)`
+# picks the queries; average the mass over those, per head.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# mass = (weights * same).sum(axis=-1)  # (H, T): each query's weight on earlier copies
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def induction_score(weights: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -449,7 +473,38 @@ assert mlp_on_names > 0.5 * gpt_names["logit"] > attn_on_names
 # **Exercise 7.2 — one block's direct logit attribution** (★★, 15 minutes). Given one component
 # $c$ (N positions × d), the full residual $h$, the LayerNorm's gain $g$, the rows $W_e[y]$ of the
 # tied head for each position's target, the head's scale and the LayerNorm's ε, return the
-# component's share of each target's logit.
+# component's share of each target's logit:
+#
+# $$\text{share}_n = \frac{\text{scale}}{\sigma_n} \sum_i \big(c_{n,i} - \bar c_n\big)\, g_i\,
+#   W_e[y_n]_i, \qquad \sigma_n = \sqrt{\mathrm{Var}_i(h_{n,i}) + \varepsilon} ,$$
+#
+# with $\bar c_n$ the mean of $c_n$ over its $d$ features and the *biased* variance (divided by
+# $d$), as LayerNorm computes it; `scale` multiplies (for the mosaic it is $1/\sqrt d$); ε goes
+# inside the square root and matters when a residual's variance is as small as ε. The model's
+# LayerNorms have no bias, so there is none to add. `component`, `residual`, `unembed` `(N, d)`,
+# `gain` `(d,)`; return `(N,)`. Do not modify the arguments.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# LayerNorm is linear in its input once σ is held fixed: subtract the mean, divide by σ, multiply
+# by the gain. Apply that to the component alone, with the σ of the whole residual, and take the
+# dot product with the target's row of the head.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# σ per position from `residual.var(dim=-1, unbiased=False)` plus `eps`, under the square root;
+# the centred component times `gain` times `unembed`, summed over the features, times `scale`,
+# divided by σ.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# sigma = torch.sqrt(residual.var(dim=-1, unbiased=False) + eps)  # (N,): the LayerNorm's σ
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def direct_logit_attribution(component: torch.Tensor, residual: torch.Tensor, gain: torch.Tensor,
@@ -655,7 +710,31 @@ assert abs(gpt_top_ood["induction"][gpt_top[1]] - scores["gpt"][gpt_top[0]]["ind
 # **Exercise 7.3 — one ablation** (★, 10 minutes). Zero one head of a block's contextual memory
 # with `inspection.per_token_loss(model, idx, targets, ablate=[(layer, "cmem", head)])` and return
 # the mean loss change (ablated minus intact) on the targets where `is_name` is true, and on the
-# others.
+# others. `idx`, `targets` and `is_name` are `(B, T)`; `is_name` holds at least one True and one
+# False, and the sequences may hold different numbers of name targets: each mean is over all the
+# targets of its group together, not a mean of per-sequence means. `layer` and `head` are
+# 0-based. Return two floats; do not change the model.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Two forward passes give two `(B, T)` tables of per-token losses, one intact and one with the
+# head zeroed; everything else is a difference and two masked means.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `full = inspection.per_token_loss(model, idx, targets)`, `cut = ...(..., ablate=[(layer,
+# "cmem", head)])`; `diff = cut - full`; `diff[is_name]` picks every name target of every
+# sequence at once (a flat vector), `diff[~is_name]` the others; take their means.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# diff = cut - full  # (B, T): a positive change means the head helped
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def loss_change(model: torch.nn.Module, idx: torch.Tensor, targets: torch.Tensor, layer: int, head: int,

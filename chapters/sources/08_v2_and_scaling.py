@@ -109,8 +109,31 @@ assert (cfg.short_window, cfg.delay_min, cfg.delay_max, cfg.delay) == (32, 8, 32
 # empty memory as $n = 1$ (its answer is 0 anyway, and the gradient of $n^\alpha$ stays finite).
 #
 # **Exercise 8.1 — `adaptive_beta`** (★, 10 minutes). Return β(n) for an array of pair counts
-# `n` and the three raw parameters. Mind the three caps (θ₀ and θ₁ at 10, α at 1, β at $e^{10}$)
-# and the empty memory.
+# `n` and the three raw parameters. Mind the four caps (θ₀ and θ₁ at 10, α at 1, β at $e^{10}$)
+# and the empty memory. `n` is an array of non-negative counts of any shape (0 is an empty
+# memory, counted as 1); the θ's are any real numbers, so θ_α may be below −1 (take its absolute
+# value first, then cap at 1). Return a float array of the shape of `n`.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Three numbers come from the raw parameters before `n` enters at all: $\beta_0$, $\beta_1$
+# and $\alpha$, each with its own cap. Then one line per count, and a last cap on β itself.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `beta0, beta1 = exp(min(theta0, 10)), exp(min(theta1, 10))`; `alpha = min(abs(theta_alpha),
+# 1)` (absolute value first); then `beta1 * np.maximum(n, 1) ** alpha + beta0`, capped with
+# `np.minimum(..., exp(10))` — the cap is $e^{10} \approx 22{,}026$, not 10.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# beta = beta1 * np.maximum(np.asarray(n, dtype=np.float64), 1.0) ** alpha + beta0
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def adaptive_beta(n: np.ndarray, theta0: float, theta1: float, theta_alpha: float) -> np.ndarray:
@@ -209,7 +232,31 @@ plt.show()
 #
 # **Exercise 8.2 — `gated_keys`** (★★, 15 minutes). Given $\tilde k$ (T, d) and the logs of the
 # gates, `log_gate` $b_t = w_g^\top x_t$ and `log_decay` $a_t = -|w_\lambda^\top x_t|$ (both (T,)),
-# return the unit keys (T, d), with $\bar k_{-1} = 0$.
+# return the unit keys (T, d), with $\bar k_{-1} = 0$. $T \ge 1$; a gate may be nearly closed
+# ($b_t \ll 0$) and a decay may keep everything ($a_t = 0$, $\lambda_t = 1$). The state carried
+# from step to step is $\bar k_t$ itself; only the returned key is divided by its norm. Do not
+# modify the arguments.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# The same recursion as chapter 02's leaky keys, with two numbers per step instead of one: the
+# gate multiplies the new input only, the decay multiplies the past only.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Loop over $t$ with a state of length $d$ that starts at 0: `state = exp(b_t) * k_tilde[t] +
+# exp(a_t) * state`; append `state / state.norm()` (the state itself stays unnormalised), and
+# stack the keys at the end.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# state = log_gate[t].exp() * k_tilde[t] + log_decay[t].exp() * state  # k̄_t
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def gated_keys(k_tilde: torch.Tensor, log_gate: torch.Tensor, log_decay: torch.Tensor) -> torch.Tensor:
@@ -302,7 +349,30 @@ assert max(d["v2_gate_filler"]) < min(d["v2_gate_words"]) and min(d["v2_filler"]
 #
 # **Exercise 8.3 — `window_masks`** (★, 10 minutes). Return the two boolean (T, T) masks,
 # `mask[t, s]` True where query t may read pair s: short-term with window h, long-term with
-# delay m.
+# delay m. `T` ≥ 1, `window` $h \ge 2$, `delay` $m \ge 1$ (usually $m < h$, so the windows
+# overlap; $T$ may be shorter than $h$). Return a tuple `(short, long)` of numpy boolean arrays
+# (dtype `bool`, not 0/1 numbers).
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Both masks depend only on the lag $t - s$ between the query and the pair: build the `(T, T)`
+# table of lags once.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `lag = np.arange(T)[:, None] - np.arange(T)[None, :]` (rows are queries $t$). The short-term
+# mask is $1 \le$ lag $\le h - 1$; the long-term mask is lag $\ge m$ — it starts at the delay,
+# not where the short-term window ends.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# short = (lag >= 1) & (lag <= window - 1)  # the last h - 1 positions before t
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def window_masks(T: int, window: int, delay: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,21 +8,32 @@ Every failure raises :class:`CheckFailed`, an ``AssertionError``, so ``pytest --
 Three rules hold for every check written with :func:`compare` (or :func:`call_checked`):
 
 - **Fresh inputs.** The learner gets deep copies of each case's arguments, so an answer that
-  modifies its input cannot corrupt the cases of later calls; a modified argument is itself a
-  diagnosis ("your function changed its argument `keys` in place").
+  modifies its input cannot corrupt the cases of later calls; a modified argument (an array, a
+  tensor, a module, or an element of a list, tuple or dict) is itself a diagnosis ("your function
+  changed its argument `keys` in place").
 - **One tolerance policy** (:func:`tolerance`): relative to the scale of the expected values,
   widened by how much the reference itself moves when its inputs are rounded to float32 — so a
   correct float32 answer passes, and a float16 answer or a loss of precision is named as such.
 - **Answers are materialised**: a generator or other one-shot iterator returned where a list is
   shown is turned into a list once, so it is never read twice (and found empty the second time).
 
+A wrong answer gets the most specific message that fits every case: a declared mistake (when two
+fit, both are named), a shape or dtype, an ignored argument, or the regime that all failing cases
+share (their :class:`~mosaics_edu.checks.cases.Case` tags: "only the cases where exp overflows
+fail"); only then where and by how much it differs. Every message shows the failing case's inputs
+(:func:`~mosaics_edu.checks.cases.show_inputs`). How a failure reaches the learner (raised in a
+test run, printed in a notebook session, never with a traceback) is
+:mod:`mosaics_edu.checks.report`.
+
 Writing a new check is short::
 
+    @notebook_check
     def check_softmax(softmax):
-        x = np.array([[1000.0, 1001.0]])
         compare(
-            "00_start_here", "stable_softmax", softmax, reference_softmax, [(x,)],
+            "00_start_here", "stable_softmax", softmax, reference_softmax,
+            [Case(np.array([[1000.0, 1001.0]]), regime="overflow", why="exp(1000) overflows")],
             mistakes={"applied over axis 0 instead of the last axis": lambda x: ...},
+            regimes={"overflow": "a score is so large that exp overflows: ..."},
         )
 
 Per-chapter checks live in ``mosaics_edu.checks.chNN``.
@@ -31,13 +42,21 @@ Per-chapter checks live in ``mosaics_edu.checks.chNN``.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
+import linecache
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .cases import Case, regimes_of, show_inputs
+from .report import CheckFailed, fail, notebook_check, passed
+
 __all__ = [
+    "Case",
     "CheckFailed",
     "as_numpy",
     "call_checked",
@@ -48,7 +67,9 @@ __all__ = [
     "fmt",
     "fresh_copy",
     "materialise",
+    "notebook_check",
     "passed",
+    "show_inputs",
     "tolerance",
 ]
 
@@ -57,24 +78,7 @@ RTOL = 1e-5
 #: How many times the reference's own float32 sensitivity an answer may differ by.
 F32_FACTOR = 30.0
 _EPS32 = float(np.finfo(np.float32).eps)
-
-
-class CheckFailed(AssertionError):
-    """An exercise check failed; the message names the chapter, the exercise and the likely cause."""
-
-
-def _tag(chapter: str, exercise: str) -> str:
-    return f"[chapter {chapter} · exercise '{exercise}']"
-
-
-def fail(chapter: str, exercise: str, message: str) -> None:
-    """Raise :class:`CheckFailed` with the chapter/exercise tag in front of ``message``."""
-    raise CheckFailed(f"{_tag(chapter, exercise)} {message}")
-
-
-def passed(chapter: str, exercise: str) -> None:
-    """Print the one line a learner sees when an exercise is right."""
-    print(f"✓ {_tag(chapter, exercise)} passed")
+_CHECKS_DIR = str(Path(__file__).resolve().parent)
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,21 +136,6 @@ def fmt(x: Any) -> str:
     return repr(x)
 
 
-def _describe_input(x: Any) -> str:
-    if _is_tensor(x) or isinstance(x, np.ndarray):
-        kind = "tensor" if _is_tensor(x) else "array"
-        return f"{kind} {tuple(int(s) for s in x.shape)} {_dtype_name(x)}"
-    if isinstance(x, bool | int | float | np.number):
-        return fmt(x)
-    if isinstance(x, str):
-        return repr(x)
-    if callable(x):
-        return getattr(x, "__name__", type(x).__name__)
-    if isinstance(x, list | tuple):
-        return f"{type(x).__name__} of {len(x)}"
-    return type(x).__name__
-
-
 # --------------------------------------------------------------------------------------------
 # fresh copies, in-place detection, materialised answers
 # --------------------------------------------------------------------------------------------
@@ -191,6 +180,10 @@ def _snapshot(x: Any) -> Any:
             return ("module", {k: as_numpy(v).copy() for k, v in x.state_dict().items()})
         except Exception:  # noqa: BLE001
             return ("opaque", id(x))
+    if isinstance(x, str | bytes | int | float | complex | bool | type(None) | np.generic):
+        return ("value", x)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return ("dict", {f.name: _snapshot(getattr(x, f.name)) for f in dataclasses.fields(x)})
     return ("opaque", id(x))
 
 
@@ -212,6 +205,8 @@ def _same_snapshot(a: Any, b: Any) -> bool:
         if a[0] == "module":
             return all(np.array_equal(a[1][k], b[1][k], equal_nan=a[1][k].dtype.kind in "fc") for k in a[1])
         return all(_same_snapshot(a[1][k], b[1][k]) for k in a[1])
+    if a[0] == "value":
+        return a[1] == b[1] or (a[1] != a[1] and b[1] != b[1])  # NaN equals NaN here
     return True
 
 
@@ -245,17 +240,37 @@ def _arg_names(fn: Callable[..., Any], n: int, declared: Sequence[str] | None) -
     return [f"number {i + 1}" for i in range(n)]
 
 
+def _learner_line(err: BaseException, fn: Callable[..., Any]) -> str:
+    """" (line 3 of your function: `return 1 / 0`)" for the deepest frame in the learner's file."""
+    filename = getattr(getattr(fn, "__code__", None), "co_filename", None)
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if f.filename == filename or not (f.filename.startswith(_CHECKS_DIR) or "site-packages"
+                                                in f.filename or f.filename.startswith("<frozen"))]
+    frames = [f for f in frames if f.filename == filename] or frames[-1:]
+    if not frames or frames[-1].filename.startswith(_CHECKS_DIR):
+        return ""
+    f = frames[-1]
+    code = (f.line or linecache.getline(f.filename, f.lineno)).strip()
+    where = "your function" if f.filename == filename else Path(f.filename).name
+    return f" (line {f.lineno} of {where}: `{code}`)" if code else ""
+
+
 def call_learner(chapter: str, exercise: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
     """Call the learner's function, turning the stub's NotImplementedError into a clear message."""
+    stub, crash = False, None
     try:
         return fn(*args, **kw)
     except NotImplementedError:
-        fail(chapter, exercise, "is not implemented yet: replace `raise NotImplementedError()` "
-             "in the exercise cell with your code, run that cell, then run this check again.")
+        stub = True
     except CheckFailed:
         raise
     except Exception as err:  # a crash in learner code is itself a diagnosis
-        fail(chapter, exercise, f"your function raised {type(err).__name__}: {err}")
+        crash = err
+    if stub:
+        fail(chapter, exercise, "is not implemented yet: replace `raise NotImplementedError()` in the "
+             "exercise cell with your code, run that cell, then run this check again.", "stub")
+    fail(chapter, exercise, f"your function raised {type(crash).__name__}: {crash}"
+         f"{_learner_line(crash, fn)}", "crash")
     return None  # unreachable
 
 
@@ -266,28 +281,33 @@ def call_checked(
     args: Sequence[Any],
     arg_names: Sequence[str] | None = None,
     where: str = "",
+    inputs: str = "",
 ) -> Any:
     """Call the learner's ``fn`` on fresh copies of ``args``; fail if it changed any of them.
 
     Returns the answer with one-shot iterators materialised (see :func:`materialise`). ``where``
-    ("on test case 2") is put into the message.
+    ("on test case 2") and ``inputs`` (the case's inputs, see :func:`show_inputs`) go into the
+    message.
     """
     given = [fresh_copy(a) for a in args]
     before = [_snapshot(a) for a in given]
+    tail = f"\n{inputs}" if inputs else ""
     try:
         got = materialise(call_learner(chapter, exercise, fn, *given))
     except CheckFailed as err:
-        if where and "your function raised" in str(err):  # say on which input it crashed
+        if where and err.kind == "crash":  # say on which input it crashed
             raise CheckFailed(str(err).replace("your function raised", f"{where}: your function "
-                                               "raised", 1)) from None
+                                               "raised", 1) + tail, "crash") from None
         raise
     names = _arg_names(fn, len(args), arg_names)
     for name, b, a in zip(names, before, given, strict=True):
         if not _same_snapshot(b, _snapshot(a)):
+            copy_how = {list: f"`{name} = list({name})`", dict: f"`{name} = dict({name})`"}.get(
+                type(a), f"`{name} = {name}.copy()`, or `.clone()` for a tensor")
             fail(chapter, exercise, f"{'wrong ' + where + ': ' if where else ''}your function changed its "
                  f"argument `{name}` in place; the caller still needs it. Work on a copy "
-                 f"(`{name} = {name}.copy()`, or `.clone()` for a tensor) or use operations that "
-                 "return new arrays (`z = x - m` instead of `x -= m`, no `out=`, no `x[...] = ...`).")
+                 f"({copy_how}) or use operations that return new objects (`z = x - m` instead of "
+                 f"`x -= m`, no `out=`, no `x[...] = ...`).{tail}", "in-place")
     return got
 
 
@@ -382,8 +402,9 @@ def _lists_as_arrays(a: Any, b: Any) -> tuple[Any, Any]:
 
     if isinstance(b, np.ndarray | np.generic) and numeric(a):
         a = np.asarray(a)
-    elif isinstance(a, np.ndarray | np.generic) and numeric(b):
-        b = np.asarray(b)
+    elif isinstance(a, np.ndarray | np.generic) and numeric(b) and (
+            isinstance(b, list) or np.shape(a) == np.shape(np.asarray(b))):
+        b = np.asarray(b)  # (an expected tuple of another shape stays a tuple: the parts of the answer)
     return a, b
 
 
@@ -411,6 +432,8 @@ def _close(a: Any, b: Any, rtol: float | None = None, atol: float | None = None,
         return False
     if x.dtype.kind not in "fciub" or y.dtype.kind not in "fciub":
         return bool(np.all(x == y))
+    if (x.dtype.kind == "b") != (y.dtype.kind == "b"):  # a mask is a boolean, not 0/1 numbers
+        return False
     if x.dtype.kind in "fc" or y.dtype.kind in "fc":
         t = tol if tol is not None and np.shape(tol) in ((), y.shape) else tolerance(y)
         if rtol is not None or atol is not None:
@@ -427,13 +450,24 @@ def _close(a: Any, b: Any, rtol: float | None = None, atol: float | None = None,
 # --------------------------------------------------------------------------------------------
 
 
-def describe_difference(got: Any, want: Any, tol: Any = None, dtype: str | None = None) -> str:
+def describe_difference(got: Any, want: Any, tol: Any = None, dtype: str | None = None,
+                        items: Sequence[str] | None = None) -> str:
     """Say where ``got`` differs from ``want``: shapes, non-finite entries, the differing positions
     (first few, as indices), the largest difference, and a pattern when one is obvious (a constant
-    factor, a transpose, a sign, one row only, the wrong dtype or precision)."""
+    factor, a transpose, a sign, one row only, the wrong dtype or precision). ``items`` names the
+    parts of a tuple answer ("the short-term mask") in the message."""
     got, want = _lists_as_arrays(as_numpy(materialise(got)), as_numpy(materialise(want)))
     if got is None:
         return "it returned None: did you forget the `return` statement?"
+    if isinstance(want, dict):
+        if not isinstance(got, dict) or got.keys() != want.keys():
+            keys = sorted(got) if isinstance(got, dict) else f"a {type(got).__name__}"
+            return f"it returned {keys}; expected a dict with the keys {sorted(want)}."
+        bad = next(k for k in want if not _close(got[k], want[k]))
+        return f"{bad!r} is wrong: " + describe_difference(got[bad], want[bad])
+    if isinstance(got, tuple | list) and not isinstance(want, tuple | list) and np.ndim(want) > 0:
+        return (f"it returned a {type(got).__name__} of {len(got)}; expected one array (a "
+                f"{type(want).__name__}) of shape {np.shape(want)}.")
     if isinstance(want, tuple | list):
         if not isinstance(got, tuple | list):
             return f"it returned a {type(got).__name__}; expected a {type(want).__name__} of {len(want)}."
@@ -442,7 +476,8 @@ def describe_difference(got: Any, want: Any, tol: Any = None, dtype: str | None 
         tols = tol if isinstance(tol, list) else [tol] * len(want)
         for i, (g, w, t) in enumerate(zip(got, want, tols, strict=False)):
             if not _close(g, w, tol=t):
-                return f"item {i} of the answer is wrong: " + describe_difference(g, w, t)
+                name = items[i] if items and i < len(items) else f"item {i} of the answer"
+                return f"{name} is wrong: " + describe_difference(g, w, t)
         return "the answer is wrong."
     try:
         g, w = np.asarray(got), np.asarray(want)
@@ -460,6 +495,9 @@ def describe_difference(got: Any, want: Any, tol: Any = None, dtype: str | None 
         elif g.ndim > w.ndim:
             msg += " An extra axis: a broadcast that went wrong, or a missing sum/squeeze?"
         return msg
+    if w.dtype.kind == "b" and g.dtype.kind != "b":
+        return (f"it returned {g.dtype} values where booleans (True/False) are expected: a comparison "
+                "such as `lag >= 1` gives booleans; do not convert them to numbers.")
     if g.dtype.kind not in "fciub" or w.dtype.kind not in "fciub":
         return f"got {fmt(got)}, expected {fmt(want)}."
     if "c" in (g.dtype.kind, w.dtype.kind):
@@ -482,6 +520,10 @@ def describe_difference(got: Any, want: Any, tol: Any = None, dtype: str | None 
         bad = np.argwhere(~np.isfinite(gf))
         return (f"it returned inf or NaN at {len(bad)} of {gf.size} positions (first at "
                 f"{_positions(bad)}): an overflow in exp? a division 0/0 or by zero?")
+    if (np.isnan(wf) != np.isnan(gf)).any():
+        where = np.argwhere(np.isnan(wf) != np.isnan(gf))
+        return (f"at {_positions(where)} the expected value is nan where yours is not (or the other way "
+                f"round): nan stands for a mean over nothing.")
     t = tolerance(w) if tol is None else tol
     d = _abs_diff(g, w)
     wrong = np.argwhere(d > t)
@@ -491,6 +533,42 @@ def describe_difference(got: Any, want: Any, tol: Any = None, dtype: str | None 
     msg = (f"{len(wrong)} of {gf.size} entries differ, first at {_positions(wrong)}; the largest "
            f"difference is {fmt(d[i])} at {fmt(i)}: got {fmt(gf[i])}, expected {fmt(wf[i])}.")
     return msg + _pattern(gf, wf, d, t, wrong, dtype)
+
+
+def _kind_of_difference(got: Any, want: Any, dtype: str | None = None) -> str:
+    """What a difference is, when it is more than wrong numbers: "return", "shape", "dtype"."""
+    if not isinstance(got, tuple | list | dict | type(None)):
+        dtype = dtype or _dtype_name(got)
+    got, want = _lists_as_arrays(as_numpy(materialise(got)), as_numpy(materialise(want)))
+    if got is None:
+        return "return"
+    if isinstance(want, dict):
+        if not isinstance(got, dict) or got.keys() != want.keys():
+            return "type"
+        kinds = [_kind_of_difference(got[k], w) for k, w in want.items() if not _close(got[k], w)]
+        return kinds[0] if kinds else "generic"
+    if isinstance(got, tuple | list) and not isinstance(want, tuple | list) and np.ndim(want) > 0:
+        return "type"
+    if isinstance(want, tuple | list):
+        if not isinstance(got, tuple | list) or len(got) != len(want):
+            return "shape"
+        kinds = [_kind_of_difference(g, w) for g, w in zip(got, want, strict=True)
+                 if not _close(g, w)]
+        return kinds[0] if kinds else "generic"
+    try:
+        g, w = np.asarray(got), np.asarray(want)
+    except Exception:  # noqa: BLE001
+        return "type"
+    if g.shape != w.shape:
+        return "shape"
+    if g.dtype.kind not in "fciub" and w.dtype.kind in "fciub":
+        return "type"
+    if (w.dtype.kind == "b") != (g.dtype.kind == "b"):
+        return "dtype"
+    dtype = dtype or str(g.dtype)
+    if dtype in ("float16", "bfloat16") or (dtype.startswith(("int", "uint")) and w.dtype.kind == "f"):
+        return "dtype"
+    return "generic"
 
 
 def _positions(idx: np.ndarray, k: int = 4) -> str:
@@ -527,9 +605,9 @@ def _pattern(g: np.ndarray, w: np.ndarray, d: np.ndarray, t: Any, wrong: np.ndar
             if len(rows) == 1:
                 which = "first" if rows[0] == 0 else ("last" if rows[0] == g.shape[0] - 1 else None)
                 where = f"the {which} row" if which else f"row {int(rows[0])} alone"
-                return f" Only {where} (index {int(rows[0])} on axis 0) is wrong: look at that boundary."
+                return f" Only {where} (index {int(rows[0])} on axis 0) differs."
         elif g.ndim == 1 and len(wrong) == 1:
-            return f" Only entry {int(wrong[0, 0])} is wrong: look at that boundary case."
+            return f" Only entry {int(wrong[0, 0])} differs."
         if float(np.max(d)) < 1e-2 * scale:
             return (" The answer is close but not within the tolerance: a loss of precision "
                     "(float16 intermediates? subtracting nearly equal numbers?) or a small term "
@@ -537,9 +615,33 @@ def _pattern(g: np.ndarray, w: np.ndarray, d: np.ndarray, t: Any, wrong: np.ndar
     return ""
 
 
-def _describe_case(names: Sequence[str], case: Sequence[Any]) -> str:
-    return ", ".join(f"{n}={_describe_input(a)}" if not (_is_tensor(a) or isinstance(a, np.ndarray))
-                     else f"{n}: {_describe_input(a)}" for n, a in zip(names, case, strict=False))
+def _where(k: int, cases: Sequence[Sequence[Any]]) -> str:
+    """"on test case 3 of 10 (why it is there)"."""
+    why = getattr(cases[k], "why", "")
+    return f"on test case {k} of {len(cases)}" + (f" ({why})" if why else "")
+
+
+def _which(ks: Sequence[int]) -> str:
+    ks = [str(k) for k in ks]
+    return ks[0] if len(ks) == 1 else ", ".join(ks[:-1]) + " and " + ks[-1]
+
+
+def _shared_regimes(cases: Sequence[Sequence[Any]], bad: Sequence[int], regimes: Mapping[str, str]) -> list:
+    """The regimes of every failing case that explain the failures best: those whose cases fail
+    in the largest share (all of them, or at least half; one tag among many does not explain)."""
+    shared = set.intersection(*(set(regimes_of(cases[j])) for j in bad)) & set(regimes)
+    share = {r: sum(j in bad for j, c in enumerate(cases) if r in regimes_of(c))
+             / sum(r in regimes_of(c) for c in cases) for r in shared}
+    best = max(share.values(), default=0.0)
+    return sorted(r for r, v in share.items() if v == best) if best >= 0.5 else []
+
+
+def _looks_like(found: Sequence[str]) -> str:
+    if len(found) == 1:
+        return f"it looks like you {found[0]}."
+    rest = "; or you ".join(found[1:])
+    return (f"{len(found)} explanations fit every case, so look at both: you {found[0]}; or you "
+            f"{rest}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -561,42 +663,73 @@ def compare(
     arg_names: Sequence[str] | None = None,
     hint: str = "",
     float32_probe: bool = True,
+    regimes: Mapping[str, str] | None = None,
+    rebuild: str = "",
+    items: Sequence[str] | None = None,
 ) -> None:
-    """Check ``learner(*case) ≈ reference(*case)`` for every case; diagnose the first mismatch.
+    """Check ``learner(*case) ≈ reference(*case)`` for every case; diagnose what is wrong.
 
     The learner gets fresh copies of every argument; a modified argument fails the check with its
     name (from the learner's signature, else ``arg_names``). The tolerance is :func:`tolerance`:
     relative to the expected values' scale and widened by the reference's float32 sensitivity on
     the case (``float32_probe=False`` skips that probe for an expensive reference); explicit
-    ``rtol``/``atol`` can only widen it. ``mistakes`` maps a diagnosis ("normalised over the wrong
-    axis") to a function that makes that mistake: when the learner's answer is wrong but equals
-    one of them, the diagnosis is the message. Otherwise the message says which entries differ,
-    and ``hint`` (what to look at for this exercise) is appended. Prints a pass line unless
-    ``quiet``.
+    ``rtol``/``atol`` can only widen it.
+
+    Every case is run, then the message is the most specific that fits: the ``mistakes`` (a
+    diagnosis -> a function making that mistake) that give the learner's answer on *every* case
+    (all of them when several do); a wrong shape, dtype or a missing return; an argument the
+    answer ignores; the regimes (tags of :class:`Case`, described in ``regimes``) shared by every
+    failing case when the others pass; else where the first failing case differs, which cases fail,
+    and ``hint``. ``rebuild`` ("ch01.RETRIEVE_CASES[{k}]") shows how to rebuild a case whose inputs
+    are too large to print; ``items`` names the parts of a tuple answer. Prints a pass line
+    unless ``quiet``.
     """
-    cases = [tuple(case) for case in cases]
+    cases = list(cases)
+    names = _arg_names(learner, max(len(c) for c in cases), arg_names)
+    runs: list[tuple] = []  # (answer, expected, tolerance, right); answer None and right None: a crash
     for k, case in enumerate(cases):
         want, tol = _expected(reference, case, float32_probe)
-        names = _arg_names(learner, len(case), arg_names)
-        where = f"on test case {k} ({_describe_case(names, case)})"
-        got = call_checked(chapter, exercise, learner, case, arg_names, where=where)
-        if _close(got, want, rtol, atol, tol=tol):
-            continue
-        for diagnosis, wrong in (mistakes or {}).items():
-            if _makes(wrong, case, got, tol, rtol, atol) and _confirmed(
-                    learner, wrong, reference, cases, k, rtol, atol, float32_probe):
-                fail(chapter, exercise, f"wrong {where}: it looks like you {diagnosis}.")
-        same_shapes = [np.shape(as_numpy(g)) for g in _leaves_raw(got)] == [
-            np.shape(as_numpy(w)) for w in _leaves_raw(want)]
-        ignored = same_shapes and _ignored_argument(learner, reference, cases, k, names, got, rtol, atol)
-        if ignored:
-            fail(chapter, exercise, f"wrong {where}: {ignored}")
-        dtypes = [_dtype_name(x) for x in _leaves_raw(got)]
-        dtype = dtypes[0] if len(dtypes) == 1 else None
-        extra = f" {hint}" if hint else ""
-        fail(chapter, exercise, f"wrong {where}: {describe_difference(got, want, tol, dtype)}{extra}")
-    if not quiet:
-        passed(chapter, exercise)
+        inputs = show_inputs(names, case, rebuild.format(k=k) if rebuild else "")
+        try:
+            got = call_checked(chapter, exercise, learner, case, arg_names, where=_where(k, cases),
+                               inputs=inputs)
+        except CheckFailed as err:
+            if err.kind != "crash" or all(run[3] for run in runs):
+                raise  # in place, a stub, or a crash before any wrong answer: that is the message
+            runs.append((None, want, tol, None))  # a crash after a wrong answer: diagnose that one
+            break
+        runs.append((got, want, tol, _close(got, want, rtol, atol, equal_nan=True, tol=tol)))
+    bad = [k for k, run in enumerate(runs) if run[3] is False]
+    if not bad:
+        if not quiet:
+            passed(chapter, exercise)
+        return
+    k = bad[0]
+    got, want, tol, _ = runs[k]
+    head = f"wrong {_where(k, cases)}: "
+    tail = "\n" + show_inputs(names, cases[k], rebuild.format(k=k) if rebuild else "")
+    found = [d for d, wrong in (mistakes or {}).items() if _explains(wrong, cases, runs, k, rtol, atol)]
+    if found:
+        fail(chapter, exercise, head + _looks_like(found) + tail, "mistake")
+    dtypes = [_dtype_name(x) for x in _leaves_raw(got)]
+    dtype = dtypes[0] if len(dtypes) == 1 else None
+    described = describe_difference(got, want, tol, dtype, items)
+    kind = _kind_of_difference(got, want, dtype)
+    extra = f" {hint}" if hint else ""
+    if kind != "generic":
+        fail(chapter, exercise, head + described + (extra if kind == "shape" else "") + tail, kind)
+    ignored = _ignored_argument(learner, reference, cases, runs, names, rtol, atol)
+    if ignored:
+        fail(chapter, exercise, head + ignored + tail, "ignored")
+    which = f" It fails on test case{'s' if len(bad) > 1 else ''} {_which(bad)} of {len(cases)}"
+    if len(runs) < len(cases):
+        which += f" (and your function crashes on test case {len(runs) - 1}; the cases after it did not run)"
+    shared = _shared_regimes(cases[:len(runs)], bad, regimes or {})
+    if shared and len(bad) < len(runs):
+        said = "; and ".join(regimes[r] for r in sorted(shared))  # type: ignore[index]
+        fail(chapter, exercise, f"{head}{described}{which}, and only those: every failing case is one "
+             f"where {said}.{tail}", "regime")
+    fail(chapter, exercise, f"{head}{described}{which}.{extra}{tail}")
 
 
 def _expected(reference: Callable[..., Any], case: Sequence[Any], probe: bool) -> tuple[Any, Any]:
@@ -617,24 +750,27 @@ def _makes(wrong: Callable[..., Any], case: Sequence[Any], got: Any, tol: Any, r
     return _close(got, made, rtol, atol, equal_nan=True, tol=tol)
 
 
-def _confirmed(learner: Callable[..., Any], wrong: Callable[..., Any], reference: Callable[..., Any],
-               cases: Sequence[Sequence[Any]], k: int, rtol: float | None, atol: float | None,
-               probe: bool) -> bool:
-    """A mistake is named only if the learner's answers equal it on *every* case, not just case
-    ``k`` (a β of 2 makes "ignored β" look like "used β/2" on that case alone)."""
-    for j, case in enumerate(cases):
-        if j == k:
-            continue
-        try:
-            with np.errstate(all="ignore"):
-                got = materialise(learner(*[fresh_copy(a) for a in case]))
-            if not all(np.all(np.isfinite(np.asarray(leaf, dtype=np.complex128)))
-                       for leaf in _leaves_raw(as_numpy(got))):
-                continue  # nan/inf on a degenerate case (λ = 0, β = 0) is not evidence either
-        except Exception:  # noqa: BLE001 — the learner's crash elsewhere is not evidence
-            continue
-        _, tol = _expected(reference, case, probe)
-        if _makes(wrong, case, got, tol, rtol, atol) is False:
+def _finite(x: Any) -> bool:
+    try:
+        return all(np.all(np.isfinite(np.asarray(leaf, dtype=np.complex128)))
+                   for leaf in _leaves_raw(as_numpy(x)))
+    except (TypeError, ValueError):
+        return True
+
+
+def _explains(wrong: Callable[..., Any], cases: Sequence[Sequence[Any]], runs: Sequence[tuple],
+              k: int, rtol: float | None, atol: float | None) -> bool:
+    """A mistake is named only if it gives the learner's answer on case ``k`` *and* on every other
+    case (a β of 2 makes "ignored β" look like "used β/2" on that case alone). A case where the
+    mistake cannot run, or where the learner's answer is nan/inf (a degenerate case such as λ = 0,
+    β = 0), is no evidence either way."""
+    if not _makes(wrong, cases[k], runs[k][0], runs[k][2], rtol, atol):
+        return False
+    for j, (got, _, tol, right) in enumerate(runs):
+        if right is None:  # the learner's function crashed here: so must the mistake
+            if _makes(wrong, cases[j], None, tol, rtol, atol) is not None:
+                return False
+        elif j != k and _finite(got) and _makes(wrong, cases[j], got, tol, rtol, atol) is False:
             return False
     return True
 
@@ -652,26 +788,53 @@ def _alternatives(cases: Sequence[Sequence[Any]], k: int, i: int) -> list[Any]:
     return list(dict.fromkeys(out))[:3]
 
 
+def _moves(fn: Callable[..., Any], case: Sequence[Any], i: int, alt: Any, base: Any, rtol: float | None,
+           atol: float | None) -> bool | None:
+    """Whether ``fn``'s answer changes when argument ``i`` becomes ``alt``; None if it cannot run."""
+    moved = tuple(alt if j == i else a for j, a in enumerate(case))
+    try:
+        with np.errstate(all="ignore"):
+            answer = materialise(fn(*[fresh_copy(a) for a in moved]))
+    except Exception:  # noqa: BLE001 — this alternative does not apply
+        return None
+    if isinstance(answer, dict) and isinstance(base, dict):  # compare the entries both answers have
+        common = answer.keys() & base.keys()
+        answer, base = {k: answer[k] for k in common}, {k: base[k] for k in common}
+    return not _close(answer, base, rtol, atol, equal_nan=True)
+
+
 def _ignored_argument(learner: Callable[..., Any], reference: Callable[..., Any],
-                      cases: Sequence[Sequence[Any]], k: int, names: Sequence[str], got: Any,
+                      cases: Sequence[Sequence[Any]], runs: Sequence[tuple], names: Sequence[str],
                       rtol: float | None, atol: float | None) -> str:
-    """Name an argument (a number or a string) the learner's answer does not depend on although
-    the expected answer does: "your function ignores its argument `beta`"."""
-    case = cases[k]
+    """Name an argument (a number or a string) that the learner's answer does not depend on,
+    on *any* case, although the expected answer does: "your function ignores its argument
+    `beta`". One case is not enough: a cap that binds there hides the argument on that case alone."""
+    k = next(j for j, run in enumerate(runs) if run[3] is False)
     for i, name in enumerate(names):
-        for alt in _alternatives(cases, k, i):
-            moved = tuple(alt if j == i else a for j, a in enumerate(case))
-            try:
-                with np.errstate(all="ignore"):
-                    want_moved = materialise(reference(*[fresh_copy(a) for a in moved]))
-                    got_moved = materialise(learner(*[fresh_copy(a) for a in moved]))
-            except Exception:  # noqa: BLE001 — this alternative does not apply
+        first, evidence = None, 0
+        for j, case in enumerate(cases[:len(runs)]):
+            if i >= len(case) or runs[j][3] is None:
                 continue
-            if _close(got_moved, got, rtol, atol, equal_nan=True) and not _close(
-                    want_moved, materialise(reference(*[fresh_copy(a) for a in case])), rtol, atol):
-                return (f"changing `{name}` from {fmt(case[i])} to {fmt(alt)} does not change your "
-                        "answer, but it changes the expected one: your function ignores its "
-                        f"argument `{name}` (a fixed number or name in its place?).")
+            for alt in _alternatives(cases, j, i):
+                if not _moves(reference, case, i, alt, runs[j][1], rtol, atol):
+                    continue
+                learner_moves = _moves(learner, case, i, alt, runs[j][0], rtol, atol)
+                if learner_moves is None:
+                    continue
+                if learner_moves:
+                    evidence = -1
+                    break
+                evidence += 1
+                if first is None or j == k:
+                    first = (j, alt)
+            if evidence < 0:
+                break
+        if evidence > 0 and first is not None:
+            j, alt = first
+            return (f"changing `{name}` from {fmt(cases[j][i])} to {fmt(alt)} does not change your "
+                    f"answer (test case {j}), but it changes the expected one, and so on every case: "
+                    f"your function ignores its argument `{name}` (a fixed number or name in its "
+                    "place?).")
     return ""
 
 

@@ -4,7 +4,6 @@ loss whose area is the training loss (predictive disentanglement's "steamroller"
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -14,9 +13,15 @@ from ..moons.cached_generation import generate_cached, moon_keys, moon_values, r
 from ..moons.evaluate import moon_shares as reference_moon_shares
 from ..moons.evaluate import position_loss
 from ..moons.model import MoonMemory, block_magnitudes, to_complex_linear
-from . import as_numpy, call_learner, compare, fail, fmt, passed
+from . import Case, as_numpy, call_learner, compare, fail, notebook_check, passed
 
 CHAPTER = "03_three_moons"
+H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
+
+__all__ = ["check_complex_linear", "check_generate", "check_moon_shares", "check_learning_curve",
+           "complex_cases", "generation_cases", "share_cases", "curve_cases", "COMPLEX_MISTAKES",
+           "COMPLEX_REGIMES", "GENERATE_MISTAKES", "GENERATE_REGIMES", "SHARE_MISTAKES", "SHARE_REGIMES",
+           "CURVE_MISTAKES", "CURVE_REGIMES", "reference_learning_curve"]
 
 # ---------------------------------------------------------------- 3.1 complex-linear projection
 
@@ -48,35 +53,75 @@ def _strided_blocks(w: torch.Tensor) -> torch.Tensor:
     return to_complex_linear(w[perm_r][:, perm_c])[inv_r][:, inv_c]
 
 
-def _complex_cases() -> list[tuple[torch.Tensor]]:
+def _symmetric_b(w: torch.Tensor) -> torch.Tensor:  # b = (q + r)/2: the sign below the diagonal lost
+    a = (w[..., 0::2, 0::2] + w[..., 1::2, 1::2]) / 2
+    b = (w[..., 0::2, 1::2] + w[..., 1::2, 0::2]) / 2
+    out = torch.empty_like(w)
+    out[..., 0::2, 0::2], out[..., 0::2, 1::2] = a, b
+    out[..., 1::2, 0::2], out[..., 1::2, 1::2] = -b, a
+    return out
+
+
+def _square_blocks_only(w: torch.Tensor) -> torch.Tensor:  # blocks (i, j) for i, j < min(m, n) only
+    out = to_complex_linear(w).clone()
+    rows, cols = w.shape
+    k = 2 * min(rows, cols) // 2
+    out[:, k:] = w[:, k:]
+    out[k:, :] = w[k:, :]
+    return out
+
+
+COMPLEX_MISTAKES = {
+    f"built [[a, -b], [b, a]] (the conjugate): the block must be [[a, b], [-b, a]], "
+    f"so b = (w[0,1] - w[1,0]) / 2 {H2}": _conjugate,
+    f"copied a and b from the top row of each block; the nearest complex-linear "
+    f"block averages: a = (w[0,0] + w[1,1]) / 2, b = (w[0,1] - w[1,0]) / 2 {H2}": _top_row_only,
+    f"forgot to divide by 2 when averaging the two entries that define a (and b) {H3}": _not_halved,
+    f"paired row i with row i + m (and column j with j + n); the 2×2 blocks are made "
+    f"of *adjacent* rows 2i, 2i+1 and columns 2j, 2j+1 (one moon's sin and cos) {H1}": _strided_blocks,
+    f"took b = (q + r)/2: the block [[a, b], [-b, a]] has -b below the diagonal, so the "
+    f"nearest b is (q - r)/2 {H2}": _symmetric_b,
+    f"returned the matrix as it was: every block must be replaced by its nearest "
+    f"[[a, b], [-b, a]] {H1}": lambda w: w.clone(),
+    f"projected only the blocks of the leading square part of the matrix: a (2m, 2n) matrix "
+    f"has m × n blocks, every one projected {H1}": _square_blocks_only,
+}
+
+COMPLEX_REGIMES = {
+    "non-square": f"the matrix is not square (2m ≠ 2n): loop over m block rows and n block "
+                  f"columns {H1}",
+    "projected": f"the matrix is already complex-linear, so its projection is itself {H1}",
+}
+
+
+def complex_cases() -> list[Case]:
     g = torch.Generator().manual_seed(3)
-    return [(torch.randn(6, 6, generator=g, dtype=torch.float64),),
-            (torch.randn(4, 2, generator=g, dtype=torch.float64),),
-            (torch.randn(2, 6, generator=g, dtype=torch.float64),)]
+    cases = [Case(torch.randn(6, 6, generator=g, dtype=torch.float64), why="6×6, the moons' maps"),
+             Case(torch.randn(4, 2, generator=g, dtype=torch.float64), regime="non-square",
+                  why="4×2: more block rows than columns"),
+             Case(torch.randn(2, 6, generator=g, dtype=torch.float64), regime="non-square",
+                  why="2×6: one block row")]
+    projected = to_complex_linear(torch.randn(4, 6, generator=g, dtype=torch.float64))
+    cases += [Case(projected, regime=("projected", "non-square"),
+                   why="already complex-linear: the projection leaves it as it is"),
+              Case(torch.randn(2, 2, generator=g), why="one 2×2 block, float32")]
+    return cases
 
 
+@notebook_check
 def check_complex_linear(complex_linear: Callable[[torch.Tensor], torch.Tensor]) -> None:
     """Exercise 3.1: project a (2m, 2n) matrix so that every 2×2 block is [[a, b], [-b, a]]."""
-    compare(CHAPTER, "complex_linear", complex_linear, to_complex_linear, _complex_cases(),
-            mistakes={
-                "built [[a, -b], [b, a]] (the conjugate): the block must be [[a, b], [-b, a]], "
-                "so b = (w[0,1] - w[1,0]) / 2": _conjugate,
-                "copied a and b from the top row of each block; the nearest complex-linear "
-                "block averages: a = (w[0,0] + w[1,1]) / 2, b = (w[0,1] - w[1,0]) / 2":
-                    _top_row_only,
-                "forgot to divide by 2 when averaging the two entries that define a (and b)":
-                    _not_halved,
-                "paired row i with row i + m (and column j with j + n); the 2×2 blocks are made "
-                "of *adjacent* rows 2i, 2i+1 and columns 2j, 2j+1 (one moon's sin and cos)":
-                    _strided_blocks,
-            }, atol=1e-9, quiet=True)
-    w = _complex_cases()[0][0]
+    compare(CHAPTER, "complex_linear", complex_linear, to_complex_linear, complex_cases(),
+            mistakes=COMPLEX_MISTAKES, regimes=COMPLEX_REGIMES, rebuild="ch03.complex_cases()[{k}]",
+            atol=1e-9, quiet=True, arg_names=["w"],
+            hint=f"Write out one 2×2 block by hand: rows 2i, 2i+1 and columns 2j, 2j+1 {H2}.")
+    w = complex_cases()[0][0]
     once = torch.as_tensor(as_numpy(call_learner(CHAPTER, "complex_linear", complex_linear, w)))
     twice = torch.as_tensor(as_numpy(call_learner(CHAPTER, "complex_linear", complex_linear,
                                                   once)))
     if not torch.allclose(once, twice, atol=1e-9):
-        fail(CHAPTER, "complex_linear", "projecting twice changed the matrix again: a projection "
-             "must leave a complex-linear matrix as it is.")
+        fail(CHAPTER, "complex_linear", f"projecting twice changed the matrix again: a projection "
+             f"must leave a complex-linear matrix as it is {H1}.", "mistake")
     passed(CHAPTER, "complex_linear")
 
 
@@ -158,38 +203,55 @@ def _first_repeated(model, prefix, n_steps):
     return gen.repeat(1, n_steps, 1)
 
 
-def _generation_cases() -> list[tuple]:
+GENERATE_MISTAKES = {
+    f"never filled in the values: the pair of the last observed position and of every "
+    f"generated position must get the value W_ψ(point that followed it), not 0 {H2}": _no_fill_in,
+    f"kept the memory fixed to the prompt's pairs: each generated point completes one "
+    f"pair (value) and starts another (key); add both to the memory {H1}": _frozen_memory,
+    f"stored W_ψ x_s as the value of position s (and let a position read its own pair); "
+    f"the value is what came *next*, W_ψ x_{{s+1}}, and a position reads pairs s < t only {H1}":
+        _unshifted_values,
+    f"returned the last prompt point as the first generated one: output j must be the "
+    f"prediction of x_{{c+j}} {H2}": _shifted_output,
+    f"repeated the first prediction: feed each predicted point back in before "
+    f"predicting the next {H1}": _first_repeated,
+    f"kept querying with the prompt's last key: at every step the query is the key of "
+    f"the newest point (keys[:, :, -1] after you append it) {H3}": _query_never_moves,
+    f"queried with the key of the first point (keys[:, :, 0]); the query is the key of "
+    f"the newest point, keys[:, :, -1] {H3}": _first_key_query,
+}
+
+GENERATE_REGIMES = {
+    "short-prompt": f"the prompt has one or two points, so the memory starts (nearly) empty and "
+                    f"every pair it reads was completed by the generation itself {H2}",
+    "one-unit": f"the model has a single 6-d unit (H = 1) {H1}",
+}
+
+
+def generation_cases() -> list[Case]:
     from ..moons.data import VALID_TRIPLE, sample_windows
 
     g = torch.Generator().manual_seed(33)
     x, _ = sample_windows(3, [VALID_TRIPLE], g, length=300)
     x = x.double()
-    return [(_check_model(3), x[:, :200], 12), (_check_model(3), x[:, :2], 5),
-            (_check_model(1), x[:, :150], 12), (_check_model(3), x[:, :1], 3)]
+    return [Case(_check_model(3), x[:, :200], 12, why="a long prompt, three units"),
+            Case(_check_model(3), x[:, :2], 5, regime="short-prompt",
+                 why="two prompt points: one stored pair to start with"),
+            Case(_check_model(1), x[:, :150], 12, regime="one-unit", why="one 6-d unit"),
+            Case(_check_model(3), x[:, :1], 3, regime="short-prompt",
+                 why="one prompt point: the memory starts empty")]
 
 
+@notebook_check
 def check_generate(generate_with_fill_in: Callable) -> None:
     """Exercise 3.2: cached generation that fills in the value of each position once its next
     point exists."""
     compare(CHAPTER, "generate_with_fill_in", generate_with_fill_in, generate_cached,
-            _generation_cases(), mistakes={
-                "never filled in the values: the pair of the last observed position and of every "
-                "generated position must get the value W_ψ(point that followed it), not 0":
-                    _no_fill_in,
-                "kept the memory fixed to the prompt's pairs: each generated point completes one "
-                "pair (value) and starts another (key); add both to the memory": _frozen_memory,
-                "stored W_ψ x_s as the value of position s (and let a position read its own pair); "
-                "the value is what came *next*, W_ψ x_{s+1}, and a position reads pairs s < t only":
-                    _unshifted_values,
-                "returned the last prompt point as the first generated one: output j must be the "
-                "prediction of x_{c+j}": _shifted_output,
-                "repeated the first prediction: feed each predicted point back in before "
-                "predicting the next": _first_repeated,
-                "kept querying with the prompt's last key: at every step the query is the key of "
-                "the newest point (keys[:, :, -1] after you append it)": _query_never_moves,
-                "queried with the key of the first point (keys[:, :, 0]); the query is the key of "
-                "the newest point, keys[:, :, -1]": _first_key_query,
-            }, atol=1e-8, quiet=True)
+            generation_cases(), mistakes=GENERATE_MISTAKES, regimes=GENERATE_REGIMES,
+            rebuild="ch03.generation_cases()[{k}]", arg_names=["model", "prefix", "n_steps"],
+            atol=1e-8, quiet=True,
+            hint=f"Print the shapes of keys and values after each step: keys always one pair "
+                 f"longer than values {H2}.")
     passed(CHAPTER, "generate_with_fill_in")
 
 
@@ -240,35 +302,62 @@ def _shares_transposed(w):
     return (m / m.sum(1, keepdim=True)).numpy()
 
 
-def _share_cases() -> list[tuple[torch.Tensor]]:
+def _shares_a_plus_b(w):  # |a + b| instead of |a + ib|
+    a, b = _block_ab(w)
+    m = (a + b).abs()
+    return (m / m.sum(1, keepdim=True)).numpy()
+
+
+SHARE_MISTAKES = {
+    f"normalised each column (moon) instead of each row (unit): the shares of one unit must "
+    f"add up to 1 over the three moons {H2}": _shares_cols,
+    f"used |a| only: a block [[a, b], [-b, a]] has magnitude sqrt(a² + b²) {H3}": _shares_abs_a,
+    f"used squared magnitudes a² + b²; use the magnitude |a + ib| = sqrt(a² + b²) {H3}":
+        _shares_squared,
+    f"summed the absolute values of the block's four entries (2|a| + 2|b|); use the block's "
+    f"magnitude sqrt(a² + b²) {H3}": _shares_abs_entries,
+    f"returned the block magnitudes without dividing by each unit's total {H2}": _shares_unnormalised,
+    f"read W_φ transposed: its rows 2h, 2h+1 belong to unit h (the key's coordinates), its "
+    f"columns 2m, 2m+1 to moon m (the input's sin and cos) {H1}": _shares_transposed,
+    f"divided by each row's largest magnitude; shares divide by the row's sum, so that they "
+    f"add up to 1 {H2}": _shares_row_max,
+    f"took a softmax of the magnitudes; a share is the magnitude divided by the row's sum "
+    f"(no exponential) {H2}": _shares_softmax,
+    f"took |a + b|: a block multiplies by the complex number a + ib, whose magnitude is "
+    f"sqrt(a² + b²) {H3}": _shares_a_plus_b,
+}
+
+SHARE_REGIMES = {
+    "one-moon": f"each unit follows one moon, so its shares are near 0, 0 and 1: a mistake in the "
+                f"magnitude (|a|, a² + b²) shows in the small shares {H3}",
+    "zero-a": f"some blocks are pure rotations by 90° (a = 0, b ≠ 0): |a| alone calls them empty {H3}",
+}
+
+
+def share_cases() -> list[Case]:
     g = torch.Generator().manual_seed(34)
     perm = torch.zeros(6, 6, dtype=torch.float64)
     for unit, moon in enumerate((2, 0, 1)):
         perm[2 * unit:2 * unit + 2, 2 * moon:2 * moon + 2] = torch.tensor([[0.6, 0.8], [-0.8, 0.6]])
-    return [(to_complex_linear(torch.randn(6, 6, generator=g, dtype=torch.float64)),),
-            (to_complex_linear(perm + 0.05 * torch.randn(6, 6, generator=g,
-                                                         dtype=torch.float64)),),
-            (to_complex_linear(3 * torch.randn(6, 6, generator=g, dtype=torch.float64)),)]
+    quarter = to_complex_linear(torch.randn(6, 6, generator=g, dtype=torch.float64))
+    quarter[0::2, 0::2][0, 1] = quarter[1::2, 1::2][0, 1] = 0.0  # block (0, 1): a = 0
+    quarter[0::2, 0::2][2, 0] = quarter[1::2, 1::2][2, 0] = 0.0  # block (2, 0): a = 0
+    return [Case(to_complex_linear(torch.randn(6, 6, generator=g, dtype=torch.float64)),
+                 why="a random complex-linear map"),
+            Case(to_complex_linear(perm + 0.05 * torch.randn(6, 6, generator=g, dtype=torch.float64)),
+                 regime="one-moon", why="each unit follows one moon"),
+            Case(to_complex_linear(3 * torch.randn(6, 6, generator=g, dtype=torch.float64)),
+                 why="large entries"),
+            Case(quarter, regime="zero-a", why="two blocks with a = 0: rotations by 90°")]
 
 
+@notebook_check
 def check_moon_shares(moon_shares: Callable[[torch.Tensor], np.ndarray]) -> None:
     """Exercise 3.3: each unit's share of its W_φ block mass on each moon (rows sum to 1)."""
-    compare(CHAPTER, "moon_shares", moon_shares, reference_moon_shares, _share_cases(), mistakes={
-        "normalised each column (moon) instead of each row (unit): the shares of one unit must "
-        "add up to 1 over the three moons": _shares_cols,
-        "used |a| only: a block [[a, b], [-b, a]] has magnitude sqrt(a² + b²)": _shares_abs_a,
-        "used squared magnitudes a² + b²; use the magnitude |a + ib| = sqrt(a² + b²)":
-            _shares_squared,
-        "summed the absolute values of the block's four entries (2|a| + 2|b|); use the block's "
-        "magnitude sqrt(a² + b²)": _shares_abs_entries,
-        "returned the block magnitudes without dividing by each unit's total": _shares_unnormalised,
-        "read W_φ transposed: its rows 2h, 2h+1 belong to unit h (the key's coordinates), its "
-        "columns 2m, 2m+1 to moon m (the input's sin and cos)": _shares_transposed,
-        "divided by each row's largest magnitude; shares divide by the row's sum, so that they "
-        "add up to 1": _shares_row_max,
-        "took a softmax of the magnitudes; a share is the magnitude divided by the row's sum "
-        "(no exponential)": _shares_softmax,
-    }, atol=1e-6, quiet=True)
+    compare(CHAPTER, "moon_shares", moon_shares, reference_moon_shares, share_cases(),
+            mistakes=SHARE_MISTAKES, regimes=SHARE_REGIMES, rebuild="ch03.share_cases()[{k}]",
+            arg_names=["w_phi"], atol=1e-6, quiet=True,
+            hint=f"Print the (3, 3) magnitudes before you divide: row h is unit h {H2}.")
     passed(CHAPTER, "moon_shares")
 
 
@@ -285,15 +374,14 @@ def reference_learning_curve(model: MoonMemory, x: torch.Tensor, clip: float) ->
 
 
 def _curve_variant(model, x, clip, *, clip_where="residual", shift=True, reduce_dims="mean",
-                   square=True, area="mean", inputs="all_but_last"):
+                   square=True, area="mean"):
     with torch.no_grad():
-        pred = model(x[:, :-1] if inputs == "all_but_last" else x)  # (W, T, 6)
-        target = x[:, 1:] if shift else x[:, :-1]
-        if inputs != "all_but_last":
-            target = torch.cat([x[:, 1:], x[:, -1:]], dim=1)
-        r = pred - target
+        pred = model(x[:, :-1])  # (W, T, 6)
+        r = pred - (x[:, 1:] if shift else x[:, :-1])
         if clip_where == "residual":
             r = r.clamp(-clip, clip)
+        elif clip_where == "above":
+            r = r.clamp(max=clip)
         err = r**2 if square else r.abs()
         if clip_where == "square":
             err = err.clamp(max=clip)
@@ -303,76 +391,53 @@ def _curve_variant(model, x, clip, *, clip_where="residual", shift=True, reduce_
 
 
 CURVE_MISTAKES: dict[str, dict] = {
-    "forgot to clip: the loss clips each residual x̂ - x to ±clip before squaring":
+    f"forgot to clip: the loss clips each residual x̂ - x to ±clip before squaring {H2}":
         {"clip_where": "none"},
-    "clipped the squared error at clip; the residual is clipped to ±clip, then squared (so the "
-    "largest loss per coordinate is clip²)": {"clip_where": "square"},
-    "compared the prediction at position t with x_t; it predicts the next point, x_{t+1} "
-    "(targets x[:, 1:])": {"shift": False},
-    "summed the 6 coordinates; the loss is the mean over windows *and* coordinates":
+    f"clipped the squared error at clip; the residual is clipped to ±clip, then squared (so the "
+    f"largest loss per coordinate is clip²) {H3}": {"clip_where": "square"},
+    f"clipped the residual from above only (clamp(max=clip)); a residual below -clip must become "
+    f"-clip too: clamp(-clip, clip) {H3}": {"clip_where": "above"},
+    f"compared the prediction at position t with x_t; it predicts the next point, x_{{t+1}} "
+    f"(targets x[:, 1:]) {H1}": {"shift": False},
+    f"summed the 6 coordinates; the loss is the mean over windows *and* coordinates {H2}":
         {"reduce_dims": "sum"},
-    "used |x̂ - x|; the training loss squares the clipped residual": {"square": False},
-    "summed the curve for the area; the training loss is its mean over positions (the area "
-    "divided by the window length)": {"area": "sum"},
+    f"used |x̂ - x|; the training loss squares the clipped residual {H2}": {"square": False},
+    f"summed the curve for the area; the training loss is its mean over positions (the area "
+    f"divided by the window length) {H1}": {"area": "sum"},
+}
+
+CURVE_REGIMES = {
+    "clip-binds": f"residuals lie beyond ±clip on both sides, so how (and on which side) you clip "
+                  f"decides the loss {H3}",
+    "clip-free": f"clip is so large that no residual reaches it (a clipping mistake cannot show "
+                 f"here) {H2}",
+    "one-position": f"the windows have T + 1 = 2 points: one position, whose loss is the area {H1}",
 }
 
 
-def _curve_cases() -> list[tuple]:
+def curve_cases() -> list[Case]:
     from ..moons.data import TRAIN_TRIPLES, VALID_TRIPLE, sample_windows
 
     g = torch.Generator().manual_seed(35)
     x1, _ = sample_windows(4, [VALID_TRIPLE], g, length=121)
     x2, _ = sample_windows(3, list(TRAIN_TRIPLES), g, length=90)
-    return [(_check_model(3), x1.double(), 0.5), (_check_model(1), x2.double(), 0.2),
-            (_check_model(3), x2[:2, :41].double(), 100.0)]
+    return [Case(_check_model(3), x1.double(), 0.25, regime="clip-binds", why="4 windows, clip 0.25"),
+            Case(_check_model(1), x2.double(), 0.2, regime="clip-binds", why="one unit, clip 0.2"),
+            Case(_check_model(3), x2[:2, :41].double(), 100.0, regime="clip-free",
+                 why="clip 100: nothing is clipped"),
+            Case(_check_model(3), x1[:1, :60].double(), 0.15, regime="clip-binds", why="a single window"),
+            Case(_check_model(1), x2[:, :2].double(), 0.4, regime=("one-position", "clip-binds"),
+                 why="windows of 2 points: T = 1")]
 
 
+@notebook_check
 def check_learning_curve(learning_curve: Callable) -> None:
     """Exercise 3.4: the per-position training loss (teacher forced, clipped) and its area."""
-    ex = "learning_curve"
-    for k, (model, x, clip) in enumerate(_curve_cases()):
-        want_curve, want_area = reference_learning_curve(model, x, clip)
-        W, T1, _ = x.shape
-        where = f"on test case {k} (x of shape {tuple(x.shape)}, clip={clip:g})"
-        x_given = x.clone()
-        got = call_learner(CHAPTER, ex, learning_curve, model, x_given, clip)
-        if not torch.equal(x_given, x):
-            fail(CHAPTER, ex, f"{where}: your function changed its argument `x` in place.")
-        if not isinstance(got, tuple | list) or len(got) != 2:
-            fail(CHAPTER, ex, f"must return a pair (curve, area), got {type(got).__name__}")
-        curve = np.asarray(as_numpy(got[0]), dtype=np.float64)
-        try:
-            area = float(as_numpy(got[1]))
-        except (TypeError, ValueError):
-            fail(CHAPTER, ex, "the area must be one number (a float), the mean of the curve")
-        if curve.shape != want_curve.shape:
-            hint = {(T1,): " — one per point: you ran the model on all T+1 points; the last "
-                           "one has no next point to predict, use x[:, :-1] as input",
-                    (W,): " — one per window: average over the windows (axis 0) and the "
-                          "coordinates, not over positions",
-                    (T1 - 1, 6): " — keep averaging over the 6 coordinates too"}.get(curve.shape, "")
-            fail(CHAPTER, ex, f"{where}: the curve has shape {curve.shape}, expected "
-                 f"({T1 - 1},): one value per position t = 0 … T-1{hint}.")
-        ok_curve = np.allclose(curve, want_curve, rtol=1e-5, atol=1e-9)
-        ok_area = math.isclose(area, want_area, rel_tol=1e-5, abs_tol=1e-12)
-        if ok_curve and ok_area:
-            continue
-        for diagnosis, flags in CURVE_MISTAKES.items():
-            wc, wa = _curve_variant(model, x, clip, **flags)
-            if np.allclose(curve, wc, rtol=1e-5, atol=1e-9) and math.isclose(area, wa, rel_tol=1e-5):
-                fail(CHAPTER, ex, f"wrong {where}: it looks like you {diagnosis}.")
-        if not ok_curve:
-            for other in (0.5, 1.0, 0.25):  # a threshold typed in instead of the argument
-                if other != clip and np.allclose(curve, _curve_variant(model, x, other)[0],
-                                                 rtol=1e-5, atol=1e-9):
-                    fail(CHAPTER, ex, f"wrong {where}: your curve is the one for clip={other:g}; "
-                         "use the argument `clip`.")
-            bad = np.flatnonzero(~np.isclose(curve, want_curve, rtol=1e-5, atol=1e-9))
-            i = int(bad[np.argmax(np.abs(curve - want_curve)[bad])])
-            fail(CHAPTER, ex, f"wrong {where}: the curve differs at {len(bad)} of {len(curve)} "
-                 f"positions (first t={int(bad[0])}); at t={i} you have {fmt(curve[i])}, expected "
-                 f"{fmt(want_curve[i])}. Predict from x[:, :-1], compare with x[:, 1:], clip the "
-                 "residual, square, average over windows and coordinates.")
-        fail(CHAPTER, ex, f"wrong {where}: the curve is right but the area {fmt(area)} is not its "
-             f"mean {fmt(want_area)}.")
-    passed(CHAPTER, ex)
+    mistakes = {d: (lambda m, x, c, f=f: _curve_variant(m, x, c, **f)) for d, f in CURVE_MISTAKES.items()}
+    compare(CHAPTER, "learning_curve", learning_curve, reference_learning_curve, curve_cases(),
+            mistakes=mistakes, regimes=CURVE_REGIMES, rebuild="ch03.curve_cases()[{k}]",
+            arg_names=["model", "x", "clip"], items=("the curve", "the area"), atol=1e-9,
+            hint=f"One value per position t = 0 … T-1, with T = x.shape[1] - 1: predict from "
+                 f"x[:, :-1] (the last point has no next point), compare with x[:, 1:], clip each "
+                 f"residual to ±clip, square, average over the windows and the 6 coordinates; the "
+                 f"area is the curve's mean {H2}.")

@@ -14,9 +14,11 @@ The learner rebuilds a Memory Mosaic language model piece by piece, as plain fun
 The truth is always the package: :class:`mosaics_edu.layers.ContextMemory`,
 :class:`~mosaics_edu.layers.PersistentMemory` and :class:`~mosaics_edu.layers.MosaicBlock` run on
 the *same weights* (``context_memory_weights(layer)`` hands them to the learner as plain tensors).
-When an answer differs, the check replays the known mistakes of the exercise (a mask off by one,
-keys not normalised, the bandwidth β forgotten, the peek forgotten, LayerNorm misplaced, ...) with
-the functional reference below and names the one the answer matches.
+Every check runs on :func:`mosaics_edu.checks.compare`: the truth is the functional reference
+below (float64), itself tested against the package layers; each known mistake (a mask off by one,
+keys not normalised, the bandwidth β forgotten, the peek forgotten, LayerNorm misplaced, ...) is
+the same reference with one switch flipped, and each case sits in a regime where some mistake
+shows (its ``why`` says which).
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from torch import nn
 
 from .. import layers, models
 from ..features import leaky_average
-from . import as_numpy, call_checked, call_learner, fail, fmt, passed
+from . import Case, call_learner, compare, fail, notebook_check
 
 CHAPTER = "04_mosaic_layer"
+H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
 
 __all__ = [
     "context_memory_weights",
@@ -46,13 +49,17 @@ __all__ = [
     "reference_model_sizes",
     "random_context_memory",
     "random_persistent_memory",
-    "random_block",
     "random_lm",
     "check_effective_scalars",
     "check_context_memory",
     "check_persistent_memory",
     "check_mosaic_lm",
     "check_model_sizes",
+    "scalar_cases",
+    "cmem_cases",
+    "pmem_cases",
+    "lm_cases",
+    "SIZE_CASES",
 ]
 
 Weights = dict[str, torch.Tensor]
@@ -137,23 +144,6 @@ def random_persistent_memory(
     return layer
 
 
-def random_block(
-    n_embd: int = 16, n_head: int = 4, pmem_size: int = 24, seed: int = 0
-) -> layers.MosaicBlock:
-    """A package mosaic block with random weights, non-trivial LayerNorm gains (eval mode)."""
-    torch.manual_seed(seed)
-    block = layers.MosaicBlock(n_embd, n_head, pmem_size).eval()
-    gen = torch.Generator().manual_seed(seed + 1)
-    _jitter_scalars(block, gen)
-    with torch.no_grad():
-        for ln in (block.ln_1, block.ln_2):
-            ln.weight.copy_(torch.rand(n_embd, generator=gen) * 1.5 + 0.25)
-        # larger output projections, so that every branch moves the residual stream visibly
-        block.cmem.c_proj.weight.mul_(3.0)
-        block.pmem.c_proj.weight.mul_(3.0)
-    return block
-
-
 def _inputs(B: int, T: int, d: int, seed: int, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(B, T, d, generator=gen) * scale + shift
@@ -168,6 +158,12 @@ def _heads(x: torch.Tensor, W: torch.Tensor, n_head: int) -> torch.Tensor:
     """x @ W.T split into heads. (B, T, d) -> (B, H, T, hs)."""
     B, T, d = x.shape
     return (x @ W.T).view(B, T, n_head, d // n_head).transpose(1, 2)
+
+
+def _heads_viewed(x: torch.Tensor, W: torch.Tensor, n_head: int) -> torch.Tensor:
+    """x @ W.T viewed as (B, H, T, hs) directly, without the transpose: heads and time mixed."""
+    B, T, d = x.shape
+    return (x @ W.T).reshape(B, n_head, T, d // n_head)
 
 
 def _merge(y: torch.Tensor) -> torch.Tensor:
@@ -199,6 +195,8 @@ def _cmem(
     future: bool = False,  # read the pairs s > t instead of s < t
     transpose: bool = False,  # x @ W instead of x @ W.T
     key_norm_dim: int = -1,
+    split: str = "transpose",  # "view": (B, T, d) viewed as (B, H, T, hs) without the transpose
+    mask_value: float = float("-inf"),  # a finite fill (-1e4) lets the future through when β is large
 ) -> torch.Tensor:
     """C-mem as one function of its weights. x: (B, T, d) -> (B, T, d)."""
     x = torch.as_tensor(x, dtype=torch.float64)
@@ -206,7 +204,8 @@ def _cmem(
     if transpose:
         p = {k: (v.T if k.startswith("W_") else v) for k, v in p.items()}
     B, T, d = x.shape
-    k = _heads(x, p["W_phi"], n_head)  # (B, H, T, hs)
+    heads = _heads if split == "transpose" else _heads_viewed
+    k = heads(x, p["W_phi"], n_head)  # (B, H, T, hs)
     if leaky:
         k = leaky_average(k, p["decay"], method="recurrent")  # (B, H, T, hs)
     if normalise_keys:
@@ -215,7 +214,7 @@ def _cmem(
     scale = {"beta": p["beta"], "none": torch.ones_like(p["beta"]), "sqrt": p["beta"].sqrt(),
              "sqrt_d": torch.full_like(p["beta"], 1 / math.sqrt(d // n_head))}[bandwidth]
     logits = logits * _per_head(scale)
-    v_now = _heads(x, p["W_psi"], n_head)  # (B, H, T, hs)
+    v_now = heads(x, p["W_psi"], n_head)  # (B, H, T, hs)
     v_next = F.pad(v_now[:, :, 1:], (0, 0, 0, 1))  # (B, H, T, hs): ṽ_{t+1}, 0 past the window
     g = _per_head(p["gamma"])
     v = {"mix": g * v_now + (1 - g) * v_next, "now": v_now, "next": v_next,
@@ -232,6 +231,9 @@ def _cmem(
     if first_row == "uniform":
         logits = logits.masked_fill(~readable, -1e9)
         w = torch.softmax(logits, dim=softmax_dim)
+    elif mask_value != float("-inf"):  # a finite fill, row 0 zeroed by hand
+        w = torch.softmax(logits.masked_fill(~readable, mask_value), dim=softmax_dim)
+        w = w.masked_fill(empty[:, None], 0.0)
     else:
         logits = logits.masked_fill(~readable, float("-inf"))
         logits = logits.masked_fill(empty[:, None], 0.0)
@@ -239,7 +241,10 @@ def _cmem(
         w = w.masked_fill(~readable, 0.0) if softmax_dim != -1 else w
         if zero_first:
             w = w.masked_fill(empty[:, None], 0.0)
-    w = torch.nan_to_num(w)
+        elif first_row == "nan":
+            w = w.masked_fill(empty[:, None], float("nan"))
+    if first_row != "nan":
+        w = torch.nan_to_num(w)
     y = _merge(w @ v)  # (B, T, d)
     return y @ p["W_o"].T if project else y
 
@@ -260,6 +265,7 @@ def _pmem(
     use_alpha: bool = True,
     softmax_dim: int = -1,
     swap_tables: bool = False,
+    read_keys: bool = False,
     project: bool = True,
     transpose: bool = False,
 ) -> torch.Tensor:
@@ -277,7 +283,7 @@ def _pmem(
     q = q * _per_head(scale[bandwidth])
     mk, mv = (p["M_v"], p["M_k"]) if swap_tables else (p["M_k"], p["M_v"])
     w = torch.softmax(q @ mk.transpose(-1, -2), dim=softmax_dim)  # (B, H, T, P)
-    y = w @ mv  # (B, H, T, hs)
+    y = w @ (mk if read_keys else mv)  # (B, H, T, hs)
     if use_alpha:
         y = y * _per_head(p["alpha"])
     y = _merge(y)  # (B, T, d)
@@ -289,15 +295,11 @@ def reference_persistent_memory(x: torch.Tensor, p: Weights, n_head: int) -> tor
     return _pmem(x, p, n_head)
 
 
-def _precision(ex: str, got: torch.Tensor, want: torch.Tensor) -> None:
-    """Fail with a precision message when a half-precision answer is right only to its precision."""
-    if got.dtype in (torch.float16, torch.bfloat16):
-        close = torch.allclose(got.double(), want, rtol=2e-2, atol=2e-2 * float(want.abs().max()))
-        fail(CHAPTER, ex, f"your answer is {str(got.dtype).removeprefix('torch.')}"
-             + (" and right only to that precision" if close else "")
-             + ": compute and return float32 (or float64); the check's inputs are float32.")
-    if not got.is_floating_point():
-        fail(CHAPTER, ex, f"your answer has the integer dtype {got.dtype}: the outputs are floats")
+
+
+def _mistakes(variant: Callable, table: dict[str, dict[str, Any]]) -> dict[str, Callable]:
+    """The mistake functions of a table of switches: each is ``variant`` with its switches set."""
+    return {d: (lambda *a, f=f: variant(*a, **f)) for d, f in table.items()}
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,47 +322,51 @@ def reference_effective_scalars(theta: dict[str, torch.Tensor]) -> dict[str, tor
                 "beta": keys.beta.double(), "alpha": values.alpha.double()}
 
 
-def _scalars(theta: dict[str, torch.Tensor], *, times: float = 10.0, use_abs: bool = True,
+def _scalars(theta: dict[str, torch.Tensor], *, times: float = 10.0, decay: str = "abs",
              sign: float = -1.0, clamp: str = "log", square: bool = True,
              alpha_sign: float = 1.0) -> dict[str, torch.Tensor]:
     """The parameterisation with switches that make the known mistakes."""
     t = {k: torch.as_tensor(theta[k], dtype=torch.float64) for k in RAW_NAMES}
-    r = times * (t["decay_logit"].abs() if use_abs else t["decay_logit"])
-    decay = torch.exp(sign * r)
+    r = times * (t["decay_logit"].abs() if decay == "abs" else t["decay_logit"])
+    lam = torch.exp(sign * r)
+    if decay == "cap":  # λ = min(exp(-10θ), 1) instead of exp(-10|θ|)
+        lam = lam.clamp(max=1.0)
     log_s = times * t["beta_logit"]
-    if clamp == "log":
-        scale = torch.exp(log_s.clamp(max=5.0))
-    elif clamp == "both":
-        scale = torch.exp(log_s.clamp(-5.0, 5.0))
-    elif clamp == "scale":
-        scale = torch.exp(log_s).clamp(max=5.0)
-    else:
-        scale = torch.exp(log_s)
-    beta = scale**2 if square else scale
-    return {"decay": decay, "scale": scale, "beta": beta,
+    scale = {"log": lambda: torch.exp(log_s.clamp(max=5.0)),
+             "both": lambda: torch.exp(log_s.clamp(-5.0, 5.0)),
+             "scale": lambda: torch.exp(log_s).clamp(max=5.0), "none": lambda: torch.exp(log_s)}[clamp]()
+    return {"decay": lam, "scale": scale, "beta": scale**2 if square else scale,
             "alpha": torch.exp(alpha_sign * times * t["alpha_logit"])}
 
 
 SCALAR_MISTAKES: dict[str, dict[str, Any]] = {
-    "forgot the ×10: every effective quantity uses 10·θ (λ = exp(-10|θ|), s = exp(min(10θ^β, 5)), "
-    "α = exp(10θ^v))": {"times": 1.0},
-    "forgot the absolute value: λ_h = exp(-10|θ_h|); without it a negative θ gives λ > 1, a "
-    "leaky average that grows without bound": {"use_abs": False},
-    "flipped the sign in the decay: λ_h = exp(-r_h) with r_h = 10|θ_h| ≥ 0, so 0 < λ ≤ 1":
+    f"forgot the ×10: every effective quantity uses 10·θ (λ = exp(-10|θ|), s = exp(min(10θ^β, 5)), "
+    f"α = exp(10θ^v)) {H1}": {"times": 1.0},
+    f"forgot the absolute value: λ_h = exp(-10|θ_h|); without it a negative θ gives λ > 1, a "
+    f"leaky average that grows without bound {H2}": {"decay": "plain"},
+    f"capped λ at 1 instead of taking |θ|: a negative θ must give exp(-10|θ|) < 1, the same λ as "
+    f"the positive θ {H2}": {"decay": "cap"},
+    f"flipped the sign in the decay: λ_h = exp(-r_h) with r_h = 10|θ_h| ≥ 0, so 0 < λ ≤ 1 {H2}":
         {"sign": 1.0},
-    "forgot the clamp: s_h = exp(min(10θ^β_h, 5)), so that β = s² never exceeds e^10 (fp16 logits)":
-        {"clamp": "none"},
-    "clamped s_h itself at 5; the clamp is on the log-scale, s_h = exp(min(10θ^β_h, 5)) ≤ e^5":
+    f"forgot the clamp: s_h = exp(min(10θ^β_h, 5)), so that β = s² never exceeds e^10 (fp16 "
+    f"logits) {H3}": {"clamp": "none"},
+    f"clamped s_h itself at 5; the clamp is on the log-scale, s_h = exp(min(10θ^β_h, 5)) ≤ e^5 {H3}":
         {"clamp": "scale"},
-    "clamped the log-scale from below too; only the upper bound 5 exists (a small β is harmless)":
+    f"clamped the log-scale from below too; only the upper bound 5 exists (a small β is harmless) {H3}":
         {"clamp": "both"},
-    "used β_h = s_h; the bandwidth is β_h = s_h² (both keys of a pair carry s_h)":
-        {"square": False},
-    "flipped the sign of α: α_h = exp(+10θ^v_h)": {"alpha_sign": -1.0},
+    f"used β_h = s_h; the bandwidth is β_h = s_h² (both keys of a pair carry s_h) {H2}": {"square": False},
+    f"flipped the sign of α: α_h = exp(+10θ^v_h) {H2}": {"alpha_sign": -1.0},
+}
+
+SCALAR_REGIMES = {
+    "clamp-binds": f"some 10·θ^β exceeds 5, so the clamp binds: s = e^5, β = e^10 {H3}",
+    "clamp-below": f"some 10·θ^β is below -5, where only a (wrong) lower clamp would bind {H3}",
+    "negative-decay": f"some θ of the decay is negative: λ = exp(-10|θ|) stays below 1 {H2}",
+    "one-head": f"there is a single head: every output has shape (1,) {H1}",
 }
 
 
-def _scalar_cases() -> list[tuple[dict[str, torch.Tensor]]]:
+def scalar_cases() -> list[Case]:
     gen = torch.Generator().manual_seed(41)
     init = {"decay_logit": torch.linspace(0.5, 5.0, 4) / 10, "beta_logit": torch.full((4,), 0.1),
             "alpha_logit": torch.full((4,), -0.05)}
@@ -368,149 +374,113 @@ def _scalar_cases() -> list[tuple[dict[str, torch.Tensor]]]:
               "beta_logit": torch.tensor([-0.8, -0.1, 0.3, 0.55, 0.9], dtype=torch.float64),
               "alpha_logit": torch.tensor([-0.2, 0.0, 0.07, 0.15, -0.6], dtype=torch.float64)}
     rand = {k: (torch.rand(7, generator=gen) - 0.5) * 1.6 for k in RAW_NAMES}
-    return [(init,), (varied,), (rand,)]
+    one = {"decay_logit": torch.tensor([-0.12]), "beta_logit": torch.tensor([0.7]),
+           "alpha_logit": torch.tensor([0.03])}
+    return [Case(init, why="the papers' initialisation"),
+            Case(varied, regime=("clamp-binds", "clamp-below", "negative-decay"),
+                 why="θ's of both signs, the clamp binding above and a θ^β below -0.5"),
+            Case(rand, regime=("clamp-binds", "negative-decay"), why="random θ's in [-0.8, 0.8]"),
+            Case(one, regime=("one-head", "clamp-binds", "negative-decay"), why="a single head")]
 
 
+@notebook_check
 def check_effective_scalars(effective_scalars: Callable[[dict], dict]) -> None:
     """Exercise 4.1: raw θ's -> effective decay, scale, beta, alpha, as the package computes them."""
-    ex = "effective_scalars"
-    for k, (theta,) in enumerate(_scalar_cases()):
-        given = {n: t.clone() for n, t in theta.items()}
-        got = call_learner(CHAPTER, ex, effective_scalars, given)
-        changed = [n for n in RAW_NAMES if not torch.equal(given[n], theta[n])]
-        if changed:
-            fail(CHAPTER, ex, f"your function changed theta[{changed[0]!r}] in place; compute new "
-                 "tensors (torch.exp(...), x.abs(), x.clamp(...)) and leave theta alone.")
-        if not isinstance(got, dict) or not set(SCALAR_NAMES) <= set(got):
-            keys = sorted(got) if isinstance(got, dict) else type(got).__name__
-            fail(CHAPTER, ex, f"must return a dict with the keys {list(SCALAR_NAMES)}, got {keys}")
-        want = reference_effective_scalars(theta)
-        H = len(theta["decay_logit"])
-        for name in SCALAR_NAMES:
-            g = torch.as_tensor(as_numpy(got[name])).double()
-            if tuple(g.shape) != (H,):
-                fail(CHAPTER, ex, f"on test case {k}: '{name}' has shape {tuple(g.shape)}, "
-                     f"expected ({H},): one value per head")
-        bad = [n for n in SCALAR_NAMES
-               if not torch.allclose(torch.as_tensor(as_numpy(got[n])).double(), want[n],
-                                     rtol=1e-5, atol=1e-8)]
-        if not bad:
-            continue
-        for diagnosis, flags in SCALAR_MISTAKES.items():
-            wrong = _scalars(theta, **flags)
-            if all(torch.allclose(torch.as_tensor(as_numpy(got[n])).double(), wrong[n],
-                                  rtol=1e-5, atol=1e-8) for n in bad):
-                fail(CHAPTER, ex, f"wrong on test case {k} ('{bad[0]}'): it looks like you "
-                     f"{diagnosis}.")
-        name = bad[0]
-        g = torch.as_tensor(as_numpy(got[name])).double()
-        h = int((g - want[name]).abs().argmax())
-        raw = {"decay": "decay_logit", "scale": "beta_logit", "beta": "beta_logit",
-               "alpha": "alpha_logit"}[name]
-        fail(CHAPTER, ex, f"wrong on test case {k}: {', '.join(repr(b) for b in bad)} differ; "
-             f"'{name}' of head {h} (θ = {float(theta[raw][h]):.4g}) is {float(g[h]):.6g}, "
-             f"expected {float(want[name][h]):.6g}.")
-    passed(CHAPTER, ex)
+    compare(CHAPTER, "effective_scalars", effective_scalars, reference_effective_scalars, scalar_cases(),
+            mistakes=_mistakes(_scalars, SCALAR_MISTAKES), regimes=SCALAR_REGIMES, arg_names=["theta"],
+            rebuild="ch04.scalar_cases()[{k}]", rtol=1e-5, atol=1e-8,
+            hint=f"Compute one head by hand from its three θ's and compare the four numbers {H2}.")
 
 
 # --------------------------------------------------------------------------------------------
 # exercise 4.2: the contextual memory
 # --------------------------------------------------------------------------------------------
 
-
-def _layer_ground_truth(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        return layer(x.float()).double()
-
-
 CMEM_MISTAKES: dict[str, dict[str, Any]] = {
-    "let position t read its own pair (s ≤ t instead of s < t): v_t holds x_{t+1}, the very token "
-    "position t must predict, so the mask must exclude the diagonal (tril(..., diagonal=-1))":
+    f"let position t read its own pair (s ≤ t instead of s < t): v_t holds x_{{t+1}}, the very token "
+    f"position t must predict, so the mask must exclude the diagonal (tril(..., diagonal=-1)) {H3}":
         {"lag": 0},
-    "masked one step too many (s ≤ t-2): position t may read every pair s < t, including s = t-1":
+    f"masked one step too many (s ≤ t-2): position t may read every pair s < t, including s = t-1 {H3}":
         {"lag": 2},
-    "forgot to L2-normalise the keys: k_t = k̄_t/‖k̄_t‖ before the bandwidth, so that "
-    "β alone sets the kernel width": {"normalise_keys": False},
-    "forgot the bandwidth β: the logits are β_h k̂_t·k̂_s (p['beta'] per head)":
-        {"bandwidth": "none"},
-    "scaled the logits by √β instead of β (if you scale both keys, scale each by √β)":
+    f"forgot to L2-normalise the keys: k_t = k̄_t/‖k̄_t‖ before the bandwidth, so that "
+    f"β alone sets the kernel width {H2}": {"normalise_keys": False},
+    f"forgot the bandwidth β: the logits are β_h k̂_t·k̂_s (p['beta'] per head) {H2}": {"bandwidth": "none"},
+    f"scaled the logits by √β instead of β (if you scale both keys, scale each by √β) {H2}":
         {"bandwidth": "sqrt"},
-    "used the transformer's 1/√head_size instead of the learned bandwidth β":
-        {"bandwidth": "sqrt_d"},
-    "forgot the leaky average of the keys: k̄_t = W_φ x_t + λ_h k̄_{t-1} (p['decay'] per head)":
+    f"used the transformer's 1/√head_size instead of the learned bandwidth β {H2}": {"bandwidth": "sqrt_d"},
+    f"forgot the leaky average of the keys: k̄_t = W_φ x_t + λ_h k̄_{{t-1}} (p['decay'] per head) {H2}":
         {"leaky": False},
-    "forgot the peek: the value mixes now and next, v̄_t = γ ṽ_t + (1-γ) ṽ_{t+1}; you used ṽ_t only":
+    f"forgot the peek: the value mixes now and next, v̄_t = γ ṽ_t + (1-γ) ṽ_{{t+1}}; you used ṽ_t only {H2}":
         {"values": "now"},
-    "used only the next step ṽ_{t+1} for the value; it is γ ṽ_t + (1-γ) ṽ_{t+1}":
+    f"used only the next step ṽ_{{t+1}} for the value; it is γ ṽ_t + (1-γ) ṽ_{{t+1}} {H2}":
         {"values": "next"},
-    "swapped γ and 1-γ: γ_h weighs ṽ_t (now), 1-γ_h weighs ṽ_{t+1} (next)":
-        {"values": "swapped"},
-    "forgot to L2-normalise the values before multiplying by α": {"normalise_values": False},
-    "forgot the value scale α_h (p['alpha'])": {"use_alpha": False},
-    "took the softmax over the queries (dim=-2) instead of over the stored pairs (dim=-1)":
+    f"swapped γ and 1-γ: γ_h weighs ṽ_t (now), 1-γ_h weighs ṽ_{{t+1}} (next) {H2}": {"values": "swapped"},
+    f"forgot to L2-normalise the values before multiplying by α {H2}": {"normalise_values": False},
+    f"forgot the value scale α_h (p['alpha']) {H2}": {"use_alpha": False},
+    f"took the softmax over the queries (dim=-2) instead of over the stored pairs (dim=-1) {H2}":
         {"softmax_dim": -2},
-    "forgot the output projection W_o (y @ p['W_o'].T after concatenating the heads)":
+    f"forgot the output projection W_o (y @ p['W_o'].T after concatenating the heads) {H2}":
         {"project": False},
-    "let position t read the future pairs s > t (an upper-triangular mask, triu): the memory of "
-    "position t holds the pairs s < t only, tril(..., diagonal=-1)": {"future": True},
-    "multiplied by the transposed weights (x @ W); nn.Linear stores W as (out, in), so a "
-    "projection is x @ W.T": {"transpose": True},
-    "normalised the keys over the time axis; each key is normalised over its own head_size "
-    "entries (dim=-1)": {"key_norm_dim": -2},
+    f"let position t read the future pairs s > t (an upper-triangular mask, triu): the memory of "
+    f"position t holds the pairs s < t only, tril(..., diagonal=-1) {H3}": {"future": True},
+    f"multiplied by the transposed weights (x @ W); nn.Linear stores W as (out, in), so a "
+    f"projection is x @ W.T {H1}": {"transpose": True},
+    f"normalised the keys over the time axis; each key is normalised over its own head_size "
+    f"entries (dim=-1) {H2}": {"key_norm_dim": -2},
+    f"split the heads with a plain view/reshape to (B, H, T, hs): that mixes time and heads; "
+    f"view as (B, T, H, hs), then transpose(1, 2) {H1}": {"split": "view"},
+    f"returned NaN at position 0: its memory is empty, so every logit of row 0 is masked and the "
+    f"softmax divides 0 by 0; set the weights of row 0 to 0 (nan_to_num) {H2}":
+        {"first_row": "nan", "zero_first": False},
+    f"masked with -1e9 and let row 0 through: its memory is empty, but a softmax over a row of "
+    f"-1e9 is uniform, so position 0 averages every value of the window, the future included; "
+    f"mask with -inf and set row 0 to 0 {H2}": {"first_row": "uniform"},
+    f"masked with a finite number (-1e4): with β up to e^10 the real logits go below it, and the "
+    f"future pairs win the softmax; mask with float('-inf') {H3}": {"mask_value": -1e4},
+}
+
+CMEM_REGIMES = {
+    "multi-head": f"there are several heads, so the way the projections are split into heads "
+                  f"matters {H1}",
+    "sharp": f"some β_h is e^10, so the logits β k̂_t·k̂_s reach ±22,026: exp overflows without the "
+             f"softmax's max shift, and a finite mask value (-1e4) no longer hides the future {H3}",
+    "single-position": f"T = 1: the only position has an empty memory and outputs exactly 0 {H2}",
 }
 
 
-def _cmem_cases() -> list[tuple[torch.Tensor, Weights, int]]:
+def _sharp(p: Weights) -> Weights:
+    p = dict(p)
+    p["beta"] = p["beta"].clone()
+    p["beta"][0] = math.exp(10.0)  # the largest β the clamp allows
+    return p
+
+
+def cmem_cases() -> list[Case]:
     cases = []
     for seed, (B, T, d, H) in enumerate([(1, 6, 8, 2), (2, 9, 16, 4), (2, 12, 12, 3)]):
         layer = random_context_memory(d, H, seed=10 + seed)
-        cases.append((_inputs(B, T, d, seed), context_memory_weights(layer), H, layer))
+        cases.append(Case(_inputs(B, T, d, seed), context_memory_weights(layer), H, regime="multi-head",
+                          why=f"{H} heads of size {d // H}"))
+    layer = random_context_memory(8, 1, seed=13)
+    cases.append(Case(_inputs(1, 7, 8, 3), context_memory_weights(layer), 1, why="a single head"))
+    layer = random_context_memory(12, 2, seed=23)  # a seed where some row's past logits are all < -1e4
+    cases.append(Case(_inputs(2, 10, 12, 4, scale=2.0), _sharp(context_memory_weights(layer)), 2,
+                      regime=("sharp", "multi-head"), why="head 0 has β = e^10"))
+    layer = random_context_memory(8, 2, seed=15)
+    cases.append(Case(_inputs(3, 1, 8, 5), context_memory_weights(layer), 2,
+                      regime=("single-position", "multi-head"), why="T = 1: the output is all 0"))
     return cases
 
 
+@notebook_check
 def check_context_memory(context_memory: Callable[..., torch.Tensor]) -> None:
     """Exercise 4.2: the learner's C-mem must equal the package's ContextMemory on its weights."""
-    ex = "context_memory"
-    for k, (x, p, H, layer) in enumerate(_cmem_cases()):
-        want = _layer_ground_truth(layer, x)
-        got = call_checked(CHAPTER, ex, context_memory, (x, p, H), ("x", "p", "n_head"),
-                           where=f"on test case {k}")
-        if not isinstance(got, torch.Tensor):
-            fail(CHAPTER, ex, f"must return a torch tensor of shape {tuple(want.shape)}, "
-                 f"got {type(got).__name__}")
-        if tuple(got.shape) != tuple(want.shape):
-            fail(CHAPTER, ex, f"returned shape {tuple(got.shape)}, expected (B, T, d) = "
-                 f"{tuple(want.shape)}: concatenate the heads back before W_o")
-        _precision(ex, got.detach(), want)
-        g = got.detach().double()
-        if not torch.isfinite(g[:, 0]).all() and torch.isfinite(g[:, 1:]).all():
-            fail(CHAPTER, ex, "position 0 is NaN: its memory is empty, so every logit of row 0 is "
-                 "masked and the softmax divides 0 by 0. Set the output of position 0 to 0.")
-        if not torch.isfinite(g).all():
-            fail(CHAPTER, ex, "returned NaN or inf values: a row whose logits are all -inf gives "
-                 "NaN weights; only row 0 is empty, and its output must be 0.")
-        if g[:, 0].abs().max() > 1e-6 and torch.allclose(g[:, 1:], want[:, 1:], rtol=1e-4, atol=1e-5):
-            uniform = _cmem(x, p, H, first_row="uniform")
-            how = (" Yours averages every value of the window, the future included: a mask filled "
-                   "with -1e9 instead of -inf makes row 0 a uniform softmax."
-                   if torch.allclose(g[:, 0], uniform[:, 0], rtol=1e-4, atol=1e-5) else "")
-            fail(CHAPTER, ex, "every position is right except position 0: its memory is empty, "
-                 f"so its output must be exactly 0 (zero row 0 of the weights).{how}")
-        if torch.allclose(g, want, rtol=1e-4, atol=1e-5):
-            continue
-        for diagnosis, flags in CMEM_MISTAKES.items():
-            wrong = _cmem(x, p, H, **flags)
-            if torch.allclose(g, wrong, rtol=1e-4, atol=1e-5):
-                fail(CHAPTER, ex, f"wrong on test case {k}: it looks like you {diagnosis}.")
-        err = (g - want).abs()
-        t_bad = int(err.amax(dim=(0, 2)).argmax())
-        bad_t = (err.amax(dim=(0, 2)) > 1e-4).nonzero().flatten().tolist()
-        fail(CHAPTER, ex, f"wrong on test case {k}: positions t = {fmt(bad_t)} differ, most "
-             f"t={t_bad} (by {fmt(float(err.max()))}). Go through the steps in order: keys "
-             "(project, leaky average, "
-             "normalise), values (project, peek, normalise, α), logits β k̂·k̂, mask s < t, "
-             "softmax over s, zero row 0, merge heads, W_o.")
-    passed(CHAPTER, ex)
+    compare(CHAPTER, "context_memory", context_memory, reference_context_memory, cmem_cases(),
+            mistakes=_mistakes(_cmem, CMEM_MISTAKES), regimes=CMEM_REGIMES,
+            arg_names=["x", "p", "n_head"], rebuild="ch04.cmem_cases()[{k}]", rtol=1e-4, atol=1e-5,
+            hint=f"Go through the steps in order: keys (project, leaky average, normalise), values "
+                 f"(project, peek, normalise, α), logits β k̂·k̂, mask s < t, softmax over s, zero "
+                 f"row 0, merge heads, W_o {H2}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -518,56 +488,56 @@ def check_context_memory(context_memory: Callable[..., torch.Tensor]) -> None:
 # --------------------------------------------------------------------------------------------
 
 PMEM_MISTAKES: dict[str, dict[str, Any]] = {
-    "scaled the query by s_h = √β_h instead of β_h: the table keys carry no scale, so the whole "
-    "bandwidth goes on the query": {"bandwidth": "sqrt"},
-    "forgot the bandwidth β on the query (q = β_h k̂_t)": {"bandwidth": "none"},
-    "forgot to L2-normalise the query key before scaling it by β": {"normalise": False},
-    "forgot the leaky average of the query key: a persistent memory's query also mixes the recent "
-    "past, k̄_t = W_φ x_t + λ_h k̄_{t-1}": {"leaky": False},
-    "forgot the output scale α_h (p['alpha'])": {"use_alpha": False},
-    "took the softmax over the wrong axis: it runs over the pmem_size table entries (dim=-1)":
+    f"scaled the query by s_h = √β_h instead of β_h: the table keys carry no scale, so the whole "
+    f"bandwidth goes on the query {H2}": {"bandwidth": "sqrt"},
+    f"forgot the bandwidth β on the query (q = β_h k̂_t) {H2}": {"bandwidth": "none"},
+    f"forgot to L2-normalise the query key before scaling it by β {H2}": {"normalise": False},
+    f"forgot the leaky average of the query key: a persistent memory's query also mixes the recent "
+    f"past, k̄_t = W_φ x_t + λ_h k̄_{{t-1}} {H1}": {"leaky": False},
+    f"forgot the output scale α_h (p['alpha']) {H2}": {"use_alpha": False},
+    f"took the softmax over the wrong axis: it runs over the pmem_size table entries (dim=-1) {H3}":
         {"softmax_dim": -2},
-    "swapped the tables: compare the query with M_k, then average the rows of M_v":
+    f"took the softmax over the heads (dim=1): it runs over the pmem_size table entries (dim=-1) {H3}":
+        {"softmax_dim": 1},
+    f"swapped the tables: compare the query with M_k, then average the rows of M_v {H2}":
         {"swap_tables": True},
-    "forgot the output projection W_o": {"project": False},
-    "multiplied by the transposed weights (x @ W); nn.Linear stores W as (out, in), so a "
-    "projection is x @ W.T": {"transpose": True},
+    f"averaged the rows of M_k, the table keys; the answer averages the table *values* M_v {H2}":
+        {"read_keys": True},
+    f"forgot the output projection W_o {H2}": {"project": False},
+    f"multiplied by the transposed weights (x @ W); nn.Linear stores W as (out, in), so a "
+    f"projection is x @ W.T {H1}": {"transpose": True},
+}
+
+PMEM_REGIMES = {
+    "sharp": f"some β_h is e^10, so the logits q·M_k reach the thousands: the softmax needs its max "
+             f"shift (torch.softmax does it) {H3}",
+    "one-entry": f"the table holds a single entry (pmem_size = 1), whose weight is always 1 {H2}",
 }
 
 
-def _pmem_cases() -> list[tuple[torch.Tensor, Weights, int, nn.Module]]:
+def pmem_cases() -> list[Case]:
     cases = []
     for seed, (B, T, d, H, P) in enumerate([(1, 5, 8, 2, 12), (2, 7, 16, 4, 56), (1, 6, 12, 3, 9)]):
         layer = random_persistent_memory(d, H, P, seed=20 + seed)
-        cases.append((_inputs(B, T, d, 100 + seed), persistent_memory_weights(layer), H, layer))
+        cases.append(Case(_inputs(B, T, d, 100 + seed), persistent_memory_weights(layer), H,
+                          why=f"{H} heads, a table of {P}"))
+    layer = random_persistent_memory(8, 2, 10, seed=23)
+    cases.append(Case(_inputs(2, 6, 8, 103), _sharp(persistent_memory_weights(layer)), 2, regime="sharp",
+                      why="head 0 has β = e^10"))
+    layer = random_persistent_memory(8, 2, 1, seed=24)
+    cases.append(Case(_inputs(1, 4, 8, 104), persistent_memory_weights(layer), 2, regime="one-entry",
+                      why="a table of one entry"))
     return cases
 
 
+@notebook_check
 def check_persistent_memory(persistent_memory: Callable[..., torch.Tensor]) -> None:
     """Exercise 4.3: the learner's P-mem must equal the package's PersistentMemory."""
-    ex = "persistent_memory"
-    for k, (x, p, H, layer) in enumerate(_pmem_cases()):
-        want = _layer_ground_truth(layer, x)
-        got = call_checked(CHAPTER, ex, persistent_memory, (x, p, H), ("x", "p", "n_head"),
-                           where=f"on test case {k}")
-        if not isinstance(got, torch.Tensor):
-            fail(CHAPTER, ex, f"must return a torch tensor, got {type(got).__name__}")
-        if tuple(got.shape) != tuple(want.shape):
-            fail(CHAPTER, ex, f"returned shape {tuple(got.shape)}, expected (B, T, d) = "
-                 f"{tuple(want.shape)}")
-        _precision(ex, got.detach(), want)
-        g = got.detach().double()
-        if torch.allclose(g, want, rtol=1e-4, atol=1e-5):
-            continue
-        for diagnosis, flags in PMEM_MISTAKES.items():
-            if torch.allclose(g, _pmem(x, p, H, **flags), rtol=1e-4, atol=1e-5):
-                fail(CHAPTER, ex, f"wrong on test case {k}: it looks like you {diagnosis}.")
-        err = (g - want).abs()
-        bad_t = (err.amax(dim=(0, 2)) > 1e-4).nonzero().flatten().tolist()
-        fail(CHAPTER, ex, f"wrong on test case {k}: positions t = {fmt(bad_t)} differ (largest "
-             f"difference {fmt(float(err.max()))}). Steps: W_φ, leaky average, normalise, × β, softmax "
-             "against M_k over the table, × M_v, × α, merge heads, W_o.")
-    passed(CHAPTER, ex)
+    compare(CHAPTER, "persistent_memory", persistent_memory, reference_persistent_memory, pmem_cases(),
+            mistakes=_mistakes(_pmem, PMEM_MISTAKES), regimes=PMEM_REGIMES,
+            arg_names=["x", "p", "n_head"], rebuild="ch04.pmem_cases()[{k}]", rtol=1e-4, atol=1e-5,
+            hint=f"Steps: W_φ, leaky average, normalise, × β, softmax against M_k over the table, × M_v, "
+                 f"× α, merge heads, W_o {H2}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -607,7 +577,7 @@ def _block(x, b, how: str = "pre_ln"):
     return x + b.pmem(b.ln_2(x))
 
 
-def _lm(idx, model, *, block: str = "pre_ln", final_ln: bool = True, logit_scale: str = "inv_sqrt",
+def _lm(idx, model, *, block: str = "pre_ln", final_ln: str = "end", logit_scale: str = "inv_sqrt",
         embed_scale: bool = False, transpose_head: bool = False, first_block_only: bool = False):
     """The LM's forward with switches that make the known mistakes. (B, T) -> (B, T, V)."""
     with torch.no_grad():
@@ -617,7 +587,9 @@ def _lm(idx, model, *, block: str = "pre_ln", final_ln: bool = True, logit_scale
             x = x * math.sqrt(d)
         for b in (model.blocks[:1] if first_block_only else model.blocks):
             x = _block(x, b, block)
-        if final_ln:
+            if final_ln == "every":
+                x = model.ln_f(x)
+        if final_ln == "end":
             x = model.ln_f(x)
         W = model.wte.weight  # (V, d)
         logits = x @ (W if transpose_head else W.T)  # (B, T, V)
@@ -627,29 +599,38 @@ def _lm(idx, model, *, block: str = "pre_ln", final_ln: bool = True, logit_scale
 
 
 LM_MISTAKES: dict[str, dict[str, Any]] = {
-    "normalised after the residual sum (post-LN, the original transformer): here LayerNorm is "
-    "applied to each branch's input only, x = x + Cmem(LN₁(x))": {"block": "post_ln"},
-    "normalised the residual stream itself (x = LN(x), then x = x + Cmem(x)): the stream must "
-    "go through the blocks unnormalised; only each branch's input is normalised":
+    f"normalised after the residual sum (post-LN, the original transformer): here LayerNorm is "
+    f"applied to each branch's input only, x = x + Cmem(LN₁(x)) {H2}": {"block": "post_ln"},
+    f"normalised the residual stream itself (x = LN(x), then x = x + Cmem(x)): the stream must "
+    f"go through the blocks unnormalised; only each branch's input is normalised {H2}":
         {"block": "ln_on_stream"},
-    "ran the two memories in parallel on the same x: the persistent memory reads the stream "
-    "*after* the contextual memory has been added": {"block": "parallel"},
-    "used ln_1 for both branches: the persistent memory has its own LayerNorm, ln_2":
+    f"ran the two memories in parallel on the same x: the persistent memory reads the stream "
+    f"*after* the contextual memory has been added {H2}": {"block": "parallel"},
+    f"used ln_1 for both branches: the persistent memory has its own LayerNorm, ln_2 {H2}":
         {"block": "one_ln"},
-    "applied the persistent memory first: the order is Cmem (ln_1) then Pmem (ln_2)":
+    f"applied the persistent memory first: the order is Cmem (ln_1) then Pmem (ln_2) {H2}":
         {"block": "swapped"},
-    "forgot the residual connections (x = x + ...)": {"block": "no_residual"},
-    "forgot the blocks' LayerNorms (ln_1 before Cmem, ln_2 before Pmem)": {"block": "no_ln"},
-    "forgot the final LayerNorm model.ln_f before the head": {"final_ln": False},
-    "forgot the 1/√d on the logits: the head computes LN(x) @ W_eᵀ / √n_embd":
+    f"forgot the residual connections (x = x + ...) {H3}": {"block": "no_residual"},
+    f"forgot the blocks' LayerNorms (ln_1 before Cmem, ln_2 before Pmem) {H3}": {"block": "no_ln"},
+    f"forgot the final LayerNorm model.ln_f before the head {H2}": {"final_ln": "none"},
+    f"applied ln_f after every block; it is applied once, after the last block, and the stream "
+    f"between blocks stays unnormalised {H2}": {"final_ln": "every"},
+    f"forgot the 1/√d on the logits: the head computes LN(x) @ W_eᵀ / √n_embd {H1}":
         {"logit_scale": "none"},
-    "multiplied the logits by √d; the papers divide them by √n_embd": {"logit_scale": "sqrt"},
-    "divided the logits by d; the factor is 1/√n_embd": {"logit_scale": "inv_d"},
-    "scaled the embedding by √d (as some transformers do); a mosaic reads the plain embedding "
-    "rows": {"embed_scale": True},
-    "multiplied by the embedding matrix untransposed: wte.weight is (vocab, d), the logits are "
-    "h @ wte.weight.T": {"transpose_head": True},
-    "ran only the first block: loop over every block of model.blocks": {"first_block_only": True},
+    f"multiplied the logits by √d; the papers divide them by √n_embd {H1}": {"logit_scale": "sqrt"},
+    f"divided the logits by d; the factor is 1/√n_embd {H1}": {"logit_scale": "inv_d"},
+    f"scaled the embedding by √d (as some transformers do); a mosaic reads the plain embedding "
+    f"rows {H1}": {"embed_scale": True},
+    f"multiplied by the embedding matrix untransposed: wte.weight is (vocab, d), the logits are "
+    f"h @ wte.weight.T {H2}": {"transpose_head": True},
+    f"ran only the first block: loop over every block of model.blocks {H2}": {"first_block_only": True},
+}
+
+LM_REGIMES = {
+    "several-blocks": f"the model has several blocks: the stream must go through every one, each "
+                      f"adding its two branches {H2}",
+    "vocab-is-d": f"vocab_size = n_embd, so an untransposed head does not even change the shape {H2}",
+    "single-token": f"T = 1: one token, whose contextual memory is empty {H2}",
 }
 
 
@@ -671,54 +652,28 @@ def random_lm(vocab: int, n_layer: int, n_embd: int, n_head: int, seed: int) -> 
     return model
 
 
-def _lm_cases() -> list[tuple[torch.Tensor, models.MemoryMosaicLM]]:
+def lm_cases() -> list[Case]:
     cases = []
-    for seed, (B, T, V, L, d, H) in enumerate([(2, 7, 12, 2, 12, 2), (2, 9, 29, 1, 16, 4),
-                                               (1, 12, 24, 3, 24, 3)]):  # first: V == d
+    settings = [((2, 7, 12, 2, 12, 2), ("several-blocks", "vocab-is-d"), "V = d = 12, 2 blocks"),
+                ((2, 9, 29, 1, 16, 4), (), "one block"),
+                ((1, 12, 24, 3, 24, 3), ("several-blocks", "vocab-is-d"), "V = d = 24, 3 blocks"),
+                ((3, 1, 20, 2, 16, 2), ("several-blocks", "single-token"), "a single token")]
+    for seed, ((B, T, V, L, d, H), regime, why) in enumerate(settings):
         gen = torch.Generator().manual_seed(300 + seed)
-        cases.append((torch.randint(0, V, (B, T), generator=gen), random_lm(V, L, d, H, 50 + seed)))
+        cases.append(Case(torch.randint(0, V, (B, T), generator=gen), random_lm(V, L, d, H, 50 + seed),
+                          regime=regime, why=why))
     return cases
 
 
+@notebook_check
 def check_mosaic_lm(mosaic_lm: Callable[[torch.Tensor, models.MemoryMosaicLM], torch.Tensor]) -> None:
     """Exercise 4.4: the learner's forward must give the package model's logits."""
-    ex = "mosaic_lm"
-    for k, (idx, model) in enumerate(_lm_cases()):
-        want = reference_mosaic_lm(idx, model).double()
-        before = {n: p.detach().clone() for n, p in model.state_dict().items()}
-        given = idx.clone()
-        with torch.no_grad():
-            got = call_learner(CHAPTER, ex, mosaic_lm, given, model)
-        if not torch.equal(given, idx):
-            fail(CHAPTER, ex, "your function changed its argument `idx` in place")
-        if any(not torch.equal(v, before[n]) for n, v in model.state_dict().items()):
-            fail(CHAPTER, ex, "your function changed the model's weights; a forward pass only "
-                 "reads them")
-        if isinstance(got, tuple):
-            fail(CHAPTER, ex, "returned a tuple; return the logits tensor (B, T, vocab_size) only")
-        if not isinstance(got, torch.Tensor):
-            fail(CHAPTER, ex, f"must return a torch tensor, got {type(got).__name__}")
-        if tuple(got.shape) != tuple(want.shape):
-            fail(CHAPTER, ex, f"on test case {k}: returned shape {tuple(got.shape)}, expected "
-                 f"(B, T, vocab_size) = {tuple(want.shape)}")
-        g = got.detach().double()
-        if torch.allclose(g, want, rtol=1e-4, atol=1e-5):
-            continue
-        for diagnosis, flags in LM_MISTAKES.items():
-            try:
-                wrong = _lm(idx, model, **flags).double()
-            except RuntimeError:  # e.g. the untransposed head when vocab != d
-                continue
-            if torch.allclose(g, wrong, rtol=1e-4, atol=1e-5):
-                fail(CHAPTER, ex, f"wrong on test case {k}: it looks like you {diagnosis}.")
-        err = (g - want).abs()
-        t_bad = int(err.amax(dim=(0, 2)).argmax())
-        first = int((err.amax(dim=(0, 2)) > 1e-4).nonzero()[0])
-        fail(CHAPTER, ex, f"wrong on test case {k} ({model.config.n_layer} block(s)): logits "
-             f"differ from position {first} on, most at t={t_bad} (by {float(err.max()):.3g}). "
-             "Steps: wte(idx) (no positions), for each block x += cmem(ln_1(x)), "
-             "x += pmem(ln_2(x)); ln_f; @ wte.weight.T; × 1/√n_embd.")
-    passed(CHAPTER, ex)
+    with torch.no_grad():
+        compare(CHAPTER, "mosaic_lm", mosaic_lm, reference_mosaic_lm, lm_cases(),
+                mistakes=_mistakes(_lm, LM_MISTAKES), regimes=LM_REGIMES, arg_names=["idx", "model"],
+                rebuild="ch04.lm_cases()[{k}]", rtol=1e-4, atol=1e-5, float32_probe=False,
+                hint=f"Steps: wte(idx) (no positions), for each block x += cmem(ln_1(x)), "
+                     f"x += pmem(ln_2(x)); ln_f; @ wte.weight.T; × 1/√n_embd {H2}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -751,71 +706,71 @@ def _model_sizes(V, T, L, d, H, P, **wrong: int) -> tuple[int, int]:
 
 
 SIZE_MISTAKES: dict[str, Callable] = {
-    "counted the tied output head as a second matrix: lm_head.weight *is* wte.weight (counted "
-    "once)": lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, w_head=V * d, gw_head=V * d),
-    "forgot GPT's position table wpe (block_size × n_embd)":
+    f"counted the tied output head as a second matrix: lm_head.weight *is* wte.weight (counted "
+    f"once) {H2}": lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, w_head=V * d, gw_head=V * d),
+    f"forgot GPT's position table wpe (block_size × n_embd) {H2}":
         lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, gw_wpe=0),
-    "gave the mosaic a position table: it has none, order comes from the leaky keys and the peek":
+    f"gave the mosaic a position table: it has none, order comes from the leaky keys and the peek {H2}":
         lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, w_wpe=T * d),
-    "forgot the final LayerNorm ln_f (n_embd gains in each model)":
+    f"forgot the final LayerNorm ln_f (n_embd gains in each model) {H2}":
         lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, w_ln_f=0, gw_ln_f=0),
-    "forgot the persistent memory's tables M_k and M_v (2 · pmem_size · n_embd per block)":
+    f"forgot the persistent memory's tables M_k and M_v (2 · pmem_size · n_embd per block) {H1}":
         lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, tables=0),
-    "counted only one table per block; there are two, M_k and M_v":
+    f"counted only one table per block; there are two, M_k and M_v {H1}":
         lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, tables=P * d),
-    "gave the contextual memory a query map W_q: its query is its own key, so it has W_φ, W_ψ, "
-    "W_o only (3d²)": lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, cmem=4 * d * d),
-    "forgot the per-head scalars (4 per head in the C-mem: decay λ, β, γ, α; 3 in the P-mem)":
+    f"gave the contextual memory a query map W_q: its query is its own key, so it has W_φ, W_ψ, "
+    f"W_o only (3d²) {H1}": lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, cmem=4 * d * d),
+    f"forgot the per-head scalars (4 per head in the C-mem: decay λ, β, γ, α; 3 in the P-mem) {H1}":
         lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, cmem_scalars=0, pmem_scalars=0),
-    "forgot the blocks' LayerNorm gains (2 · n_embd per block, no bias)":
+    f"forgot the blocks' LayerNorm gains (2 · n_embd per block, no bias) {H1}":
         lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, ln=0, g_ln=0),
-    "counted LayerNorm biases: every LayerNorm here is bias-free (n_embd parameters each)":
+    f"counted LayerNorm biases: every LayerNorm here is bias-free (n_embd parameters each) {H1}":
         lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, ln=4 * d, g_ln=4 * d,
                                               w_ln_f=2 * d, gw_ln_f=2 * d),
-    "forgot the persistent memory's key map W_φ or its W_o (2d² in all)":
+    f"forgot the persistent memory's key map W_φ or its W_o (2d² in all) {H1}":
         lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, pmem=d * d),
-    "counted the GPT-2 MLP as d→d→d; it is d→4d→d, 8d²":
+    f"counted the GPT-2 MLP as d→d→d; it is d→4d→d, 8d² {H1}":
         lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, g_mlp=2 * d * d),
-    "counted one block only: multiply the per-block count by n_layer":
+    f"counted the GPT-2 MLP as 4d² (one matrix); it has two, d→4d and 4d→d, 8d² {H1}":
+        lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, g_mlp=4 * d * d),
+    f"counted one block only: multiply the per-block count by n_layer {H2}":
         lambda V, T, L, d, H, P: _model_sizes(V, T, 1, d, H, P),
+    f"counted the per-head scalars once per model, not once per block {H1}":
+        lambda V, T, L, d, H, P: _model_sizes(V, T, L, d, H, P, cmem_scalars=0, pmem_scalars=0,
+                                              w_wpe=7 * H),
 }
 
 SIZE_ARGS = ("vocab_size", "block_size", "n_layer", "n_embd", "n_head", "pmem_size")
-SIZE_CASES = [(64, 40, 2, 16, 4, 56), (100, 48, 3, 24, 6, 40), (50_304, 512, 12, 768, 12, 2688),
-              (37, 20, 1, 8, 2, 9)]
+SIZE_CASES = [Case(64, 40, 2, 16, 4, 56, regime="several-layers", why="pmem_size = 3.5 n_embd"),
+              Case(100, 48, 3, 24, 6, 40, regime="several-layers", why="three blocks"),
+              Case(50_304, 512, 12, 768, 12, 2688, regime="several-layers",
+                   why="the papers' 124M-parameter setting"),
+              Case(37, 20, 1, 8, 2, 9, regime="one-layer", why="one block: per-block mistakes hide"),
+              Case(50_257, 1001, 13, 777, 7, 2719, regime=("large", "several-layers"),
+                   why="counts above 2^24 with odd factors: float32 cannot hold them exactly")]
+SIZE_REGIMES = {"one-layer": f"the model has a single block {H2}",
+                "several-layers": f"the model has several blocks: everything inside a block counts "
+                                  f"n_layer times {H2}",
+                "large": f"the counts exceed 2^24 ≈ 16.8 million and are odd, beyond what float32 "
+                         f"holds exactly: count with Python ints {H2}"}
 
 
+@notebook_check
 def check_model_sizes(model_sizes: Callable[..., tuple[int, int]]) -> None:
     """Exercise 4.5: count both whole models' parameters by formula, against the package's."""
     ex = "model_sizes"
 
-    def learner(*case):
+    def counts(*case):
         out = call_learner(CHAPTER, ex, model_sizes, *case)
         if not isinstance(out, tuple | list) or len(out) != 2:
-            fail(CHAPTER, ex, f"must return a pair (mosaic, gpt), got {out!r}")
+            fail(CHAPTER, ex, f"must return a pair (mosaic, gpt), got {out!r:.80} {H2}", "type")
         if any(not isinstance(v, int | np.integer) for v in out):
-            fail(CHAPTER, ex, "parameter counts are integers; return ints, not "
-                 f"{type(out[0]).__name__} (use // instead of /, or int(...))")
+            fail(CHAPTER, ex, f"parameter counts are integers; return ints, not {type(out[0]).__name__} "
+                 f"(use // instead of /, or int(...)) {H2}", "dtype")
         return tuple(int(v) for v in out)
 
-    for case in SIZE_CASES:
-        got, want = learner(*case), reference_model_sizes(*case)
-        if got == want:
-            continue
-        where = ", ".join(f"{n}={v}" for n, v in zip(SIZE_ARGS, case, strict=True))
-        for diagnosis, wrong in SIZE_MISTAKES.items():
-            if got == wrong(*case):
-                fail(CHAPTER, ex, f"wrong with {where}: it looks like you {diagnosis}.")
-        for i, name in enumerate(SIZE_ARGS):  # an argument the answer does not use
-            changed = list(case)
-            changed[i] = case[i] * 2
-            if reference_model_sizes(*changed) != want and learner(*changed) == got:
-                fail(CHAPTER, ex, f"wrong with {where}: your counts do not change with "
-                     f"`{name}`, but the models' sizes do.")
-        which = "mosaic" if got[0] != want[0] else "GPT"
-        i = 0 if which == "mosaic" else 1
-        fail(CHAPTER, ex, f"wrong with {where}: the {which} count is {got[i]:,}, expected "
-             f"{want[i]:,} (off by {got[i] - want[i]:+,}). Per block: C-mem 3d² + 4H, P-mem "
-             "2d² + 2Pd + 3H, LayerNorms 2d (GPT: 12d² + 2d); once: embedding V·d (tied head), "
-             "ln_f d, GPT's wpe T·d.")
-    passed(CHAPTER, ex)
+    compare(CHAPTER, ex, counts, reference_model_sizes, SIZE_CASES, mistakes=SIZE_MISTAKES,
+            regimes=SIZE_REGIMES, arg_names=SIZE_ARGS, items=("the mosaic's count", "the GPT's count"),
+            float32_probe=False,
+            hint=f"Per block: C-mem 3d² + 4H, P-mem 2d² + 2Pd + 3H, LayerNorms 2d (GPT: 12d² + 2d); "
+                 f"once: embedding V·d (tied head), ln_f d, GPT's wpe T·d {H1}.")

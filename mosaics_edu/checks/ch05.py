@@ -22,16 +22,21 @@ import torch
 from torch import nn
 
 from .. import models, train
-from . import CheckFailed, call_learner, fail, passed
+from . import Case, call_learner, compare, fail, notebook_check, passed
 
 CHAPTER = "05_training"
+H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
 
 __all__ = [
     "check_lr_at",
     "check_param_groups",
     "check_train_step",
     "reference_train_step",
+    "LR_CASES",
     "LR_MISTAKES",
+    "LR_REGIMES",
+    "GROUP_CASES",
+    "STEP_CASES",
 ]
 
 
@@ -46,7 +51,8 @@ def _cosine(p: float) -> float:
 
 def _lr_variant(step, max_lr, min_lr, warmup, max_steps, *, warm="from_step_plus_one",
                 floor=True, span="after_warmup", shape="cosine", clamp=True, swap=False,
-                warm_inclusive=False):
+                warm_inclusive=False, offset=0):
+    step += offset
     if swap:
         max_lr, min_lr = min_lr, max_lr
     lo = min_lr if floor else 0.0
@@ -58,14 +64,13 @@ def _lr_variant(step, max_lr, min_lr, warmup, max_steps, *, warm="from_step_plus
             return max_lr * step / warmup
         if warm == "from_min":
             return min_lr + (max_lr - min_lr) * (step + 1) / warmup
+        if warm == "flat":
+            return max_lr
         # warm == "none": fall through, no warm-up at all
     if clamp and step >= max_steps:
         return lo
     start = 0 if warm == "none" else warmup
-    if span == "after_warmup":
-        p = (step - start) / max(1, max_steps - start)
-    else:  # the cosine measured from step 0
-        p = step / max_steps
+    p = (step - start) / (max_steps - start) if span == "after_warmup" else step / max_steps
     if shape == "cosine":
         f = _cosine(p)
     elif shape == "full_cosine":
@@ -76,107 +81,79 @@ def _lr_variant(step, max_lr, min_lr, warmup, max_steps, *, warm="from_step_plus
 
 
 LR_MISTAKES: dict[str, dict[str, Any]] = {
-    "started the warm-up at 0: step 0 must already train, lr = max_lr·(step+1)/warmup_steps, "
-    "reaching max_lr on the last warm-up step": {"warm": "from_zero"},
-    "left out the warm-up: for step < warmup_steps the rate rises linearly, "
-    "max_lr·(step+1)/warmup_steps": {"warm": "none"},
-    "warmed up from min_lr; the warm-up starts near 0 (max_lr·(step+1)/warmup_steps)":
+    f"started the warm-up at 0: step 0 must already train, lr = max_lr·(step+1)/warmup_steps, "
+    f"reaching max_lr on the last warm-up step {H2}": {"warm": "from_zero"},
+    f"left out the warm-up: for step < warmup_steps the rate rises linearly, "
+    f"max_lr·(step+1)/warmup_steps {H1}": {"warm": "none"},
+    f"warmed up from min_lr; the warm-up starts near 0 (max_lr·(step+1)/warmup_steps) {H2}":
         {"warm": "from_min"},
-    "decayed to 0 instead of to min_lr: the cosine goes from max_lr down to the floor min_lr":
+    f"held max_lr during the warm-up; it rises linearly, max_lr·(step+1)/warmup_steps {H2}":
+        {"warm": "flat"},
+    f"counted the steps from 1: `step` is 0-based, so the first step (step = 0) already gets "
+    f"max_lr/warmup_steps {H1}": {"offset": 1},
+    f"decayed to 0 instead of to min_lr: the cosine goes from max_lr down to the floor min_lr {H2}":
         {"floor": False},
-    "measured the cosine's progress from step 0 (step/max_steps); it starts after the warm-up: "
-    "p = (step - warmup_steps)/(max_steps - warmup_steps)": {"span": "from_zero"},
-    "decayed linearly; the schedule is a half cosine, min_lr + (max_lr-min_lr)(1+cos(πp))/2":
+    f"measured the cosine's progress from step 0 (step/max_steps); it starts after the warm-up: "
+    f"p = (step - warmup_steps)/(max_steps - warmup_steps) {H3}": {"span": "from_zero"},
+    f"decayed linearly; the schedule is a half cosine, min_lr + (max_lr-min_lr)(1+cos(πp))/2 {H2}":
         {"shape": "linear"},
-    "let the cosine go on after max_steps (it climbs back up); after max_steps the rate stays "
-    "at min_lr": {"clamp": False},
-    "swapped max_lr and min_lr: the schedule rises to max_lr and decays to the floor min_lr":
+    f"let the cosine go on after max_steps (it climbs back up); after max_steps the rate stays "
+    f"at min_lr {H1}": {"clamp": False},
+    f"swapped max_lr and min_lr: the schedule rises to max_lr and decays to the floor min_lr {H1}":
         {"swap": True},
-    "kept warming up at step == warmup_steps (step <= warmup_steps): the warm-up is the steps "
-    "0 … warmup_steps-1, so step warmup_steps already gets the cosine's start, max_lr":
+    f"kept warming up at step == warmup_steps (step <= warmup_steps): the warm-up is the steps "
+    f"0 … warmup_steps-1, so step warmup_steps already gets the cosine's start, max_lr {H1}":
         {"warm_inclusive": True},
-    "ran a whole cosine period, cos(2πp); the decay is half a period, (1 + cos(πp))/2, which "
-    "goes once from max_lr down to min_lr": {"shape": "full_cosine"},
+    f"ran a whole cosine period, cos(2πp); the decay is half a period, (1 + cos(πp))/2, which "
+    f"goes once from max_lr down to min_lr {H3}": {"shape": "full_cosine"},
 }
 
-LR_CASES = [  # (max_lr, min_lr, warmup_steps, max_steps)
-    (3e-3, 1e-4, 10, 100),
-    (5e-3, 1e-4, 2000, 80_000),
-    (1.0, 0.1, 3, 12),
-]
+LR_REGIMES = {
+    "no-warmup": f"warmup_steps = 0: the cosine starts at step 0, and nothing may divide by "
+                 f"warmup_steps {H1}",
+    "no-decay": f"warmup_steps = max_steps: right after the warm-up the rate is min_lr, and nothing "
+                f"may divide by max_steps - warmup_steps {H1}",
+    "short-warmup": f"warmup_steps = 1: step 0 alone warms up, at max_lr already {H2}",
+}
+
+LR_ARGS = ("max_lr", "min_lr", "warmup_steps", "max_steps")
+LR_CASES = [Case(3e-3, 1e-4, 10, 100, why="the usual shape"),
+            Case(5e-3, 1e-4, 2000, 80_000, why="the papers' settings"),
+            Case(1.0, 0.1, 3, 12, why="a short schedule"),
+            Case(2e-3, 2e-4, 0, 50, regime="no-warmup", why="no warm-up at all"),
+            Case(1e-3, 5e-5, 8, 8, regime="no-decay", why="the warm-up takes every step"),
+            Case(4e-3, 0.0, 1, 30, regime="short-warmup", why="one warm-up step, floor 0")]
 
 
-def _lr_curve(fn: Callable, case: tuple, steps: np.ndarray) -> np.ndarray:
-    max_lr, min_lr, warmup, max_steps = case
-    return np.array([float(fn(int(s), max_lr, min_lr, warmup, max_steps)) for s in steps])
-
-
-def _lr_steps(case: tuple) -> np.ndarray:
+def _lr_steps(case: tuple) -> list[int]:
     _, _, warmup, max_steps = case
     picks = {0, 1, warmup - 1, warmup, warmup + 1, (warmup + max_steps) // 2, max_steps - 1,
              max_steps, max_steps + 1, max_steps + max_steps // 3}
     picks |= set(np.linspace(0, max_steps + 5, 40).astype(int).tolist())
-    return np.array(sorted(s for s in picks if s >= 0))
+    return sorted(s for s in picks if s >= 0)
 
 
-LR_ARGS = ("max_lr", "min_lr", "warmup_steps", "max_steps")
+def _schedule(fn: Callable) -> Callable:
+    """The rates of ``fn`` at the tested steps of a case, keyed "step 12"."""
+
+    def rates(max_lr, min_lr, warmup_steps, max_steps):
+        return {f"step {s}": float(fn(s, max_lr, min_lr, warmup_steps, max_steps))
+                for s in _lr_steps((max_lr, min_lr, warmup_steps, max_steps))}
+
+    return rates
 
 
-def _ignored_lr_arguments(lr_at: Callable, case: tuple, steps: np.ndarray) -> list[str]:
-    """The arguments whose change moves the reference's curve but not the learner's."""
-    got = _lr_curve(lr_at, case, steps)
-    ignored = []
-    for i, name in enumerate(LR_ARGS):
-        changed = list(case)
-        changed[i] = case[i] * 2 if i != 1 else case[i] / 2  # keeps min_lr < max_lr, warmup < max
-        if i == 2:
-            changed[i] = max(1, case[i] // 2)
-        changed = tuple(changed)
-        if np.allclose(_lr_curve(train.lr_at, changed, steps), _lr_curve(train.lr_at, case, steps)):
-            continue
-        try:
-            moved = _lr_curve(lr_at, changed, steps)
-        except CheckFailed:
-            continue
-        if np.allclose(moved, got, rtol=1e-9, atol=0.0):
-            ignored.append(name)
-    return ignored
-
-
+@notebook_check
 def check_lr_at(lr_at: Callable[[int, float, float, int, int], float]) -> None:
-    """Exercise 5.1: the schedule at many steps of three settings, against ``train.lr_at``.
-
-    Every argument differs between the settings, so a function that ignores one fails, and is
-    told which one it ignores.
-    """
-    ex = "lr_at"
-    for case in LR_CASES:
-        steps = _lr_steps(case)
-        want = _lr_curve(train.lr_at, case, steps)
-        got = _lr_curve(lambda *a: call_learner(CHAPTER, ex, lr_at, *a), case, steps)
-        if np.allclose(got, want, rtol=1e-6, atol=1e-12):
-            continue
-        where = f"with max_lr, min_lr, warmup_steps, max_steps = {case}"
-        for diagnosis, flags in LR_MISTAKES.items():
-            wrong = _lr_curve(lambda *a, f=flags: _lr_variant(*a, **f), case, steps)
-            if np.allclose(got, wrong, rtol=1e-6, atol=1e-12):
-                fail(CHAPTER, ex, f"wrong {where}: it looks like you {diagnosis}.")
-        ignored = _ignored_lr_arguments(lambda *a: call_learner(CHAPTER, ex, lr_at, *a), case,
-                                        steps)
-        if ignored:
-            names = ", ".join(f"`{n}`" for n in ignored)
-            fail(CHAPTER, ex, f"wrong {where}: your function ignores its "
-                 f"argument{'s' if len(ignored) > 1 else ''} {names} (changing "
-                 f"{'them' if len(ignored) > 1 else 'it'} does not change your schedule, but it "
-                 "changes the right one); use the arguments, not fixed numbers.")
-        bad = np.flatnonzero(~np.isclose(got, want, rtol=1e-6, atol=1e-12))
-        i = int(bad[np.argmax(np.abs(got - want)[bad])])
-        phase = ("warm-up" if steps[i] < case[2] else "after max_steps" if steps[i] >= case[3]
-                 else "cosine decay")
-        fail(CHAPTER, ex, f"wrong {where}: {len(bad)} of {len(steps)} tested steps differ, the "
-             f"first at step {int(steps[bad[0]])}; the largest at step {int(steps[i])} "
-             f"({phase}): you return {float(got[i]):.6g}, expected {float(want[i]):.6g}.")
-    passed(CHAPTER, ex)
+    """Exercise 5.1: the schedule at many steps of six settings, against ``train.lr_at``: every
+    argument differs between the settings, and the edges (no warm-up, no decay, one warm-up step)
+    are among them."""
+    learner = _schedule(lambda *a: call_learner(CHAPTER, "lr_at", lr_at, *a))
+    compare(CHAPTER, "lr_at", learner, _schedule(train.lr_at), LR_CASES, arg_names=LR_ARGS,
+            mistakes={d: _schedule(lambda *a, f=f: _lr_variant(*a, **f)) for d, f in LR_MISTAKES.items()},
+            regimes=LR_REGIMES, rebuild="ch05.LR_CASES[{k}]", rtol=1e-6, atol=1e-12, float32_probe=False,
+            hint=f"Steps are counted from 0: warm-up for step < warmup_steps, the cosine from "
+                 f"warmup_steps to max_steps, min_lr from max_steps on {H2}.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,7 +167,9 @@ def _tiny_models() -> list[nn.Module]:
                                                    n_head=2, n_embd=16))
     gpt = models.GPT(models.GPTConfig(vocab_size=32, block_size=16, n_layer=1, n_head=2,
                                       n_embd=16))
-    return [mm, gpt]
+    frozen = models.GPT(models.GPTConfig(vocab_size=20, block_size=8, n_layer=1, n_head=2, n_embd=8))
+    frozen.wpe.weight.requires_grad_(False)  # a frozen position table: in a group or left out
+    return [mm, gpt, frozen]
 
 
 def _names(model: nn.Module, params: set[int]) -> list[str]:
@@ -216,9 +195,14 @@ def _as_groups(groups: Any) -> list[dict] | None:
 
 # (model index, weight decay): every model is tried with two different rates, so an answer that
 # ignores its argument (or hard-codes the papers' 0.1) fails
-GROUP_CASES = [(0, 0.1), (1, 0.03), (0, 0.25), (1, 0.1)]
+GROUP_CASES = [Case(0, 0.1, regime=("tied", "3d-tables"), why="a mosaic: 3-D memory tables, a tied head"),
+               Case(1, 0.03, regime="tied", why="a GPT: a tied head"),
+               Case(0, 0.25, regime=("tied", "3d-tables"), why="the mosaic, another rate"),
+               Case(1, 0.1, regime="tied", why="the GPT at the papers' rate"),
+               Case(2, 0.05, regime=("tied", "frozen"), why="a GPT with a frozen position table")]
 
 
+@notebook_check
 def check_param_groups(param_groups: Callable[[nn.Module, float], list[dict]]) -> None:
     """Exercise 5.2: decay exactly the tensors with ≥ 2 dims, each parameter in one group."""
     ex = "param_groups"
@@ -232,67 +216,72 @@ def check_param_groups(param_groups: Callable[[nn.Module, float], list[dict]]) -
         if any(not torch.equal(p, before[n]) or p.requires_grad != flags[n]
                for n, p in model.named_parameters()):
             fail(CHAPTER, ex, f"{kind}: your function changed the model's parameters (their values "
-                 "or requires_grad); it must only sort them into groups.")
+                 f"or requires_grad); it must only sort them into groups {H1}.", "in-place")
         if groups is None:
             fail(CHAPTER, ex, "must return a list of dicts like {'params': [...], "
-                 "'weight_decay': ...}, the format torch.optim.AdamW accepts")
+                 f"'weight_decay': ...}}, the format torch.optim.AdamW accepts {H2}", "type")
         if any("params" not in g or "weight_decay" not in g for g in groups):
             fail(CHAPTER, ex, "every group needs the keys 'params' and 'weight_decay' (set 0.0 "
-                 "explicitly in the group without decay, or AdamW applies its default 0.01)")
+                 f"explicitly in the group without decay, or AdamW applies its default 0.01) {H2}", "type")
         listed = [p for g in groups for p in g["params"]]
         if any(not isinstance(p, torch.Tensor) for p in listed):
             fail(CHAPTER, ex, "a group's 'params' must hold the parameter tensors themselves; "
                  "yours holds something else (names? (name, tensor) pairs from "
-                 "named_parameters()?)")
+                 f"named_parameters()?) {H2}", "type")
         ids = [id(p) for p in listed]
         if len(ids) != len(set(ids)):
             twice = _names(model, {i for i in ids if ids.count(i) > 1})
             fail(CHAPTER, ex, f"{kind}: some parameters are listed twice ({twice}); the output "
                  "head shares its matrix with the embedding (weight tying). Iterate over "
-                 "model.parameters(), which yields a shared tensor once.")
+                 f"model.parameters(), which yields a shared tensor once {H3}.", "mistake")
         every = {id(p) for p in model.parameters() if p.requires_grad}
-        if set(ids) != every:
+        frozen = {id(p) for p in model.parameters() if not p.requires_grad}
+        if not every <= set(ids):
             missing = _names(model, every - set(ids))
             fail(CHAPTER, ex, f"{kind}: parameters missing from the groups: {missing[:5]}; "
-                 "every trainable parameter must be in exactly one group.")
+                 f"every trainable parameter must be in exactly one group {H2}.", "mistake")
+        if set(ids) - every - frozen:
+            fail(CHAPTER, ex, f"{kind}: the groups hold tensors that are not parameters of the model "
+                 f"{H2}.", "mistake")
         rates = {float(g["weight_decay"]) for g in groups if float(g["weight_decay"]) > 0}
         if rates and rates != {wd}:
             hint = (" You seem to have typed the papers' 0.1 instead of using the argument."
                     if rates == {0.1} else "")
             fail(CHAPTER, ex, f"{kind}, called with weight_decay={wd:g}: the decaying group must "
                  f"use that argument, got weight_decay={', '.join(f'{r:g}' for r in sorted(rates))}."
-                 + hint)
-        decayed = {id(p) for g in groups if float(g["weight_decay"]) > 0 for p in g["params"]}
-        want = {id(p) for p in model.parameters() if p.dim() >= 2}
+                 + hint, "ignored")
+        decayed = {id(p) for g in groups if float(g["weight_decay"]) > 0 for p in g["params"]} - frozen
+        want = {id(p) for p in model.parameters() if p.dim() >= 2 and p.requires_grad}
         if decayed == want:
             continue
-        by_dim = {id(p): p.dim() for p in model.parameters()}
+        by_dim = {id(p): p.dim() for p in model.parameters() if p.requires_grad}
         vectors = {i for i, d in by_dim.items() if d < 2}
         if decayed == every:
             fail(CHAPTER, ex, f"{kind}: you decay every parameter. LayerNorm gains and the "
                  "per-head decay/beta/mix/scale scalars (< 2 dims) must not decay: "
-                 "shrinking them toward 0 changes what the layer computes.")
+                 f"shrinking them toward 0 changes what the layer computes {H1}.", "mistake")
         if not decayed:
             fail(CHAPTER, ex, f"{kind}: nothing decays; matrices, embeddings and memory tables "
-                 "(p.dim() >= 2) get weight_decay.")
+                 f"(p.dim() >= 2) get weight_decay {H2}.", "mistake")
         if decayed == vectors:
             fail(CHAPTER, ex, f"{kind}: the groups are swapped: tensors with >= 2 dims decay, "
-                 "vectors and scalars do not.")
+                 f"vectors and scalars do not {H3}.", "mistake")
         if decayed == {i for i, d in by_dim.items() if d == 2}:
             fail(CHAPTER, ex, f"{kind}: you selected p.dim() == 2; the persistent memory's "
-                 "tables are 3-D (n_head, pmem_size, head_size) and decay too: use p.dim() >= 2.")
+                 f"tables are 3-D (n_head, pmem_size, head_size) and decay too: use p.dim() >= 2 {H3}.",
+                 "mistake")
         named_weight = {id(p) for n, p in model.named_parameters() if n.endswith("weight")}
         if decayed == named_weight:
             fail(CHAPTER, ex, f"{kind}: you chose by name ('weight' in the name): LayerNorm gains "
                  "are called 'weight' too but are vectors, and the persistent memory's tables "
-                 "are not called 'weight' but are matrices. Choose by shape: p.dim() >= 2.")
+                 f"are not called 'weight' but are matrices. Choose by shape: p.dim() >= 2 {H3}.", "mistake")
         embedding = {id(p) for n, p in model.named_parameters() if "wte" in n or "wpe" in n}
         if decayed == want - embedding:
             fail(CHAPTER, ex, f"{kind}: the embeddings do not decay in yours; in the papers' "
-                 "recipe every tensor with >= 2 dims decays, the (tied) embedding included.")
+                 f"recipe every tensor with >= 2 dims decays, the (tied) embedding included {H2}.", "mistake")
         extra, lacking = _names(model, decayed - want), _names(model, want - decayed)
         fail(CHAPTER, ex, f"{kind}: decayed but should not: {extra[:4]}; should decay but "
-             f"does not: {lacking[:4]}. The rule: weight decay iff p.dim() >= 2.")
+             f"does not: {lacking[:4]}. The rule: weight decay iff p.dim() >= 2 {H2}.")
     passed(CHAPTER, ex)
 
 
@@ -306,7 +295,7 @@ reference_train_step = train.basic_train_step
 
 
 def _step_variant(model, optimizer, x, y, grad_clip, *, zero=True, clip=True, step=True,
-                  clip_each=False, guard=True, fixed_clip=None):
+                  clip_each=False, guard=True, fixed_clip=None, clip_value=False):
     model.train()
     if zero:
         optimizer.zero_grad(set_to_none=True)
@@ -314,7 +303,9 @@ def _step_variant(model, optimizer, x, y, grad_clip, *, zero=True, clip=True, st
     loss.backward()
     threshold = grad_clip if fixed_clip is None else fixed_clip
     if clip and (threshold > 0 or not guard):
-        if clip_each:
+        if clip_value:
+            torch.nn.utils.clip_grad_value_(model.parameters(), threshold)
+        elif clip_each:
             for p in model.parameters():
                 if p.grad is not None:
                     torch.nn.utils.clip_grad_norm_([p], threshold)
@@ -326,25 +317,41 @@ def _step_variant(model, optimizer, x, y, grad_clip, *, zero=True, clip=True, st
 
 
 STEP_MISTAKES: dict[str, dict[str, Any]] = {
-    "did not zero the gradients before backward(): .grad accumulates, so last step's gradients "
-    "were added to this one (optimizer.zero_grad() first)": {"zero": False},
-    "did not clip the gradients, or clipped after optimizer.step() (too late to matter): call "
-    "torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip) between backward() and step()":
+    f"did not zero the gradients before backward(): .grad accumulates, so last step's gradients "
+    f"were added to this one (optimizer.zero_grad() first) {H1}": {"zero": False},
+    f"did not clip the gradients, or clipped after optimizer.step() (too late to matter): call "
+    f"torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip) between backward() and step() {H2}":
         {"clip": False},
-    "clipped each parameter's gradient separately; clip_grad_norm_ over model.parameters() "
-    "clips the norm of all gradients together": {"clip_each": True},
-    "never changed the weights: call optimizer.step() after backward() and clipping (and do not "
-    "zero the gradients between backward() and step())": {"step": False},
+    f"clipped each parameter's gradient separately; clip_grad_norm_ over model.parameters() "
+    f"clips the norm of all gradients together {H3}": {"clip_each": True},
+    f"clipped each gradient entry to ±grad_clip (clip_grad_value_); the recipe clips the norm of "
+    f"all gradients together, clip_grad_norm_ {H3}": {"clip_value": True},
+    f"never changed the weights: call optimizer.step() after backward() and clipping (and do not "
+    f"zero the gradients between backward() and step()) {H2}": {"step": False},
 }
 GUARD_MISTAKE = (
     "clipped even with grad_clip=0: 0 means 'no clipping', but clip_grad_norm_(..., 0) scales "
-    "every gradient to 0, so the step learns nothing. Clip only `if grad_clip > 0`")
+    f"every gradient to 0, so the step learns nothing. Clip only `if grad_clip > 0` {H3}")
 FIXED_CLIPS = (1.0, 0.5, 0.25, 0.1, 2.0)
 
 # (optimizer, grad_clip). The gradient norm of the check's model is about 2.7: 0.05 and 0.2 clip
 # (and so would every threshold of FIXED_CLIPS), 10 does not, 0.0 means "no clipping".
-STEP_CASES = [("sgd", 0.05), ("adamw", 0.05), ("sgd", 0.2), ("sgd", 10.0), ("sgd", 0.0),
-              ("adamw", 0.0)]
+STEP_CASES = [Case("sgd", 0.05, regime="clip-binds", why="SGD, the clip binds"),
+              Case("adamw", 0.05, regime="clip-binds", why="AdamW, the clip binds"),
+              Case("sgd", 0.2, regime="clip-binds", why="SGD, another binding threshold"),
+              Case("sgd", 10.0, regime="clip-free", why="a threshold above the gradient norm"),
+              Case("sgd", 0.0, regime="no-clip", why="grad_clip = 0: no clipping"),
+              Case("adamw", 0.0, regime="no-clip", why="AdamW without clipping")]
+STEP_REGIMES = {"clip-binds": f"grad_clip is below the gradient norm (about 2.7), so clipping "
+                              f"changes the step {H3}",
+                "clip-free": f"grad_clip is above the gradient norm: clipping changes nothing {H3}",
+                "no-clip": f"grad_clip = 0, which means: do not clip at all {H3}"}
+
+
+def step_setup(opt: str, seed: int = 0):
+    """(model, optimizer, x, y) of a test case: the model holds stale gradients from an "earlier
+    step" and has large logits (gradient norm about 2.7). ``opt``: "sgd" or "adamw"."""
+    return _setup(seed, opt)
 
 
 def _setup(seed: int, opt: str):
@@ -371,7 +378,7 @@ def _run(fn: Callable, seed: int, opt: str, clip: float) -> tuple[Any, list[torc
     out = fn(model, optimizer, x, y, clip)
     if not (torch.equal(x, x0) and torch.equal(y, y0)):
         fail(CHAPTER, "train_step", "your function changed its argument `x` or `y` in place; "
-             "the batch must be left as it was given.")
+             "the batch must be left as it was given.", "in-place")
     return out, [p.detach().clone() for p in model.parameters()]
 
 
@@ -417,6 +424,7 @@ def _diagnose_step(learner: Callable, w_got: list[torch.Tensor], opt: str, clip:
     return None
 
 
+@notebook_check
 def check_train_step(train_step: Callable[..., float]) -> None:
     """Exercise 5.3: same loss and same weights after one step as the reference, with SGD (where
     clipping shows directly) and AdamW, clipping thresholds that bind, one that does not, and 0
@@ -426,29 +434,45 @@ def check_train_step(train_step: Callable[..., float]) -> None:
     def learner(*a):
         return call_learner(CHAPTER, ex, train_step, *a)
 
-    for opt, clip in STEP_CASES:
+    def wrong(opt: str, clip: float) -> tuple[Any, bool]:
         loss_ref, w_ref = _run(reference_train_step, 0, opt, clip)
         got, w_got = _run(learner, 0, opt, clip)
         if isinstance(got, torch.Tensor):
-            fail(CHAPTER, ex, "returned a tensor; return the loss as a Python float "
-                 "(float(loss) or loss.item()), so the graph is not kept alive")
+            fail(CHAPTER, ex, f"returned a tensor; return the loss as a Python float "
+                 f"(float(loss) or loss.item()), so the graph is not kept alive {H2}", "type")
         if not isinstance(got, float | int):
-            fail(CHAPTER, ex, f"must return the loss as a float, got {type(got).__name__}")
-        if _same(w_got, w_ref):
-            if not math.isclose(float(got), loss_ref, rel_tol=1e-5):
-                fail(CHAPTER, ex, f"the weights are right but the returned loss {float(got):.5f} "
-                     f"is not this step's loss {loss_ref:.5f} (the loss of the forward pass, "
-                     "before the update)")
+            fail(CHAPTER, ex, f"must return the loss as a float, got {type(got).__name__} {H2}", "type")
+        if _same(w_got, w_ref) and not math.isclose(float(got), loss_ref, rel_tol=1e-5):
+            fail(CHAPTER, ex, f"the weights are right but the returned loss {float(got):.5f} is not "
+                 f"this step's loss {loss_ref:.5f} (the loss of the forward pass, before the update) "
+                 f"{H2}", "mistake")
+        return w_got, not _same(w_got, w_ref)
+
+    for k, (opt, clip) in enumerate(STEP_CASES):
+        w_got, bad = wrong(opt, clip)
+        if not bad:
             continue
+        where = (f"on test case {k} of {len(STEP_CASES)} ({STEP_CASES[k].why}; with {opt}, "
+                 f"grad_clip={clip:g})")
+        rebuild = (f"\n  To rebuild it: from mosaics_edu.checks import ch05; model, optimizer, x, y = "
+                   f"ch05.step_setup({opt!r}); grad_clip = {clip!r}")
         diagnosis = _diagnose_step(learner, w_got, opt, clip)
         if diagnosis is not None:
-            fail(CHAPTER, ex, f"with {opt}, grad_clip={clip:g}: it looks like you {diagnosis}.")
+            fail(CHAPTER, ex, f"wrong {where}: it looks like you {diagnosis}.{rebuild}", "mistake")
+        failing = [j for j, (o, c) in enumerate(STEP_CASES) if j == k or (j > k and wrong(o, c)[1])]
+        shared = set.intersection(*(set(STEP_CASES[j].regime) for j in failing))
+        if shared and len(failing) < len(STEP_CASES):
+            r = shared.pop()
+            fail(CHAPTER, ex, f"wrong {where}: the weights after your step differ; it fails on test "
+                 f"cases {', '.join(map(str, failing))} only, and every one of them is a case where "
+                 f"{STEP_REGIMES[r]}.{rebuild}", "regime")
         names = [n for n, _ in _setup(0, opt)[0].named_parameters()]
+        w_ref = _run(reference_train_step, 0, opt, clip)[1]
         diffs = [float((u - v).abs().max()) for u, v in zip(w_got, w_ref, strict=True)]
         worst = int(np.argmax(diffs))
         n_bad = sum(d > 1e-6 for d in diffs)
-        fail(CHAPTER, ex, f"with {opt}, grad_clip={clip:g}: after your step {n_bad} of "
-             f"{len(diffs)} parameter tensors differ from the reference, most {names[worst]} (by "
-             f"{diffs[worst]:.3g}). Order: zero_grad, forward (model(x, y) returns (logits, "
-             "loss)), backward, clip if grad_clip > 0, step.")
+        fail(CHAPTER, ex, f"wrong {where}: after your step {n_bad} of {len(diffs)} parameter tensors "
+             f"differ from the reference, most {names[worst]} (by {diffs[worst]:.3g}). Order: "
+             f"zero_grad, forward (model(x, y) returns (logits, loss)), backward, clip if "
+             f"grad_clip > 0, step {H2}.{rebuild}")
     passed(CHAPTER, ex)

@@ -22,10 +22,11 @@ import torch
 
 from ..regbench import Automaton, Sample, draw_samples, reference_distribution, test_automata
 from ..regbench.metrics import score_probabilities
-from ..regbench.vocab import SEP, SYMBOLS, VOCAB_SIZE
-from . import call_checked, call_learner, compare, fail, passed
+from ..regbench.vocab import SEP, SYMBOLS, VOCAB_SIZE, encode
+from . import Case, call_checked, call_learner, compare, fail, notebook_check, passed
 
 CHAPTER = "06_in_context_learning"
+H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
 
 __all__ = [
     "check_sample_string",
@@ -40,6 +41,10 @@ __all__ = [
     "SCORE_MISTAKES",
     "reference_cases",
     "score_cases",
+    "SAMPLE_CASES",
+    "REFERENCE_REGIMES",
+    "SCORE_REGIMES",
+    "BIGRAM_REGIMES",
 ]
 
 
@@ -65,54 +70,60 @@ def _branchy() -> Automaton:
     return Automaton([{"a": 1, "b": 2, "c": 0}, {"d": 2, "a": 0}, {"b": 0}])
 
 
+def _loop() -> Automaton:
+    """Two states, one of them with a single way out: a string of length 1 is 'a' or 'b'."""
+    return Automaton([{"a": 0, "b": 1}, {"c": 0}])
+
+
+# (automaton, length, seed): every string must be readable, of that length, and reproducible
+SAMPLE_CASES = [Case(_branchy(), 1, 0, regime="length-one", why="length 1: a single symbol from state 0"),
+                Case(_branchy(), 20, 1, regime=("one-way", "three-way"),
+                     why="states with 1, 2 and 3 ways out"),
+                Case(_loop(), 7, 2, regime="one-way", why="a state with a single way out"),
+                *[Case(a, n, 3 + k, why=f"test automaton {k}") for k, a in enumerate(test_automata()[:3])
+                  for n in (1, 20)]]
+
+
+@notebook_check
 def check_sample_string(sample_string: Callable[[Automaton, int, np.random.Generator], list[int]]) -> None:
     """Exercise 6.1: strings of the right length that the automaton accepts, drawn from ``rng``,
     with every outgoing symbol of a state equally likely."""
     ex = "sample_string"
-    automata = [_branchy(), *test_automata()[:3]]
-    for k, a in enumerate(automata):
-        for length in (1, 7, 20):
-            got = call_checked(CHAPTER, ex, sample_string, (a, length, np.random.default_rng(k)),
-                               ("automaton", "length", "rng"), where=f"with length={length}")  # fmt: skip
-            if isinstance(got, torch.Tensor | np.ndarray):
-                got = got.tolist()
-            if not isinstance(got, list | tuple) or not all(
-                isinstance(s, int | np.integer) and not isinstance(s, bool) for s in got
-            ):
-                fail(CHAPTER, ex, f"must return a list of symbol ids (ints 1..18), got {got!r:.80}")
-            if len(got) != length:
-                fail(CHAPTER, ex, f"asked for length={length}, your string has {len(got)} symbols "
-                     "(an off-by-one in the loop?)")  # fmt: skip
-            bad, visited = _walk_states(a, got)
-            if bad is not None:
-                s, sym = visited[bad], int(got[bad])
-                letter = SYMBOLS[sym - 1] if 1 <= sym <= len(SYMBOLS) else str(sym)
-                start = (
-                    " The walk starts in state 0."
-                    if bad == 0
-                    else (" Did you move to the next state (automaton.step) after each symbol?")
-                )
-                fail(CHAPTER, ex, f"your string {got} cannot be read by the automaton: symbol {bad} "
-                     f"({letter!r}) has no transition from state {s}, whose valid next symbols are "
-                     f"{[SYMBOLS[x - 1] for x in a.out_symbols(s)]}.{start}")  # fmt: skip
+    for k, (a, length, seed) in enumerate(SAMPLE_CASES):
+        where = f"on test case {k} of {len(SAMPLE_CASES)} ({SAMPLE_CASES[k].why})"
+        rebuild = (f"\n  To rebuild it: from mosaics_edu.checks import ch06; automaton, length, seed = "
+                   f"ch06.SAMPLE_CASES[{k}]; rng = np.random.default_rng(seed)")
+        got = call_checked(CHAPTER, ex, sample_string, (a, length, np.random.default_rng(seed)),
+                           ("automaton", "length", "rng"), where=where, inputs=rebuild[1:])
+        if isinstance(got, torch.Tensor | np.ndarray):
+            got = got.tolist()
+        if not isinstance(got, list | tuple) or not all(
+            isinstance(s, int | np.integer) and not isinstance(s, bool) for s in got
+        ):
+            fail(CHAPTER, ex, f"must return a list of symbol ids (ints 1..18), got {got!r:.80} {H2}", "type")
+        if len(got) != length:
+            fail(CHAPTER, ex, f"{where}: asked for length={length}, your string has {len(got)} symbols "
+                 f"(an off-by-one in the loop?) {H2}{rebuild}", "shape")
+        bad, visited = _walk_states(a, got)
+        if bad is not None:
+            s, sym = visited[bad], int(got[bad])
+            letter = SYMBOLS[sym - 1] if 1 <= sym <= len(SYMBOLS) else str(sym)
+            start = (" The walk starts in state 0." if bad == 0
+                     else " Did you move to the next state (automaton.step) after each symbol?")
+            fail(CHAPTER, ex, f"{where}: your string {got} cannot be read by the automaton: symbol {bad} "
+                 f"({letter!r}) has no transition from state {s}, whose valid next symbols are "
+                 f"{[SYMBOLS[x - 1] for x in a.out_symbols(s)]}.{start} {H3}{rebuild}", "mistake")
     a = test_automata()[0]
     one = call_checked(CHAPTER, ex, sample_string, (a, 30, np.random.default_rng(5)))
     again = call_checked(CHAPTER, ex, sample_string, (a, 30, np.random.default_rng(5)))
     other = call_checked(CHAPTER, ex, sample_string, (a, 30, np.random.default_rng(6)))
     if list(one) != list(again):
-        fail(
-            CHAPTER,
-            ex,
-            "two calls with generators of the same seed gave different strings: draw "
-            "every random number from the argument `rng` (not np.random.* or a new generator)",
-        )
+        fail(CHAPTER, ex, "two calls with generators of the same seed gave different strings: draw "
+             f"every random number from the argument `rng` (not np.random.* or a new generator) {H2}",
+             "ignored")
     if list(one) == list(other):
-        fail(
-            CHAPTER,
-            ex,
-            "generators with different seeds gave the same string: your function ignores "
-            "its argument `rng` (a fixed seed or a fixed choice inside?)",
-        )
+        fail(CHAPTER, ex, "generators with different seeds gave the same string: your function ignores "
+             f"its argument `rng` (a fixed seed or a fixed choice inside?) {H2}", "ignored")
     # frequencies: each outgoing symbol of each state equally likely
     b, rng = _branchy(), np.random.default_rng(123)
     counts: dict[int, Counter[int]] = {s: Counter() for s in range(b.n_states)}
@@ -130,7 +141,7 @@ def check_sample_string(sample_string: Callable[[Automaton, int, np.random.Gener
                 fail(CHAPTER, ex, f"in state {s} (symbols {[SYMBOLS[x - 1] for x in syms]}) your strings "
                      f"chose {SYMBOLS[sym - 1]!r} {share:.0%} of the {total} times, expected "
                      f"{want:.0%}: every outgoing symbol must be equally likely (rng.integers(k) "
-                     "picks one of k; check the upper bound)")  # fmt: skip
+                     f"picks one of k; check the upper bound) {H3}", "mistake")
     passed(CHAPTER, ex)
 
 
@@ -189,35 +200,75 @@ def _unnormalised(sample: Sample) -> np.ndarray:
     return (reference_distribution(sample) > 0).astype(float)
 
 
+def _no_reset(sample: Sample) -> np.ndarray:  # '|' skipped: the state of the last string carries on
+    out, state = [], 0
+    for tok in sample.tokens:
+        state = state if tok == SEP else sample.automaton.step(state, tok)
+        out.append(state)
+    return _rows_from_states(sample, out, len(sample.tokens) - 1)
+
+
+def _late_reset(sample: Sample) -> np.ndarray:  # the reset comes one token late
+    out, state, pending = [], 0, False
+    for tok in sample.tokens:
+        if pending:
+            state, pending = 0, False
+        if tok == SEP:
+            pending = True
+        else:
+            state = sample.automaton.step(state, tok)
+        out.append(state)
+    return _rows_from_states(sample, out, len(sample.tokens) - 1)
+
+
 REFERENCE_MISTAKES: dict[str, Callable[[Sample], np.ndarray]] = {
-    "used the state *before* token t for row t; row t is about the symbol after tokens[:t+1], so "
-    "read token t first": _shifted,
-    "returned one row per token (L rows); there is one per input position, L-1 (the last token "
-    "is no input)": _one_row_too_many,
-    "gave the separator '|' the mass where a string ends; the reference is uniform over the "
-    "state's outgoing symbols even there ('|' and '.' always get 0)": _sep_at_end,
-    "spread the mass over the automaton's whole alphabet; only the symbols leaving the current "
-    "state are valid": _whole_alphabet,
-    "put all the mass on the token that actually came next; every valid next symbol gets an equal "
-    "share": _one_hot_next,
-    "marked the valid symbols with 1 without dividing by their number (rows must sum to 1)": _unnormalised,
+    f"used the state *before* token t for row t; row t is about the symbol after tokens[:t+1], so "
+    f"read token t first {H3}": _shifted,
+    f"returned one row per token (L rows); there is one per input position, L-1 (the last token "
+    f"is no input) {H1}": _one_row_too_many,
+    f"gave the separator '|' the mass where a string ends; the reference is uniform over the "
+    f"state's outgoing symbols even there ('|' and '.' always get 0) {H2}": _sep_at_end,
+    f"spread the mass over the automaton's whole alphabet; only the symbols leaving the current "
+    f"state are valid {H2}": _whole_alphabet,
+    f"put all the mass on the token that actually came next; every valid next symbol gets an equal "
+    f"share {H1}": _one_hot_next,
+    f"marked the valid symbols with 1 without dividing by their number (rows must sum to 1) {H2}":
+        _unnormalised,
+    f"did not reset the automaton at '|': the next string starts again in state 0, so the row of a "
+    f"'|' is uniform over state 0's outgoing symbols {H3}": _no_reset,
+    f"reset the automaton one token late: the row of a '|' itself already uses state 0 {H3}": _late_reset,
+}
+
+REFERENCE_REGIMES = {
+    "separator": f"the sample holds several strings: at each '|' the automaton starts again in "
+                 f"state 0 {H3}",
+    "one-string": f"the sample is a single string, with no '|' {H1}",
+    "two-tokens": f"the sample has two tokens, so a single row {H1}",
 }
 
 
-def reference_cases() -> list[tuple[Sample]]:
-    """A hand-made sample (three strings) and three evaluation samples of test automata."""
+def reference_cases() -> list[Case]:
+    """Hand-made samples (several strings, one string, two tokens) and three evaluation samples."""
     a = Automaton([{"a": 1, "b": 2}, {"c": 0}, {"a": 0, "d": 1}])
-    hand = Sample(a, (1, 3, 2, 1, 19, 2, 4, 19, 1))  # "acba|bd|a"
-    return [(hand,), *[(s,) for s in draw_samples(test_automata()[:3])]]
+    show = 'sample = Sample(Automaton([{"a": 1, "b": 2}, {"c": 0}, {"a": 0, "d": 1}]), encode(%r))'
+    hand = [("acba|bd|a", ("separator",), "three strings: the state resets at each '|'"),
+            ("acbd", ("one-string",), "one string, no '|'"),
+            ("ba", ("one-string", "two-tokens"), "two tokens: one row")]
+    return [*[Case(Sample(a, encode(text)), regime=regime, why=why, show=show % text)
+              for text, regime, why in hand],
+            *[Case(s, regime="separator", why=f"an evaluation sample of test automaton {k}")
+              for k, s in enumerate(draw_samples(test_automata()[:3]))]]
 
 
+@notebook_check
 def check_reference_rows(reference_rows: Callable[[Sample], np.ndarray]) -> None:
     """Exercise 6.2: the reference distribution of four samples, against the package's."""
     compare(CHAPTER, "reference_rows", reference_rows, reference_distribution, reference_cases(),
-            mistakes=REFERENCE_MISTAKES, arg_names=("sample",),
-            hint="Row t: run the automaton over the current string up to and including token t "
-                 "(a '|' resets it to state 0), then spread 1 equally over that state's outgoing "
-                 "symbols.")  # fmt: skip
+            mistakes=REFERENCE_MISTAKES, arg_names=("sample",), regimes=REFERENCE_REGIMES,
+            rebuild="ch06.reference_cases()[{k}]",
+            hint=f"Row t: run the automaton over the current string up to and including token t "
+                 f"(a '|' resets it to state 0), then spread 1 equally over that state's outgoing "
+                 f"symbols {H2}.")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,6 +318,18 @@ def _swapped(probs, reference):
     return tvd, acc
 
 
+def _last_max(probs, reference):  # ties broken towards the last symbol
+    _, tvd = reference_accuracy_and_tvd(probs, reference)
+    last = probs.shape[1] - 1 - np.argmax(probs[:, ::-1], axis=1)
+    return float((reference[np.arange(len(probs)), last] > 0).mean()), tvd
+
+
+def _any_tied_max(probs, reference):  # a hit if any of the tied maxima is valid
+    _, tvd = reference_accuracy_and_tvd(probs, reference)
+    top = probs == probs.max(axis=1, keepdims=True)
+    return float(((reference > 0) & top).any(axis=1).mean()), tvd
+
+
 SCORE_MISTAKES: dict[str, Callable[[np.ndarray, np.ndarray], tuple[float, float]]] = {
     "left out the ½ of the TVD: that is the L1 distance (which the benchmark's training logs "
     "report), twice the TVD": _l1,
@@ -278,6 +341,19 @@ SCORE_MISTAKES: dict[str, Callable[[np.ndarray, np.ndarray], tuple[float, float]
     "vocabulary (axis 1), then average over positions": _wrong_axis,
     "left out the absolute value: p and ref both sum to 1, so p - ref sums to 0": _no_abs,
     "returned (tvd, accuracy); the order is (accuracy, tvd)": _swapped,
+    "broke ties towards the last symbol: when several symbols share the top probability the first "
+    "one counts, as np.argmax picks it": _last_max,
+    "counted a hit when any of several tied top symbols is valid; only the first of them (np.argmax) "
+    "counts": _any_tied_max,
+}
+SCORE_MISTAKES = {f"{d} {H2}": f for d, f in SCORE_MISTAKES.items()}
+
+SCORE_REGIMES = {
+    "ties": f"several symbols share the top probability; the first one (np.argmax's) is the "
+            f"prediction {H2}",
+    "one-position": f"there is a single position, P = 1: a mean over positions is that position's "
+                    f"value {H1}",
+    "invalid-top": f"the top symbol is invalid at some positions ('|' for example) {H2}",
 }
 
 
@@ -297,15 +373,26 @@ def score_cases() -> list[tuple[np.ndarray, np.ndarray]]:
     hand_p = np.full((3, VOCAB_SIZE), 0.01)
     hand_p[0, 2], hand_p[1, 19], hand_p[2, 4] = 0.6, 0.5, 0.3  # valid, invalid ('|'), valid
     hand_p /= hand_p.sum(axis=1, keepdims=True)
-    return [*cases, (hand_p, hand_ref)]
+    tie_ref = np.zeros((1, VOCAB_SIZE))
+    tie_ref[0, [5, 9]] = 0.5
+    tie_p = np.zeros((1, VOCAB_SIZE))
+    tie_p[0, [2, 5, 9]] = 0.3  # 'b', 'e' and 'i' tie for the top: the first, 'b' (invalid), counts
+    tie_p[0, 0] = 0.1
+    return [*[Case(*c, regime="invalid-top", why=f"model-like predictions on test automaton {k}")
+              for k, c in enumerate(cases)],
+            Case(hand_p, hand_ref, regime="invalid-top", why="three hand-made positions, one predicting '|'"),
+            Case(tie_p, tie_ref, regime=("ties", "one-position", "invalid-top"),
+                 why="one position where 'b', 'e' and 'i' tie for the top; the first, 'b', is invalid")]
 
 
+@notebook_check
 def check_accuracy_and_tvd(accuracy_and_tvd: Callable[[np.ndarray, np.ndarray], tuple[float, float]]) -> None:
     """Exercise 6.3: both scores on model-like predictions, against the package's metric."""
     compare(CHAPTER, "accuracy_and_tvd", accuracy_and_tvd, reference_accuracy_and_tvd, score_cases(),
-            mistakes=SCORE_MISTAKES, arg_names=("probs", "reference"),
-            hint="accuracy: mean over positions of [reference[t, argmax probs[t]] > 0]; TVD: mean over "
-                 "positions of ½ Σ_v |probs[t, v] - reference[t, v]|.")  # fmt: skip
+            mistakes=SCORE_MISTAKES, arg_names=("probs", "reference"), regimes=SCORE_REGIMES,
+            rebuild="ch06.score_cases()[{k}]", items=("the accuracy", "the TVD"),
+            hint=f"accuracy: mean over positions of [reference[t, argmax probs[t]] > 0]; TVD: mean over "
+                 f"positions of ½ Σ_v |probs[t, v] - reference[t, v]| {H2}.")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -315,7 +402,8 @@ def check_accuracy_and_tvd(accuracy_and_tvd: Callable[[np.ndarray, np.ndarray], 
 _START = 0  # the start-of-string context (the pad id, never a content symbol)
 
 
-def _bigram_variant(tokens, *, reset=True, start=True, backoff=True, lag=False, count_sep=False):
+def _bigram_variant(tokens, *, reset=True, start=True, backoff=True, lag=False, count_sep=False,
+                    smooth=0.0):
     """The in-context bigram with one mistake switched on (all flags at their defaults: correct)."""
     pairs: dict[int, Counter[int]] = {}
     unigram: Counter[int] = Counter()
@@ -326,7 +414,7 @@ def _bigram_variant(tokens, *, reset=True, start=True, backoff=True, lag=False, 
         if tok == SEP and not count_sep:
             if reset:
                 prev = _START if start else -1
-            out[t] = _predict(pairs, unigram, prev, backoff)
+            out[t] = _predict(pairs, unigram, prev, backoff, smooth)
             continue
         pending.append((prev, tok))
         if not lag:  # count the pair read at t before predicting t + 1
@@ -335,7 +423,7 @@ def _bigram_variant(tokens, *, reset=True, start=True, backoff=True, lag=False, 
                 unigram[a] += 1
             pending = []
         prev = tok if (tok != SEP or not reset) else (_START if start else -1)
-        out[t] = _predict(pairs, unigram, prev, backoff)
+        out[t] = _predict(pairs, unigram, prev, backoff, smooth)
         if lag:
             for p, a in pending:
                 pairs.setdefault(p, Counter())[a] += 1
@@ -344,17 +432,17 @@ def _bigram_variant(tokens, *, reset=True, start=True, backoff=True, lag=False, 
     return out
 
 
-def _predict(pairs, unigram, prev, backoff) -> np.ndarray:
+def _predict(pairs, unigram, prev, backoff, smooth=0.0) -> np.ndarray:
     row = np.zeros(VOCAB_SIZE)
     seen = pairs.get(prev)
     counts = seen if seen else (unigram if backoff else None)
     if not counts:
         row[1:SEP] = 1.0 / (SEP - 1)  # nothing read yet: uniform over the 18 symbols
         return row
-    total = sum(counts.values())
     for a, c in counts.items():
-        row[a] = c / total
-    return row
+        row[a] = c
+    row[1:SEP] += smooth  # add-one smoothing, when it is the mistake
+    return row / row.sum()
 
 
 def reference_bigram(tokens: Sequence[int]) -> np.ndarray:
@@ -368,29 +456,46 @@ def reference_bigram(tokens: Sequence[int]) -> np.ndarray:
 
 
 BIGRAM_MISTAKES: dict[str, Callable[[Sequence[int]], np.ndarray]] = {
-    "carried the previous symbol across '|': after a separator the context is the start of a "
-    "string, not the last symbol of the previous one": lambda tk: _bigram_variant(tk, reset=False),
-    "gave the start of a string no context of its own (backing off to the unigram there); use a "
-    "start marker as the context of a string's first symbol": lambda tk: _bigram_variant(tk, start=False),
-    "predicted uniformly when the context has not been seen yet; back off to the unigram counts of "
-    "everything read so far": lambda tk: _bigram_variant(tk, backoff=False),
-    "counted the pair ending at token t only after predicting from it (one step late); row t may "
-    "use every pair up to and including token t": lambda tk: _bigram_variant(tk, lag=True),
-    "counted '|' as a symbol (so it gets predicted); the separator is never predicted, it only "
-    "starts a new string": lambda tk: _bigram_variant(tk, count_sep=True),
+    f"carried the previous symbol across '|': after a separator the context is the start of a "
+    f"string, not the last symbol of the previous one {H2}": lambda tk: _bigram_variant(tk, reset=False),
+    f"gave the start of a string no context of its own (backing off to the unigram there); use a "
+    f"start marker as the context of a string's first symbol {H2}":
+        lambda tk: _bigram_variant(tk, start=False),
+    f"predicted uniformly when the context has not been seen yet; back off to the unigram counts of "
+    f"everything read so far {H2}": lambda tk: _bigram_variant(tk, backoff=False),
+    f"counted the pair ending at token t only after predicting from it (one step late); row t may "
+    f"use every pair up to and including token t {H3}": lambda tk: _bigram_variant(tk, lag=True),
+    f"counted '|' as a symbol (so it gets predicted); the separator is never predicted, it only "
+    f"starts a new string {H1}": lambda tk: _bigram_variant(tk, count_sep=True),
+    f"smoothed the counts (added 1 to every symbol): the in-context n-gram predicts from the raw "
+    f"counts, so a symbol never seen after the context gets 0 {H1}":
+        lambda tk: _bigram_variant(tk, smooth=1.0),
+}
+
+BIGRAM_REGIMES = {
+    "separator": f"the sample holds several strings: after a '|' the context is the start marker {H2}",
+    "unseen": f"some context is met for the first time, where the prediction backs off to the "
+              f"unigram counts of everything read so far {H2}",
+    "one-string": f"the sample is a single string, with no '|' {H1}",
 }
 
 
-def bigram_cases() -> list[tuple[list[int]]]:
-    """A hand-made sample and three evaluation samples of test automata (as lists of token ids)."""
-    hand = [1, 2, 1, 3, SEP, 2, 1, 2, SEP, 1, 2, 1]  # "abac|bab|aba"
-    return [(hand,), *[(list(s.tokens),) for s in draw_samples(test_automata()[:3])]]
+def bigram_cases() -> list[Case]:
+    """Hand-made samples and three evaluation samples of test automata (as lists of token ids)."""
+    hand = [("abac|bab|aba", ("separator", "unseen"), "three strings; 'c' and the start are new contexts"),
+            ("abcabd", ("one-string", "unseen"), "one string: no '|' at all"),
+            ("aa|b", ("separator", "unseen"), "a repeated symbol, then a string whose start was seen")]
+    return [*[Case(encode(text), regime=regime, why=why) for text, regime, why in hand],
+            *[Case(list(s.tokens), regime=("separator", "unseen"), why=f"an evaluation sample of test "
+                   f"automaton {k}") for k, s in enumerate(draw_samples(test_automata()[:3]))]]
 
 
+@notebook_check
 def check_bigram(bigram_next: Callable[[Sequence[int]], np.ndarray]) -> None:
     """Exercise 6.4: the in-context bigram's predictions on four samples, against the package's."""
     compare(CHAPTER, "bigram_next", bigram_next, reference_bigram, bigram_cases(),
-            mistakes=BIGRAM_MISTAKES, arg_names=("tokens",), float32_probe=False,
-            hint="Row t: after reading tokens[: t + 1], the counts of what followed the current "
-                 "context (the last symbol, or the start of the string) within strings, normalised; "
-                 "if that context was never seen, the counts of every symbol read so far.")  # fmt: skip
+            mistakes=BIGRAM_MISTAKES, arg_names=("tokens",), float32_probe=False, regimes=BIGRAM_REGIMES,
+            rebuild="ch06.bigram_cases()[{k}]",
+            hint=f"Row t: after reading tokens[: t + 1], the counts of what followed the current "
+                 f"context (the last symbol, or the start of the string) within strings, normalised; "
+                 f"if that context was never seen, the counts of every symbol read so far {H2}.")  # fmt: skip

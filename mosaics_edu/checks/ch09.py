@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..scaling import batch_layout, ddp_gradients, state_gb_per_gpu
-from . import compare, fail, fmt, passed
+from . import compare, fail, fmt, notebook_check, passed
 
 CHAPTER = "09_scaling_out"
 
@@ -59,6 +59,7 @@ LAYOUT_CASES = [(16, 32, 1, 512), (16, 32, 8, 512), (8, 64, 64, 512), (4, 6, 3, 
 REFUSED_CASE = (16, 30, 4, 512)  # 4 processes cannot share 30 micro-batches
 
 
+@notebook_check
 def check_batch_layout(batch_layout_fn: Callable) -> None:
     """Exercise 9.1: ``batch_layout(batch_size, grad_accum, world_size, block_size)``."""
     compare(CHAPTER, "batch_layout", batch_layout_fn, batch_layout, LAYOUT_CASES, mistakes=LAYOUT_MISTAKES,
@@ -119,6 +120,7 @@ def _ddp_cases() -> list[tuple]:
                                                            (6, 2, 2))]
 
 
+@notebook_check
 def check_ddp_gradients(ddp_gradients_fn: Callable) -> None:
     """Exercise 9.2: ``ddp_gradients(micro_grads, world_size) -> (world_size, P)``."""
     compare(CHAPTER, "ddp_gradients", ddp_gradients_fn, ddp_gradients, _ddp_cases(), mistakes=DDP_MISTAKES,
@@ -160,6 +162,7 @@ STATE_CASES = [(124_000_000, 1, "ddp"), (124_000_000, 8, "fsdp"), (9_400_000_000
                (9_400_000_000, 64, "ddp"), (1_500_000_000, 16, "fsdp"), (350_000_000, 4, "ddp")]
 
 
+@notebook_check
 def check_state_gb_per_gpu(state_gb_per_gpu_fn: Callable) -> None:
     """Exercise 9.3: ``state_gb_per_gpu(n_params, world_size, strategy) -> GB``."""
     compare(CHAPTER, "state_gb_per_gpu", state_gb_per_gpu_fn, state_gb_per_gpu, STATE_CASES,

@@ -50,7 +50,10 @@ from mosaics_edu.diagrams import draw_memory_unit
 from mosaics_edu.features import leaky_average
 from mosaics_edu.widgets import defaults, interactive_figure
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# One thread: the models here are tiny (one thread is fastest), and a sum split over threads adds in
+# an order that depends on their number, so a training run would end a little differently on each
+# machine; with one thread every number printed below is the same everywhere.
+torch.set_num_threads(1)
 
 # %% [markdown]
 # ## 1. The elementary memory unit

@@ -42,7 +42,7 @@ CELLS_DONE = """(last) => {
 
 
 def _explorer_cell() -> int:
-    nb = nbformat.read(generic.SOLUTIONS / NAME, as_version=4)
+    nb = nbformat.read(generic.LEARNER / NAME, as_version=4)
     found = [
         i
         for i, c in enumerate(nb.cells)
@@ -84,7 +84,7 @@ def test_typing_a_text_and_moving_the_position_redraw_the_explorer(lab, browser,
     index = _explorer_cell()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(lab(f"lab/workspaces/ui-07-explorer/tree/{NAME}"))
+        page.goto(lab(f"lab/workspaces/ui-07-explorer/tree/chapters/{NAME}"))
         generic.wait_for(page, lab, generic.KERNEL_IDLE, "chapter 07's kernel to start")
         page.evaluate(
             """(i) => { const nb = window.jupyterapp.shell.currentWidget.content;

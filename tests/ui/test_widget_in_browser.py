@@ -1,19 +1,25 @@
-"""A real learner's flow, for every chapter: JupyterLab in Chromium runs the solutions notebook.
+"""A real learner's flow, for every chapter: JupyterLab in Chromium, the learner notebook.
 
-For each chapter: open it, run all cells, require that no cell shows an error, that every widget
-the kernel displayed is drawn by the page, that each interactive figure appears exactly once in
-its cell, and that moving one of its sliders redraws its figure. A screenshot of the chapter's
-first interactive figure is saved under the test's temporary folder and its path printed.
+For each chapter, as a learner who has not done the exercises yet: open the learner notebook, run
+all cells, require that no cell shows an error (a failing check reports its message without
+stopping "Run All"), that every widget the kernel displayed is drawn by the page, that each
+interactive figure appears exactly once in its cell, and that moving one of its sliders redraws
+its figure; then save the notebook from JupyterLab and check the saved file with ``pytest --nbval``
+as the README says: it must fail on exactly the check cells, naming each unsolved exercise, and
+pass every other cell (tests/learner_flow.py). This run is the suite's run of the learner notebooks
+(tests/test_learner_notebooks.py runs them without a browser only where none is installed). A
+screenshot of the chapter's first interactive figure is saved under the test's temporary folder
+and its path printed.
 
-One JupyterLab server serves all chapters (module-scoped); each chapter's kernel is shut down
-when its test ends. Needs Debian's Chromium (`apt-get install chromium`) and the `playwright`
-package; skipped without them. `.ci/run` installs both. No browser is downloaded.
+One JupyterLab server serves all chapters (module-scoped), started like a learner's (the math
+libraries' default thread count, nothing of pytest in its kernels' environment); each chapter's
+kernel is shut down when its test ends. Needs Debian's Chromium (`apt-get install chromium`) and
+the `playwright` package; skipped without them. `.ci/run` installs both. No browser is downloaded.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -25,12 +31,19 @@ from pathlib import Path
 import nbformat
 import pytest
 from kernel_guard import KernelHang, wait_watched
+from learner_flow import (
+    BROWSER_AVAILABLE,
+    CHROMIUM,
+    learner_clone,
+    nbval_problems,
+    session_env,
+    session_problems,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
-SOLUTIONS = ROOT / "chapters" / "solutions"
-CHAPTERS = sorted(p.name for p in SOLUTIONS.glob("[0-9][0-9]_*.ipynb"))
+LEARNER = ROOT / "chapters"
+CHAPTERS = sorted(p.name for p in LEARNER.glob("[0-9][0-9]_*.ipynb"))
 TOKEN = "ui-test-token"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # An output area that holds a rendered widget view (an Output widget's own outputs are nested deeper).
 RENDERED_WIDGET = ".jp-OutputArea-output:has(> .jupyter-widgets)"
@@ -80,16 +93,17 @@ def _free_port() -> int:
 
 def _figure_cells(name: str) -> list[int]:
     """Indices of the cells that call ``interactive_figure`` (read from the notebook itself)."""
-    nb = nbformat.read(SOLUTIONS / name, as_version=4)
+    nb = nbformat.read(LEARNER / name, as_version=4)
     return [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
             and any(line.startswith("interactive_figure(") for line in c.source.splitlines())]
 
 
 class Lab:
-    """The running JupyterLab server: ``lab(path)`` is the URL of a page, ``lab.pid`` its process."""
+    """The running JupyterLab server: ``lab(path)`` is the URL of a page, ``lab.pid`` its process,
+    ``lab.chapters`` the folder it serves the learner notebooks from."""
 
-    def __init__(self, base: str, pid: int) -> None:
-        self.base, self.pid = base, pid
+    def __init__(self, base: str, pid: int, chapters: Path) -> None:
+        self.base, self.pid, self.chapters = base, pid, chapters
 
     def __call__(self, path: str) -> str:
         return f"{self.base}/{path}?token={TOKEN}"
@@ -111,8 +125,9 @@ def wait_for(page, lab: Lab, expression: str, what: str, arg=None):
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab-root")
+    chapters = learner_clone(root)  # the layout of a learner's clone: pytest finds the project's config
     for name in CHAPTERS:
-        shutil.copy(SOLUTIONS / name, root / name)
+        shutil.copy(LEARNER / name, chapters / name)
     port = _free_port()
     log = open(root / "lab.log", "w")  # noqa: SIM115 - closed below
     settings = root / "settings"
@@ -122,7 +137,7 @@ def lab(tmp_path_factory):
         path = settings / "@jupyterlab" / f"{name}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(value))
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(root / "cfg"), "JUPYTER_RUNTIME_DIR": str(root / "rt"),
+    env = {**session_env(), "JUPYTER_CONFIG_DIR": str(root / "cfg"), "JUPYTER_RUNTIME_DIR": str(root / "rt"),
            "JUPYTERLAB_SETTINGS_DIR": str(settings)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root",
@@ -148,7 +163,7 @@ def lab(tmp_path_factory):
     except Exception:
         proc.kill()
         raise
-    yield Lab(base, proc.pid)
+    yield Lab(base, proc.pid, chapters)
     proc.terminate()
     try:
         proc.wait(timeout=30)
@@ -159,8 +174,9 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip("Chromium is not installed (apt-get install chromium)")
+    if not BROWSER_AVAILABLE:  # the learner flow then runs in tests/test_learner_notebooks.py
+        pytest.skip("Chromium or playwright is not installed (apt-get install chromium), or "
+                    "MOSAICS_NO_BROWSER=1")
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
@@ -181,6 +197,7 @@ def _move_first_slider(figure) -> str:
     return now
 
 
+SAVED = "() => { const w = window.jupyterapp.shell.currentWidget; return !!w && !w.context.model.dirty; }"
 FIGURE_IMAGE = "([i]) => !!document.querySelector(`[data-cell-index=\"${i}\"] .widget-output img`)"
 
 ERRORS = """() => {
@@ -225,7 +242,7 @@ def _run_chapter(name, lab, browser, tmp_path, capsys, attempt: int) -> None:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         # A workspace of its own: the page must not reopen the notebooks of earlier chapters.
-        page.goto(lab(f"lab/workspaces/ui-{chapter[:2]}-{attempt}/tree/{name}"))
+        page.goto(lab(f"lab/workspaces/ui-{chapter[:2]}-{attempt}/tree/chapters/{name}"))
         wait_for(page, lab, KERNEL_IDLE, f"{name}: its kernel to start")
         page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         state = wait_for(page, lab, RUN_ALL_STATE, f"{name}: run all").json_value()
@@ -241,7 +258,8 @@ def _run_chapter(name, lab, browser, tmp_path, capsys, attempt: int) -> None:
         rendered = " ".join(views.all_inner_texts())
         assert "Error displaying widget" not in rendered and "not registered" not in rendered
         stderr = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
-        tracebacks = [t for t in stderr.all_inner_texts() if "Traceback" in t or "Error" in t]
+        tracebacks = [t for t in stderr.all_inner_texts()  # a check's report is no error
+                      if ("Traceback" in t or "Error" in t) and not t.startswith("✗ [chapter")]
         assert not tracebacks, f"{name}: error text in an output: {tracebacks[0][:500]}"
 
         # Each interactive figure shows once in its cell, and moving its first slider redraws it.
@@ -272,6 +290,15 @@ def _run_chapter(name, lab, browser, tmp_path, capsys, attempt: int) -> None:
                      f"{name}: cell {index} to redraw after a slider move", arg=[index, before])
             new_value = figure.locator(".widget-slider .noUi-handle").first.get_attribute("aria-valuenow")
             assert new_value != old_value, f"{name}: cell {index}: the slider did not move"
+
+        # Save as the learner does, then the learner's check of the saved file.
+        page.evaluate("() => { window.jupyterapp.commands.execute('docmanager:save'); }")
+        wait_for(page, lab, SAVED, f"{name}: JupyterLab to save the notebook")
+        saved = lab.chapters / name
+        problems, exercises = session_problems(nbformat.read(saved, as_version=4), chapter)
+        assert not problems, f"{name}, run in JupyterLab:\n" + "\n".join(problems)
+        problems = nbval_problems(saved, chapter, exercises)
+        assert not problems, f"{name}, saved from JupyterLab:\n" + "\n".join(problems)
     except Exception:
         _report(page, tmp_path, chapter)
         raise

@@ -7,7 +7,9 @@ Every 2 s it sums, over the command's whole process tree (pytest workers, notebo
 nbval subprocesses, JupyterLab, the browser), the resident set size (RSS: shared library pages
 counted once per process, so an upper bound) and the proportional set size (PSS: shared pages
 split between the processes that map them, the memory the tree really holds), and counts the
-notebook kernels. One JSON line per run is appended to ``--out``; a summary is printed. A run
+notebook kernels; at the end it reads the CPU time of every process of the tree (user + system),
+which a busy machine barely changes: on an idle machine with N cores the command cannot take less
+than that divided by N. One JSON line per run is appended to ``--out``; a summary is printed. A run
 fails (exit 1) if the command fails or a kernel is still alive after it.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -70,6 +73,7 @@ def run_once(command: str) -> dict:
     mark = f"measure-{os.getpid()}-{time.time_ns()}"
     env = {**os.environ, "MOSAICS_MEASURE_MARK": mark}
     start, load0 = time.monotonic(), os.getloadavg()[0]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(["bash", "-c", command], cwd=ROOT, env=env)
     peak_rss = peak_pss = peak_kernels = 0
     loads, n = [], 0
@@ -82,6 +86,8 @@ def run_once(command: str) -> dict:
         n += 1
         time.sleep(2)
     wall = time.monotonic() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # every process of the tree that was waited for
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     time.sleep(2)
     leftover = []
     for p in psutil.process_iter(["pid"]):
@@ -90,7 +96,7 @@ def run_once(command: str) -> dict:
                 leftover.append(" ".join(p.cmdline())[:120])
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             pass
-    return {"command": command, "exit": proc.returncode, "wall_s": round(wall, 1),
+    return {"command": command, "exit": proc.returncode, "wall_s": round(wall, 1), "cpu_s": round(cpu),
             "peak_rss_gib": round(peak_rss / GIB, 2), "peak_pss_gib": round(peak_pss / GIB, 2),
             "peak_kernels": peak_kernels, "left_alive": leftover,
             "load_start": round(load0, 2), "load_mean": round(sum(loads) / max(len(loads), 1), 2),
@@ -116,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         ok = result["exit"] == 0 and not result["left_alive"]
         failed += not ok
         print(f"run {i + 1}/{args.runs}: exit {result['exit']}, {result['wall_s'] / 60:.1f} min, "
+              f"{result['cpu_s'] / 60:.1f} CPU-min, "
               f"peak RSS {result['peak_rss_gib']} GiB, peak PSS {result['peak_pss_gib']} GiB, "
               f"kernels at once <= {result['peak_kernels']}, left alive {len(result['left_alive'])}, "
               f"mean load {result['load_mean']}", flush=True)

@@ -40,6 +40,8 @@ from mosaics_edu.moons.evaluate import (
 )
 from mosaics_edu.moons.io import assets_dir
 from mosaics_edu.moons.runs import EvalSettings, eval_triples, evaluate_run
+from mosaics_edu.moons.subnormal import flush_subnormals, flushing_subnormals
+from mosaics_edu.moons.train import MoonsConfig, train_moons
 
 # ------------------------------------------------------------------------------------------ data
 
@@ -195,6 +197,46 @@ def test_crossing_point_and_clean_split():
     assert is_clean_split(np.array([[0.9, 0.1, 0], [0, 0.05, 0.95], [0.1, 0.85, 0.05]])) is True
     eye = torch.eye(6)
     assert np.allclose(moon_shares(eye), np.eye(3))
+
+
+# ------------------------------------------------------------------------- subnormal numbers
+
+
+def test_flush_subnormals_sets_and_restores_the_mode():
+    tiny = torch.finfo(torch.float32).tiny  # the smallest normal float32
+    supported = torch.set_flush_denormal(False)  # the usual mode; False where the CPU has none
+    assert not flushing_subnormals() and (torch.tensor([tiny]) * 0.5).item() > 0  # subnormal
+    with flush_subnormals():
+        assert flushing_subnormals() == supported
+        with flush_subnormals():  # nested: leaving the inner block keeps the outer mode
+            pass
+        assert flushing_subnormals() == supported
+        assert torch.tensor([1.5]).mul(2.0).item() == 3.0  # normal numbers: as before
+    assert not flushing_subnormals()
+    with pytest.raises(RuntimeError), flush_subnormals():
+        raise RuntimeError("the mode is restored on errors too")
+    assert not flushing_subnormals()
+
+
+def test_flushing_subnormals_changes_no_result():
+    """The trained single memory has sharp keys: many of its retrieval weights are subnormal
+    numbers. Training and evaluation run with them flushed to zero (which makes a step several
+    times faster); every number they produce is the same as with subnormal arithmetic."""
+    model, _ = load_run("moons_standard_1u_seed0")
+    x = validation_windows(8, 3, length=300)
+    weights = model.attention(x)  # (8, 1, 300, 300), computed with subnormal numbers
+    tiny = torch.finfo(torch.float32).tiny
+    assert ((weights > 0) & (weights < tiny)).sum() > 1000, "the test needs subnormal weights"
+    raw = position_error.__wrapped__.__wrapped__  # without no_grad and without the flush
+    raw_generation = generation_error.__wrapped__.__wrapped__
+    with torch.no_grad():
+        assert np.array_equal(position_error(model, x), raw(model, x))
+        assert np.array_equal(generation_error(model, x, [1, 150, 270]),
+                              raw_generation(model, x, [1, 150, 270]))
+    config = MoonsConfig(n_units=1, steps=3, batch_size=4, snapshot_steps=(3,))
+    flushed, plain = train_moons(config, progress=False), train_moons.__wrapped__(config, progress=False)
+    assert flushed[1]["loss"] == plain[1]["loss"]
+    assert flushed[1]["snapshots"] == plain[1]["snapshots"]
 
 
 # ----------------------------------------------------------------------------- shipped results

@@ -3,7 +3,8 @@
 Modules: ``data`` (triples, observations, windows), ``model`` (one layer of memory units with
 complex-linear maps), ``train`` (the recipe + snapshots: ``train_moons``), ``evaluate`` (generation error, per
 position loss, which moon a unit reads), ``io`` (atomic save, safe load), ``runs`` (train +
-evaluate + save: what ``python -m mosaics_edu.moons`` does).
+evaluate + save: what ``python -m mosaics_edu.moons`` does), ``subnormal`` (training and evaluation
+compute with subnormal numbers flushed to zero: sharp kernels made them several times slower).
 """
 
 from .data import (

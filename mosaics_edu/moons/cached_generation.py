@@ -17,6 +17,7 @@ import torch
 
 from ..memory import retrieve
 from .model import MoonMemory
+from .subnormal import flush_subnormals
 
 __all__ = ["moon_keys", "moon_values", "read_memory", "generate_cached"]
 
@@ -62,6 +63,7 @@ def read_memory(model: MoonMemory, query: torch.Tensor, keys: torch.Tensor,
 
 
 @torch.no_grad()
+@flush_subnormals()
 def generate_cached(model: MoonMemory, prefix: torch.Tensor, n_steps: int) -> torch.Tensor:
     """Cached generation with the value fill-in: prefix (B, c, 6) -> (B, n_steps, 6).
 

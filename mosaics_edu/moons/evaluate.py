@@ -21,6 +21,7 @@ import torch
 
 from .data import VALID_TRIPLE, sample_windows
 from .model import MoonMemory, block_magnitudes
+from .subnormal import flush_subnormals
 
 __all__ = [
     "generate", "generation_error", "position_loss", "position_error", "moon_shares",
@@ -45,6 +46,7 @@ def _check_model(model: MoonMemory, fn: str) -> None:
 
 
 @torch.no_grad()
+@flush_subnormals()
 def generate(model: MoonMemory, prefix: torch.Tensor, n_steps: int) -> torch.Tensor:
     """Continue ``prefix`` (B, c, 6) by ``n_steps`` predicted points -> (B, n_steps, 6).
 
@@ -67,6 +69,7 @@ def generate(model: MoonMemory, prefix: torch.Tensor, n_steps: int) -> torch.Ten
 
 
 @torch.no_grad()
+@flush_subnormals()
 def generation_error(
     model: MoonMemory,
     x: torch.Tensor,
@@ -97,30 +100,32 @@ def generation_error(
         return z.reshape(*z.shape[:-1], H, hd)
 
     total = torch.zeros(C, dtype=torch.float64)
+    # True pair s stores value W_ψ x_{s+1}; a prefix of length c holds pairs s ≤ c - 2, so the
+    # longest prefix reads the first n = max(c) - 1 pairs and no prefix reads any later one.
+    n = int(cs.max()) - 1
+    past = torch.arange(n)[None, :] <= (cs[:, None] - 2)  # (C, n)
     for lo in range(0, W, chunk):
         xc = x[lo:lo + chunk]  # (w, L, 6)
         w = xc.shape[0]
         keys = per_unit(xc @ m["phi"].T).permute(0, 2, 1, 3)  # (w, H, L, hd)
         vals = per_unit(xc @ m["psi"].T).permute(0, 2, 1, 3)  # (w, H, L, hd): W_ψ x_s
-        # True pair s stores value W_ψ x_{s+1}; a prefix of length c holds pairs s ≤ c - 2.
-        past = torch.arange(L - 1)[None, :] <= (cs[:, None] - 2)  # (C, L-1)
-        true_keys, true_vals = keys[:, :, :-1], vals[:, :, 1:]  # (w, H, L-1, hd)
+        true_keys, true_vals = keys[:, :, :n], vals[:, :, 1:n + 1]  # (w, H, n, hd)
         query = keys[:, :, cs - 1]  # (w, H, C, hd): key of the last observed point
         gen_keys, gen_vals = [], []  # pairs whose key or value is a generated point
         for j in range(horizon):
-            s_true = beta * query @ true_keys.transpose(-1, -2)  # (w, H, C, L-1)
+            s_true = beta * query @ true_keys.transpose(-1, -2)  # (w, H, C, n)
             s_true = s_true.masked_fill(~past, float("-inf"))
             if gen_keys:
                 gk = torch.stack(gen_keys, dim=3)  # (w, H, C, j, hd)
                 gv = torch.stack(gen_vals, dim=3)  # (w, H, C, j, hd)
                 s_gen = beta * (gk @ query[..., None]).squeeze(-1)  # (w, H, C, j)
-                scores = torch.cat([s_true, s_gen], dim=-1)  # (w, H, C, L-1+j)
+                scores = torch.cat([s_true, s_gen], dim=-1)  # (w, H, C, n+j)
             else:
                 scores = s_true
             att = torch.nan_to_num(torch.softmax(scores, dim=-1), nan=0.0)  # empty memory -> 0
-            y = att[..., :L - 1] @ true_vals  # (w, H, C, hd)
+            y = att[..., :n] @ true_vals  # (w, H, C, hd)
             if gen_keys:
-                y = y + (att[..., L - 1:, None] * gv).sum(-2)  # (w, H, C, hd)
+                y = y + (att[..., n:, None] * gv).sum(-2)  # (w, H, C, hd)
             pred = y.permute(0, 2, 1, 3).reshape(w, C, d) @ m["z"].T  # (w, C, 6): x̂_{c+j}
             truth = xc[:, cs + j]  # (w, C, 6)
             total += (pred - truth).abs().mean(-1).sum(0).double()
@@ -132,6 +137,7 @@ def generation_error(
 
 
 @torch.no_grad()
+@flush_subnormals()
 def position_loss(model: MoonMemory, x: torch.Tensor, clip: float = 0.5) -> np.ndarray:
     """Teacher-forced training loss at every position: x (W, T+1, 6) -> (T,) averaged over W, dims.
 
@@ -143,6 +149,7 @@ def position_loss(model: MoonMemory, x: torch.Tensor, clip: float = 0.5) -> np.n
 
 
 @torch.no_grad()
+@flush_subnormals()
 def position_error(model: MoonMemory, x: torch.Tensor) -> np.ndarray:
     """Teacher-forced mean |x̂_{t+1} - x_{t+1}| at every position t: x (W, T+1, 6) -> (T,)."""
     _check_model(model, "position_error")
@@ -212,6 +219,7 @@ def crossing_point(contexts: Sequence[int], error: Sequence[float], threshold: f
 
 
 @torch.no_grad()
+@flush_subnormals()
 def attention_by_lag(
     model: MoonMemory, x: torch.Tensor, rows: tuple[int, int] = (300, 500)
 ) -> np.ndarray:

@@ -18,6 +18,7 @@ import torch
 from .data import TRAIN_TRIPLES, VARIANT_TRAIN_TRIPLES, sample_windows
 from .evaluate import clipped_squared_error, is_clean_split, moon_shares, position_loss
 from .model import BETA, MoonMemory, block_magnitudes
+from .subnormal import flush_subnormals
 
 __all__ = ["MoonsConfig", "train_moons", "SNAPSHOT_STEPS", "TASKS", "POOL"]
 
@@ -87,11 +88,13 @@ def snapshot(model: MoonMemory, probe: torch.Tensor, step: int) -> dict:
     }
 
 
+@flush_subnormals()
 def train_moons(config: MoonsConfig, progress: bool = True) -> tuple[MoonMemory, dict]:
     """Train one model with the paper's recipe. Returns (model, history).
 
     history: ``loss`` (per step), ``snapshots`` (see :func:`snapshot`), ``seconds``.
-    Deterministic on CPU for a given seed and thread count.
+    Deterministic on CPU for a given seed and thread count. Runs with subnormal numbers flushed
+    to zero (:mod:`.subnormal`): once the keys are sharp, that makes each step 4–5 times faster.
     """
     if not isinstance(config, MoonsConfig):
         raise TypeError("train_moons(config): pass a MoonsConfig, e.g. MoonsConfig(n_units=3, seed=0).")

@@ -5,9 +5,10 @@
 The chapters are executed here, not by Jupyter Book, so that they run under the same hang
 protection as the test suite (tools/kernel_guard.py: a kernel that stops working is caught in
 minutes and the chapter re-run once; none is left running). Each executed notebook is written to
-``book/_executed/`` (``book/chapters`` points there) with the hash of the code it ran; an unchanged
-chapter is not run again. Kernels get one math thread each, as in the tests: several spinning math
-threads on a busy machine made chapter 02 take 119 s instead of about 20. Then
+``book/_executed/`` (``book/chapters`` points there) with the hash of the code it ran (its cells
+and every file of the package); an unchanged chapter is not run again. Kernels get one math
+thread each, as in the tests: several spinning math threads on a busy machine made chapter 02
+take 119 s instead of about 20. Then
 ``jupyter-book build -W -n --keep-going book/`` renders the pages (warnings are errors) without
 executing anything (``execute_notebooks: off`` in book/_config.yml).
 """
@@ -36,10 +37,21 @@ EXECUTED = BOOK / "_executed"
 THREADS = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
-def code_hash(nb: nbformat.NotebookNode) -> str:
-    """What decides whether an executed copy is still valid: the code cells' sources."""
+def package_hash() -> str:
+    """Every file of the package (code, checks, shipped weights and results): a chapter's output
+    depends on them as much as on its own cells."""
+    h = hashlib.sha256()
+    package = ROOT / "mosaics_edu"
+    for path in sorted(p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def code_hash(nb: nbformat.NotebookNode, package: str | None = None) -> str:
+    """What decides whether an executed copy is still valid: the code cells' sources and the
+    package they import."""
     code = "\n\0".join(c.source for c in nb.cells if c.cell_type == "code")
-    return hashlib.sha256(code.encode()).hexdigest()[:16]
+    return hashlib.sha256((package or package_hash()).encode() + code.encode()).hexdigest()[:16]
 
 
 def is_fresh(name: str) -> bool:

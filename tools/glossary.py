@@ -157,7 +157,7 @@ GLOSSARY: list[Term] = [
          "Information about each token's position added to its embedding; a mosaic needs none, the leaky "
          'keys carry order.',
          'positional encoding'),
-    Term('predict before you run', '09',
+    Term('predict before you run', '00',
          'A question before a key experiment: commit to an answer, run the cell, then unfold what the run '
          'showed.',
          'Predict before you run'),

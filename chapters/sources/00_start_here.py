@@ -16,8 +16,11 @@
 #
 # *Memory Mosaics, step by step* builds Memory Mosaics — networks of associative memories that do
 # what transformers do, transparently — from a single kernel-regression memory up to language
-# models trained on a GPU. This chapter takes five minutes: it checks your set-up and shows how
-# the notebooks, the exercises and their checks work.
+# models trained on a GPU. This chapter checks your set-up and shows how the notebooks, the
+# exercises and their checks work.
+#
+# **Prerequisites.** Python and numpy (arrays, broadcasting, `axis=`), and a first idea of what
+# training a neural network means. Every later chapter lists its own, chapter by chapter.
 #
 # **By the end of this chapter you will be able to**
 #
@@ -33,7 +36,7 @@
 # Everything the course needs comes with the package `mosaics_edu`. The report below says which
 # versions you run and which device torch will use: `cuda` (an NVIDIA GPU), `mps` (Apple
 # silicon) or `cpu`. Every chapter runs on a CPU within its stated time; a GPU only makes the
-# optional large runs of chapters 05 and 08 practical.
+# optional large runs of chapters 05 and 09 practical.
 
 # %%
 import matplotlib.pyplot as plt
@@ -81,10 +84,20 @@ draw_course_map()
 plt.show()
 
 # %% [markdown]
-# Each chapter starts with what you will be able to do, then alternates a little prose, one
-# equation, the few lines of code that compute it, and a plot with one sentence saying what it
-# shows. Claims from the papers are not just quoted: each is **measured in the notebook and
-# asserted**, so if the code were wrong the notebook would stop there.
+# Each chapter starts with its prerequisites, what you will be able to do and its **learner time**
+# (reading at 200 words a minute, plus the minutes its exercises state, plus its running time:
+# counted the same way for every chapter). Then it alternates a little prose, one equation, the
+# few lines of code that compute it, and a plot with one sentence saying what it shows. Claims
+# from the papers are not just quoted: each is **measured in the notebook and asserted**, so if
+# the code were wrong the notebook would stop there.
+#
+# Before the key experiments a **Predict before you run** box asks you to commit to an answer;
+# run the cell, then open the folded answer, which says what the run showed. Every chapter ends
+# the same way: a summary, recap questions with folded answers, further reading. Terms are
+# defined where they first appear and collected in the course's **glossary**; the **exercise
+# index** lists every exercise, and the **paper ↔ course map** says which claims of the two
+# papers the course reproduces (all three are in `book/` in the course folder, and pages of the
+# course's website).
 #
 # **Exercises** come as a short goal, a difficulty (★ easy, ★★ medium, ★★★ hard), a time
 # estimate, a function whose body says `raise NotImplementedError()`, and right below it a
@@ -125,6 +138,15 @@ print("   ", command)
 # Since adding a constant $c$ to every score multiplies numerator and denominator by the same
 # $e^{c}$, the weights do not change; choosing $c = -\max_j s_j$ makes every exponent $\le 0$,
 # so nothing overflows and the largest term is exactly 1, so the sum is at least 1.
+#
+# > **Predict before you run.** What does the literal formula give for the scores
+# > [1000, 1001, 1002]: the right weights, all zeros, or something else?
+#
+# <details><summary>What the run showed</summary>
+#
+# `nan` for every weight (asserted): $e^{1000}$ overflows to `inf`, and `inf/inf` is `nan`.
+# The weights themselves are ordinary numbers — the stable softmax below computes them.
+# </details>
 #
 # Watch the literal formula fail first:
 
@@ -209,6 +231,16 @@ interactive_figure(beta_softmax, draw_beta_softmax, controls);
 # at its defaults is still computed by the same pure function, so we can assert on it. Let us also
 # measure the two claims of the paragraph above: the weights move from uniform to one-hot as β
 # grows, and a shift changes nothing.
+#
+# > **Predict before you run.** With β = 0, what weight does each of the 8 items get? With
+# > β = 100? And what does adding 500 to every score change?
+#
+# <details><summary>What the run showed</summary>
+#
+# β = 0: every item gets 1/8 (printed; asserted equal to 1/n), the entropy is ln 8. β = 100: the
+# item with the best score takes almost all the weight (asserted above 0.99). The shift of 500:
+# nothing, to within 10⁻¹² (asserted).
+# </details>
 
 # %%
 shown = beta_softmax(**defaults(controls))
@@ -222,7 +254,8 @@ print(f"beta=0   -> weights all {flat[0]:.4f} (1/n = {1 / len(DEMO_SCORES):.4f})
       f"entropy {flat_entropy:.2f} nats (ln n = {np.log(len(DEMO_SCORES)):.2f})")
 print(f"beta=100 -> largest weight {sharp.max():.4f} on item {sharp.argmax()} "
       f"(best score: item {DEMO_SCORES.argmax()})")
-print(f"shift=500 changes the weights by at most {np.abs(shifted - shown['weights']).max():.1e}")
+shift_gap = np.abs(shifted - shown["weights"]).max()
+print(f"shift=500 leaves the weights unchanged to within 1e-12: {shift_gap < 1e-12}")
 assert np.allclose(flat, 1 / len(DEMO_SCORES))
 assert np.isclose(flat_entropy, np.log(len(DEMO_SCORES)))
 assert sharp.argmax() == DEMO_SCORES.argmax() and sharp.max() > 0.99
@@ -296,6 +329,24 @@ ch00.check_weight_entropy(weight_entropy)
 # | contextual memory | C-mem | memory units whose pairs come from the context being read |
 # | persistent memory | P-mem | a memory whose keys and values are learned tables (in place of an MLP) |
 # | mosaic | | a network of many memory units — heads side by side, blocks stacked — trained together |
+# | `n_head`, a head `h` | $H$, $h$ | the heads (memory units) of a contextual memory, and the index of one |
+# | `n_layer`, `n_embd` | $L$, $d$ | the number of blocks, and the width of the residual stream $x$ |
+# | `pmem_size` | $P$ | the learned pairs per head of a persistent memory (chapter 04) |
+# | `alpha` | $\alpha_h$ | the norm of head $h$'s values (chapter 04) |
+# | | $\sigma$ | the Gaussian kernel's width, $1/\sqrt{2\beta}$ (chapter 01) |
+# | `world_size` | $W$ | the processes (GPUs) of data-parallel training (chapter 09) |
+#
+# Memory Mosaics v2 (chapter 08) adds:
+#
+# | in code | symbol | what it is |
+# |---|---|---|
+# | `beta0`, `beta1` | $\beta(n) = \beta_1 n^{\rho} + \beta_0$ | a bandwidth growing with the pairs $n$ held |
+# | gate, decay | $g_t$, $\lambda_t$ | the gated keys' input gate and decay, computed from $x_t$ |
+# | `short_window` | $T_s$ | the short-term memory reads the last $T_s - 1$ positions |
+# | `delay` | $m$ | the long-term memory reads positions $\le t - m$; $m$ random in training |
+#
+# The v2 paper writes the exponent of β(n) as α and the short-term span as $h$; the course keeps α
+# for the value norm and $h$ for a head, so they are ρ and $T_s$ here.
 #
 # The formulas behind the first rows: keys $\bar k_t = \tilde k_t + \lambda\, \bar k_{t-1}$,
 # $k_t = \bar k_t / \lVert \bar k_t \rVert$ (chapter 02); values
@@ -307,6 +358,18 @@ ch00.check_weight_entropy(weight_entropy)
 # The papers, and the models from chapter 02's induction head on, write
 # $\mathrm{softmax}(\beta\, \hat k\cdot \hat k')$: **the papers' β is twice the Gaussian β of
 # chapters 01–02.** Each chapter says which one it uses where the two meet.
+#
+# ## Summary
+#
+# - The report at the top tells you your versions and device; every chapter runs on a CPU.
+# - Open the learner notebooks in `chapters/`; the worked answers are in `chapters/solutions/`.
+# - An exercise is a stub plus a check; a failing check names the exercise and the likely mistake.
+# - The entropy of the weights measures their spread, from $\ln n$ (average) to 0 (lookup); it
+#   is computed from the log-weights, so that underflowing weights give no `nan`.
+#   Check a whole notebook with `pytest --nbval-lax chapters/NN_name.ipynb`.
+# - A widget wires sliders to a pure function; tests assert on that function.
+# - Softmax needs its maximum subtracted; its bandwidth β moves it from averaging to lookup.
+# - One notation for the course (section 5); the papers' β is twice chapters 01–02's Gaussian β.
 #
 # ## Recap questions
 #
@@ -329,18 +392,6 @@ ch00.check_weight_entropy(weight_entropy)
 # 5. 30: the Gaussian β = 15 is $\mathrm{softmax}(2 \cdot 15\, k\cdot k')$, the papers' β = 30.
 #
 # </details>
-#
-# ## Summary
-#
-# - The report at the top tells you your versions and device; every chapter runs on a CPU.
-# - Open the learner notebooks in `chapters/`; the worked answers are in `chapters/solutions/`.
-# - An exercise is a stub plus a check; a failing check names the exercise and the likely mistake.
-# - The entropy of the weights measures their spread, from $\ln n$ (average) to 0 (lookup); it
-#   is computed from the log-weights, so that underflowing weights give no `nan`.
-#   Check a whole notebook with `pytest --nbval-lax chapters/NN_name.ipynb`.
-# - A widget wires sliders to a pure function; tests assert on that function.
-# - Softmax needs its maximum subtracted; its bandwidth β moves it from averaging to lookup.
-# - One notation for the course (section 5); the papers' β is twice chapters 01–02's Gaussian β.
 #
 # ## Further reading
 #

@@ -20,6 +20,10 @@
 # classical statistical estimator, Gaussian kernel smoothing, and it turns out to be exactly the
 # softmax attention of transformers once the keys are normalised.
 #
+# **Prerequisites.** Chapter 00 (the stable softmax and its bandwidth β). From probability: a
+# conditional expectation $\mathbb{E}[V \mid K = k]$, and the bias and variance of an estimator.
+# From numpy: broadcasting and reductions over an axis.
+#
 # **By the end of this chapter you will be able to**
 #
 # - implement retrieval from an associative memory by Nadaraya–Watson kernel smoothing, and its
@@ -52,7 +56,8 @@ from mosaics_edu.widgets import defaults, interactive_figure
 #   w_i(k) = \frac{\exp(-\beta \lVert k - k_i \rVert^2)}{\sum_{j} \exp(-\beta \lVert k - k_j \rVert^2)} .$$
 #
 # The weights are a softmax of the scores $-\beta\lVert k - k_i\rVert^2$. The **bandwidth** β is
-# an inverse squared width: the Gaussian kernel has width $h = 1/\sqrt{2\beta}$.
+# an inverse squared width: the Gaussian kernel has width (standard deviation)
+# $\sigma = 1/\sqrt{2\beta}$.
 #
 # Our first memory stores noisy samples of the function $f(x) = \sin(2\pi x) + x/2$ on $[0, 1]$:
 # the keys are the $x_i$ and the values are $f(x_i)$ plus noise of standard deviation 0.3.
@@ -137,6 +142,16 @@ ch01.check_retrieve(retrieve)
 #
 # Let us look at the fit — the answer for every query on a grid — for a small, a moderate and a
 # large β.
+#
+# > **Predict before you run.** β = 3, 100 or 30,000: which fits the true function best, and what
+# > goes wrong with the other two?
+#
+# <details><summary>What the run showed</summary>
+#
+# The moderate β = 100: its error to the true function is less than half that of either other
+# (printed below the plot, asserted). β = 3 averages nearly the whole memory into a flat line (bias);
+# β = 30,000 copies the nearest stored value, noise included, into a staircase (variance).
+# </details>
 
 # %%
 grid = np.linspace(0, 1, 200)[:, None]  # (200, 1)
@@ -204,13 +219,13 @@ interactive_figure(toys.fit_demo, toys.draw_fit_demo, controls);
 
 # %% [markdown]
 # At the defaults the answer is a weighted average of the handful of pairs whose keys are within
-# about one kernel width $h = 1/\sqrt{2\beta} \approx 0.07$ of the query:
+# about one kernel width $\sigma = 1/\sqrt{2\beta} \approx 0.07$ of the query:
 
 # %%
 shown = toys.fit_demo(**defaults(controls))
 w = shown["weights"]
 near = np.abs(shown["keys"] - shown["query"]) < 2 / np.sqrt(2 * shown["beta"])
-print(f"weights sum to {w.sum():.6f}; {near.sum()} of {len(w)} pairs lie within 2h of the query "
+print(f"weights sum to {w.sum():.6f}; {near.sum()} of {len(w)} pairs lie within 2σ of the query "
       f"and carry {w[near].sum():.3f} of the weight; largest single weight {w.max():.3f}")
 assert np.isclose(w.sum(), 1.0) and w[near].sum() > 0.95 and w.max() < 0.5
 
@@ -243,12 +258,13 @@ assert err2 < 0.25 * truth2.var()
 # ## 3. Bias and variance: β should grow with the memory
 #
 # Which β is "moderate" depends on how many pairs the memory holds. With $n$ pairs spread over
-# $[0, 1]^d$, a kernel of width $h$ averages about $n h^d$ of them: the variance of the answer falls
-# like $1/(n h^d)$, while its bias (the curvature of $f$ across the kernel) grows like $h^2$ — so
-# the squared bias, its share of the squared error, grows like $h^4$. For the error to go to zero
-# as $n \to \infty$ we need $h \to 0$ *and* $n h^d \to \infty$. The papers (citing Nadaraya and
-# Watson) note that the estimator is consistent when β grows like $\sqrt{n}$: then
-# $h \propto n^{-1/4}$, and $n h^d \propto n^{1 - d/4} \to \infty$ for $d = 1, 2, 3$.
+# $[0, 1]^d$, a kernel of width $\sigma$ averages about $n \sigma^d$ of them: the variance of the
+# answer falls like $1/(n \sigma^d)$, while its bias (the curvature of $f$ across the kernel) grows
+# like $\sigma^2$ — so the squared bias, its share of the squared error, grows like $\sigma^4$. For
+# the error to go to zero as $n \to \infty$ we need $\sigma \to 0$ *and* $n \sigma^d \to \infty$.
+# The papers (citing Nadaraya and Watson) note that the estimator is consistent when β grows like
+# $\sqrt{n}$: then $\sigma \propto n^{-1/4}$, and $n \sigma^d \propto n^{1 - d/4} \to \infty$ for
+# $d = 1, 2, 3$.
 #
 # We measure the error against the true function for memories of $n = 16 \dots 16384$ pairs
 # (averaged over 5 draws) with three bandwidths: $\beta = 10\sqrt{n}$; a fixed $\beta = 40$ (the
@@ -444,6 +460,16 @@ ch01.check_leave_one_out_error(leave_one_out_error)
 # We now scan β on a memory of 200 pairs and compare three curves: the leave-one-out error (what
 # the memory can compute), the in-sample error (the same with each pair allowed to answer itself),
 # and the true error against $f$ (what we would like to minimise but cannot see).
+#
+# > **Predict before you run.** Which β will the in-sample error choose? Will leave-one-out's choice
+# > land near the best β for the true error?
+#
+# <details><summary>What the run showed</summary>
+#
+# The in-sample error chooses the largest β of the grid (asserted): with its own pair in the memory,
+# a key finds itself and copies its value. Leave-one-out lands within two grid steps of the best β
+# for the true error (asserted), and on 8 memories its choice costs little (the ratios printed).
+# </details>
 
 # %%
 keys_loo, values_loo = toys.make_regression(200, dim=1, noise=0.3, seed=0)  # (200, 1), (200, 1)
@@ -508,6 +534,22 @@ assert min(ratios_in) > 5
 # the largest β of the grid, and its true error is several times the best (the range printed).
 
 # %% [markdown]
+# ## Summary
+#
+# - An associative memory answers a query with a weighted average of its stored values, weights
+#   $\propto \exp(-\beta\lVert k - k_i\rVert^2)$: Nadaraya–Watson kernel smoothing, an estimate of
+#   $\mathbb{E}[V\mid K=k]$.
+# - β trades bias (small β: broad averages) against variance (large β: nearest-neighbour copies).
+#   With β fixed the error stops improving as the memory grows; with β growing like $\sqrt{n}$
+#   it keeps falling (measured above in 1-D and 2-D).
+# - When all stored keys have the same norm, kernel smoothing equals
+#   $\mathrm{softmax}(2\beta\,k\cdot k_i)$ attention to float precision; with unequal norms it is
+#   attention plus a bias $-\beta\lVert k_i\rVert^2$. Unlike a transformer the query is the key
+#   itself and β is explicit. The papers' β (in $\mathrm{softmax}(\beta\,\hat k\cdot\hat k_i)$) is
+#   twice this chapter's Gaussian β.
+# - Leave-one-out (never let a pair answer itself) picks a β close to the best one using the
+#   stored pairs alone.
+#
 # ## Recap questions
 #
 # 1. Why must each query's weights be normalised over the stored pairs (axis 1 of the `(m, n)`
@@ -533,22 +575,6 @@ assert min(ratios_in) > 5
 # 5. β = 4: $\mathrm{softmax}(2\cdot 4\, k\cdot k')$ — the papers' β is twice the Gaussian one.
 #
 # </details>
-#
-# ## Summary
-#
-# - An associative memory answers a query with a weighted average of its stored values, weights
-#   $\propto \exp(-\beta\lVert k - k_i\rVert^2)$: Nadaraya–Watson kernel smoothing, an estimate of
-#   $\mathbb{E}[V\mid K=k]$.
-# - β trades bias (small β: broad averages) against variance (large β: nearest-neighbour copies).
-#   With β fixed the error stops improving as the memory grows; with β growing like $\sqrt{n}$
-#   it keeps falling (measured above in 1-D and 2-D).
-# - When all stored keys have the same norm, kernel smoothing equals
-#   $\mathrm{softmax}(2\beta\,k\cdot k_i)$ attention to float precision; with unequal norms it is
-#   attention plus a bias $-\beta\lVert k_i\rVert^2$. Unlike a transformer the query is the key
-#   itself and β is explicit. The papers' β (in $\mathrm{softmax}(\beta\,\hat k\cdot\hat k_i)$) is
-#   twice this chapter's Gaussian β.
-# - Leave-one-out (never let a pair answer itself) picks a β close to the best one using the
-#   stored pairs alone.
 #
 # ## Further reading
 #

@@ -21,6 +21,10 @@
 # learns in context: it predicts a periodic signal once it has seen one period, and it performs
 # an induction step ("… a b … a → b") in a single layer.
 #
+# **Prerequisites.** Chapter 01 (retrieval by kernel smoothing, the bandwidth β, equal-norm keys
+# and softmax attention). From PyTorch, for section 8: tensors, `nn.Module`, a forward pass that
+# returns logits, and what a causal mask is in a transformer's attention.
+#
 # **By the end of this chapter you will be able to**
 #
 # - build the keys (a leaky average of the past) and the values (a one-step peek into the future)
@@ -28,11 +32,10 @@
 # - retrieve strictly causally — from pairs $s < t$ only — and explain why $s \le t$ would cheat and
 #   why position 0 answers 0;
 # - write a "no peeking" test for any predictor;
-# - write the forward pass of a one-layer induction head made of one memory unit;
 # - measure in-context prediction: the error falls once the memory holds one period, and only with
 #   leaky keys where the signal passes the same value going up and going down;
-# - train a one-layer induction head made of one memory unit, and compare it with a one-layer
-#   transformer.
+# - write the forward pass of a one-layer induction head made of one memory unit, train it, and
+#   compare it with a one-layer transformer.
 
 # %%
 import inspect
@@ -191,7 +194,7 @@ assert np.abs(forms["(1-λ)·matrix"] - forms["recurrent"]).max() > 1.0  # diffe
 print("the T×T matrix holds", 2048**2, "numbers; the scan never builds it")
 
 # %% [markdown]
-# (Timings depend on the machine and its load; chapter 04 benchmarks them properly.)
+# (The times printed depend on your machine; chapter 04 compares the forms at several lengths.)
 #
 # ## 3. Values: a peek into the future
 #
@@ -375,6 +378,16 @@ assert all(honest_ok) and not any(cheat_ok)
 # phases and measure the squared error of its prediction of $x_{t+1}$ at every position $t$. Before it has
 # seen a full period the memory holds no pair whose key resembles the current one; after one
 # period it has seen every phase once.
+#
+# > **Predict before you run.** How will the error move with the position: fall steadily as pairs
+# > accumulate, or stay high and then drop? If it drops, where? And how does it compare with
+# > simply predicting "no change"?
+#
+# <details><summary>What the run showed</summary>
+#
+# It stays high, above the "no change" baseline, for a whole period, then drops more than tenfold
+# right after position P (both asserted); the reading below the plot says why.
+# </details>
 
 # %%
 err_pos = toys.error_by_position(signals, decay=0.5, beta=30.0)  # (99,)
@@ -409,6 +422,15 @@ assert early > no_change > late
 # alone ($\lambda = 0$) cannot tell the two apart: the memory finds both kinds of stored pairs and
 # averages their next values, which go in opposite directions. A leaky key also remembers the last
 # few values, hence the direction. We compare the two units after two periods of context.
+#
+# > **Predict before you run.** After two periods of context, is the unit with λ = 0 about as good
+# > as the leaky one, or worse? Where along the signal would it go wrong?
+#
+# <details><summary>What the run showed</summary>
+#
+# Worse: the leaky unit's error is under 0.3 times the λ = 0 unit's (asserted). The λ = 0 unit
+# misses where the current value also occurs with the signal moving the other way.
+# </details>
 
 # %%
 err_plain = toys.error_by_position(signals, decay=0.0, beta=30.0)
@@ -612,6 +634,23 @@ assert acc_unit > acc_t1 + 0.3
 # key at position s knows only token s, while the memory unit's value at s already holds token
 # s+1.
 #
+# ## Summary
+#
+# - The elementary memory unit stores $(k_t, v_t)$ with keys from the past
+#   ($\bar k_t = \tilde k_t + \lambda\bar k_{t-1}$, normalised) and values peeking one step ahead
+#   ($v_t = \gamma x_t + (1-\gamma)x_{t+1}$).
+# - It retrieves from pairs $s < t$ only: $s \le t$ would copy the answer out of $v_t$ (error ~0
+#   from the first step, measured above), and position 0 answers exactly 0. A "no peeking" test —
+#   change the future, check the past — catches such leaks.
+# - The leaky average can be computed by the recursion, a $T\times T$ matrix, or an $O(T)$ scan; all
+#   agree, and a $(1-\lambda)$ factor vanishes in the normalisation.
+# - On a periodic signal the unit's error drops by more than an order of magnitude once the memory
+#   holds one period; where the signal takes the same value going up and down, only leaky keys
+#   predict well.
+# - One memory unit is an induction head (you wrote its forward pass): it solves a held-out
+#   induction task that a one-layer attention-only transformer trained with the same budget does
+#   not. Its scores $k_t\cdot k_s$ use the papers' β, twice the Gaussian β of sections 1–7.
+#
 # ## Recap questions
 #
 # 1. Why does the memory at position $t$ hold the pairs $s < t$ and not $s \le t$? What would the
@@ -639,23 +678,6 @@ assert acc_unit > acc_t1 + 0.3
 #    papers' β (twice a Gaussian β) and it replaces the transformer's fixed $1/\sqrt d$.
 #
 # </details>
-#
-# ## Summary
-#
-# - The elementary memory unit stores $(k_t, v_t)$ with keys from the past
-#   ($\bar k_t = \tilde k_t + \lambda\bar k_{t-1}$, normalised) and values peeking one step ahead
-#   ($v_t = \gamma x_t + (1-\gamma)x_{t+1}$).
-# - It retrieves from pairs $s < t$ only: $s \le t$ would copy the answer out of $v_t$ (error ~0
-#   from the first step, measured above), and position 0 answers exactly 0. A "no peeking" test —
-#   change the future, check the past — catches such leaks.
-# - The leaky average can be computed by the recursion, a $T\times T$ matrix, or an $O(T)$ scan; all
-#   agree, and a $(1-\lambda)$ factor vanishes in the normalisation.
-# - On a periodic signal the unit's error drops by more than an order of magnitude once the memory
-#   holds one period; where the signal takes the same value going up and down, only leaky keys
-#   predict well.
-# - One memory unit is an induction head (you wrote its forward pass): it solves a held-out
-#   induction task that a one-layer attention-only transformer trained with the same budget does
-#   not. Its scores $k_t\cdot k_s$ use the papers' β, twice the Gaussian β of sections 1–7.
 #
 # ## Further reading
 #

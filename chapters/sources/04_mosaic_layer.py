@@ -22,6 +22,11 @@
 # residual connections — and checks what the papers say about it: it is exactly as large as a
 # GPT-2 block, it never reads the future, and it needs no positional encoding.
 #
+# **Prerequisites.** Chapter 02 (the memory unit: leaky keys, peeking values, retrieval from
+# s < t) and chapter 01 (β, softmax attention). From PyTorch: `nn.Module`, `nn.Linear`, `LayerNorm`
+# and tensor shapes (batch, head, time, dim). Knowing a GPT-2 block (attention + MLP, residual
+# connections) helps; section 4 recalls it.
+#
 # **By the end of this chapter you will be able to**
 #
 # - turn the raw per-head parameters an optimizer sees (θ) into the decay λ, the bandwidth β and
@@ -35,9 +40,7 @@
 #   `pmem_size = 3.5 · d`;
 # - show, by measurement, where a mosaic gets word order from without positional encoding;
 # - tell what a mosaic block costs per token and which fast paths make it cheap.
-#
-# Time: the README's course map gives the measured time of this notebook (the run of
-# the solutions notebook on an idle 2-core CPU); the last cell prints how long your run took.
+
 
 # %%
 import inspect
@@ -553,6 +556,16 @@ ch04.check_model_sizes(model_sizes)
 # Now the measured counts, with the package's modules at the paper's GPT-2-small width
 # ($d = 768$, 12 heads, $P = 2688$, vocabulary 50,304, context 512). Whole models are built on
 # torch's `meta` device: shapes only, no memory, so even 166 M parameters cost nothing.
+#
+# > **Predict before you run.** With `pmem_size = 3.5·d`, is a mosaic block larger or smaller than
+# > a GPT-2 block, and by how much? And whole models: which is larger, and why?
+#
+# <details><summary>What the run showed</summary>
+#
+# One block each: the mosaic has 84 parameters more, its 7 scalars per head × 12 heads (asserted:
+# 7,079,508 against 7,079,424). Whole models: the GPT is the larger, by its table of 512 position
+# embeddings, and both match the paper's counts at depths 1, 8, 12 and 18 (printed, asserted).
+# </details>
 
 # %%
 mosaic_block_n = models.count_parameters(layers.MosaicBlock(768, 12, 2688))
@@ -612,6 +625,16 @@ assert sum(parts_mosaic.values()) == sum(parts_gpt.values()) == 12 * d * d
 # one token, so the two texts store exactly the same (key, value) pairs and the last output must
 # be identical. With $\lambda > 0$ the keys remember what preceded each token, and the texts
 # become distinguishable.
+#
+# > **Predict before you run.** With every λ = 0, how different will the last outputs of the two
+# > texts be? And with λ = 0.2 or more?
+#
+# <details><summary>What the run showed</summary>
+#
+# With λ = 0 they are the same up to float rounding (asserted): the two texts store the same set of
+# pairs. From λ = 0.2 on they differ by more than 10 % (asserted; each λ's difference is printed):
+# the keys carry the tokens before each position.
+# </details>
 
 # %%
 def swapped_texts(rng: np.random.Generator, vocab: int = 40, n_u: int = 6,
@@ -701,7 +724,7 @@ for method in ("matrix", "scan"):
     print(f"{method:>6} vs recurrent: largest difference below 1e-5: {err < 1e-5}")
     assert err < 1e-5
 
-torch.set_num_threads(1)  # timings on one thread: steadier on a machine shared with others
+torch.set_num_threads(1)  # timings on one thread: steadier, and comparable between machines
 timings = {m: [] for m in ("matrix", "scan")}
 Ts = [256, 512, 1024, 2048]
 for T in Ts:
@@ -726,7 +749,7 @@ print(f"at T = 2048 the scan is {speedup:.1f}x faster; the matrix alone is "
 assert speedup > 1.0
 
 # %% [markdown]
-# The curves are one thread on a shared CPU: expect noise. Read the printout from $T = 256$ to
+# The curves are timed on one thread: expect some noise. Read the printout from $T = 256$ to
 # 2048: the matrix form builds the $T\times T$ powers and multiplies them with the inputs, work
 # that grows like $T^2$; the scan's work grows like $T$, and at these lengths its fixed overheads
 # weigh as much as the work itself.
@@ -779,8 +802,8 @@ assert t_mosaic / t_gpt < 4.0, "a mosaic block should cost the same order of tim
 # the extra small operations (leaky averages, normalisations, a second attention call for the
 # persistent memory) weigh more than the matrix products, so the mosaic block is slower than
 # its FLOP count suggests. The package's design target — a mosaic step within 1.15× of a GPT
-# step — is a benchmark at realistic sizes, not something a loaded 2-core laptop measures
-# reliably.
+# step — is checked by its benchmark (`python -m mosaics_edu.bench`) at realistic sizes, not by
+# one timing on a laptop.
 #
 # ## 8. Widget: what each head retrieves
 #
@@ -845,16 +868,6 @@ assert mass[lo] > 0.7 and mass[lo] > mass[hi] + 0.2
 # - Same FLOPs per token as GPT-2; the O(T) scan and fused attention on shifted queries keep the
 #   time and memory in line.
 #
-# ## Further reading
-#
-# - Zhang, Nolte, Sadhukhan, Chen, Bottou, *Memory Mosaics*, ICLR 2025 (arXiv:2405.06394):
-#   the GPT-2-like mosaic architecture and its parameter matching.
-# - Sukhbaatar et al., *Augmenting Self-attention with Persistent Memory* (2019): learned
-#   key/value vectors in place of the feed-forward layer.
-# - Xiong et al., *On Layer Normalization in the Transformer Architecture* (2020): why pre-LN
-#   trains without a long warm-up.
-# - PyTorch documentation of `torch.nn.functional.scaled_dot_product_attention` (fused kernels).
-#
 # ## Recap questions
 #
 # 1. Why does a contextual memory mask the diagonal $s = t$ as well as the future?
@@ -900,6 +913,16 @@ assert mass[lo] > 0.7 and mass[lo] > mass[hi] + 0.2
 # No. Each memory has its own key extractor (`block.cmem.keys` and `block.pmem.keys`), with its
 # own $W_\varphi$, $\lambda_h$ and $\beta_h$.
 # </details>
+#
+# ## Further reading
+#
+# - Zhang, Nolte, Sadhukhan, Chen, Bottou, *Memory Mosaics*, ICLR 2025 (arXiv:2405.06394):
+#   the GPT-2-like mosaic architecture and its parameter matching.
+# - Sukhbaatar et al., *Augmenting Self-attention with Persistent Memory* (2019): learned
+#   key/value vectors in place of the feed-forward layer.
+# - Xiong et al., *On Layer Normalization in the Transformer Architecture* (2020): why pre-LN
+#   trains without a long warm-up.
+# - PyTorch documentation of `torch.nn.functional.scaled_dot_product_attention` (fused kernels).
 #
 # Next: **05 · Training a language model** — this block, stacked, trained next to a GPT.
 

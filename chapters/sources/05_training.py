@@ -752,17 +752,6 @@ for name in ("gpu-small", "paper-gpt2-small"):
 #   other characters.
 # - The same code runs the GPU presets; the papers' 12-block runs end near 1.50 validation loss.
 #
-# ## Further reading
-#
-# - Zhang, Nolte, Sadhukhan, Chen, Bottou, *Memory Mosaics*, ICLR 2025 (arXiv:2405.06394),
-#   Section 7 and its BabiStories appendix.
-# - Eldan, Li, *TinyStories: How Small Can Language Models Be and Still Speak Coherent English?* (2023).
-# - Loshchilov, Hutter, *Decoupled Weight Decay Regularization* (AdamW, 2019); Loshchilov, Hutter,
-#   *SGDR* (cosine schedules, 2017).
-# - Olsson et al., *In-context Learning and Induction Heads* (2022): why a transformer needs two
-#   layers to copy.
-# - Chowdhery et al., *PaLM* (2022), Appendix B: the FLOPs-per-token and MFU accounting.
-#
 # ## Recap questions
 #
 # 1. Why must `train_step` guard the clipping with `if grad_clip > 0`?
@@ -799,6 +788,17 @@ for name in ("gpu-small", "paper-gpt2-small"):
 # layer); in total, most of the gap is on all the other characters, which are far more numerous
 # (§5 prints the split).
 # </details>
+#
+# ## Further reading
+#
+# - Zhang, Nolte, Sadhukhan, Chen, Bottou, *Memory Mosaics*, ICLR 2025 (arXiv:2405.06394),
+#   Section 7 and its BabiStories appendix.
+# - Eldan, Li, *TinyStories: How Small Can Language Models Be and Still Speak Coherent English?* (2023).
+# - Loshchilov, Hutter, *Decoupled Weight Decay Regularization* (AdamW, 2019); Loshchilov, Hutter,
+#   *SGDR* (cosine schedules, 2017).
+# - Olsson et al., *In-context Learning and Induction Heads* (2022): why a transformer needs two
+#   layers to copy.
+# - Chowdhery et al., *PaLM* (2022), Appendix B: the FLOPs-per-token and MFU accounting.
 #
 # Next: **06 · In-context learning** — loss position by position, names recalled, and a benchmark
 # of learning languages in context.

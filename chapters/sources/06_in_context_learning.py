@@ -945,17 +945,6 @@ assert hits["mosaic"] > hits["gpt"] and view["accuracy"]["mosaic"] > view["accur
 # - Our protocol differs from the paper's in model width, sample length, number of steps,
 #   learning-rate search and checkpoint choice. This chapter does not separate these causes.
 #
-# ## Further reading
-#
-# - Akyürek, Wang, Kim, Andreas, *In-Context Language Learning: Architectures and Algorithms*
-#   (ICML 2024, arXiv:2401.12973): RegBench, the n-gram baselines, and "n-gram heads" in
-#   transformers.
-# - Zhang, Nolte, Sadhukhan, Chen, Bottou, *Memory Mosaics*, ICLR 2025 (arXiv:2405.06394): the
-#   RegBench figure this chapter compares with.
-# - Olsson et al., *In-context Learning and Induction Heads* (2022).
-# - Hopcroft, Motwani, Ullman, *Introduction to Automata Theory, Languages, and Computation*,
-#   chapter 4: DFA minimisation (the package's `minimise` uses Moore's partition refinement).
-#
 # ## Recap questions
 #
 # 1. In Part A, why bootstrap the *difference* of the two models' losses rather than compare
@@ -1008,6 +997,16 @@ assert hits["mosaic"] > hits["gpt"] and view["accuracy"]["mosaic"] > view["accur
 # model at the unigram level has not learned to use the context. One at the 2–3-gram level has.
 # Two models can differ from each other and both still be below the bigram.
 # </details>
-
+#
+# ## Further reading
+#
+# - Akyürek, Wang, Kim, Andreas, *In-Context Language Learning: Architectures and Algorithms*
+#   (ICML 2024, arXiv:2401.12973): RegBench, the n-gram baselines, and "n-gram heads" in
+#   transformers.
+# - Zhang, Nolte, Sadhukhan, Chen, Bottou, *Memory Mosaics*, ICLR 2025 (arXiv:2405.06394): the
+#   RegBench figure this chapter compares with.
+# - Olsson et al., *In-context Learning and Induction Heads* (2022).
+# - Hopcroft, Motwani, Ullman, *Introduction to Automata Theory, Languages, and Computation*,
+#   chapter 4: DFA minimisation (the package's `minimise` uses Moore's partition refinement).
 # %%
 print(f"this notebook ran in {time.perf_counter() - _notebook_start:.0f} s")

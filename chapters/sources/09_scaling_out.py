@@ -61,11 +61,12 @@ from mosaics_edu.widgets import defaults, interactive_figure
 # a communication **backend**: **NCCL** (NVIDIA's library, for GPUs, over NVLink or InfiniBand) or
 # **gloo** (PyTorch's own, which also runs on CPUs — we use it below).
 #
-# In this package the **global batch** of one step is `--batch-size` sequences per micro-batch ×
-# `--grad-accum` micro-batches, **whatever the number of processes**: each of the W processes
-# runs `grad_accum / W` of the micro-batches. Every process draws the same seeded stream of
-# micro-batches and trains on its own slice of each step's, so a step sees exactly the batch one
-# process would have seen.
+# In this package the **global batch** of one step is `--batch-size` sequences per **micro-batch**
+# (what one forward and backward pass processes at once; chapter 05's gradient accumulation adds
+# up several before a step) × `--grad-accum` micro-batches, **whatever the number of
+# processes**: each of the W processes runs `grad_accum / W` of the micro-batches. Every process
+# draws the same seeded stream of micro-batches and trains on its own slice of each step's, so a
+# step sees exactly the batch one process would have seen.
 #
 # **Exercise 9.1 — `batch_layout`** (★, 10 minutes). Return the triple (micro-batches per
 # process, sequences per step, tokens per step) for `batch_size` sequences of `block_size` tokens

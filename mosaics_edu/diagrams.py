@@ -29,13 +29,14 @@ COURSE: list[tuple[str, str, str]] = [
     ("07", "Looking inside", "what each head retrieves"),
     ("08", "Memory Mosaics v2", "β(n), gated keys, long memory"),
     ("09", "Scaling out", "DDP, FSDP, many GPUs"),
+    ("10", "Capstone", "a project of your own"),
 ]
 
 #: The rows of the course map: (caption, colour, how many chapters), top to bottom.
 ROWS: list[tuple[str, str, int]] = [("foundations: one memory", "#dbe9f6", 3),
                                     ("networks of memories", "#fde2c8", 3),
                                     ("what they learn, and v2", "#d9f0d3", 3),
-                                    ("at scale, and on your own", "#ead9f0", 1)]
+                                    ("at scale, and on your own", "#ead9f0", 2)]
 
 def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
     import matplotlib.pyplot as plt

@@ -77,13 +77,13 @@ def raises() -> bool:
     return ipython is None or ipython.get_ipython() is None
 
 
-def notebook_check(check: Callable[[Any], None]) -> Callable[[Any], None]:
+def notebook_check(check: Callable[..., None]) -> Callable[..., None]:
     """Wrap a chapter's check so that in a notebook session a failure is reported, not raised."""
 
     @functools.wraps(check)
-    def run(answer: Any) -> None:
+    def run(*answers: Any, **options: Any) -> None:
         try:
-            check(answer)
+            check(*answers, **options)
         except CheckFailed as err:
             if raises():
                 raise

@@ -187,14 +187,22 @@ def browser():
         b.close()
 
 
-def _move_first_slider(figure) -> str:
-    """Move the figure's first slider one step (down when it sits at its maximum); its new readout."""
+def _slider_state(figure) -> tuple[str, str]:
+    """The first slider's handle position and its readout (a log slider's handle position is the
+    exponent, rounded: its readout is what moves visibly)."""
+    handle = figure.locator(".widget-slider .noUi-handle").first
+    return handle.get_attribute("aria-valuenow"), figure.locator(".widget-readout").first.inner_text()
+
+
+def _move_first_slider(figure) -> tuple[str, str]:
+    """Move the figure's first slider one step (down when it sits at its maximum); its state before."""
     handle = figure.locator(".widget-slider .noUi-handle").first
     handle.scroll_into_view_if_needed()
+    before = _slider_state(figure)
     now, top = handle.get_attribute("aria-valuenow"), handle.get_attribute("aria-valuemax")
     handle.focus()
     handle.page.keyboard.press("ArrowLeft" if float(now) >= float(top) else "ArrowRight")
-    return now
+    return before
 
 
 SAVED = "() => { const w = window.jupyterapp.shell.currentWidget; return !!w && !w.context.model.dirty; }"
@@ -288,8 +296,8 @@ def _run_chapter(name, lab, browser, tmp_path, capsys, attempt: int) -> None:
                           const img = cell && cell.querySelector('.widget-output img');
                           return !!img && img.getAttribute('src') !== old; }""",
                      f"{name}: cell {index} to redraw after a slider move", arg=[index, before])
-            new_value = figure.locator(".widget-slider .noUi-handle").first.get_attribute("aria-valuenow")
-            assert new_value != old_value, f"{name}: cell {index}: the slider did not move"
+            new_value = _slider_state(figure)
+            assert new_value != old_value, f"{name}: cell {index}: the slider did not move ({new_value})"
 
         # Save as the learner does, then the learner's check of the saved file.
         page.evaluate("() => { window.jupyterapp.commands.execute('docmanager:save'); }")

@@ -234,8 +234,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         min_lr=1e-4, warmup_steps=200, eval_interval=500, eval_batches=20, log_interval=50,
         compile=True,
     ),
-    # The papers' recipe: BabiStories with GPT-2 tokens, global batch 512 x 512
-    # tokens (8 per GPU x 64 GPUs in the paper; here batch_size x grad_accum, split over GPUs).
+    # The v1 paper's recipe: BabiStories with GPT-2 tokens, global batch 512 x 512
+    # tokens (8 per GPU x 64 V100s in the paper; here batch_size x grad_accum, split over GPUs).
     "paper-gpt2-small": dict(
         data="babistories", tokenizer="gpt2", batch_size=16, grad_accum=32, max_steps=80_000,
         lr=5e-3, min_lr=1e-4, warmup_steps=2000, weight_decay=0.1, beta1=0.9, beta2=0.95,

@@ -721,8 +721,9 @@ for name in ("gpu-small", "paper-gpt2-small"):
             assert round(n / 1e6, 2) == (123.59 if kind == "mosaic" else 123.98)
 
 # %% [markdown]
-# The papers' recipe is 80,000 steps of 512 sequences × 512 GPT-2 tokens (21 billion tokens) per
-# model; the papers used 64 V100s. The table gives the order of magnitude on one GPU (divide by
+# The v1 paper's recipe is 80,000 steps of 512 sequences × 512 GPT-2 tokens (21 billion tokens)
+# per model, on 64 V100s (v2 trains far larger models on H100s, 1,024 sequences of 4,096 tokens a
+# step: chapter 09). The table gives the order of magnitude on one GPU (divide by
 # the number of GPUs under `torchrun`; the mosaic's extra small operations may lower its MFU
 # below GPT's). What to
 # expect at the end, from the papers' code release for **12 blocks**: validation loss ≈ **1.50**

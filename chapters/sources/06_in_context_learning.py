@@ -239,8 +239,11 @@ for cond in held_out:
 #   little better: the printout says which) **and the mosaic pulls ahead deeper in the context.**
 #   The smoothed curves cross early on, where the two are close; the last crossing printed above
 #   is where the mosaic takes the lead for good.
-# - **The gap is larger out of distribution than in distribution**, in every range of positions:
-#   the paper's ordering, at a scale a laptop can train.
+# - **The gap is larger out of distribution than in distribution**, in every range of positions.
+#
+# The paper (v1, Fig. 8) finds the two models **on par in distribution**, and the mosaic ahead
+# **out of distribution** (on Simple English Wikipedia) once a few dozen tokens are in the context.
+# We reproduce the second half. The first we do not: in distribution our mosaic is ahead already.
 #
 # In the figure the two models' bands overlap in places out of distribution: each band carries the spread
 # between windows, which is shared by both models; the paired bands of the table do not.
@@ -329,8 +332,10 @@ plt.show()
 # **What we could not reproduce, and what differs from the paper.** Our models are tiny (about
 # 0.18 M parameters, two blocks, a context of 256 BPE tokens, 1,500 steps on one CPU core) and our
 # stories are generated from a small grammar; the paper trains GPT-2-small-sized models on
-# BabiStories and measures out of distribution on other text. We see the paper's ordering, the
-# mosaic's loss lower deeper in the context and most of all out of distribution; we have not
+# BabiStories and measures out of distribution on Simple English Wikipedia. We reproduce half of
+# its finding, the mosaic ahead out of distribution, deeper in the context; the other half, parity
+# in distribution, we do not see. Both models here were trained at one learning rate chosen for
+# neither, so part of the mosaic's lead may come from the GPT's training, not its design; we have not
 # checked how it changes with depth, width or longer training (the GPT's training loss is below
 # its validation loss, so more data might help it more than more steps), and one training seed per
 # model is all we ran.
@@ -813,11 +818,13 @@ assert ours["mosaic"][0] < PAPER_NUMBERS["mosaic"][n_small][0] - 0.3, "far below
 # in-context bigram does. At N = 10 000 its TVD is far below the unigram's: it has learned to
 # read a new language from its context. The GPT, of the same size and trained the same way, is
 # far behind: above the unigram in accuracy, but below the bigram on both scores, with a TVD at
-# the unigram's level. The LSTM stays near the unigram, as the benchmark found for recurrent
-# models. So the paper's ordering, the mosaic well ahead of the transformer, appears in our sweep
-# too, but from N = 500 on and not at N = 100. In the paper the transformer has caught up with
-# the mosaic by N = 2 500 (its open marker); ours has not, after far fewer steps (see the
-# protocol below). All of this is asserted below; N = 10 000 is the mean over two seeds, N = 500
+# the unigram's level. The LSTM stays near the unigram, as the benchmark's LSTM does with few
+# training languages (0.42 accuracy at N = 100); with about 40 000 it reaches 0.81, and other
+# recurrent models (GLA, RetNet) 0.92-0.93. So the paper's ordering, the mosaic well ahead of the
+# transformer, appears in our sweep too, but from N = 500 on and not at N = 100. In the paper the
+# transformer's accuracy is close to the mosaic's by N = 2 500 (0.92 vs 0.94, its open marker),
+# while its TVD is still higher (0.23 vs 0.19); ours is far from either, after far fewer steps
+# (see the protocol below). All of this is asserted below; N = 10 000 is the mean over two seeds, N = 500
 # and 2 500 have one seed each.
 
 # %%
@@ -843,6 +850,9 @@ assert ns == [100, 500, 2500, 10_000] and all(np.diff(acc_mosaic) > 0), "rises a
 assert mean["mosaic"][500]["accuracy"] > ngram[1].accuracy and mean["mosaic"][500]["tvd"] < ngram[1].tvd
 assert mean["mosaic"][2500]["accuracy"] > ngram[2].accuracy
 assert PAPER_NUMBERS["gpt"][2500][0] > 0.9 and mean["gpt"][2500]["accuracy"] < 0.6, "ours has not caught up"
+# the paper's numbers quoted above (accuracy, TVD)
+assert PAPER_NUMBERS["gpt"][2500] == (0.92, 0.23) and PAPER_NUMBERS["mosaic"][2500] == (0.94, 0.19)
+assert PAPER_NUMBERS["lstm"][100][0] == 0.42 and PAPER_NUMBERS["lstm"][40000][0] == 0.81
 
 # %% [markdown]
 # Why so low? The models learn their 100 training samples by heart. 1,000 steps of 32 samples

@@ -208,6 +208,13 @@ assert view["vote"][0][0] == view["next"], "the head's strongest vote is the tru
 # - **previous-token mass**: the weight on $s = t - 1$;
 # - **recency**: the mean distance $\sum_s w_{ts}\,(t - s)$.
 #
+# Our induction score is a **prefix-matching** score measured on story text. Olsson et al. (2022)
+# define an induction head by its behaviour on sequences of *random* tokens repeated once: from a
+# token of the second copy it attends to the token that followed the same token in the first copy
+# (prefix matching) *and* raises that token's logit (copying). On stories, where a name's later
+# pieces also follow each other for other reasons, a high score is weaker evidence; below, a mosaic
+# head must also bring the next token (γ < ½) to count, a stand-in for the copying half.
+#
 # Next to them, the mosaic's learned per-head parameters: the decay λ of its keys' leaky average
 # (the fraction of the past kept per step), β (how sharply it matches) and γ (how much of the
 # value is the current token rather than the next one), with λ's and β's initial values.
@@ -288,13 +295,16 @@ assert max(sc["previous_token"].max() for sc in scores["gpt"]) < 0.5, "no GPT he
 # %% [markdown]
 # The mosaic has several induction heads in both blocks (listed above); the heads left out either
 # read nearby positions, or match the current token but bring mostly that token back (γ ≥ ½).
-# The GPT has none by this criterion. A two-block transformer *can* build one — a first-block head that moves
-# each position's previous token into it, and a second-block head that matches on it — but after
-# the same training its highest induction score stays below the threshold and no head attends
-# mostly to the previous position (both printed above). Its best-scoring heads are in the first
-# block, where a key knows only its own token and position: their weight on "the position after an
-# earlier copy" must come from the tokens those positions hold (the later pieces of a name, for
-# instance), not from a match on the previous token.
+# The GPT has none by this criterion, after this training: 1,500 steps, one seed, at a learning
+# rate shared with the mosaic and chosen for neither. Transformers often form their induction
+# heads suddenly, at a phase change partway through training (Olsson et al.), so this says what
+# *this* GPT learned, not what a GPT can learn. A two-block transformer *can* build one — a
+# first-block head that moves each position's previous token into it, and a second-block head that
+# matches on it — but after the same training its highest induction score stays below the
+# threshold and no head attends mostly to the previous position (both printed above). Its
+# best-scoring heads are in the first block, where a key knows only its own token and position:
+# their weight on "the position after an earlier copy" must come from the tokens those positions
+# hold (the later pieces of a name, for instance), not from a match on the previous token.
 
 # %% [markdown]
 # **Does a slow leak make a long memory?** A key is a leaky average of the past with decay λ; a
@@ -765,8 +775,9 @@ ch07.check_loss_change(loss_change)
 #   (β) and what a key describes (λ). The chapter calls a head an induction head when it puts a
 #   large share of its weight on earlier copies of the current token *and* its value brings the
 #   next token; the list is printed in §3.
-# - The GPT of the same size, after the same training, has no induction head by the same criterion
-#   and no previous-token head; its loss on repeated names is many times the mosaic's, on names
+# - The GPT of the same size, after the same training (1,500 steps, one seed, a learning rate
+#   tuned for neither model), has no induction head by the same criterion and no previous-token
+#   head; its loss on repeated names is many times the mosaic's, on names
 #   from the training pool and on names it never saw alike.
 # - A slow leak (large λ) makes a head that reads nearby positions, not a long-memory head.
 # - The logit of a repeated name's token is written mostly by the last block's contextual memory;

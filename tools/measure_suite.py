@@ -9,8 +9,10 @@ counted once per process, so an upper bound) and the proportional set size (PSS:
 split between the processes that map them, the memory the tree really holds), and counts the
 notebook kernels; at the end it reads the CPU time of every process of the tree (user + system),
 which a busy machine barely changes: on an idle machine with N cores the command cannot take less
-than that divided by N. One JSON line per run is appended to ``--out``; a summary is printed. A run
-fails (exit 1) if the command fails or a kernel is still alive after it.
+than that divided by N. At the PSS peak it also records the PSS of each kind of process (notebook
+kernels, nbval subprocesses, JupyterLab, the browser, pytest workers, other). One JSON line per
+run is appended to ``--out``; a summary is printed. A run fails (exit 1) if the command fails or a
+kernel is still alive after it.
 """
 
 from __future__ import annotations
@@ -52,21 +54,35 @@ def _is_kernel(p: psutil.Process) -> bool:
         return False
 
 
+KINDS = (("kernel", "ipykernel_launcher"), ("nbval", "--nbval"), ("jupyterlab", "jupyter-lab"),
+         ("jupyterlab", "jupyter_server"), ("browser", "chromium"), ("pytest worker", "execnet"),
+         ("pytest worker", "xdist"))
+
+
+def _kind(p: psutil.Process) -> str:
+    """What a process of the tree is, for the memory breakdown (its command line decides)."""
+    line = " ".join(p.cmdline())
+    return next((kind for kind, needle in KINDS if needle in line), "other")
+
+
 def sample(pid: int, with_pss: bool) -> dict:
     rss = pss = 0
     kernels = 0
+    by_kind: dict[str, float] = {}
     for p in _tree(pid):
         try:
             if with_pss:
                 info = p.memory_full_info()
                 rss += info.rss
                 pss += info.pss
+                kind = _kind(p)
+                by_kind[kind] = by_kind.get(kind, 0) + info.pss
             else:
                 rss += p.memory_info().rss
             kernels += _is_kernel(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    return {"rss": rss, "pss": pss if with_pss else None, "kernels": kernels}
+    return {"rss": rss, "pss": pss if with_pss else None, "kernels": kernels, "by_kind": by_kind}
 
 
 def run_once(command: str) -> dict:
@@ -76,12 +92,13 @@ def run_once(command: str) -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(["bash", "-c", command], cwd=ROOT, env=env)
     peak_rss = peak_pss = peak_kernels = 0
+    peak_by_kind: dict[str, float] = {}
     loads, n = [], 0
     while proc.poll() is None:
         s = sample(proc.pid, with_pss=n % 5 == 0)
         peak_rss, peak_kernels = max(peak_rss, s["rss"]), max(peak_kernels, s["kernels"])
-        if s["pss"] is not None:
-            peak_pss = max(peak_pss, s["pss"])
+        if s["pss"] is not None and s["pss"] > peak_pss:
+            peak_pss, peak_by_kind = s["pss"], s["by_kind"]
         loads.append(os.getloadavg()[0])
         n += 1
         time.sleep(2)
@@ -98,6 +115,7 @@ def run_once(command: str) -> dict:
             pass
     return {"command": command, "exit": proc.returncode, "wall_s": round(wall, 1), "cpu_s": round(cpu),
             "peak_rss_gib": round(peak_rss / GIB, 2), "peak_pss_gib": round(peak_pss / GIB, 2),
+            "peak_pss_by_kind_gib": {k: round(v / GIB, 2) for k, v in sorted(peak_by_kind.items())},
             "peak_kernels": peak_kernels, "left_alive": leftover,
             "load_start": round(load0, 2), "load_mean": round(sum(loads) / max(len(loads), 1), 2),
             "cpus": os.cpu_count(), "when": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -126,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
               f"peak RSS {result['peak_rss_gib']} GiB, peak PSS {result['peak_pss_gib']} GiB, "
               f"kernels at once <= {result['peak_kernels']}, left alive {len(result['left_alive'])}, "
               f"mean load {result['load_mean']}", flush=True)
+        print(f"  at the PSS peak (GiB): {result['peak_pss_by_kind_gib']}", flush=True)
     return 1 if failed else 0
 
 

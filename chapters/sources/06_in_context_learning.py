@@ -154,6 +154,18 @@ for cond, stories in held_out.items():
 # the central 90 % of the resampled averages at each position. Both models are measured on the
 # same windows, so their difference is a *paired* comparison: we bootstrap the difference itself,
 # which is much tighter than comparing two separate bands.
+#
+# > **Predict before you run.** Where will the mosaic's lead over the GPT be larger: on stories
+# > like the training ones, or on the question game? Will the lead grow deeper into the context?
+#
+# <details><summary>What the run showed</summary>
+#
+# Out of distribution, at every range of positions. There the mosaic is ahead at every range, with
+# a band above zero, and its lead grows deeper into the context. In distribution the two start
+# level, or with the GPT a little ahead, and the mosaic is ahead from position 64 on. On the
+# question game both losses fall by more than half a nat along the window: both models learn in
+# context. All of this is asserted a few cells below; the table prints the gaps.
+# </details>
 
 # %%
 story_losses = {}  # (kind, condition) -> (N_WINDOWS, BLOCK) losses in nats
@@ -277,6 +289,18 @@ print("asserted: in-context learning out of distribution for both; the mosaic's 
 # along with the distance, in tokens, back to the name's previous mention. In distribution the
 # names come from the training pool (each story draws its own); out of distribution from the
 # held-out pool, so every name is new to the models.
+#
+# > **Predict before you run.** Will both models copy a name at its later mentions? Does it matter
+# > how far back its previous mention lies, or whether the names and the story frame are new?
+#
+# <details><summary>What the run showed</summary>
+#
+# Both copy: for both models, in both conditions, a later mention is on average more than 100
+# times as probable as a first one. But in distribution the GPT's copying collapses once the
+# previous mention lies 32 to 63 tokens back (under a tenth of its value at 16 to 31 tokens),
+# while the mosaic's is still above 0.5 there. Out of distribution the GPT's later mentions get a
+# mean probability under 0.05; the mosaic's stay above that. All asserted below the figure.
+# </details>
 
 # %%
 DIST_EDGES = [0, 8, 16, 32, 64, 128]
@@ -586,9 +610,11 @@ def accuracy_and_tvd(probs: np.ndarray, reference: np.ndarray) -> tuple[float, f
 ch06.check_accuracy_and_tvd(accuracy_and_tvd)
 
 # %% [markdown]
-# Two yardsticks need no training at all. A model that spreads its mass uniformly over the 18
-# symbols is a lower bound. The **in-context n-gram** counts, in the sample read so far, which
-# symbol followed each context of n − 1 symbols within a string, and predicts from those counts.
+# Two yardsticks need no training at all. The first is the uniform guess, which spreads its mass
+# equally over the 18 symbols: it knows nothing of the language. It is not a lower bound, though:
+# a model that puts its mass on symbols the language never uses scores below it. The second, the
+# **in-context n-gram**, counts, in the sample read so far, which symbol followed each context of
+# n − 1 symbols within a string, and predicts from those counts.
 # Nothing is trained, so whatever it knows, it learned from the sample itself. A bigram that has
 # seen enough of the sample knows which symbols follow which. That is exactly the automaton when
 # a symbol determines the state. For an automaton where two states can be entered by the same
@@ -725,6 +751,19 @@ assert max(sizes_) / min(sizes_) < 1.01, "the three models have the same size (�
 # %% [markdown]
 # The table: test accuracy and TVD of every model at every N. Where there are two seeds (N = 100
 # and N = 10 000), it gives the mean ± half the spread between them.
+#
+# > **Predict before you run.** Trained on N = 100 languages, will any of the three models use its
+# > context better than the in-context unigram, which only counts the symbols the sample has used
+# > so far? How will the mosaic's accuracy move as N grows to 10 000?
+#
+# <details><summary>What the run showed</summary>
+#
+# At N = 100 none does: all three are below the unigram on both scores, having learned their
+# 100 training samples by heart. With more languages the mosaic climbs: past the unigram at
+# N = 500, past the bigram's accuracy at N = 2 500, and then it levels off (0.813 at N = 2 500,
+# 0.822 at N = 10 000, in the table). At N = 10 000 the GPT is still below the bigram on both
+# scores, and the LSTM's TVD is near the unigram's. All asserted further down.
+# </details>
 
 # %%
 def fmt_cell(row: dict, metric: str) -> str:
@@ -813,9 +852,10 @@ assert ours["mosaic"][0] < PAPER_NUMBERS["mosaic"][n_small][0] - 0.3, "far below
 
 # %% [markdown]
 # With more training languages the picture changes. The mosaic is ahead of the GPT at every N,
-# on both scores, and its accuracy rises with N at every step: it passes the in-context unigram
-# already at N = 500, and from N = 2 500 on it predicts a valid next symbol more often than the
-# in-context bigram does. At N = 10 000 its TVD is far below the unigram's: it has learned to
+# on both scores. Its accuracy rises up to N = 2 500 and then levels off (0.813 with one seed,
+# 0.822 over two seeds at N = 10 000, too small a change to call a rise): it passes the in-context
+# unigram already at N = 500, and from N = 2 500 on it predicts a valid next symbol more often
+# than the in-context bigram does. At N = 10 000 its TVD is far below the unigram's: it has learned to
 # read a new language from its context. The GPT, of the same size and trained the same way, is
 # far behind: above the unigram in accuracy, but below the bigram on both scores, with a TVD at
 # the unigram's level. The LSTM stays near the unigram, as the benchmark's LSTM does with few
@@ -846,7 +886,8 @@ for n in ns:  # the mosaic ahead of the GPT at every N, on both scores
     assert mean["mosaic"][n]["accuracy"] > mean["gpt"][n]["accuracy"], n
     assert mean["mosaic"][n]["tvd"] < mean["gpt"][n]["tvd"], n
 acc_mosaic = [mean["mosaic"][n]["accuracy"] for n in ns]
-assert ns == [100, 500, 2500, 10_000] and all(np.diff(acc_mosaic) > 0), "rises at every step"
+assert ns == [100, 500, 2500, 10_000] and all(np.diff(acc_mosaic[:3]) > 0.1), "rises up to N = 2 500"
+assert abs(acc_mosaic[3] - acc_mosaic[2]) < 0.02, "then levels off: N = 2 500 and 10 000 within 0.02"
 assert mean["mosaic"][500]["accuracy"] > ngram[1].accuracy and mean["mosaic"][500]["tvd"] < ngram[1].tvd
 assert mean["mosaic"][2500]["accuracy"] > ngram[2].accuracy
 assert PAPER_NUMBERS["gpt"][2500][0] > 0.9 and mean["gpt"][2500]["accuracy"] < 0.6, "ours has not caught up"

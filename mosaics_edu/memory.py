@@ -129,18 +129,21 @@ def causal_retrieval(
     Fast path: reading s < t for the queries 1..T-1 is ordinary causal attention over the keys
     0..T-2, so the fused kernel applies. With ``return_weights`` the (T, T) weights are written
     out instead (row 0 all zero) and returned too: ``(y, weights (B, H, T, T))``, same ``y``.
+    At β = 0 (every stored pair weighs the same) the weights path runs too: PyTorch's fused
+    kernel returns nan for a scale of 0.
     """
     q = keys if queries is None else queries
     check.check_retrieval(keys, values, q)
     T = q.shape[-2]
-    if return_weights:
+    if return_weights or beta == 0:  # the fused kernel answers nan for a scale of 0
         logits = (beta * q) @ keys.transpose(-1, -2)  # (B, H, T, T)
         readable = torch.ones(T, T, dtype=torch.bool, device=q.device).tril(diagonal=-1)  # s < t
         empty = torch.arange(T, device=q.device)[:, None] == 0  # (T, 1): row 0 reads nothing
         logits = logits.masked_fill(~(readable | empty), float("-inf"))  # row 0 kept finite...
         weights = torch.softmax(_at_least_float32(logits), dim=-1).to(values.dtype)  # (B,H,T,T)
         weights = weights.masked_fill(empty, 0.0)  # ...and zeroed here: its output is exactly 0
-        return F.dropout(weights, dropout_p) @ values, weights  # (B, H, T, d_v), (B, H, T, T)
+        y = F.dropout(weights, dropout_p) @ values  # (B, H, T, d_v)
+        return (y, weights) if return_weights else y
     if T == 1:
         return torch.zeros_like(values)
     y = F.scaled_dot_product_attention(
@@ -169,12 +172,13 @@ def retrieve(
     :func:`causal_retrieval`.
     """
     check.check_retrieval(keys, values, queries)
-    if return_weights:
+    if keys.shape[-2] == 0 and not return_weights:
+        return values.new_zeros(*queries.shape[:-1], values.shape[-1])
+    if return_weights or beta == 0:  # the fused kernel answers nan for a scale of 0
         logits = (beta * queries) @ keys.transpose(-1, -2)  # (B, H, m, n)
         weights = torch.softmax(_at_least_float32(logits), dim=-1).to(values.dtype)
-        return F.dropout(weights, dropout_p) @ values, weights  # (B, H, m, d_v), (B, H, m, n)
-    if keys.shape[-2] == 0:
-        return values.new_zeros(*queries.shape[:-1], values.shape[-1])
+        y = F.dropout(weights, dropout_p) @ values  # (B, H, m, d_v)
+        return (y, weights) if return_weights else y
     return F.scaled_dot_product_attention(
         queries, keys, values, dropout_p=dropout_p, scale=beta
     )  # (B, H, m, d_v)

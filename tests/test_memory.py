@@ -171,6 +171,20 @@ def test_retrieve_reads_every_pair_and_an_empty_memory_answers_zero():
     assert empty.shape == (2, 3, 2, 5) and torch.all(empty == 0)
 
 
+def test_beta_zero_weighs_every_readable_pair_the_same():
+    """At β = 0 position t averages the values of s < t, and retrieve averages all of them
+    (PyTorch's fused kernel alone would answer nan for a scale of 0)."""
+    torch.manual_seed(2)
+    k, v = torch.randn(1, 2, 6, 3), torch.randn(1, 2, 6, 4)
+    y = causal_retrieval(k, v, beta=0.0)
+    past_means = torch.stack([v[..., :t, :].mean(-2) if t else torch.zeros_like(v[..., 0, :])
+                              for t in range(6)], dim=-2)  # (1, 2, 6, 4)
+    torch.testing.assert_close(y, past_means)
+    torch.testing.assert_close(causal_retrieval(k, v, beta=0.0, return_weights=True)[0], past_means)
+    q = torch.randn(1, 2, 3, 3)
+    torch.testing.assert_close(retrieve(k, v, q, beta=0.0), v.mean(-2, keepdim=True).expand(1, 2, 3, 4))
+
+
 @pytest.mark.parametrize(
     "call",
     [

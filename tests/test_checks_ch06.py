@@ -497,11 +497,170 @@ def b_dict_loop(tokens):  # Counter of pairs, rebuilt row by row
 
 BIGRAM_RIGHT = [("dicts", bigram_next), ("matrix-float32", bigram_next_matrix), ("counter", b_dict_loop)]
 
+def memory_loop(symbols, vocab, beta):  # one row at a time, the softmax written out
+    x = [int(a) for a in symbols]
+    out = np.full((len(x), vocab), 1.0 / vocab)
+    for t in range(1, len(x)):
+        scores = np.array([beta * (x[s] == x[t]) for s in range(t)], dtype=float)
+        w = np.exp(scores - scores.max())
+        w /= w.sum()
+        out[t] = 0.0
+        for s in range(t):
+            out[t, x[s + 1]] += w[s]
+    return out
+
+
+def memory_matrix_f32(symbols, vocab, beta):  # one-hot keys and values, masked (T, T) scores, float32
+    x = np.asarray(symbols)
+    keys = np.eye(vocab, dtype=np.float32)[x]  # (T, vocab)
+    values = np.vstack([keys[1:], np.zeros((1, vocab), np.float32)])  # pair s peeks at x[s + 1]
+    scores = np.float32(beta) * keys @ keys.T
+    scores[np.triu_indices(len(x))] = -np.inf  # s < t only
+    out = np.full((len(x), vocab), 1 / vocab, dtype=np.float32)
+    if len(x) > 1:
+        z = scores[1:] - scores[1:].max(axis=1, keepdims=True)
+        w = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        out[1:] = w @ values
+    return out
+
+
+def memory_closed_form(symbols, vocab, beta):  # matches weigh 1, the other pairs exp(-β): no exp overflow
+    x = np.asarray(symbols)
+    out = np.full((len(x), vocab), 1.0 / vocab)
+    for t in range(1, len(x)):
+        nxt = np.eye(vocab)[x[1 : t + 1]]  # (t, vocab): the values of the pairs s < t
+        same = x[:t] == x[t]
+        w = np.where(same, 1.0, np.exp(-beta)) if same.any() else np.ones(t)
+        out[t] = w @ nxt / w.sum()
+    return out
+
+
+def memory_torch(symbols, vocab, beta):  # chapter 02's causal_retrieval, row 0 set to uniform
+    from mosaics_edu.memory import causal_retrieval
+
+    x = torch.as_tensor(np.asarray(symbols))
+    keys = torch.nn.functional.one_hot(x, vocab).double()[None, None]  # (1, 1, T, vocab)
+    values = torch.cat([keys[..., 1:, :], torch.zeros_like(keys[..., :1, :])], dim=-2)
+    out = causal_retrieval(keys, values, beta=float(beta), return_weights=True)[0][0, 0].numpy()
+    out[0] = 1.0 / vocab
+    return out
+
+
+def m_peek(symbols, vocab, beta):  # reads the pairs s <= t: the answer is among the values
+    x = np.asarray(symbols)
+    out = np.full((len(x), vocab), 1.0 / vocab)
+    for t in range(len(x)):
+        n = min(t + 1, len(x) - 1)
+        if n == 0:
+            continue
+        w = np.exp(beta * (x[:n] == x[t]) - beta * (x[:n] == x[t]).any())
+        out[t] = w @ np.eye(vocab)[x[1 : n + 1]] / w.sum()
+    return out
+
+
+def m_value_now(symbols, vocab, beta):  # the value is the key's own symbol
+    x = np.asarray(symbols)
+    out = np.full((len(x), vocab), 1.0 / vocab)
+    for t in range(1, len(x)):
+        w = np.exp(beta * (x[:t] == x[t]) - beta * (x[:t] == x[t]).any())
+        out[t] = w @ np.eye(vocab)[x[:t]] / w.sum()
+    return out
+
+
+def m_no_shift(symbols, vocab, beta):  # exp(β·score) straight: inf / inf = nan at β = 1000
+    x = np.asarray(symbols)
+    out = np.full((len(x), vocab), 1.0 / vocab)
+    for t in range(1, len(x)):
+        w = np.exp(beta * (x[:t] == x[t]))
+        out[t] = w @ np.eye(vocab)[x[1 : t + 1]] / w.sum()
+    return out
+
+
+def m_unseen_uniform(symbols, vocab, beta):  # a new symbol predicts uniformly
+    out = memory_loop(symbols, vocab, beta)
+    x = np.asarray(symbols)
+    for t in range(1, len(x)):
+        if not (x[:t] == x[t]).any():
+            out[t] = 1.0 / vocab
+    return out
+
+
+def m_unnormalised(symbols, vocab, beta):  # exp weights (shifted) summed, never divided
+    x = np.asarray(symbols)
+    out = np.full((len(x), vocab), 1.0 / vocab)
+    for t in range(1, len(x)):
+        z = beta * (x[:t] == x[t])
+        out[t] = np.exp(z - z.max()) @ np.eye(vocab)[x[1 : t + 1]]
+    return out
+
+
+def m_softmax_of_counts(symbols, vocab, beta):  # softmax over the vocabulary of β·counts
+    x = np.asarray(symbols)
+    out = np.full((len(x), vocab), 1.0 / vocab)
+    for t in range(1, len(x)):
+        counts = np.eye(vocab)[x[1 : t + 1]][x[:t] == x[t]].sum(axis=0)
+        z = beta * counts
+        out[t] = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    return out
+
+
+def m_late(symbols, vocab, beta):  # stores pair s only once x[s + 2] is read: one pair short
+    out = memory_loop(symbols, vocab, beta)
+    x = np.asarray(symbols)
+    for t in range(1, len(x)):
+        if t == 1:
+            out[t] = 1.0 / vocab
+            continue
+        w = np.exp(beta * (x[: t - 1] == x[t]) - beta * (x[: t - 1] == x[t]).any())
+        out[t] = w @ np.eye(vocab)[x[1:t]] / w.sum()
+    return out
+
+
+def m_row0_zero(symbols, vocab, beta):  # causal_retrieval's empty row kept at 0
+    out = memory_loop(symbols, vocab, beta)
+    out[0] = 0.0
+    return out
+
+
+def m_in_place(symbols, vocab, beta):
+    symbols[0] = symbols[-1]  # changes the caller's array
+    return memory_loop(symbols, vocab, beta)
+
+
+MEMORY_WRONG = [
+    ("peek", m_peek, "read the pair s = t too"),
+    ("value-now", m_value_now, "stored one-hot(x[s])"),
+    ("no-shift", m_no_shift, "did not subtract the largest score", "overflow"),
+    ("unseen-uniform", m_unseen_uniform, "predicted uniformly for a symbol not seen before", "unseen"),
+    ("one-pair-short", m_late, "left out the most recent pair"),
+    ("row0-zero", m_row0_zero, "returned zeros for row 0"),
+    ("unnormalised", m_unnormalised, "wrong on test case"),
+    ("softmax-of-counts", m_softmax_of_counts, "wrong on test case"),
+    ("in-place", m_in_place, "in place"),
+    ("float16", lambda x, v, b: memory_loop(x, v, b).astype(np.float16), "float16"),
+]
+MEMORY_RIGHT = [("loop", memory_loop), ("matrix-float32", memory_matrix_f32),
+                ("closed-form", memory_closed_form), ("causal-retrieval", memory_torch)]
+
+
 test_sample_wrong, test_sample_right = table_tests(ch06.check_sample_string, SAMPLE_WRONG, SAMPLE_RIGHT)
 test_reference_wrong, test_reference_right = table_tests(ch06.check_reference_rows, REFERENCE_WRONG,
                                                          REFERENCE_RIGHT)
 test_score_wrong, test_score_right = table_tests(ch06.check_accuracy_and_tvd, SCORE_WRONG, SCORE_RIGHT)
 test_bigram_wrong, test_bigram_right = table_tests(ch06.check_bigram, BIGRAM_WRONG, BIGRAM_RIGHT)
+test_memory_wrong, test_memory_right = table_tests(ch06.check_memory_bigram, MEMORY_WRONG, MEMORY_RIGHT)
+
+
+@pytest.mark.parametrize("diagnosis", list(ch06.MEMORY_MISTAKES))
+def test_every_memory_mistake_is_diagnosed(diagnosis):
+    _raises(ch06.check_memory_bigram, ch06.MEMORY_MISTAKES[diagnosis], diagnosis)
+
+
+def test_memory_stub_fails():
+    def stub(symbols, vocab, beta):
+        raise NotImplementedError()
+
+    _raises(ch06.check_memory_bigram, stub, "not implemented")
 
 
 def test_cases_are_in_the_regimes_they_name():
@@ -533,3 +692,15 @@ def test_cases_are_in_the_regimes_they_name():
         for regime in case.regime:
             assert regime in ch06.BIGRAM_REGIMES
             assert {"separator": SEP in tokens, "one-string": SEP not in tokens, "unseen": unseen}[regime]
+    for case in ch06.memory_cases():
+        x, vocab, beta = case
+        x = [int(a) for a in x]
+        follow = [{x[s + 1] for s in range(t) if x[s] == x[t]} for t in range(len(x))]  # per t
+        for regime in case.regime:
+            assert regime in ch06.MEMORY_REGIMES
+            assert {"one-symbol": len(x) == 1,
+                    "unseen": any(x[t] not in x[:t] for t in range(1, len(x))),
+                    "repeats": any(len(f) >= 2 for f in follow),
+                    "overflow": beta > np.log(np.finfo(np.float64).max),
+                    "beta-zero": beta == 0}[regime], regime
+        assert all(0 <= a < vocab for a in x)

@@ -411,6 +411,49 @@ def test_ngram_distributions_on_a_hand_computed_prefix():
     assert all(rb.SEP not in d and rb.PAD not in d for d in d3)
 
 
+def test_memory_bigram_on_a_hand_computed_string():
+    x = np.array([1, 2, 1, 3, 1])  # a b a c a
+    big, zero = rb.memory_bigram(x, 4, 1000.0), rb.memory_bigram(x, 4, 0.0)
+    assert np.allclose(big[0], 0.25) and np.allclose(zero[0], 0.25)  # an empty memory: uniform
+    assert np.allclose(big[1], [0, 0, 1, 0])  # 'b' (id 2) is new: the one stored value, x_1 = b
+    assert np.allclose(big[2], [0, 0, 1, 0])  # 'a' (id 1) was followed by b once
+    assert np.allclose(big[4], [0, 0, 0.5, 0.5])  # 'a' followed by b and c: the bigram
+    assert np.allclose(zero[4], [0, 0.5, 0.25, 0.25])  # β = 0: next symbols b, a, c, a
+    assert np.isfinite(big).all() and np.allclose(big.sum(axis=1), 1.0)
+    beta = 1.0  # in between: matches weigh e^β, the other pairs 1
+    w = np.array([np.e, 1.0, np.e, 1.0]) / (2 * np.e + 2)
+    assert np.allclose(rb.memory_bigram(x, 4, beta)[4], w @ np.eye(4)[[2, 1, 3, 1]])
+    for bad in (np.array([]), np.array([[1]]), np.array([1.5]), np.array([4])):
+        with pytest.raises(ValueError):
+            rb.memory_bigram(bad, 4, 1.0)
+    with pytest.raises(ValueError):
+        rb.memory_bigram(x, 4, -1.0)
+
+
+def test_memory_bigram_is_chapter_02s_causal_retrieval():
+    from mosaics_edu.memory import causal_retrieval
+
+    x = np.array(ids("abcabbcaacb"))
+    keys = torch.nn.functional.one_hot(torch.from_numpy(x), rb.VOCAB_SIZE).double()[None, None]
+    values = torch.cat([keys[..., 1:, :], torch.zeros_like(keys[..., :1, :])], dim=-2)  # peek at x_{s+1}
+    for beta in (0.7, 5.0):
+        y = causal_retrieval(keys, values, beta=beta)[0, 0].numpy()
+        assert np.allclose(rb.memory_bigram(x, rb.VOCAB_SIZE, beta)[1:], y[1:])
+
+
+def test_memory_bigram_on_samples_is_the_unigram_at_beta_0_and_the_bigram_at_large_beta():
+    samples = rb.draw_samples(rb.test_automata()[:20])
+    x, _ = rb.make_batch(samples)
+    for beta, n in ((0.0, 1), (40.0, 2)):
+        mem, ngram = rb.MemoryBigram(beta)(x).exp(), rb.InContextNGram(n)(x).exp()
+        for row, s in enumerate(samples):
+            P = len(s.tokens) - 1  # the input positions (make_batch pads the shorter samples)
+            assert torch.allclose(mem[row, :P], ngram[row, :P], atol=1e-6), (beta, row)
+    assert "beta=2.0" in repr(rb.MemoryBigram(2.0))
+    with pytest.raises(ValueError):
+        rb.MemoryBigram(float("inf"))
+
+
 def test_bigram_is_perfect_on_a_deterministic_cycle_once_it_has_gone_round():
     cycle = rb.Automaton([{"a": 1}, {"b": 2}, {"c": 0}])
     sample = rb.Sample(cycle, ids("abcabcab|abcab|abcabcabca"))

@@ -40,6 +40,8 @@
 #   learned from the strings in the context alone;
 # - sample strings from an automaton, and compute the *reference distribution* (what a perfect
 #   in-context learner would predict) and the two scores, accuracy and TVD, yourself;
+# - show that one memory unit, with the current symbol as its key and the next as its value, is
+#   the in-context bigram at a large β and the unigram at β = 0;
 # - read a sweep of a mosaic, a GPT and an LSTM over the number of training languages, next to
 #   in-context n-gram baselines and the paper's numbers, and say what differs in the protocol.
 #
@@ -68,12 +70,15 @@ from mosaics_edu.regbench import (
     TRAINING_SIZES,
     Automaton,
     InContextNGram,
+    MemoryBigram,
     Sample,
     draw_raw_table,
     draw_sample,
+    draw_samples,
     evaluate,
     load_shipped_model,
     load_sweep,
+    make_batch,
     minimise,
     reference_distribution,
     shipped_result,
@@ -710,6 +715,106 @@ assert score_probabilities(torch.from_numpy(ref), torch.from_numpy(ref)) == (len
 # These lines are what to compare trained models with. A model at unigram level has not learned
 # the language from the context. One at the 2–3-gram level has.
 #
+# #### Why a memory unit learns in context
+#
+# Chapter 02's memory unit already holds an in-context bigram. Give it the simplest features: the
+# key of position $s$ is the symbol $x_s$, one-hot ($\lambda = 0$: no leaky average), and the value
+# peeks at the next one, $v_s = \mathrm{onehot}(x_{s+1})$. At position $t$ it reads the pairs
+# $s < t$, as chapter 02's causal retrieval does:
+#
+# $$\hat p_t = \sum_{s<t} \frac{e^{\beta\, k_t \cdot k_s}}{\sum_{s'<t} e^{\beta\, k_t \cdot k_{s'}}}\; v_s,
+# \qquad k_t \cdot k_s = [x_s = x_t].$$
+#
+# Every earlier occurrence of the current symbol scores $\beta$, every other pair 0. With a large
+# $\beta$ the occurrences share the weight equally, and $\hat p_t$ is the average of the symbols
+# that followed them: the in-context bigram, found by retrieval rather than counting. A symbol not
+# seen before matches no pair, so all pairs share the weight: the average of every next symbol so
+# far, which is how the bigram backs off to the unigram. At $\beta = 0$ every row is that average.
+#
+# **Exercise 6.5 — `memory_bigram`** (★★, 10 minutes). `symbols` is a 1-D int array of $T \ge 1$
+# ids in `[0, vocab)` (one RegBench-mini string, say), `vocab` the number of ids, `beta` $\ge 0$.
+# Return a `(T, vocab)` float array whose row $t$ is $\hat p_t$ above: the prediction of
+# $x_{t+1}$ from the stored pairs (key $x_s$, value $x_{s+1}$) for $s = 0 \dots t-1$. Compute the
+# softmax of $\beta\, k_t \cdot k_s$ over those pairs and the weighted sum of their values; do not
+# count. Row 0 (the first position) reads an empty memory: uniform, `1 / vocab` in every column.
+# A symbol not seen before gets equal weights on all the stored pairs, and several matching
+# pairs (ties) share the weight equally. `beta` may be 1000: subtract the largest score before
+# `exp`. Do not modify `symbols`.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Row $t$ needs one score per pair $s < t$: $\beta$ where `x[s] == x[t]`, 0 elsewhere. Turn the
+# scores into weights that sum to 1 and average the next symbols `x[s + 1]` with them.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Start from `np.full((T, vocab), 1 / vocab)` (row 0 stays so). For $t \ge 1$: the scores are
+# `beta * (x[:t] == x[t])`, shape `(t,)`; the values are the one-hot rows of `x[1 : t + 1]`,
+# shape `(t, vocab)` (`np.eye(vocab)[...]`); row $t$ is the softmax weights times the values.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# w = np.exp(scores - scores.max())  # shifted: no overflow at beta = 1000; then divide by w.sum()
+# ```
+# </details>
+
+# %% tags=["exercise"]
+def memory_bigram(symbols: np.ndarray, vocab: int, beta: float) -> np.ndarray:
+    """(T, vocab): row t = sum over s < t of softmax_s(beta [x_s == x_t]) onehot(x_{s+1}); row 0 uniform."""
+    ### BEGIN SOLUTION
+    x = np.asarray(symbols)
+    out = np.full((len(x), vocab), 1.0 / vocab)  # row 0: an empty memory
+    for t in range(1, len(x)):
+        scores = beta * (x[:t] == x[t])  # (t,): k_t . k_s for one-hot keys
+        w = np.exp(scores - scores.max())
+        w /= w.sum()
+        out[t] = w @ np.eye(vocab)[x[1 : t + 1]]  # the values peek at x_{s+1}
+    return out
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch06.check_memory_bigram(memory_bigram)
+
+# %% [markdown]
+# The package's `MemoryBigram(β)` reads whole samples this way (with its own reference, not your
+# function). It puts a `|` in front of the sample, so the key `|` stands for the start of a
+# string, and stores no pair whose value is `|`, which the n-grams never predict. We score it at
+# three values of β on the 500 test samples, and compare its predictions, position by position,
+# with the in-context 1-gram's and 2-gram's. Both return float32 log-probabilities, so "the same"
+# means within `TOL` = 10⁻⁶, float32 rounding.
+
+# %%
+memory = {beta: evaluate(MemoryBigram(beta), tests) for beta in (0.0, 1.0, 40.0)}
+for beta, s in memory.items():
+    print(f"memory unit, β = {beta:g}: {s}")
+test_samples = draw_samples(tests)  # the samples evaluate scores (seed 0)
+x_test, _ = make_batch(test_samples)
+scored = torch.arange(x_test.shape[1]) < torch.tensor([[len(s.tokens) - 1] for s in test_samples])  # (B, T)
+TOL = 1e-6
+for beta, n in ((40.0, 2), (0.0, 1)):
+    diff = (MemoryBigram(beta)(x_test).exp() - InContextNGram(n)(x_test).exp()).abs().amax(-1)[scored].max()
+    same = "the same as" if diff < TOL else "NOT the same as"
+    print(f"β = {beta:g}: {same} the in-context {n}-gram at all {int(scored.sum())} positions "
+          f"(within {TOL:g})")
+    assert diff < TOL, f"β = {beta:g} vs the {n}-gram: {diff:.2e}"
+acc, tvd = [m.accuracy for m in memory.values()], [m.tvd for m in memory.values()]
+assert acc[0] < acc[1] < acc[2] and tvd[0] > tvd[1] > tvd[2], "β = 1 lies between the 1-gram and the 2-gram"
+
+# %% [markdown]
+# At β = 40 the memory unit makes the 2-gram's predictions at every scored position, and at
+# β = 0 the 1-gram's; β = 1 lies between on both scores (printed above). β sets how sharply the
+# memory picks out the earlier occurrences of the current symbol. Nothing was trained: a key that
+# names the current symbol and a value that peeks at the next are enough for a memory unit to
+# learn a bigram in context, and a trained mosaic has to find such keys and values itself. With
+# λ > 0 the key would also carry the symbols before the current one (weights λ, λ², …), so a
+# large β would prefer pairs whose recent past matches too: a longer context, as in the trigram.
+# How much that helps depends on λ and on where strings start; we do not measure it here.
+#
 # ### B3. The sweep: a mosaic, a GPT and an LSTM, trained on N languages
 #
 # The package trained three models of the same size on N = 100, 500, 2 500 and 10 000 training
@@ -984,7 +1089,8 @@ assert hits["mosaic"] > hits["gpt"] and view["accuracy"]["mosaic"] > view["accur
 # - The reference distribution is uniform over the valid next symbols. Accuracy asks whether
 #   the top guess is valid; TVD asks whether the whole distribution matches the reference.
 # - With no training at all, the in-context bigram and trigram already score well on both (§B2).
-#   They are the yardstick for a learner.
+#   They are the yardstick for a learner. One memory unit with one-hot keys and values that peek
+#   at the next symbol is the in-context bigram at a large β and the unigram at β = 0 (§B2).
 # - Trained on N = 100 languages with our CPU protocol, the mosaic, the GPT and the LSTM all stay
 #   below the in-context unigram, because they memorise their 100 training samples. The mosaic is
 #   ahead of the GPT, as in the paper, but far below the paper's mosaic.

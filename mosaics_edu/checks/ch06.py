@@ -9,7 +9,10 @@
 - ``accuracy_and_tvd(probs, reference)`` — the micro-averaged accuracy and TVD of (P, 20)
   predictions (reference: :func:`mosaics_edu.regbench.metrics.score_probabilities` / P);
 - ``bigram_next(tokens)`` — the in-context bigram's (L, 20) predictions (reference:
-  :func:`mosaics_edu.regbench.ngram.ngram_distributions` with n = 2).
+  :func:`mosaics_edu.regbench.ngram.ngram_distributions` with n = 2);
+- ``memory_bigram(symbols, vocab, beta)`` — one memory unit (one-hot keys, values peeking at the
+  next symbol) read at every position: (T, vocab) (reference:
+  :func:`mosaics_edu.regbench.ngram.memory_bigram`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from ..regbench import Automaton, Sample, draw_samples, reference_distribution, test_automata
+from ..regbench import Automaton, Sample, draw_samples, memory_bigram, reference_distribution, test_automata
 from ..regbench.metrics import score_probabilities
 from ..regbench.vocab import SEP, SYMBOLS, VOCAB_SIZE, encode
 from . import Case, call_checked, call_learner, compare, fail, notebook_check, passed
@@ -45,6 +48,10 @@ __all__ = [
     "REFERENCE_REGIMES",
     "SCORE_REGIMES",
     "BIGRAM_REGIMES",
+    "check_memory_bigram",
+    "MEMORY_MISTAKES",
+    "MEMORY_REGIMES",
+    "memory_cases",
 ]
 
 
@@ -499,3 +506,103 @@ def check_bigram(bigram_next: Callable[[Sequence[int]], np.ndarray]) -> None:
             hint=f"Row t: after reading tokens[: t + 1], the counts of what followed the current "
                  f"context (the last symbol, or the start of the string) within strings, normalised; "
                  f"if that context was never seen, the counts of every symbol read so far {H2}.")  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 6.5: the bigram as one memory unit
+# --------------------------------------------------------------------------------------------
+
+
+def _memory_variant(symbols, vocab, beta, *, peek=False, late=False, value_now=False, shift=True,
+                    counted=False, hard=False, empty_zero=False, unseen_uniform=False):
+    """The memory unit with one mistake switched on (all flags at their defaults: correct)."""
+    x = [int(a) for a in symbols]
+    T, out = len(x), np.zeros((len(symbols), vocab))
+    for t in range(T):
+        last = t + 1 if peek else (t - 1 if late else t)  # the pairs s < last are read
+        pairs = list(range(max(0, min(last, T - 1))))  # pair s needs a next symbol x[s + 1]
+        match = np.array([x[s] == x[t] for s in pairs], dtype=bool)
+        if not pairs or (unseen_uniform and not match.any()):
+            out[t] = 0.0 if empty_zero else 1.0 / vocab
+            continue
+        values = np.eye(vocab)[[x[s] if value_now else x[s + 1] for s in pairs]]  # (S, vocab)
+        if counted:  # the number of times each symbol followed x_t: no softmax, no division
+            out[t] = values[match].sum(axis=0)
+            continue
+        scores = beta * match.astype(np.float64)
+        if hard:  # counting: all the weight on the matches when there is one, whatever β
+            scores = np.where(match, 0.0, -np.inf) if match.any() else np.zeros(len(pairs))
+        w = np.exp(scores - scores.max()) if shift else np.exp(scores)
+        out[t] = (w / w.sum()) @ values
+    return out
+
+
+MEMORY_MISTAKES: dict[str, Callable[..., np.ndarray]] = {
+    f"read the pair s = t too: its value is x[t + 1], the very symbol row t must predict (peeking at "
+    f"the answer); row t reads the pairs s < t only {H2}":
+        lambda x, v, b: _memory_variant(x, v, b, peek=True),
+    f"stored one-hot(x[s]) as the value of pair s; the value peeks at the next symbol, one-hot(x[s + 1]) "
+    f"{H1}": lambda x, v, b: _memory_variant(x, v, b, value_now=True),
+    f"left out the most recent pair (s = t - 1, value x[t]): row t reads every pair s < t, "
+    f"s = t - 1 included {H2}": lambda x, v, b: _memory_variant(x, v, b, late=True),
+    f"did not subtract the largest score before exp: exp(β) overflows for β > 709 and the row "
+    f"becomes nan {H3}": lambda x, v, b: _memory_variant(x, v, b, shift=False),
+    f"returned counts (how often each symbol followed x[t]) instead of the normalised retrieval, "
+    f"whose rows sum to 1 {H2}": lambda x, v, b: _memory_variant(x, v, b, counted=True),
+    f"counted the followers of x[t] whatever β: the weights are a softmax of β·k_t·k_s, so with a "
+    f"small β the pairs of other symbols keep some weight (β = 0: all the same) {H2}":
+        lambda x, v, b: _memory_variant(x, v, b, hard=True),
+    f"returned zeros for row 0: an empty memory is defined as uniform, 1 / vocab {H1}":
+        lambda x, v, b: _memory_variant(x, v, b, empty_zero=True),
+    f"predicted uniformly for a symbol not seen before: it matches no pair, so every stored pair "
+    f"gets the same weight and the row is the average of all the next symbols so far {H2}":
+        lambda x, v, b: _memory_variant(x, v, b, unseen_uniform=True),
+}
+
+MEMORY_REGIMES = {
+    "one-symbol": f"a single symbol: row 0 reads an empty memory, which is uniform {H1}",
+    "unseen": f"a symbol met for the first time (t >= 1): it matches no stored pair, so all of them "
+              f"share the weight {H2}",
+    "repeats": f"a symbol met again after earlier occurrences followed by different symbols: they "
+               f"tie and share the weight equally {H2}",
+    "overflow": f"β > 709: exp(β) overflows unless the largest score is subtracted first {H3}",
+    "beta-zero": f"β = 0: every stored pair gets the same weight, matching or not {H2}",
+}
+
+
+def _longest_string(k: int) -> np.ndarray:
+    """The longest string of the evaluation sample of test automaton k, as symbol ids."""
+    sample = draw_samples(test_automata()[k : k + 1])[0]
+    return np.array(encode(max(sample.strings, key=len)), dtype=np.int64)
+
+
+def memory_cases() -> list[Case]:
+    """(symbols, vocab, beta): hand-made strings in each regime and two RegBench-mini strings."""
+    abacab = np.array([1, 2, 1, 3, 1, 2, 4, 1])  # 'a' followed by b, c, b: the last row is (2b + c) / 3
+    return [
+        Case(np.array([3]), 5, 4.0, regime="one-symbol",
+             why="one symbol: row 0 reads an empty memory (uniform, not zeros, no crash)"),
+        Case(abacab, 5, 50.0, regime=("unseen", "repeats"),
+             why="large β: the average of what followed each earlier 'a' (peeking, x[s] as value, "
+                 "a missing last pair all change it)"),
+        Case(abacab, 5, 0.0, regime=("unseen", "repeats", "beta-zero"),
+             why="β = 0: every pair weighs the same, matching or not (counting ignores β)"),
+        Case(np.array([2, 2, 2, 1, 2, 2]), 4, 1000.0, regime=("overflow", "unseen", "repeats"),
+             why="β = 1000: exp(β) overflows unless the scores are shifted"),
+        Case(np.array([4, 0, 1, 3]), 5, 10.0, regime="unseen",
+             why="every symbol new (id 0 included): each row averages all the next symbols so far"),
+        Case(_longest_string(0), VOCAB_SIZE, 1.5, regime=("unseen", "repeats"),
+             why="a RegBench-mini string at a moderate β: the other symbols' pairs keep some weight"),
+        Case(_longest_string(1), VOCAB_SIZE, 30.0, regime=("unseen", "repeats"),
+             why="a RegBench-mini string at a large β: the in-context bigram of the string"),
+    ]
+
+
+@notebook_check
+def check_memory_bigram(memory_bigram_fn: Callable[[np.ndarray, int, float], np.ndarray]) -> None:
+    """Exercise 6.5: one memory unit's predictions, against the package's reference."""
+    compare(CHAPTER, "memory_bigram", memory_bigram_fn, memory_bigram, memory_cases(),
+            mistakes=MEMORY_MISTAKES, arg_names=("symbols", "vocab", "beta"), regimes=MEMORY_REGIMES,
+            rebuild="ch06.memory_cases()[{k}]",
+            hint=f"Row t: weights softmax_s(β·[x[s] == x[t]]) over s = 0 … t-1 (shifted by their "
+                 f"largest score), times one-hot(x[s + 1]); row 0 uniform {H2}.")  # fmt: skip

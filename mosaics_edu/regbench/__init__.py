@@ -54,7 +54,7 @@ from .jsonio import automata_from_json, automata_to_json, load_automata, save_au
 from .lstm import LSTMLM, LSTMConfig, lstm_parameters
 from .matched import MODEL_NAMES, build_model, matched_configs, parameter_count
 from .metrics import Scores, evaluate, evaluate_samples, reference_distribution
-from .ngram import BACKOFFS, InContextNGram, ngram_distributions
+from .ngram import BACKOFFS, InContextNGram, MemoryBigram, memory_bigram, ngram_distributions
 from .shipped import PAPER_NUMBERS, load_shipped_model, load_sweep, shipped_result, sweep_table
 from .vocab import PAD, SEP, SYMBOLS, VOCAB_SIZE, decode, encode
 
@@ -98,6 +98,8 @@ __all__ = [
     "BACKOFFS",
     "InContextNGram",
     "ngram_distributions",
+    "MemoryBigram",
+    "memory_bigram",
     "PAPER_NUMBERS",
     "load_shipped_model",
     "load_sweep",

@@ -28,6 +28,11 @@ Two ways to back off from a context seen too rarely, both without smoothing:
 
 The output is log-probabilities (B, T, 20), with -inf for probability 0, so the predictor can be
 scored like any model: ``evaluate(InContextNGram(3), test_automata())``.
+
+The same bigram as a **memory unit** (chapter 06, exercise 6.5): :func:`memory_bigram` stores the
+pairs (key one-hot(x_s), value one-hot(x_{s+1})) and retrieves at t with chapter 02's strictly
+causal softmax over the pairs s < t; with λ = 0 and a large β it is the in-context bigram, with
+β = 0 the unigram of what followed. :class:`MemoryBigram` reads whole samples that way.
 """
 
 from __future__ import annotations
@@ -38,9 +43,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .vocab import SYMBOL_IDS, VOCAB_SIZE
+from .vocab import PAD, SEP, SYMBOL_IDS, VOCAB_SIZE
 
-__all__ = ["InContextNGram", "ngram_distributions", "BACKOFFS"]
+__all__ = ["InContextNGram", "ngram_distributions", "BACKOFFS", "memory_bigram", "MemoryBigram"]
 
 _START = 0  # the start-of-string marker in contexts (the pad id: never a content symbol)
 BACKOFFS = ("longest", "leftover")
@@ -152,3 +157,77 @@ class InContextNGram(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n={self.n}, backoff={self.backoff!r}"
+
+
+def _retrieve_next(ids: np.ndarray, vocab: int, beta: float, store: np.ndarray) -> np.ndarray:
+    """Row t: Σ_{s<t, store[s]} softmax_s(β k_t·k_s) one-hot(ids[s+1]), k = one-hot(ids); uniform
+    over the vocabulary where no pair is readable. ids: (T,), store: (T,) bool -> (T, vocab)."""
+    T = len(ids)
+    same = ids[:, None] == ids[None, :]  # (T, T): k_t·k_s of one-hot keys, 1 or 0
+    readable = np.tril(np.ones((T, T), dtype=bool), -1) & store[None, :]  # pairs s < t, stored
+    scores = np.where(readable, beta * same, -np.inf)  # (T, T)
+    out = np.full((T, vocab), 1.0 / vocab)  # nothing stored yet: uniform
+    rows = readable.any(axis=1)
+    if rows.any():
+        z = scores[rows]
+        w = np.exp(z - z.max(axis=1, keepdims=True))  # shifted: no overflow at large β
+        w /= w.sum(axis=1, keepdims=True)  # (R, T); ties share the weight equally
+        values = np.zeros((T, vocab))  # value of pair s: one-hot(ids[s + 1]); the last has none
+        values[np.arange(T - 1), ids[1:]] = 1.0
+        out[rows] = w @ values
+    return out
+
+
+def memory_bigram(symbols: np.ndarray, vocab: int, beta: float) -> np.ndarray:
+    """One memory unit read as an in-context bigram (the reference of chapter 06's exercise 6.5).
+
+    Key of position s: one-hot(x_s) (λ = 0: no leaky average); value: one-hot(x_{s+1}), a peek at
+    the next symbol. Row t predicts x_{t+1} from the pairs s < t (index s + 1 ≤ t, chapter 02's
+    causal retrieval): ``Σ_s softmax_s(β k_t·k_s) v_s``. Matching pairs share the weight equally,
+    so at large β row t is the average of what followed the earlier occurrences of x_t (the
+    bigram); a symbol not seen before matches no pair, and every pair gets the same weight (the
+    average of all the next symbols so far); β = 0 gives that average everywhere. Row 0 reads an
+    empty memory and is uniform, 1 / vocab.
+
+    symbols: (T,) ints in [0, vocab), T ≥ 1; beta ≥ 0. Returns (T, vocab) float64, rows sum to 1.
+    """
+    ids = np.asarray(symbols)
+    if ids.ndim != 1 or len(ids) == 0 or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError("symbols must be a non-empty 1-D array of integer ids")
+    if not isinstance(vocab, int | np.integer) or vocab < 1 or ids.min() < 0 or ids.max() >= vocab:
+        raise ValueError(f"symbols must lie in [0, vocab) for a positive integer vocab, got vocab={vocab!r}")
+    if not np.isfinite(beta) or beta < 0:
+        raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+    return _retrieve_next(ids.astype(np.int64), int(vocab), float(beta), np.ones(len(ids), dtype=bool))
+
+
+class MemoryBigram(nn.Module):
+    """:func:`memory_bigram` on whole samples, as a model: (B, T) ids -> (B, T, 20) log-probabilities.
+
+    A ``|`` is put in front of each sample, so the key ``|`` stands for the start of a string (the
+    n-gram's start marker), and no pair whose value is ``|`` or the pad is stored (the n-gram never
+    predicts them). Then β = 0 is exactly the in-context unigram and a large β the in-context bigram
+    (``InContextNGram(1)`` and ``InContextNGram(2)``, backoff ``"longest"``): a context never seen
+    matches no pair, and the softmax falls back on all of them, as the bigram backs off.
+    """
+
+    def __init__(self, beta: float) -> None:
+        super().__init__()
+        if not np.isfinite(beta) or beta < 0:
+            raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+        self.beta = float(beta)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 2 or idx.dtype not in (torch.int64, torch.int32):
+            raise ValueError("idx must be a (batch, time) tensor of integer token ids")
+        probs = np.zeros((*idx.shape, VOCAB_SIZE))  # (B, T, V)
+        for b, row in enumerate(idx.cpu().numpy().astype(np.int64)):
+            ids = np.r_[SEP, row]  # (T + 1,): position t + 1 is token t
+            store = np.r_[(ids[1:] != SEP) & (ids[1:] != PAD), False]  # pair s stores value ids[s + 1]
+            probs[b] = _retrieve_next(ids, VOCAB_SIZE, self.beta, store)[1:]
+        with np.errstate(divide="ignore"):
+            logp = np.log(probs)  # log 0 = -inf: never predicted
+        return torch.from_numpy(logp).to(torch.float32).to(idx.device)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}"

@@ -810,10 +810,7 @@ assert acc[0] < acc[1] < acc[2] and tvd[0] > tvd[1] > tvd[2], "β = 1 lies betwe
 # β = 0 the 1-gram's; β = 1 lies between on both scores (printed above). β sets how sharply the
 # memory picks out the earlier occurrences of the current symbol. Nothing was trained: a key that
 # names the current symbol and a value that peeks at the next are enough for a memory unit to
-# learn a bigram in context, and a trained mosaic has to find such keys and values itself. With
-# λ > 0 the key would also carry the symbols before the current one (weights λ, λ², …), so a
-# large β would prefer pairs whose recent past matches too: a longer context, as in the trigram.
-# How much that helps depends on λ and on where strings start; we do not measure it here.
+# learn a bigram in context, and a trained mosaic has to find such keys and values itself.
 #
 # ### B3. The sweep: a mosaic, a GPT and an LSTM, trained on N languages
 #

@@ -305,8 +305,36 @@ assert {i for i, _ in induction_heads["mosaic"]} == set(range(L)) and not induct
 assert max(sc["previous_token"].max() for sc in scores["gpt"]) < 0.5, "no GPT head reads mostly t - 1"
 
 # %% [markdown]
-# The mosaic has several induction heads in both blocks (listed above); the heads left out either
-# read nearby positions, or match the current token but bring mostly that token back (γ ≥ ½).
+# The table's score columns as a picture: one row per head, the induction score before and after
+# training, the same-token and the previous-token mass (all shares of a head's weight, from 0 to
+# 1); a dot marks the heads that pass the induction-head test.
+
+# %%
+columns = {"induction": "induction", "induction (untrained)": None, "same-token": "same_token",
+           "previous-token": "previous_token"}
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.4), sharey=True)
+for ax, kind in zip(axes, MODELS, strict=True):
+    heads = [(layer, h) for layer in range(L) for h in range(H)]
+    grid = np.array([[scores0[kind][layer]["induction"][h] if key is None else scores[kind][layer][key][h]
+                      for key in columns.values()] for layer, h in heads])  # (L*H, 4)
+    im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+    for (i, j), value in np.ndenumerate(grid):
+        ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                color="black" if value > 0.6 else "white")
+    for i, head in enumerate(heads):
+        if head in induction_heads[kind]:
+            ax.plot(-0.75, i, "o", color="tab:red", ms=5, clip_on=False)
+    ax.set_xticks(range(len(columns)), list(columns), rotation=20, fontsize=8)
+    ax.set_yticks(range(len(heads)), [f"{layer}.{h}" for layer, h in heads], fontsize=8)
+    ax.set_title(f"{kind}: head scores on the held-out windows", fontsize=10)
+axes[0].set_ylabel("block.head")
+fig.colorbar(im, ax=axes, shrink=0.8, label="share of the head's weight")
+plt.show()
+
+# %% [markdown]
+# The mosaic has several induction heads in both blocks (listed above, dotted in the picture); the
+# heads left out either read nearby positions, or match the current token but bring mostly that
+# token back (γ ≥ ½).
 # The GPT has none by this criterion, after this training: 1,500 steps, one seed, at a learning
 # rate shared with the mosaic and chosen for neither. Transformers often form their induction
 # heads suddenly, at a phase change partway through training (Olsson et al.), so this says what

@@ -214,8 +214,54 @@ assert view["vote"][0][0] == view["next"], "the head's strongest vote is the tru
 # (prefix matching) *and* raises that token's logit (copying). On stories, where a name's later
 # pieces also follow each other for other reasons, a high score is weaker evidence; below, a mosaic
 # head must also bring the next token (γ < ½) to count, a stand-in for the copying half.
+
+# %% [markdown]
+# **Exercise 7.1 — the induction score** (★, 10 minutes). Write the score of one block of a
+# mosaic from its retrieval map: for each head, at every query $t$ whose token occurred before,
+# the weight on the pairs $s < t$ with $x_s = x_t$; then the mean over those queries.
+# `weights` `(H, T, T)` (rows are queries, each row over $s < t$ sums to 1, row 0 is 0) and
+# `ids` `(T,)`, any $H \ge 1$. Return `(H,)` floats; when no token occurs twice, no query
+# qualifies and the mean over nothing is `nan` for every head (`np.full(H, np.nan)`).
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
 #
-# Next to them, the mosaic's learned per-head parameters: the decay λ of its keys' leaky average
+# Two boolean tables decide everything: which pairs $(t, s)$ count ($s < t$ and the same
+# token), and which queries $t$ take part in the mean (those with at least one such $s$).
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `same = (ids[None, :] == ids[:, None]) & np.tri(T, k=-1, dtype=bool)` `(T, T)`; the mass of
+# head $h$ at query $t$ is the sum of `weights[h, t]` over `same[t]`; `rows = same.any(axis=1)`
+# picks the queries; average the mass over those, per head.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# mass = (weights * same).sum(axis=-1)  # (H, T): each query's weight on earlier copies
+# ```
+# </details>
+
+# %% tags=["exercise"]
+def induction_score(weights: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """weights: (H, T, T) with weights[h, t, s] the weight of query t on pair s; ids: (T,) -> (H,)."""
+    ### BEGIN SOLUTION
+    T = len(ids)
+    earlier_copy = (ids[None, :] == ids[:, None]) & np.tri(T, k=-1, dtype=bool)  # (T, T): s < t, x_s = x_t
+    rows = earlier_copy.any(axis=1)  # (T,): queries whose token occurred before
+    mass = (weights * earlier_copy).sum(axis=-1)  # (H, T)
+    return mass[:, rows].mean(axis=-1)
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch07.check_induction_score(induction_score)
+
+# %% [markdown]
+# The package's `inspection.head_scores` computes these scores for every head. Next to them, the
+# mosaic's learned per-head parameters: the decay λ of its keys' leaky average
 # (the fraction of the past kept per step), β (how sharply it matches) and γ (how much of the
 # value is the current token rather than the next one), with λ's and β's initial values.
 #
@@ -389,50 +435,6 @@ assert rho < -0.5, "measured: the larger λ, the *closer* a head reads"
 # a key describes*, not how far back its head can read: every head reads the whole context.
 
 # %% [markdown]
-# **Exercise 7.1 — the induction score** (★, 10 minutes). Write the score of one block of a
-# mosaic from its retrieval map: for each head, at every query $t$ whose token occurred before,
-# the weight on the pairs $s < t$ with $x_s = x_t$; then the mean over those queries.
-# `weights` `(H, T, T)` (rows are queries, each row over $s < t$ sums to 1, row 0 is 0) and
-# `ids` `(T,)`, any $H \ge 1$. Return `(H,)` floats; when no token occurs twice, no query
-# qualifies and the mean over nothing is `nan` for every head (`np.full(H, np.nan)`).
-
-# %% [markdown] tags=["hints"]
-# <details><summary><b>Hint 1</b> (a nudge)</summary>
-#
-# Two boolean tables decide everything: which pairs $(t, s)$ count ($s < t$ and the same
-# token), and which queries $t$ take part in the mean (those with at least one such $s$).
-# </details>
-#
-# <details><summary><b>Hint 2</b> (the approach)</summary>
-#
-# `same = (ids[None, :] == ids[:, None]) & np.tri(T, k=-1, dtype=bool)` `(T, T)`; the mass of
-# head $h$ at query $t$ is the sum of `weights[h, t]` over `same[t]`; `rows = same.any(axis=1)`
-# picks the queries; average the mass over those, per head.
-# </details>
-#
-# <details><summary><b>Hint 3</b> (the key line)</summary>
-#
-# ```python
-# mass = (weights * same).sum(axis=-1)  # (H, T): each query's weight on earlier copies
-# ```
-# </details>
-
-# %% tags=["exercise"]
-def induction_score(weights: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """weights: (H, T, T) with weights[h, t, s] the weight of query t on pair s; ids: (T,) -> (H,)."""
-    ### BEGIN SOLUTION
-    T = len(ids)
-    earlier_copy = (ids[None, :] == ids[:, None]) & np.tri(T, k=-1, dtype=bool)  # (T, T): s < t, x_s = x_t
-    rows = earlier_copy.any(axis=1)  # (T,): queries whose token occurred before
-    mass = (weights * earlier_copy).sum(axis=-1)  # (H, T)
-    return mass[:, rows].mean(axis=-1)
-    ### END SOLUTION
-
-
-# %% tags=["check"]
-ch07.check_induction_score(induction_score)
-
-# %% [markdown]
 # **The head selector.** Pick a model, a block and a head: the bars show every head's four scores
 # (the chosen one in red), then the chosen head's mean weight by distance $t - s$, and its map on
 # the first held-out window.
@@ -468,7 +470,59 @@ assert (LAYER, HEAD) in induction_heads["mosaic"], "the explorer's default head 
 # (the mosaic's head divides by $\sqrt d$, the GPT's does not). This is the *direct* logit
 # attribution: it leaves out that removing a component would change $\sigma(h)$ and the input of
 # every later block. §6 measures the total effect by ablation.
+
+# %% [markdown]
+# **Exercise 7.2 — one block's direct logit attribution** (★★, 15 minutes). Given one component
+# $c$ (N positions × d), the full residual $h$, the LayerNorm's gain $g$, the rows $W_e[y]$ of the
+# tied head for each position's target, the head's scale and the LayerNorm's ε, return the
+# component's share of each target's logit:
 #
+# $$\text{share}_n = \frac{\text{scale}}{\sigma_n} \sum_i \big(c_{n,i} - \bar c_n\big)\, g_i\,
+#   W_e[y_n]_i, \qquad \sigma_n = \sqrt{\mathrm{Var}_i(h_{n,i}) + \varepsilon} ,$$
+#
+# with $\bar c_n$ the mean of $c_n$ over its $d$ features and the *biased* variance (divided by
+# $d$), as LayerNorm computes it; `scale` multiplies (for the mosaic it is $1/\sqrt d$); ε goes
+# inside the square root and matters when a residual's variance is as small as ε. The model's
+# LayerNorms have no bias, so there is none to add. `component`, `residual`, `unembed` `(N, d)`,
+# `gain` `(d,)`; return `(N,)`. Do not modify the arguments.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# LayerNorm is linear in its input once σ is held fixed: subtract the mean, divide by σ, multiply
+# by the gain. Apply that to the component alone, with the σ of the whole residual, and take the
+# dot product with the target's row of the head.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# σ per position from `residual.var(dim=-1, unbiased=False)` plus `eps`, under the square root;
+# the centred component times `gain` times `unembed`, summed over the features, times `scale`,
+# divided by σ.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# sigma = torch.sqrt(residual.var(dim=-1, unbiased=False) + eps)  # (N,): the LayerNorm's σ
+# ```
+# </details>
+
+# %% tags=["exercise"]
+def direct_logit_attribution(component: torch.Tensor, residual: torch.Tensor, gain: torch.Tensor,
+                             unembed: torch.Tensor, scale: float, eps: float) -> torch.Tensor:
+    """component, residual, unembed: (N, d); gain: (d,) -> (N,) shares of the target logits."""
+    ### BEGIN SOLUTION
+    sigma = torch.sqrt(residual.var(dim=-1, unbiased=False) + eps)  # (N,): the LayerNorm's, held fixed
+    centred = component - component.mean(dim=-1, keepdim=True)  # (N, d)
+    return (centred * gain * unembed).sum(dim=-1) * scale / sigma
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch07.check_direct_logit_attribution(direct_logit_attribution)
+
+# %% [markdown]
 # > **Predict before you run.** On the tokens of repeated names, which component will write most of
 # > the correct token's logit: the embedding, a contextual memory or a persistent memory? And on the
 # > other tokens? In the GPT, will attention write most of a name's logit?
@@ -533,57 +587,6 @@ assert mlp_on_names > 0.5 * gpt_names["logit"] > attn_on_names
 # The GPT has no such division to show: on names and on the other tokens alike, most of the
 # correct token's logit is written by its MLPs, and attention writes little of it directly (the
 # printout above; asserted below for names).
-
-# %% [markdown]
-# **Exercise 7.2 — one block's direct logit attribution** (★★, 15 minutes). Given one component
-# $c$ (N positions × d), the full residual $h$, the LayerNorm's gain $g$, the rows $W_e[y]$ of the
-# tied head for each position's target, the head's scale and the LayerNorm's ε, return the
-# component's share of each target's logit:
-#
-# $$\text{share}_n = \frac{\text{scale}}{\sigma_n} \sum_i \big(c_{n,i} - \bar c_n\big)\, g_i\,
-#   W_e[y_n]_i, \qquad \sigma_n = \sqrt{\mathrm{Var}_i(h_{n,i}) + \varepsilon} ,$$
-#
-# with $\bar c_n$ the mean of $c_n$ over its $d$ features and the *biased* variance (divided by
-# $d$), as LayerNorm computes it; `scale` multiplies (for the mosaic it is $1/\sqrt d$); ε goes
-# inside the square root and matters when a residual's variance is as small as ε. The model's
-# LayerNorms have no bias, so there is none to add. `component`, `residual`, `unembed` `(N, d)`,
-# `gain` `(d,)`; return `(N,)`. Do not modify the arguments.
-
-# %% [markdown] tags=["hints"]
-# <details><summary><b>Hint 1</b> (a nudge)</summary>
-#
-# LayerNorm is linear in its input once σ is held fixed: subtract the mean, divide by σ, multiply
-# by the gain. Apply that to the component alone, with the σ of the whole residual, and take the
-# dot product with the target's row of the head.
-# </details>
-#
-# <details><summary><b>Hint 2</b> (the approach)</summary>
-#
-# σ per position from `residual.var(dim=-1, unbiased=False)` plus `eps`, under the square root;
-# the centred component times `gain` times `unembed`, summed over the features, times `scale`,
-# divided by σ.
-# </details>
-#
-# <details><summary><b>Hint 3</b> (the key line)</summary>
-#
-# ```python
-# sigma = torch.sqrt(residual.var(dim=-1, unbiased=False) + eps)  # (N,): the LayerNorm's σ
-# ```
-# </details>
-
-# %% tags=["exercise"]
-def direct_logit_attribution(component: torch.Tensor, residual: torch.Tensor, gain: torch.Tensor,
-                             unembed: torch.Tensor, scale: float, eps: float) -> torch.Tensor:
-    """component, residual, unembed: (N, d); gain: (d,) -> (N,) shares of the target logits."""
-    ### BEGIN SOLUTION
-    sigma = torch.sqrt(residual.var(dim=-1, unbiased=False) + eps)  # (N,): the LayerNorm's, held fixed
-    centred = component - component.mean(dim=-1, keepdim=True)  # (N, d)
-    return (centred * gain * unembed).sum(dim=-1) * scale / sigma
-    ### END SOLUTION
-
-
-# %% tags=["check"]
-ch07.check_direct_logit_attribution(direct_logit_attribution)
 
 # %% [markdown]
 # ## 5. What the persistent memory writes: a logit lens on its table

@@ -213,8 +213,8 @@ print(inspect.getsource(MoonMemory.forward))
 # (β₁ 0.9, β₂ 0.999, no weight decay), learning rate decayed linearly from 1e-2 to 5e-6 over 500
 # steps, loss = mean of the squared residual clipped to ±0.5.
 #
-# Training takes about 4–5 minutes for the 3-unit model and 1.5–2 minutes for the 1-unit model on
-# one laptop core, plus half a minute of evaluation: more than this chapter's budget. By default
+# Training both models and evaluating them takes a few minutes of CPU (the README's course map
+# gives the measured time): more than this chapter's budget. By default
 # we therefore **load** the results that the package's own command
 # wrote (with the seed, the training history and the metrics):
 #
@@ -225,7 +225,7 @@ print(inspect.getsource(MoonMemory.forward))
 # ```
 #
 # Set `RETRAIN = True` to train seed 0 of both models here instead (same code and seed, two CPU
-# threads; about 5–7 minutes on an idle laptop). The training runs on the CPU: the model has 54
+# threads; a few minutes). The training runs on the CPU: the model has 54
 # free numbers, a GPU would not help. A different thread count can change the last digits of the
 # result, so the assertions below are written for both outcomes a seed can have (a clean or a
 # partial split).
@@ -1098,13 +1098,8 @@ assert cross["valid"]["3u"]["step"] is None or rec3["metrics"]["clean_split"]
 # ## What the shipped results are
 #
 # Every number in this chapter is computed from the files the package's command wrote; this cell
-# prints each run's seed, training time, final loss and split, and the crossing points.
-#
-# <details><summary>Reproduction notes</summary>
-#
-# The training times are those of the shipped runs, one thread each, on a machine shared with
-# other work: a run on an idle laptop core is faster. The commands of section 3 remake every file.
-# </details>
+# prints each run's seed, training time, final loss and split, and the crossing points. The
+# commands of section 3 remake every file.
 
 # %%
 print(f"{'run':28} {'seed':>4} {'train s':>8} {'final loss':>10} {'clean':>6}")

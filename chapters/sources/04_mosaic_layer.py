@@ -798,12 +798,12 @@ print(f"one step at B=8, T={T_small}, d={d_small}: mosaic {t_mosaic * 1e3:.1f} m
 assert t_mosaic / t_gpt < 4.0, "a mosaic block should cost the same order of time as a GPT block"
 
 # %% [markdown]
-# The ratio you see depends on the machine and its load. At this tiny width the fixed costs of
-# the extra small operations (leaky averages, normalisations, a second attention call for the
-# persistent memory) weigh more than the matrix products, so the mosaic block is slower than
-# its FLOP count suggests. The package's design target — a mosaic step within 1.15× of a GPT
-# step — is checked by its benchmark (`python -m mosaics_edu.bench`) at realistic sizes, not by
-# one timing on a laptop.
+# The ratio you see depends on your computer and what else it is running. At this
+# tiny width the fixed costs of the extra small operations (leaky averages, normalisations, a
+# second attention call for the persistent memory) weigh more than the matrix products, so the
+# mosaic block is slower than its FLOP count suggests. The package's design target — a mosaic step
+# within 1.15× of a GPT step — is checked by its benchmark (`python -m mosaics_edu.bench`) at
+# realistic sizes, not by one timing on a laptop.
 #
 # ## 8. Widget: what each head retrieves
 #

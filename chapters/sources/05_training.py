@@ -31,8 +31,7 @@
 # - launch the same code on a GPU with the presets, knowing what to expect.
 #
 # Time: most of it is training the two models. The README's course map gives the measured time
-# of this notebook (the run of the solutions notebook on an idle 2-core CPU); the last cell
-# prints how long your run took.
+# of this notebook; the last cell prints how long your run took.
 
 # %%
 import inspect
@@ -417,8 +416,8 @@ print(f"the whole sweep: {len(fight['runs'])} runs, {fight['cpu_seconds'] / 60:.
 # %% [markdown]
 # Each model is now trained here at its chosen setting, with seed 0: the sweep's seed-0 run of
 # that setting, repeated. Each run shows a progress bar and redraws its loss curve at every
-# evaluation (every 100 steps, on 10 fixed batches of each split). One CPU thread per run:
-# steadier on a shared machine, and what a notebook gets when tests run notebooks in parallel.
+# evaluation (every 100 steps, on 10 fixed batches of each split). Each run uses one CPU
+# thread, so the numbers it prints are the same on any computer.
 #
 # > **Predict before you run.** One block each, equal size, each at its own tuned setting: which
 # > model ends with the lower validation loss, and by how much? Does it pull ahead early, or only

@@ -479,11 +479,11 @@ def sample_string(automaton: Automaton, length: int, rng: np.random.Generator) -
 ch06.check_sample_string(sample_string)
 
 # %% [markdown]
-# A training or test example, a *sample*, is several strings of one language joined by the
-# separator `|`. The benchmark's samples have 10–19 strings of 1–49 symbols. That is too long for
-# a 2-core CPU, so RegBench-mini keeps the automata exactly and shrinks the samples to 5–10
-# strings of 1–20 symbols. Here are the first three strings of a sample, and the lengths of both
-# kinds, measured on 300 samples:
+# A training or test example, a *sample*, is several strings of one language joined
+# by the separator `|`. The benchmark's samples have 10–19 strings of 1–49 symbols. That is too
+# long to train on a laptop CPU in a course's time, so RegBench-mini keeps the automata exactly
+# and shrinks the samples to 5–10 strings of 1–20 symbols. Here are the first three strings of a
+# sample, and the lengths of both kinds, measured on 300 samples:
 
 # %%
 automaton = test_automata()[0]
@@ -824,8 +824,8 @@ assert acc[0] < acc[1] < acc[2] and tvd[0] > tvd[1] > tvd[2], "β = 1 lies betwe
 # All three get the same recipe: the same number of AdamW steps at batch 32, warm-up then cosine,
 # weight decay and clipping. A small learning-rate sweep (10⁻³, 2·10⁻³, 4·10⁻³ at N = 100) was
 # applied to every model in the same way. Each model's rate is the one with the lowest
-# *validation* TVD; the test set played no part in choosing. The command that made it all (about
-# an hour on a 2-core CPU, two runs at a time; resumable):
+# *validation* TVD; the test set played no part in choosing. The command that made it all
+# (resumable):
 #
 # ```bash
 # python -m mosaics_edu.regbench sweep --root runs/regbench_sweep --jobs 2

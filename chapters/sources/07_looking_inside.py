@@ -132,7 +132,7 @@ same = np.array(ids0[:POSITION]) == ids0[POSITION]  # earlier copies of the quer
 copy_mass = np.array([[float(m[0, h, POSITION, :POSITION][same].sum()) for h in range(m.shape[1])]
                       for m in tr0.maps])  # (L, H)
 # several heads put all their weight on the copies: the first of them, reading the masses to
-# three decimals (a tie decided by float rounding would change with the machine)
+# three decimals (a tie decided by float rounding could go either way)
 LAYER, HEAD = (int(i) for i in np.unravel_index(copy_mass.round(3).argmax(), copy_mass.shape))
 print(f"hero '{hero}' is {len(name_tokens)} tokens: {[visible(tok.decode([ids0[t]])) for t in name_tokens]}")
 print(f"query position {POSITION} ('{visible(tok.decode([ids0[POSITION]]))}'), "

@@ -261,11 +261,11 @@ assert result["printed"]["one"][1] == result["printed"]["two"][1]  # same losses
 #
 # **What does the all-reduce cost?** The package's `tools/measure_ddp_cpu.py` trained the mosaic
 # and the GPT at `cpu-tiny` size for 30 steps in three set-ups and saved what it measured. Its
-# most robust number is the work per token: tokens trained per CPU-second, whatever else the
-# machine was doing.
+# most robust number is the work per token: tokens trained per CPU-second, which other programs
+# running at the same time barely change.
 #
-# > **Predict before you run.** On a 2-core CPU, do 2 gloo processes (one core each) train more
-# > or fewer tokens per CPU-second than 1 process on one core?
+# > **Predict before you run.** Do 2 gloo processes (one CPU core each) train more or fewer
+# > tokens per CPU-second than 1 process on one core?
 #
 # <details><summary>What the measurement showed</summary>
 #
@@ -297,14 +297,7 @@ for model in ("mosaic", "gpt"):
 # On a CPU the all-reduce is extra work on the same cores (measured above). On GPUs, DDP overlaps
 # the all-reduce with the backward pass (NCCL over NVLink or InfiniBand), which is what lets it
 # scale; the course has no GPU measurement of how well it scales for these models.
-#
-# <details><summary>Reproduction notes (the machine behind the file)</summary>
-#
-# `python tools/measure_ddp_cpu.py` writes `mosaics_edu/assets/ddp_cpu_throughput.json` with the
-# date, the machine, the torch version, each run's wall-clock tokens/s and the load average
-# around it. Wall-clock numbers depend on what else runs on the machine; the tokens per
-# CPU-second above do much less.
-# </details>
+# `python tools/measure_ddp_cpu.py` remakes the file.
 #
 # ## 4. Memory: when DDP stops being enough
 #

@@ -92,13 +92,15 @@ def _longest_first_rank(item) -> int:
 
 
 # Tests that must run on one worker: the browser tests share one JupyterLab server and one browser,
-# the ipywidgets-7 tests one install. Their modules carry `xdist_group` marks, but with pytest 9.2
+# the ipywidgets-7 tests one install, the capstone-check tests one training of the reference pair
+# (about 100 CPU-s, made once per process). Their modules carry `xdist_group` marks, but with pytest 9.2
 # pytest-xdist 3.8 can no longer add the group to a test's id (it writes a field pytest no longer
 # reads: pytest-dev/pytest-xdist#1386), so `--dist loadgroup` handed each test out alone: the
 # browser tests ran on both workers at once, two servers, two browsers, two idle kernels. The
 # scheduler below takes the group from these path prefixes when the id carries none
 # (tests/test_worker_groups.py keeps them and the marks in step).
-WORKER_GROUPS = {"tests/ui/": "browser", "tests/test_ipywidgets7.py": "ipywidgets7"}
+WORKER_GROUPS = {"tests/ui/": "browser", "tests/test_ipywidgets7.py": "ipywidgets7",
+                 "tests/test_checks_ch10.py": "capstone_pair"}
 
 
 def worker_group(nodeid: str) -> str | None:

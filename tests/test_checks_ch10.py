@@ -22,6 +22,9 @@ from mosaics_edu.v2 import MemoryMosaicV2LM, MosaicV2Config
 
 SHAPE = dict(vocab_size=16, block_size=128, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
 
+# one worker runs the whole module, so the reference pair is trained once, not once per worker
+pytestmark = pytest.mark.xdist_group("capstone_pair")
+
 
 def _chapter_solutions(*names: str) -> tuple:
     """The chapter's own answers to these exercises, run from its source: the tests check the code

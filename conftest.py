@@ -81,6 +81,7 @@ def pytest_collection_modifyitems(config, items):
 LONGEST_FIRST = (
     "tests/test_moons.py::test_chapter_assertions_hold_on_models_retrained_from_scratch",
     "tests/ui/",
+    "tests/test_checks_ch10.py",  # one worker trains the capstone's reference pair, then checks it
 )
 
 
@@ -115,6 +116,9 @@ def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadGroupScheduling
+
+    # hand the work out in LONGEST_FIRST's order (xdist would put the groups with most tests first)
+    config.option.loadscopereorder = False
 
     class _Grouped(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:

@@ -84,7 +84,8 @@ def exercises_page() -> str:
         found = exercises(read_source(src), src.stem)
         for e in found:
             builds = e.builds.replace("|", "\\|")
-            lines.append(f"| {e.number} {e.title} | {_link(src.stem[:2])} | {STARS[e.stars]} | {e.minutes} | "
+            title = e.title + (" (going further, optional)" if e.optional else "")
+            lines.append(f"| {e.number} {title} | {_link(src.stem[:2])} | {STARS[e.stars]} | {e.minutes} | "
                          f"{builds} |")
         totals.append((src.stem[:2], len(found), sum(e.minutes for e in found),
                        {s: sum(e.stars == s for e in found) for s in STARS}))
@@ -388,7 +389,7 @@ def readme_with_learner_times(readme: str) -> str:
         number = cells[0].strip() if cells else ""
         if number in times:
             t = times[number]
-            cells[3] = f" {t.total} min ({t.reading} + {t.exercises} + {t.running}) "
+            cells[3] = f" {t.cell()} "
             line = "|" + "|".join(cells) + "|\n"
         out.append(line)
     return "".join(out)

@@ -36,10 +36,9 @@
 # - compute a persistent memory (P-mem), the mosaic's replacement for the MLP;
 # - assemble the whole language model: embedding without positions, pre-LayerNorm blocks, final
 #   LayerNorm, tied head, logits × 1/√d — and say why LayerNorm sits where it sits;
-# - count the parameters of a mosaic and of a GPT-2 model by hand, and explain
-#   `pmem_size = 3.5 · d`;
+# - explain `pmem_size = 3.5 · d` (going further: count a whole model's parameters by hand);
 # - show, by measurement, where a mosaic gets word order from without positional encoding;
-# - tell what a mosaic block costs per token and which fast paths make it cheap.
+# - (going further) tell what a mosaic block costs per token and which fast paths make it cheap.
 
 
 # %%
@@ -94,16 +93,19 @@ torch.set_num_threads(min(2, torch.get_num_threads()))  # the course's laptop bu
 # $$\lambda_h = e^{-10|\theta_h|},\qquad s_h = e^{\min(10\,\theta^\beta_h,\;5)},\qquad
 # \beta_h = s_h^2,\qquad \alpha_h = e^{10\,\theta^v_h}.$$
 #
-# - The **×10**: Adam moves every raw parameter by about the learning rate per step, whatever
-#   its gradient's scale; storing $\theta$ at a tenth of the log-value makes these few scalars
-#   move ten times faster than the matrices.
-# - The **absolute value** keeps $0 < \lambda_h \le 1$: a leaky average that forgets, never one
-#   that grows.
 # - The **clamp** at 5 caps $\beta_h = s_h^2$ at $e^{10} \approx 22{,}026$, so that logits stay
 #   below float16's largest number (65,504).
 # - Each key carries the scale $s_h$, so a logit $k_t\cdot k_s = s_h^2\,\hat k_t\cdot\hat k_s$:
 #   the bandwidth is $\beta_h = s_h^2$. With $\theta^\beta$ initialised to 0.1, $s_h = e$ and
 #   $\beta_h = e^2 \approx 7.39$ at initialisation. ($\gamma_h$ is used as it is.)
+
+# %% [markdown] tags=["going-further"]
+# > **Going further (optional).** The package computes these four numbers for you (the cell after
+# > this box prints them); write the parameterisation yourself if you want to own every step. Two
+# > more of its choices: the **×10** — Adam moves every raw parameter by about the learning rate per
+# > step, whatever its gradient's scale, so storing $\theta$ at a tenth of the log-value makes these
+# > few scalars move ten times faster than the matrices; and the **absolute value**, which keeps
+# > $0 < \lambda_h \le 1$: a leaky average that forgets, never one that grows.
 #
 # **Exercise 4.1 — `effective_scalars`** (★★, 10 minutes). From the raw parameters
 # `theta = {"decay_logit": θ, "beta_logit": θ^β, "alpha_logit": θ^v}` (each `(n_head,)`),
@@ -113,7 +115,7 @@ torch.set_num_threads(min(2, torch.get_num_threads()))  # the course's laptop bu
 # negative decay θ gives the same λ as its absolute value; a very negative θ^β gives a tiny β,
 # with no lower clamp). Return new float tensors; do not modify `theta`.
 
-# %% [markdown] tags=["hints"]
+# %% [markdown] tags=["hints", "going-further"]
 # <details><summary><b>Hint 1</b> (a nudge)</summary>
 #
 # Each quantity is `exp` of 10 times its raw parameter, with one twist each: the decay uses the
@@ -135,7 +137,7 @@ torch.set_num_threads(min(2, torch.get_num_threads()))  # the course's laptop bu
 # ```
 # </details>
 
-# %% tags=["exercise"]
+# %% tags=["exercise", "going-further"]
 def effective_scalars(theta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Raw per-head θ's (each (H,)) -> effective decay λ, scale s, beta β = s², alpha α (each (H,))."""
     ### BEGIN SOLUTION
@@ -150,7 +152,7 @@ def effective_scalars(theta: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% tags=["check", "going-further"]
 ch04.check_effective_scalars(effective_scalars)
 
 # %% [markdown]
@@ -272,10 +274,8 @@ print(inspect.getsource(layers.ContextMemory.forward))
 print(inspect.getsource(memory.causal_retrieval))
 
 # %% [markdown]
-# So the package's layer computes the same thing two ways. Its fast path never writes the
-# $T\times T$ weights (more in §7); with `return_weights=True` it writes them out, so we can look.
-# Each head's matrix must be strictly lower-triangular, with an empty first row, and every
-# other row must sum to one:
+# With `return_weights=True` we can look at the weights. Each head's matrix must be strictly
+# lower-triangular, with an empty first row, and every other row must sum to one:
 
 # %%
 x = torch.randn(1, 24, 64)
@@ -345,11 +345,9 @@ assert moved[t0:].min() > 1e-4, "outputs from t0 on do depend on it"
 # query (in the C-mem, both $k_t$ and $k_s$ carry $s_h$). Read as a network, this is a
 # two-layer MLP whose hidden layer has `pmem_size` units and a softmax for its non-linearity.
 #
-# > **Two key maps, one name.** The P-mem has its *own* key extractor: its `p["W_phi"]`, its
-# > $\lambda_h$ and its $\beta_h$ are separate parameters from the C-mem's, learned for a
-# > different job (matching the stream against fixed tables, not against the sequence's own
-# > keys). The papers write $W_\varphi$ for both; in the package they are `block.cmem.keys.proj`
-# > and `block.pmem.keys.proj`.
+# > **Two key maps, one name.** The P-mem has its *own* key extractor (`block.pmem.keys.proj`,
+# > its own $\lambda_h$ and $\beta_h$), learned to match the stream against fixed tables rather
+# > than the sequence's own keys. The papers write $W_\varphi$ for both.
 #
 # **Exercise 4.3 — `persistent_memory`** (★★, 15 minutes). Compute it from `p` with keys
 # `W_phi`, `W_o` (d, d), `M_k`, `M_v` (n_head, pmem_size, head_size) and `decay`, `beta`, `alpha`
@@ -505,6 +503,10 @@ assert change[:20].max() < 1e-5 and change[20:].min() > 1e-4
 # Around the blocks, both models have the embedding $V\cdot d$ (the tied head adds nothing: it is
 # the same matrix) and the final LayerNorm's $d$ gains; GPT also has its position table,
 # `block_size` $\cdot\, d$.
+
+# %% [markdown] tags=["going-further"]
+# > **Going further (optional).** Count whole models by hand, then measure them at the papers'
+# > GPT-2-small width, where the counts match the papers'.
 #
 # **Exercise 4.5 — `model_sizes`** (★★, 10 minutes). Return the exact parameter counts
 # `(mosaic, gpt)` of whole models for any `vocab_size`, `block_size`, `n_layer`, `n_embd`,
@@ -513,7 +515,7 @@ assert change[:20].max() < 1e-5 and change[20:].min() > 1e-4
 # positive ints; the counts reach hundreds of millions, so compute with Python ints (float32 holds
 # integers exactly only up to $2^{24}$) and return two ints.
 
-# %% [markdown] tags=["hints"]
+# %% [markdown] tags=["hints", "going-further"]
 # <details><summary><b>Hint 1</b> (a nudge)</summary>
 #
 # Count one block of each model from the table above, multiply by `n_layer`, then add what exists
@@ -534,7 +536,7 @@ assert change[:20].max() < 1e-5 and change[20:].min() > 1e-4
 # ```
 # </details>
 
-# %% tags=["exercise"]
+# %% tags=["exercise", "going-further"]
 def model_sizes(vocab_size: int, block_size: int, n_layer: int, n_embd: int, n_head: int,
                 pmem_size: int) -> tuple[int, int]:
     """Parameters of a whole mosaic LM and of a whole bias-free GPT-2: (mosaic, gpt)."""
@@ -549,10 +551,10 @@ def model_sizes(vocab_size: int, block_size: int, n_layer: int, n_embd: int, n_h
     ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% tags=["check", "going-further"]
 ch04.check_model_sizes(model_sizes)
 
-# %% [markdown]
+# %% [markdown] tags=["going-further"]
 # Now the measured counts, with the package's modules at the paper's GPT-2-small width
 # ($d = 768$, 12 heads, $P = 2688$, vocabulary 50,304, context 512). Whole models are built on
 # torch's `meta` device: shapes only, no memory, so even 166 M parameters cost nothing.
@@ -567,7 +569,7 @@ ch04.check_model_sizes(model_sizes)
 # embeddings, and both match the paper's counts at depths 1, 8, 12 and 18 (printed, asserted).
 # </details>
 
-# %%
+# %% tags=["going-further"]
 mosaic_block_n = models.count_parameters(layers.MosaicBlock(768, 12, 2688))
 gpt_block_n = models.count_parameters(models.Block(models.GPTConfig(n_embd=768, n_head=12)))
 print(f"one block: mosaic {mosaic_block_n:,}  GPT-2 {gpt_block_n:,}  "
@@ -586,12 +588,12 @@ for depth, (m, g) in measured.items():
     print(f"{depth:>5}   {m:10.2f}   {g:9.2f}   {paper[depth]}")
     assert (round(m, 2), round(g, 2)) == paper[depth]
 
-# %% [markdown]
+# %% [markdown] tags=["going-further"]
 # Every count matches the papers' to the hundredth of a million. The whole-model difference,
 # 0.39 M at every depth, is GPT's position embedding (512 × 768 = 393,216) minus the mosaic's
 # per-head scalars: the mosaic has no positions to embed. Where the budget goes inside a block:
 
-# %%
+# %% tags=["going-further"]
 d = 768
 parts_mosaic = {"C-mem maps (3d²)": 3 * d * d, "P-mem maps (2d²)": 2 * d * d,
                 "P-mem tables (7d²)": 2 * 2688 * d}
@@ -621,10 +623,7 @@ assert sum(parts_mosaic.values()) == sum(parts_gpt.values()) == 12 * d * d
 #
 # Take two texts that hold the *same* pairs of consecutive tokens in a different order:
 # $a\,u\,a\,v\,a$ and $a\,v\,a\,u\,a$, with $u$ and $v$ two random strings. Both end with
-# $a$, and both contain the same multiset of bigrams. With $\lambda = 0$ a key is a function of
-# one token, so the two texts store exactly the same (key, value) pairs and the last output must
-# be identical. With $\lambda > 0$ the keys remember what preceded each token, and the texts
-# become distinguishable.
+# $a$, and both contain the same multiset of bigrams.
 #
 # > **Predict before you run.** With every λ = 0, how different will the last outputs of the two
 # > texts be? And with λ = 0.2 or more?
@@ -679,15 +678,18 @@ assert 0.005 < sens[1] < 0.05 and min(sens[3:]) > 0.1, "a percent or two at 0.05
 assert min(sens[3:]) > 1e-2 and sens[-1] > sens[1]
 
 # %% [markdown]
-# At $\lambda = 0$ the two orderings are indistinguishable to rounding error; already at
-# $\lambda = 0.05$ they differ by a percent or two, and by more than ten percent from
-# $\lambda = 0.2$ on (printed above, asserted below). So within a single contextual
-# memory, word order beyond the immediate neighbour comes from the leaky average of the keys
-# (the peek supplies the neighbour). Stacking blocks compounds it: a second block's keys average
-# outputs that already carry order. That is why a mosaic needs no positional encoding — and why
-# it can read texts longer than it was trained on without any position table to run out of.
-#
+# Already at $\lambda = 0.05$ the two orderings differ by a percent or two (asserted). Within a
+# single contextual memory, then, word order beyond the immediate neighbour comes from the leaky
+# average of the keys (the peek supplies the neighbour). Stacking blocks compounds it: a second
+# block's keys average outputs that already carry order. That is why a mosaic needs no positional
+# encoding — and why it can read texts longer than it was trained on without any position table to
+# run out of.
+
+# %% [markdown] tags=["going-further"]
 # ## 7. What a block costs, and the fast paths
+#
+# > **Going further (optional).** What a block costs per token, and the fast paths that make a
+# > mosaic as cheap as a GPT; nothing later in the course depends on this section.
 #
 # **Per token**, a forward pass through either block costs about two floating-point operations
 # per parameter it multiplies (one multiply, one add), plus the part that grows with the
@@ -695,7 +697,7 @@ assert min(sens[3:]) > 1e-2 and sens[-1] > sens[1]
 # operations at position $t$. The tables of the persistent memory are multiplied like weight
 # matrices ($2\cdot Pd$ multiply-adds), so both blocks cost the same $24d^2 + 4td$:
 
-# %%
+# %% tags=["going-further"]
 def flops_per_token(n_embd: int, context: int, kind: str, pmem_size: int | None = None) -> float:
     """Forward FLOPs per token of one block, averaged over positions 0..context-1."""
     d, P = n_embd, pmem_size or int(3.5 * n_embd)
@@ -707,7 +709,7 @@ f_m, f_g = flops_per_token(768, 512, "mosaic"), flops_per_token(768, 512, "gpt")
 print(f"d=768, context 512: mosaic {f_m / 1e6:.2f} MFLOP/token, GPT-2 {f_g / 1e6:.2f} MFLOP/token")
 assert f_m == f_g
 
-# %% [markdown]
+# %% [markdown] tags=["going-further"]
 # The *time* depends on how the computation is laid out. Two fast paths matter.
 #
 # **The leaky average in O(T).** Written as a $T\times T$ matrix $C_{ts} = \lambda^{t-s}$ the
@@ -715,7 +717,7 @@ assert f_m == f_g
 # runs one step at a time. The package's default `"scan"` splits time into chunks of about
 # $\sqrt T$: a small matrix inside each chunk, the recursion across chunks. All three agree:
 
-# %%
+# %% tags=["going-further"]
 heads_x = torch.randn(1, 4, 2048, 16)  # (B, H, T, hs)
 decay = torch.tensor([0.6, 0.3, 0.1, 0.01])
 ref = leaky_average(heads_x, decay, method="recurrent")
@@ -748,7 +750,7 @@ print(f"at T = 2048 the scan is {speedup:.1f}x faster; the matrix alone is "
       f"is about {4 * 2048 * 16 * 4 * 3 / 2**20:.1f} MiB")
 assert speedup > 1.0
 
-# %% [markdown]
+# %% [markdown] tags=["going-further"]
 # The curves are timed on one thread: expect some noise. Read the printout from $T = 256$ to
 # 2048: the matrix form builds the $T\times T$ powers and multiplies them with the inputs, work
 # that grows like $T^2$; the scan's work grows like $T$, and at these lengths its fixed overheads
@@ -760,7 +762,7 @@ assert speedup > 1.0
 # `scaled_dot_product_attention` on the shifted tensors (and pads a zero row for position 0),
 # which never materialises the $T \times T$ weights. The explicit path writes them out:
 
-# %%
+# %% tags=["going-further"]
 cm = layers.ContextMemory(64, 4).eval()
 xs = torch.randn(4, 1024, 64)
 with torch.no_grad():
@@ -773,11 +775,11 @@ print(f"same output to within 1e-5: {float((y_fused - y_explicit).abs().max()) <
       f"({t_explicit / t_fused:.1f}x) at T = 1024")
 assert torch.allclose(y_fused, y_explicit, atol=1e-5) and t_fused < t_explicit
 
-# %% [markdown]
+# %% [markdown] tags=["going-further"]
 # Finally one training step (forward and backward) of a mosaic block against a GPT-2 block of
 # the same size, at a small width where a CPU finishes in milliseconds:
 
-# %%
+# %% tags=["going-further"]
 d_small, T_small = 64, 256
 mb = layers.MosaicBlock(d_small, 4, int(3.5 * d_small))
 gb = models.Block(models.GPTConfig(n_embd=d_small, n_head=4))
@@ -797,14 +799,15 @@ print(f"one step at B=8, T={T_small}, d={d_small}: mosaic {t_mosaic * 1e3:.1f} m
       f"GPT-2 {t_gpt * 1e3:.1f} ms, ratio {t_mosaic / t_gpt:.2f}")
 assert t_mosaic / t_gpt < 4.0, "a mosaic block should cost the same order of time as a GPT block"
 
-# %% [markdown]
+# %% [markdown] tags=["going-further"]
 # The ratio you see depends on your computer and what else it is running. At this
 # tiny width the fixed costs of the extra small operations (leaky averages, normalisations, a
 # second attention call for the persistent memory) weigh more than the matrix products, so the
 # mosaic block is slower than its FLOP count suggests. The package's design target — a mosaic step
 # within 1.15× of a GPT step — is checked by its benchmark (`python -m mosaics_edu.bench`) at
 # realistic sizes, not by one timing on a laptop.
-#
+
+# %% [markdown]
 # ## 8. Widget: what each head retrieves
 #
 # Below, an **untrained** one-block mosaic reads the opening of a story, one character per
@@ -861,12 +864,13 @@ assert mass[lo] > 0.7 and mass[lo] > mass[hi] + 0.2
 # - A **mosaic block** is pre-LN residual: `x += Cmem(LN₁(x)); x += Pmem(LN₂(x))`; the model is
 #   embedding (no positions), blocks, final LayerNorm, tied head, logits × $1/\sqrt d$.
 # - With `pmem_size = 3.5·d` a mosaic block has $12d^2$ parameters like a GPT-2 block (7,079,508
-#   vs 7,079,424 at $d=768$); whole models match the papers' counts at every depth.
+#   vs 7,079,424 at $d=768$); whole models match the papers' counts at every depth (§5, going
+#   further).
 # - Without positional encoding, order enters through the peek and the leaky average: with
 #   $\lambda=0$ two texts with the same bigrams are indistinguishable; with $\lambda>0$ they are
 #   not.
-# - Same FLOPs per token as GPT-2; the O(T) scan and fused attention on shifted queries keep the
-#   time and memory in line.
+# - (§7, going further) Same FLOPs per token as GPT-2; the O(T) scan and fused attention on shifted
+#   queries keep the time and memory in line.
 #
 # ## Recap questions
 #

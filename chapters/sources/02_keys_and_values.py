@@ -15,9 +15,8 @@
 # # 02 · Keys from the past, values from the future
 #
 # Chapter 01 built a memory that stores pairs and answers by kernel smoothing. Here the memory
-# meets a **time series**. At every step it builds a key from what it has seen so far and a value
-# that peeks one step ahead, stores the pair, and predicts the next input from the pairs stored
-# before. This is the *elementary memory unit* of Memory Mosaics, and with nothing else it already
+# meets a **time series**, with keys built from the past and values that peek one step ahead. This
+# is the *elementary memory unit* of Memory Mosaics, and with nothing else it already
 # learns in context: it predicts a periodic signal once it has seen one period, and it performs
 # an induction step ("… a b … a → b") in a single layer.
 #
@@ -28,7 +27,7 @@
 # **By the end of this chapter you will be able to**
 #
 # - build the keys (a leaky average of the past) and the values (a one-step peek into the future)
-#   of a memory unit, and compute the leaky average three ways;
+#   of a memory unit (going further: compute the leaky average three ways);
 # - retrieve strictly causally — from pairs $s < t$ only — and explain why $s \le t$ would cheat and
 #   why position 0 answers 0;
 # - write a "no peeking" test for any predictor;
@@ -53,9 +52,8 @@ from mosaics_edu.diagrams import draw_memory_unit
 from mosaics_edu.features import leaky_average
 from mosaics_edu.widgets import defaults, interactive_figure
 
-# One thread: the models here are tiny (one thread is fastest), and a sum split over threads adds in
-# an order that depends on their number, so a training run would end a little differently on each
-# machine; with one thread every number printed below is the same everywhere.
+# One thread: every number printed below is then the same on any computer (a sum split over threads
+# adds in an order that depends on their number).
 torch.set_num_threads(1)
 
 # %% [markdown]
@@ -75,9 +73,8 @@ torch.set_num_threads(1)
 # The diagram draws it for $t = 5$. Every key $k_s$ is built from $x_0 \dots x_s$ (blue: the
 # leaky average carries the past along); every value $v_s$ reads $x_s$ and $x_{s+1}$ (red: the
 # peek). The answer $y_5$ reads the pairs $s = 0 \dots 4$ only (green). Each of them holds an input
-# of index $s + 1 \le 5 = t$ — a statement about *indices*, not about the size of the values: no
-# stored pair contains anything after $x_t$. The pair $s = 5$ would: its value holds $x_6$, the
-# input position 5 must predict, so it joins the memory one step later.
+# of index $s + 1 \le 5 = t$: no stored pair contains anything after $x_t$. The pair $s = 5$
+# would: its value holds $x_6$.
 # Our series: a periodic signal with period $P = 20$ steps, two harmonics with random phases and a
 # little noise. To make vectors out of scalar readings we *lift* each $x_t$ to a soft one-hot vector
 # on 24 bins (`toys.lift`) — the role a token embedding or $W_\varphi$ plays in a real model.
@@ -156,8 +153,11 @@ def leaky_keys(features: np.ndarray, decay: float) -> np.ndarray:
 # %% tags=["check"]
 ch02.check_leaky_keys(leaky_keys)
 
-# %% [markdown]
+# %% [markdown] tags=["going-further"]
 # ### The leaky average three ways
+#
+# > **Going further (optional).** How the package computes the same keys fast; nothing later in
+# > the chapter needs it.
 #
 # The recursion is clear but runs one step at a time. Unrolled,
 # $\bar k_t = \sum_{s \le t} \lambda^{t-s}\tilde k_s$:
@@ -168,7 +168,7 @@ ch02.check_leaky_keys(leaky_keys)
 # exponential moving average); since keys are normalised afterwards, that factor changes nothing.
 # We check all four on a long random input.
 
-# %%
+# %% tags=["going-further"]
 feats = np.random.default_rng(0).standard_normal((2048, 32))  # (T, d)
 decay = 0.9
 forms, seconds = {}, {}
@@ -193,9 +193,10 @@ for name, k in forms.items():
 assert np.abs(forms["(1-λ)·matrix"] - forms["recurrent"]).max() > 1.0  # differs before normalising
 print("the T×T matrix holds", 2048**2, "numbers; the scan never builds it")
 
-# %% [markdown]
+# %% [markdown] tags=["going-further"]
 # (The times printed depend on your machine; chapter 04 compares the forms at several lengths.)
-#
+
+# %% [markdown]
 # ## 3. Values: a peek into the future
 #
 # The value of position $t$ mixes the input of now and of the next step:
@@ -209,12 +210,10 @@ print("the T×T matrix holds", 2048**2, "numbers; the scan never builds it")
 # %% [markdown]
 # ## 4. Strictly causal retrieval
 #
-# Position $t$ predicts $x_{t+1}$. Its own value $v_t$ *contains* $x_{t+1}$, so if position $t$
-# could read its own pair it would simply copy the answer. The memory used at $t$ therefore holds
-# the pairs $s < t$ only — strictly. Every value it reads, $v_s$ with $s \le t-1$, is made of
-# $x_s$ and $x_{s+1}$, inputs of index at most $s + 1 \le t$: nothing from the future. Position 0
-# has an **empty memory**; the softmax over no pairs is undefined (0/0), and the convention is to
-# answer exactly 0.
+# Position $t$ predicts $x_{t+1}$, which its own value $v_t$ *contains*: reading its own pair would
+# copy the answer, so the memory used at $t$ holds the pairs $s < t$ only (§1's diagram:
+# nothing from the future). Position 0 has an **empty memory**; the softmax over no pairs is
+# undefined (0/0), and the convention is to answer exactly 0.
 #
 # **Exercise 2.2 — `causal_predict`** (★★, 15 minutes). Put the unit together. From the keys
 # `(T, d)` and the series `x` `(T, m)`: build the values $v_t = \gamma x_t + (1-\gamma) x_{t+1}$
@@ -299,10 +298,9 @@ assert err_cheat < 0.1 * err_honest and np.all(honest[:, 0] == 0.0)
 # %% [markdown]
 # ## 5. Your own "no peeking" test
 #
-# Masks are easy to get wrong by one, so every model of the course is tested for peeking. The test
-# is simple: change the future and see whether the past notices. A predictor maps a series to one
-# prediction per position; the prediction at position $s$ may use $x_0 \dots x_s$. Replace every
-# value after $t$ by something else: the predictions at positions $0 \dots t$ must not move.
+# Masks are easy to get wrong by one, so every model of the course is tested for peeking: change the
+# future and see whether the past notices. The prediction at position $s$ may use $x_0 \dots x_s$
+# only.
 #
 # **Exercise 2.3 — `no_peeking`** (★★, 10 minutes). `predict` maps an array `(T,)` to predictions
 # `(T,)`. Return `True` when the predictions at positions $0 \dots t$ are unchanged after you replace
@@ -374,10 +372,8 @@ assert all(honest_ok) and not any(cheat_ok)
 # %% [markdown]
 # ## 6. Learning in context: one period is enough
 #
-# Now the claim. We run the unit (decay $\lambda = 0.5$, $\beta = 30$) on 200 series with random
-# phases and measure the squared error of its prediction of $x_{t+1}$ at every position $t$. Before it has
-# seen a full period the memory holds no pair whose key resembles the current one; after one
-# period it has seen every phase once.
+# We run the unit (decay $\lambda = 0.5$, $\beta = 30$) on 200 series with random
+# phases and measure the squared error of its prediction of $x_{t+1}$ at every position $t$.
 #
 # > **Predict before you run.** How will the error move with the position: fall steadily as pairs
 # > accumulate, or stay high and then drop? If it drops, where? And how does it compare with
@@ -410,26 +406,23 @@ assert late < 0.1 * early
 assert early > no_change > late
 
 # %% [markdown]
-# Reading the plot: during the first period the unit does worse than simply predicting "no
-# change" (grey line) — its memory holds only pairs from other phases of the signal, whose values
-# are the wrong next inputs. Right after position $P$ its error falls by more than an order of
-# magnitude, far below that baseline: once the memory holds one period, every new key has a stored
-# neighbour one period back, whose value is the right next input.
+# Reading the plot: during the first period the memory holds only pairs from other phases of the
+# signal, whose values are the wrong next inputs, so the unit does worse than predicting "no change"
+# (grey line). Once the memory holds one period, every new key has a stored neighbour one period
+# back, whose value is the right next input.
 #
 # ## 7. Why a *leaky* average
 #
-# Within one period the signal passes the same value going up and going down. A key made of $x_t$
-# alone ($\lambda = 0$) cannot tell the two apart: the memory finds both kinds of stored pairs and
-# averages their next values, which go in opposite directions. A leaky key also remembers the last
-# few values, hence the direction. We compare the two units after two periods of context.
+# Within one period the signal passes the same value going up and going down. We compare a unit
+# whose key is $x_t$ alone ($\lambda = 0$) with a leaky one, after two periods of context.
 #
 # > **Predict before you run.** After two periods of context, is the unit with λ = 0 about as good
 # > as the leaky one, or worse? Where along the signal would it go wrong?
 #
 # <details><summary>What the run showed</summary>
 #
-# Worse: the leaky unit's error is under 0.3 times the λ = 0 unit's (asserted). The λ = 0 unit
-# misses where the current value also occurs with the signal moving the other way.
+# Worse: the leaky unit's error is under 0.3 times the λ = 0 unit's (asserted); the reading below
+# the plot says where and why.
 # </details>
 
 # %%
@@ -456,9 +449,10 @@ print(f"the λ = 0 unit misses most at times {worst.tolist()} (by {np.sort(miss)
       f"where the signal is {['falling' if d < 0 else 'rising' for d in direction]}")
 
 # %% [markdown]
-# Reading the plot: the $\lambda = 0$ unit goes wrong at a few steps — the two worst are printed
-# above — where the current value also occurs with the signal moving the other way, so it
-# averages "next value going up" with "next value going down"; the leaky unit follows the signal.
+# Reading the plot: the $\lambda = 0$ unit goes wrong at a few steps (the two worst are printed
+# above), where the current value also occurs with the signal moving the other way: a key of $x_t$
+# alone cannot tell the two apart, so the memory averages "next value going up" with "next value
+# going down". A leaky key also remembers the last few values, hence the direction.
 # The widget below lets you explore both knobs: the decay λ and β. The lower panel shows which
 # stored pairs the prediction at one position (red) retrieves: with a good setting, the pairs
 # exactly one, two and three periods earlier.
@@ -568,9 +562,8 @@ print(inspect.getsource(induction.MemoryUnitLM.forward))
 # induction; since the period changes from sequence to sequence, no fixed positional offset works.
 # We train, with the same budget (300 Adam steps of 32 fresh sequences, lr 3·10⁻³):
 #
-# - `MemoryUnitLM`: token embedding → one memory unit (the package's `KeyExtractor` and
-#   `ValueExtractor`, one head, learned decay λ, peek mix γ and β; retrieval from $s < t$)
-#   → unembedding. **No positional encoding.**
+# - `MemoryUnitLM` (above): one memory unit with learned decay λ, peek mix γ and β, retrieval
+#   from $s < t$. **No positional encoding.**
 # - `AttentionOnlyLM` with one layer: token + learned position embeddings → one causal attention
 #   layer ($W_q, W_k, W_v, W_o$) → unembedding. And, as a reference point, the same with two layers.
 #
@@ -626,11 +619,10 @@ assert acc_unit > acc_t1 + 0.3
 # %% [markdown]
 # Reading the numbers: the single memory unit predicts the induced tokens almost perfectly,
 # without any positional encoding; the one-layer transformer, with its position embeddings and
-# *more* parameters, stays far below, though above chance (we did not analyse what it learns;
-# partial statistics such as "the next token is one of the tokens already seen" would explain it);
-# given a second layer, the transformer solves the task too. (The final losses stay well above 0
-# for every model because they include the positions of the first block, whose tokens are new and
-# cannot be predicted.) The difference is not capacity but structure: a one-layer transformer's
+# *more* parameters, stays far below, though above chance (what it learns instead we did not
+# analyse); given a second layer, the transformer solves the task too. (The final losses stay well
+# above 0: they include the first block's positions, whose tokens cannot be predicted.) The
+# difference is not capacity but structure: a one-layer transformer's
 # key at position s knows only token s, while the memory unit's value at s already holds token
 # s+1.
 #
@@ -639,17 +631,16 @@ assert acc_unit > acc_t1 + 0.3
 # - The elementary memory unit stores $(k_t, v_t)$ with keys from the past
 #   ($\bar k_t = \tilde k_t + \lambda\bar k_{t-1}$, normalised) and values peeking one step ahead
 #   ($v_t = \gamma x_t + (1-\gamma)x_{t+1}$).
-# - It retrieves from pairs $s < t$ only: $s \le t$ would copy the answer out of $v_t$ (error ~0
-#   from the first step, measured above), and position 0 answers exactly 0. A "no peeking" test —
-#   change the future, check the past — catches such leaks.
-# - The leaky average can be computed by the recursion, a $T\times T$ matrix, or an $O(T)$ scan; all
-#   agree, and a $(1-\lambda)$ factor vanishes in the normalisation.
+# - It retrieves from pairs $s < t$ only, and position 0 answers exactly 0. A "no peeking" test —
+#   change the future, check the past — catches leaks.
+# - (Going further) The leaky average can be computed by the recursion, a $T\times T$ matrix, or an
+#   $O(T)$ scan; all agree, and a $(1-\lambda)$ factor vanishes in the normalisation.
 # - On a periodic signal the unit's error drops by more than an order of magnitude once the memory
 #   holds one period; where the signal takes the same value going up and down, only leaky keys
 #   predict well.
 # - One memory unit is an induction head (you wrote its forward pass): it solves a held-out
 #   induction task that a one-layer attention-only transformer trained with the same budget does
-#   not. Its scores $k_t\cdot k_s$ use the papers' β, twice the Gaussian β of sections 1–7.
+#   not.
 #
 # ## Recap questions
 #

@@ -27,7 +27,7 @@ GPT alike:
   et al. read copying off the eigenvalues of a head's OV circuit, which a mosaic's memory heads
   do not have in that form, so the direct logit share is the check that applies to both).
 
-``tools/induction_curves.py`` applies them to the story models' weights saved every 100 steps of
+``tools/score_story_runs.py`` applies them to the story models' weights saved every 100 steps of
 training and ships the curves (``mosaics_edu/assets/stories/induction.json``) for chapter 07.
 """
 

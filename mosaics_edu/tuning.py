@@ -57,7 +57,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 # here when its sweep ships): chapter 05's one-block pair ("one_block"), the chapter 06-07 story
 # models ("stories"), chapter 06's RegBench-mini sweep ("regbench"), chapter 08's
 # length-extrapolation runs ("v2").
-REQUIRED_COMPARISONS: tuple[str, ...] = ("one_block",)
+REQUIRED_COMPARISONS: tuple[str, ...] = ("one_block", "stories")
 
 
 def shipped_files() -> list[Path]:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mosaics_edu import icl
+from mosaics_edu import icl, tuning
 from mosaics_edu.checkpoint import load_checkpoint
 from mosaics_edu.data import get_batch, load_tokenizer, story_corpus
 from mosaics_edu.models import count_parameters
@@ -53,11 +53,16 @@ def test_shipped_models_load_and_match_each_other_in_size(infos):
         assert tok.kind == "bpe" and tok.vocab_size == infos[kind]["train_config"]["bpe_vocab_size"]
         assert infos[kind]["step"] == infos[kind]["train_config"]["max_steps"]
     assert abs(n["mosaic"] - n["gpt"]) / n["gpt"] < 0.01  # equal parameter count, within 1 %
-    # the same data, steps, batch and schedule for both
-    recipe = ("data", "tokenizer", "n_train_stories", "bpe_vocab_size", "batch_size", "max_steps", "lr",
+    # the same data, steps, batch and schedule for both; each at its own tuned learning rate and
+    # dropout (the fair fight of assets/stories/tuning.json), seed 0
+    recipe = ("data", "tokenizer", "n_train_stories", "bpe_vocab_size", "batch_size", "max_steps",
               "min_lr", "warmup_steps", "weight_decay", "seed")  # fmt: skip
     a, b = (infos[k]["train_config"] for k in icl.STORY_MODEL_KINDS)
-    assert {k: a[k] for k in recipe} == {k: b[k] for k in recipe}
+    assert {k: a[k] for k in recipe} == {k: b[k] for k in recipe} and a["seed"] == 0
+    chosen = tuning.load(ROOT / "mosaics_edu" / "assets" / "stories" / "tuning.json")["chosen"]
+    for kind in icl.STORY_MODEL_KINDS:
+        tc = infos[kind]["train_config"]
+        assert {"lr": tc["lr"], "dropout": tc["model_overrides"].get("dropout", 0.0)} == chosen[kind]
     with pytest.raises(ValueError, match="kind must be one of"):
         icl.load_story_model("lstm")
 

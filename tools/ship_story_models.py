@@ -1,6 +1,12 @@
-"""Ship the two story models trained by tools/train_story_models.sh into mosaics_edu/assets/stories/.
+"""Ship the two story models into mosaics_edu/assets/stories/.
 
-    python tools/ship_story_models.py [RUN_DIR]      # RUN_DIR defaults to runs/stories
+    python tools/ship_story_models.py                # the tuned sweep's seed-0 runs (below)
+    python tools/ship_story_models.py RUN_DIR        # RUN_DIR/mosaic, RUN_DIR/gpt of
+                                                     # tools/train_story_models.sh
+
+By default it ships the runs of ``tools/sweep_stories.py --comparison stories`` at each model's
+chosen setting (``mosaics_edu/assets/stories/tuning.json``) with seed 0: the same runs
+``tools/train_story_models.sh`` makes (same flags; the slow test checks it), trained once.
 
 For each of ``mosaic`` and ``gpt`` it writes
 
@@ -11,7 +17,7 @@ For each of ``mosaic`` and ``gpt`` it writes
   curve (``history``: every evaluation and training log line), the final logged losses, the
   validation loss of the shipped float16 weights measured exactly as the trainer measures it
   (``val_loss_shipped``: same 10 batches of 16 windows, generator seed 1234), and the run's CPU
-  and wall time from ``/usr/bin/time``.
+  time (``/usr/bin/time`` of the script, or the sweep's ``progress.json``).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from mosaics_edu import tuning
 from mosaics_edu.checkpoint import load_checkpoint, load_model, save_checkpoint
 from mosaics_edu.data import get_batch, story_corpus
 from mosaics_edu.models import count_parameters
@@ -44,11 +51,17 @@ def shipped_val_loss(model: torch.nn.Module, tokenizer, batch_size: int, eval_ba
     return float(torch.tensor(total / eval_batches))  # float32 rounding, as logged
 
 
-def ship(run_dir: Path, kind: str) -> dict:
-    ckpt = load_checkpoint(run_dir / kind / "ckpt.pt")
+def sweep_run(kind: str) -> Path:
+    """The tuned sweep's run of ``kind`` at its chosen setting, seed 0."""
+    chosen = tuning.load(ASSETS / "tuning.json")["chosen"][kind]
+    return ROOT / "runs" / "sweeps" / "stories" / f"{kind}_lr{chosen['lr']:g}_do{chosen['dropout']:g}_s0"
+
+
+def ship(run: Path, kind: str) -> dict:
+    ckpt = load_checkpoint(run / "ckpt.pt")
     tc = ckpt["train_config"]
     if ckpt["step"] != tc["max_steps"]:
-        raise SystemExit(f"{run_dir / kind} stopped at step {ckpt['step']} of {tc['max_steps']}")
+        raise SystemExit(f"{run} stopped at step {ckpt['step']} of {tc['max_steps']}")
     ASSETS.mkdir(parents=True, exist_ok=True)
     out = ASSETS / f"{kind}.pt"
     state = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["model"].items()}
@@ -65,7 +78,11 @@ def ship(run_dir: Path, kind: str) -> dict:
     )
     model, tok, _ = load_model(out)
     model = model.float().eval()
-    user, system, wall = (float(v) for v in (run_dir / kind / "cpu_time.txt").read_text().split()[-3:])
+    if (run / "cpu_time.txt").exists():  # tools/train_story_models.sh: /usr/bin/time's user, sys, wall
+        user, system, _wall = (float(v) for v in (run / "cpu_time.txt").read_text().split()[-3:])
+        cpu = round(user + system, 1)
+    else:  # tools/sweep_stories.py: the run's CPU seconds, summed over its processes
+        cpu = round(json.loads((run / "progress.json").read_text())["cpu_s"], 1)
     history = ckpt["history"]
     evals = [h for h in history if h["kind"] == "eval"]
     info = {
@@ -78,11 +95,10 @@ def ship(run_dir: Path, kind: str) -> dict:
         "train_loss_logged": evals[-1]["train_loss"],
         "val_loss_logged": evals[-1]["val_loss"],
         "val_loss_shipped": shipped_val_loss(model, tok, tc["batch_size"], tc["eval_batches"]),
-        "cpu_time_s": round(user + system, 1),
-        "wall_time_s": round(wall, 1),
+        "cpu_time_s": cpu,
         "threads": tc["threads"],
-        "note": "CPU and wall time of one training run with one thread on a shared 2-core machine "
-        "(load 2-14 while they ran: the wall time is inflated, the CPU time is the run's own)",
+        "note": "CPU time of one training run with one thread on a shared 2-core machine (the "
+        "run's own user + system seconds; its wall time depends on the load and is not recorded)",
         "history": [{k: v for k, v in h.items() if v is not None} for h in history],
     }
     (ASSETS / f"{kind}.json").write_text(json.dumps(info, indent=1) + "\n")
@@ -90,14 +106,14 @@ def ship(run_dir: Path, kind: str) -> dict:
 
 
 def main() -> None:
-    run_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "runs" / "stories"
     torch.set_num_threads(1)
     for kind in ("mosaic", "gpt"):
-        info = ship(run_dir, kind)
+        run = Path(sys.argv[1]) / kind if len(sys.argv) > 1 else sweep_run(kind)
+        info = ship(run, kind)
         print(
             f"{kind}: {info['n_params']:,} parameters, step {info['step']}, val loss logged "
             f"{info['val_loss_logged']:.4f}, shipped fp16 {info['val_loss_shipped']:.4f}, "
-            f"CPU {info['cpu_time_s']:.0f} s, wall {info['wall_time_s']:.0f} s"
+            f"CPU {info['cpu_time_s']:.0f} s ({run})"
         )
 
 

@@ -20,7 +20,7 @@ rate at the edge of the rates tried at its dropout, the next rate beyond that ed
 that dropout; (3) otherwise seeds 1 and 2 at the best setting (a setting whose mean over 3 seeds
 falls behind another setting's single seed hands the lead to that one, which then gets its seeds
 too). ``stories`` then trains one long GPT run at its chosen setting (``LONG_STEPS``, seed 0), to
-see whether an induction head forms later (``tools/induction_curves.py`` scores it).
+see whether an induction head forms later (``tools/score_story_runs.py`` scores it).
 
 The score (``val``) is the validation loss over the whole validation stream
 (:func:`mosaics_edu.compare.stream_loss`: every non-overlapping window of the 400 validation

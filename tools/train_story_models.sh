@@ -4,8 +4,10 @@
 # persistent memory gets 288 pairs per head instead of 3.5 * 64 = 224, which pays for the GPT's
 # learned position table of 256 x 64), 2 blocks each, on the generated story corpus (4,000 train,
 # 400 validation stories) with the local BPE tokenizer (1,024 tokens). Same steps, batch,
-# schedule, seed and data for both. One thread each, one after the other: ~7 CPU-minutes each
-# (the mosaic slightly more) on one core.
+# schedule, seed and data for both; each at the peak learning rate and dropout its tuning chose
+# (mosaics_edu/assets/stories/tuning.json, made by tools/sweep_stories.py --comparison stories,
+# whose seed-0 runs are these very runs). One thread each, one after the other: 3-5 CPU-minutes
+# each on one core.
 #
 #   bash tools/train_story_models.sh [OUT]      # OUT defaults to runs/stories
 #   python tools/ship_story_models.py [OUT]     # fp16 copies + JSON into mosaics_edu/assets/stories
@@ -19,13 +21,19 @@ export OMP_NUM_THREADS=1
 COMMON=(--preset cpu-tiny --data stories --tokenizer bpe --bpe-vocab-size 1024
         --n-train-stories 4000 --n-valid-stories 400
         --n-layer 2 --n-head 4 --n-embd 64 --block-size 256
-        --batch-size 16 --max-steps 1500 --lr 3e-3 --min-lr 1e-4 --warmup-steps 150
+        --batch-size 16 --max-steps 1500 --min-lr 1e-4 --warmup-steps 150
         --eval-interval 100 --eval-batches 10 --log-interval 50
         --seed 0 --threads 1 --device cpu --dtype float32 --no-progress)
 # each run's CPU time (user + sys seconds) goes to $OUT/<model>/cpu_time.txt
+# each model's tuned setting: "--lr LR --dropout P"
+chosen() {
+  python -c 'import json, sys
+c = json.load(open(sys.argv[2]))["chosen"][sys.argv[1]]
+print("--lr", repr(c["lr"]), "--dropout", repr(c["dropout"]))' "$1" "$(dirname "$0")/../mosaics_edu/assets/stories/tuning.json"
+}
 for MODEL in mosaic gpt; do
-  EXTRA=()
-  if [ "$MODEL" = mosaic ]; then EXTRA=(--pmem-size 288); fi
+  read -r -a EXTRA <<< "$(chosen "$MODEL")"
+  if [ "$MODEL" = mosaic ]; then EXTRA+=(--pmem-size 288); fi
   mkdir -p "$OUT/$MODEL"
   /usr/bin/time -f "%U %S %e" -o "$OUT/$MODEL/cpu_time.txt" \
     python -m mosaics_edu.train --model "$MODEL" "${EXTRA[@]}" --out-dir "$OUT/$MODEL" "${COMMON[@]}" "$@"

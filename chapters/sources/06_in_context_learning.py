@@ -50,6 +50,7 @@
 # minute. The last cell prints how long your run took.
 
 # %%
+import json
 import time
 
 import ipywidgets as widgets
@@ -57,7 +58,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mosaics_edu import icl
+from mosaics_edu import icl, tuning
 from mosaics_edu.checks import ch06
 from mosaics_edu.data import generate_stories
 from mosaics_edu.data.stories import generate_ood_stories
@@ -107,14 +108,53 @@ _notebook_start = time.perf_counter()  # the last cell prints the wall time of t
 # the difference is largest **out of distribution**, on text unlike the training stories, where a
 # model can only do well by using what its context shows it.
 #
-# We repeat the measurement at course scale with two models the package ships, trained by
-# `tools/train_story_models.sh` with `python -m mosaics_edu.train` on the generated stories of
-# chapter 05 (BPE tokens this time): a mosaic and a GPT with two blocks each — two blocks are
-# what a transformer needs for an *induction head*, the circuit that copies what followed an
-# earlier occurrence of the current token — with the same parameter count, data, steps, batch and
-# schedule. (The mosaic's persistent memory gets a few more pairs than its default so that its
-# size matches the GPT's, which spends parameters on a table of positions the mosaic does not
-# have.)
+# We repeat the measurement at course scale with two models the package ships, trained with
+# `python -m mosaics_edu.train` on the generated stories of chapter 05 (BPE tokens this time): a
+# mosaic and a GPT with two blocks each — two blocks are what a transformer needs for an
+# *induction head*, the circuit that copies what followed an earlier occurrence of the current
+# token — with the same parameter count, data, steps, batch and schedule. (The mosaic's
+# persistent memory gets a few more pairs than its default so that its size matches the GPT's,
+# which spends parameters on a table of positions the mosaic does not have.)
+#
+# A comparison is only as good as its weaker model, so each model was tuned the way chapter 05
+# tuned its one-block pair, with the same budget: peak learning rates on a grid of at least four,
+# dropout 0 and 0.1, the grid extended until the best rate lay strictly inside it, then three
+# seeds at each model's best setting, all judged on the validation stories
+# (`tools/sweep_stories.py --comparison stories`; its evidence ships as `tuning.json` and is
+# checked by the rules of `mosaics_edu.tuning`). The shipped models are each model's best setting
+# at seed 0. The grid first:
+
+# %%
+fight = tuning.load(tuning.ASSETS / "stories" / "tuning.json")
+assert tuning.problems(fight) == [], tuning.problems(fight)
+tuned = tuning.summary(fight)  # per model: chosen setting, and mean, spread and values over seeds
+for kind in icl.STORY_MODEL_KINDS:
+    grid = [r for r in fight["runs"] if r["model"] == kind and r["seed"] == 0]
+    lrs = sorted({r["lr"] for r in fight["runs"]})  # both models' rates, one column each
+    print(f"{kind}: validation loss at seed 0 (nats per token)")
+    print("  dropout \\ lr " + "".join(f"{lr:>8g}" for lr in lrs))
+    for dropout in sorted({r["dropout"] for r in grid}):
+        row = {r["lr"]: r["val"] for r in grid if r["dropout"] == dropout}
+        print(f"  {dropout:12g} " + "".join(f"{row[lr]:8.3f}" if lr in row else " " * 8 for lr in lrs))
+    t = tuned[kind]
+    print(f"  chosen: lr {t['setting']['lr']:g}, dropout {t['setting']['dropout']:g}; over its "
+          f"{t['n_seeds']} seeds {t['mean']:.3f} ± {t['std']:.3f} (mean ± standard deviation)")
+untuned = {r["model"]: r["val"] for r in fight["runs"]
+           if (r["lr"], r["dropout"], r["seed"]) == (3e-3, 0.0, 0)}
+tuned_gap = tuned["gpt"]["mean"] - tuned["mosaic"]["mean"]
+print(f"GPT minus mosaic: {untuned['gpt'] - untuned['mosaic']:+.3f} at the shared rate 3e-3 (seed 0), "
+      f"{tuned_gap:+.3f} tuned (mean over seeds); the worst mosaic seed "
+      f"{max(tuned['mosaic']['values']):.3f}, the best GPT seed {min(tuned['gpt']['values']):.3f}")
+print(f"the whole sweep: {len(fight['runs'])} runs, {fight['cpu_seconds'] / 3600:.1f} CPU-hours")
+assert max(tuned["mosaic"]["values"]) < min(tuned["gpt"]["values"]), "the mosaic ahead at every seed"
+assert all(tuned[k]["setting"]["lr"] > 3e-3 and tuned[k]["setting"]["dropout"] == 0 for k in tuned)
+assert all(untuned[k] - tuned[k]["mean"] > 0.05 for k in tuned), "tuning helped both models"
+
+# %% [markdown]
+# Both models prefer a larger peak rate than the 3·10⁻³ an untuned comparison would give them
+# both, and both choose no dropout at this length. Tuning lowers both validation losses by more
+# than 0.05 nats, and the mosaic stays ahead on the validation stories at every seed (printed and
+# asserted above). The two shipped models, loaded:
 
 # %%
 story_models = {kind: icl.load_story_model(kind)[0] for kind in icl.STORY_MODEL_KINDS}
@@ -215,11 +255,11 @@ ch06.check_paired_band(paired_band)
 #
 # <details><summary>What the run showed</summary>
 #
-# Out of distribution, at every range of positions. There the mosaic is ahead at every range, with
-# a band above zero, and its lead grows deeper into the context. In distribution the two start
-# level, or with the GPT a little ahead, and the mosaic is ahead from position 64 on. On the
-# question game both losses fall by more than half a nat along the window: both models learn in
-# context. All of this is asserted a few cells below; the table prints the gaps.
+# Out of distribution, at every range of positions. The mosaic is ahead at every range in both
+# conditions, with bands above zero, but out of distribution its lead is larger at every range and
+# grows deeper into the context. On the question game both losses fall by more than half a nat
+# along the window: both models learn in context. All of this is asserted a few cells below; the
+# table prints the gaps.
 # </details>
 
 # %%
@@ -302,15 +342,16 @@ for cond in held_out:
 # - **Out of distribution the mosaic is ahead at every range of positions, and its lead grows
 #   deeper into the context**: the gap in the later ranges is larger than in the first, with bands
 #   that do not overlap zero.
-# - **In distribution the two start level** (at the very first positions the GPT is as good or a
-#   little better: the printout says which) **and the mosaic pulls ahead deeper in the context.**
-#   The smoothed curves cross early on, where the two are close; the last crossing printed above
-#   is where the mosaic takes the lead for good.
+# - **In distribution the mosaic is ahead too, by less**: the band of the gap is above zero in
+#   every range of positions. Position by position the smoothed curves still cross early in the
+#   window, where the two are close; the last crossing printed above is where the mosaic takes the
+#   lead for good.
 # - **The gap is larger out of distribution than in distribution**, in every range of positions.
 #
 # The paper (v1, Fig. 8) finds the two models **on par in distribution**, and the mosaic ahead
 # **out of distribution** (on Simple English Wikipedia) once a few dozen tokens are in the context.
-# We reproduce the second half. The first we do not: in distribution our mosaic is ahead already.
+# We reproduce the second half. The first we do not: in distribution our mosaic is ahead already,
+# with both models tuned.
 #
 # In the figure the two models' bands overlap in places out of distribution: each band carries the spread
 # between windows, which is shared by both models; the paired bands of the table do not.
@@ -325,12 +366,73 @@ for kind in story_models:
     assert curve[4] < curve[1] - 0.5, f"{kind}: out of distribution, the loss falls along the window"
 assert np.all(gap_out.lo > 0), "out of distribution, the mosaic is ahead at every range (band above 0)"
 assert gap_out.mean[4:].min() > gap_out.mean[0] + 0.2, "its lead grows deeper into the context"
-assert np.all(gap_in.lo[3:] > 0), "in distribution, the mosaic is ahead from position 64 on (band above 0)"
-assert gap_in.mean[0] < 0.05, "in distribution, the first positions are level or the GPT's"
+assert np.all(gap_in.lo > 0), "in distribution, the mosaic is ahead at every range (band above 0)"
 assert np.all(gap_out.mean > gap_in.mean), "the gap is larger out of distribution, at every range"
 assert crossings["in distribution"] and not crossings["out of distribution"]
-print("asserted: in-context learning out of distribution for both; the mosaic's lead grows with "
-      "position and is larger out of distribution")
+print("asserted: in-context learning out of distribution for both; the mosaic ahead in both "
+      "conditions, its lead growing with position and larger out of distribution")
+
+# %% [markdown]
+# ### Three seeds, four held-out sets
+#
+# Everything above is one run of each model, seed 0. Is the order a matter of the seed, or of
+# the question game? The sweep trained each chosen setting with three seeds; `tools/score_story_runs.py`
+# scored all six runs (weights rounded to float16, as shipped) on four held-out sets of 96
+# windows and ships the result. Two sets are new here: **held-out names** are training-grammar
+# stories whose names come from the held-out pool, and the **walk** is another grammar the models
+# never saw, written only with training words, in which each name is said once and no sentence
+# frame comes back. The question game repeats its frame turn after turn, so it rewards copying by
+# construction; the walk does not. We measure how much each set rewards copying with a model
+# that knows no language at all: `icl.copyable_fraction` predicts the token that followed the
+# latest earlier occurrence of the last two tokens in the same window, and counts how often that
+# is right.
+
+# %%
+seeds = json.loads((tuning.ASSETS / "stories" / "seeds.json").read_text())
+set_stories = {
+    "in distribution": held_out["in distribution"],
+    "held-out names": generate_ood_stories(N_WINDOWS + 4, seed=0, mode="names"),
+    "question game": held_out["out of distribution"],
+    "walk": generate_ood_stories(N_WINDOWS + 4, seed=0, mode="walk"),
+}
+copyable = {name: icl.copyable_fraction(icl.story_windows(story_tokenizer, st, BLOCK, n_windows=N_WINDOWS))
+            for name, st in set_stories.items()}
+seed_loss = {(r["model"], name): [] for r in seeds["runs"] for name in set_stories}
+for r in seeds["runs"]:
+    for name in set_stories:
+        seed_loss[r["model"], name].append(r["sets"][name]["mean"])
+print(f"{'held-out set':16s} {'copier':>7s} {'mosaic (3 seeds)':>18s} {'GPT (3 seeds)':>18s} "
+      f"{'GPT − mosaic':>13s}")
+seed_gap = {}
+for name in set_stories:
+    m, g = np.array(seed_loss["mosaic", name]), np.array(seed_loss["gpt", name])
+    seed_gap[name] = g.mean() - m.mean()
+    print(f"{name:16s} {copyable[name]:7.2f} {m.mean():11.3f} ± {m.std(ddof=1):.3f} "
+          f"{g.mean():11.3f} ± {g.std(ddof=1):.3f} {seed_gap[name]:+13.3f}")
+assert all(len(v) == 3 for v in seed_loss.values()), "three seeds per model"
+for name in set_stories:
+    assert max(seed_loss["mosaic", name]) < min(seed_loss["gpt", name]), f"{name}: the mosaic at every seed"
+assert copyable["question game"] > 3 * copyable["walk"], "the game rewards copying, the walk hardly"
+assert copyable["walk"] < copyable["in distribution"]
+uniform_guess = np.log(story_tokenizer.vocab_size)  # the loss of a uniform guess over the vocabulary
+print(f"a uniform guess over the {story_tokenizer.vocab_size} tokens: {uniform_guess:.3f} nats per token")
+for name in ("held-out names", "question game", "walk"):
+    assert seed_gap[name] > seed_gap["in distribution"], name
+for name in ("question game", "walk"):
+    assert seed_gap[name] > 3 * seed_gap["in distribution"], name
+assert np.mean(seed_loss["mosaic", "walk"]) < uniform_guess < min(seed_loss["gpt", "walk"])
+assert abs(seed_gap["walk"] / seed_gap["question game"] - 1) < 0.25, "about as large on both grammars"
+
+# %% [markdown]
+# The order does not depend on the seed: on every held-out set the worst of the mosaic's three
+# seeds is ahead of the best of the GPT's (asserted). The gap grows as the text moves away from
+# the training stories: larger with names the models never saw than with training names, and
+# more than three times the in-distribution gap on both new grammars (asserted). It is not only
+# copying: the walk rewards a copier least of all four sets (the copier column), and the gap there
+# is about as large as on the question game (within a quarter). On the walk both models are lost,
+# though: the mosaic's loss is just below that of a uniform guess over the vocabulary, and the
+# GPT's is above it at every seed (printed, asserted) — it is confidently wrong about a grammar it
+# never saw.
 
 # %% [markdown]
 # ### Names, recalled
@@ -351,10 +453,10 @@ print("asserted: in-context learning out of distribution for both; the mosaic's 
 # <details><summary>What the run showed</summary>
 #
 # Both copy: for both models, in both conditions, a later mention is on average more than 100
-# times as probable as a first one. But in distribution the GPT's copying collapses once the
-# previous mention lies 32 to 63 tokens back (under a tenth of its value at 16 to 31 tokens),
-# while the mosaic's is still above 0.5 there. Out of distribution the GPT's later mentions get a
-# mean probability under 0.05; the mosaic's stay above that. All asserted below the figure.
+# times as probable as a first one. But in distribution the GPT's copying falls once the previous
+# mention lies 32 to 63 tokens back (under a third of its value at 16 to 31 tokens), while the
+# mosaic's is still above 0.5 there. Out of distribution the GPT's later mentions get a mean
+# probability under 0.05; the mosaic's stay above that. All asserted below the figure.
 # </details>
 
 # %%
@@ -396,9 +498,10 @@ plt.show()
 # Both models copy: at a later mention a name is far more probable than at its first, where it
 # is one guess among thousands. But they copy unequally (the printout; asserted below):
 #
-# - **in distribution**, the GPT copies a name whose previous mention is recent, but once that
-#   mention lies more than about 32 tokens back its probability collapses; the mosaic's stays
-#   high at every distance these stories offer;
+# - **in distribution**, the GPT copies a name whose previous mention is recent less surely than
+#   the mosaic, and once that mention lies more than about 32 tokens back its probability falls
+#   (few mentions lie that far back: the counts are printed); the mosaic's stays high at every
+#   distance these stories offer;
 # - **out of distribution**, with held-out names in the question game, the GPT's copying almost
 #   disappears at every distance, while the mosaic still copies (less well than on familiar
 #   stories).
@@ -413,11 +516,10 @@ plt.show()
 # stories are generated from a small grammar; the paper trains GPT-2-small-sized models on
 # BabiStories and measures out of distribution on Simple English Wikipedia. We reproduce half of
 # its finding, the mosaic ahead out of distribution, deeper in the context; the other half, parity
-# in distribution, we do not see. Both models here were trained at one learning rate chosen for
-# neither, so part of the mosaic's lead may come from the GPT's training, not its design; we have not
-# checked how it changes with depth, width or longer training (the GPT's training loss is below
-# its validation loss, so more data might help it more than more steps), and one training seed per
-# model is all we ran.
+# in distribution, we do not see, although each model was tuned with the same budget and the
+# order holds at every seed. We have not checked how the gap changes with depth, width or longer
+# training: the GPT's training loss is below its validation loss (printed when the models were
+# loaded), so more data might help it more than more steps.
 
 # %%
 for cond in held_out:
@@ -427,7 +529,7 @@ for cond in held_out:
 ratio = {cond: repeat_prob["mosaic", cond] / repeat_prob["gpt", cond] for cond in held_out}
 assert ratio["out of distribution"] > ratio["in distribution"]
 near, far = recall["gpt", "in distribution"]["mean_prob"][2:4]  # 16-31 and 32-63 tokens back
-assert far < 0.1 * near, "in distribution the GPT's copying collapses beyond ~32 tokens"
+assert far < 0.3 * near, "in distribution the GPT's copying falls beyond ~32 tokens"
 assert recall["mosaic", "in distribution"]["mean_prob"][3] > 0.5, "the mosaic's does not"
 assert repeat_prob["gpt", "out of distribution"] < 0.05 < repeat_prob["mosaic", "out of distribution"]
 # the tall early peak of the in-distribution loss curves is the hero's first mention
@@ -1126,10 +1228,11 @@ assert hits["mosaic"] > hits["gpt"] and view["accuracy"]["mosaic"] > view["accur
 # %% [markdown]
 # ## Summary
 #
-# - Part A: on two story models of equal size, the per-position loss shows in-context learning
-#   directly. The mosaic's loss falls lower deeper into the context than the GPT's, the gap is
-#   larger out of distribution, and the mosaic copies names from further back (the tables and
-#   assertions of Part A).
+# - Part A: on two story models of equal size, each tuned with the same budget, the per-position
+#   loss shows in-context learning directly. The mosaic's loss falls lower deeper into the context
+#   than the GPT's, the gap is larger out of distribution (more than three times larger on two
+#   grammars the models never saw), the order holds at each of three seeds, and the mosaic copies
+#   names from further back. In distribution the mosaic is ahead too, where the paper finds parity.
 # - RegBench's languages come from random automata, minimised so that each language has one
 #   canonical form. Training and test languages never overlap, so a good test score can only
 #   come from learning in context.

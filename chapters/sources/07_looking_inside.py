@@ -59,8 +59,8 @@ _notebook_start = time.perf_counter()
 #
 # The package ships the two story models of chapter 06: a Memory Mosaic and a GPT of the same size
 # (two blocks, four heads per block, width 64, a context of 256 byte-pair tokens), trained on the
-# course's generated stories with the same data, steps and hyper-parameters
-# (`tools/train_story_models.sh`). Loading them takes a second.
+# course's generated stories with the same data, steps, batch and schedule, each at the learning
+# rate and dropout its own tuning chose (chapter 06 prints the sweep). Loading them takes a second.
 
 # %%
 loaded = {kind: icl.load_story_model(kind) for kind in icl.STORY_MODEL_KINDS}
@@ -131,9 +131,12 @@ tr0 = inspection.trace(mosaic, torch.tensor([ids0]))
 same = np.array(ids0[:POSITION]) == ids0[POSITION]  # earlier copies of the query's token
 copy_mass = np.array([[float(m[0, h, POSITION, :POSITION][same].sum()) for h in range(m.shape[1])]
                       for m in tr0.maps])  # (L, H)
-# several heads put all their weight on the copies: the first of them, reading the masses to
-# three decimals (a tie decided by float rounding could go either way)
-LAYER, HEAD = (int(i) for i in np.unravel_index(copy_mass.round(3).argmax(), copy_mass.shape))
+# γ < ½: the head's value is mostly the *next* token (section 3 says more); among those heads,
+# several put all their weight on the copies: the first of them, reading the masses to three
+# decimals (a tie decided by float rounding could go either way)
+gamma = np.array([p["gamma"] for p in inspection.head_parameters(mosaic)])  # (L, H)
+candidates = np.where(gamma < 0.5, copy_mass.round(3), -1.0)
+LAYER, HEAD = (int(i) for i in np.unravel_index(candidates.argmax(), copy_mass.shape))
 print(f"hero '{hero}' is {len(name_tokens)} tokens: {[visible(tok.decode([ids0[t]])) for t in name_tokens]}")
 print(f"query position {POSITION} ('{visible(tok.decode([ids0[POSITION]]))}'), "
       f"target '{visible(tok.decode([ids0[POSITION + 1]]))}'")
@@ -381,16 +384,13 @@ plt.show()
 # The mosaic has several induction heads in both blocks (listed above, dotted in the picture); the
 # heads left out either read nearby positions, or match the current token but bring mostly that
 # token back (γ ≥ ½).
-# The GPT has none by this criterion, after this training: 1,500 steps, one seed, at a learning
-# rate shared with the mosaic and chosen for neither. Transformers often form their induction
-# heads suddenly, at a phase change partway through training (Olsson et al.), so this says what
-# *this* GPT learned, not what a GPT can learn. A two-block transformer *can* build one — a
-# first-block head that moves each position's previous token into it, and a second-block head that
-# matches on it — but after the same training its highest induction score stays below the
-# threshold and no head attends mostly to the previous position (both printed above). Its
-# best-scoring heads are in the first block, where a key knows only its own token and position:
-# their weight on "the position after an earlier copy" must come from the tokens those positions
-# hold (the later pieces of a name, for instance), not from a match on the previous token.
+# The GPT has none by this criterion, after 1,500 steps at its own tuned setting. A two-block
+# transformer *can* build one — a first-block head that moves each position's previous token into
+# it, and a second-block head that matches on it — but no head of this GPT attends mostly to the
+# previous position, and its highest induction score stays below the threshold (both printed
+# above). Transformers often form their induction heads suddenly, at a phase change partway
+# through training (Olsson et al.), so this says what this GPT learned in 1,500 steps, not what
+# a GPT can learn.
 
 # %% [markdown]
 # **Does a slow leak make a long memory?** A key is a leaky average of the past with decay λ; a
@@ -530,10 +530,9 @@ ch07.check_direct_logit_attribution(direct_logit_attribution)
 # <details><summary>What the run showed</summary>
 #
 # For the mosaic, on repeated names the last block's contextual memory writes the largest share,
-# more than half of the logit (8.70 of 11.68); on the other tokens the persistent memories together
-# write more than half (11.67 of 12.75); all printed and asserted. In the GPT it is not attention but
-# the MLPs that write more than half of a name's logit (9.44 of 11.08, attention 1.57; printed, and
-# asserted: the MLPs above half the logit, attention below).
+# more than half of the logit; on the other tokens the persistent memories together write more
+# than half. In the GPT it is not attention but the MLPs that write more than half of a name's
+# logit, attention less than half. All printed and asserted below the figure.
 # </details>
 
 # %%
@@ -647,15 +646,14 @@ assert hits / total > frequent_hits + 0.1, "the retrieved row beats the frequent
 #
 # <details><summary>What the run showed</summary>
 #
-# As a group, yes: zeroing an induction head raises the loss on names more than zeroing another head
-# (+0.185 against +0.105 nats per token on average; printed and asserted in the comparison after
-# the plot). Head by head, the block decides, not the score: every head of the last block matters
-# more for names than any head of the first block (asserted), where the induction heads 0.1 and 0.2
-# change it by +0.009 and +0.007; the induction score does not rank the heads by their effect
-# (ρ = -0.17, printed; asserted weak). Whole memories: zeroing the last block's contextual memory
-# costs +4.418 nats per token on repeated names and +0.772 on the others (printed; asserted more
-# than three times as much on names), while zeroing either persistent memory hurts the other tokens
-# more than the names (asserted).
+# As a group, yes, narrowly: zeroing an induction head raises the loss on names more, on average,
+# than zeroing another head (the two means are printed in the comparison after the plot, and
+# asserted). Head by head, the induction score does not rank the heads by their effect (the rank
+# correlation is weak: printed, asserted), and the first block's head that matters most for names
+# is not an induction head. The last block's heads matter more than twice as much for names as
+# the first block's, on average. Whole memories: zeroing the last block's contextual memory costs
+# more than three times as much on repeated names as on the other tokens, while zeroing either
+# persistent memory hurts the other tokens more than the names (all printed and asserted).
 # </details>
 
 # %%
@@ -726,11 +724,13 @@ for kind in MODELS:
           f"{effect[kind]['rho']:+.2f}")
 mos = effect["mosaic"]
 assert mos["induction heads"][0] > mos["other heads"][0], "the mosaic's induction heads matter more for names"
-assert mos[f"block {L - 1} heads"][0] > 3 * mos["block 0 heads"][0], "the last block does the copying"
+assert mos[f"block {L - 1} heads"][0] > 2 * mos["block 0 heads"][0], "the last block does the copying"
 on_names = {(i, h): changes["mosaic"][(i, "cmem", h)][0] for i in range(L) for h in range(H)}
-last_block_min = min(v for (i, _), v in on_names.items() if i == L - 1)
-earlier_max = max(v for (i, _), v in on_names.items() if i < L - 1)
-assert last_block_min > earlier_max, "each head of the last block matters more for names than any earlier one"
+first_top = max((hd for hd in on_names if hd[0] == 0), key=on_names.get)
+print(f"mosaic: the first block's head that matters most for names: 0.{first_top[1]} "
+      f"({on_names[first_top]:+.3f}; induction head: {first_top in induction_heads['mosaic']})")
+assert first_top not in induction_heads["mosaic"]
+assert params[0]["gamma"][first_top[1]] >= 0.5 and params[0]["decay"][first_top[1]] > 0.5
 assert abs(mos["rho"]) < 0.5, "per head, the score does not rank the heads by their effect"
 last_cmem = changes["mosaic"][(L - 1, "cmem", None)]
 assert last_cmem[0] > 3 * last_cmem[1], "the last contextual memory matters most on names"
@@ -743,27 +743,28 @@ gpt_top_change = changes["gpt"][(gpt_top[0], "attn", gpt_top[1])]
 print(f"GPT head whose ablation hurts names most: {gpt_top[0]}.{gpt_top[1]} ({gpt_top_change[0]:+.3f} on "
       f"names, {gpt_top_change[1]:+.3f} on other tokens), induction score "
       f"{scores['gpt'][gpt_top[0]]['induction'][gpt_top[1]]:.3f}")
-assert scores["gpt"][gpt_top[0]]["induction"][gpt_top[1]] > CHANCE_FACTOR * chance["induction"][0]
+assert scores["gpt"][gpt_top[0]]["induction"][gpt_top[1]] > 4 * chance["induction"][0]
 assert gpt_top_change[0] > 3 * gpt_top_change[1] and effect["gpt"]["rho"] > 0.5
-assert gpt_top in gpt_by_score[:2], "one of the GPT's two highest induction scores"
+print(f"its rank by induction score among the GPT's {L * H} heads: {gpt_by_score.index(gpt_top) + 1}")
+assert gpt_top in gpt_by_score[:3], "one of the GPT's three highest induction scores"
 
 # %% [markdown]
 # For the mosaic the answer is *yes, as a group, but not head by head*. Zeroing one of its
 # induction heads raises the loss on repeated names more, on average, than zeroing another head,
 # but the induction score does not rank the heads by their effect (the correlation printed is weak).
-# The block matters more than the score: every head of the last block matters for names, including
-# the one whose value is mostly the current token, while the first block's heads, induction heads
-# included, change the loss on names little when zeroed alone. A retrieval map says what a head
-# *reads*; whether the rest of the network *uses* what it brings is a separate question, and only
-# an ablation answers it. Zeroing the last block's whole contextual memory raises the loss on
-# repeated names several times more than on the other tokens; zeroing a persistent memory hurts
-# the other tokens more.
+# The block matters more than the score: the last block's heads matter more for names, while in
+# the first block the head that matters most for names is one whose key averages the recent past
+# and whose value is mostly the current token (its λ and γ are in the table of §3). A retrieval
+# map says what a head *reads*; whether the rest of the network *uses* what it brings is a
+# separate question, and only an ablation answers it. Zeroing the last block's whole contextual
+# memory raises the loss on repeated names several times more than on the other tokens; zeroing a
+# persistent memory hurts the other tokens more.
 #
 # For the GPT, whose heads all fall short of the induction threshold, the score ranks the heads
 # better (the correlation printed for it is positive and strong): the head whose ablation hurts
-# names most, by far more than it hurts the other tokens, is one of its two highest-scoring heads,
-# in the first block. Whatever that head does for names, it does it without a previous-token head
-# to build on, and the GPT's loss on repeated names stays far above the mosaic's.
+# names most, by far more than it hurts the other tokens, is among its three highest-scoring heads
+# (its rank is printed). Whatever that head does for names, it does it without a previous-token
+# head to build on, and the GPT's loss on repeated names stays far above the mosaic's.
 
 # %% [markdown]
 # **Names the models never saw.** The test stories draw their names from the same pool as the
@@ -787,15 +788,16 @@ gpt_top_ood = inspection.head_scores(inspection.trace(gpt, idx_ood).maps[gpt_top
 print(f"GPT head {gpt_top[0]}.{gpt_top[1]}: induction score {gpt_top_ood['induction'][gpt_top[1]]:.3f} on "
       f"held-out names ({scores['gpt'][gpt_top[0]]['induction'][gpt_top[1]]:.3f} on the test stories)")
 assert ood_loss["gpt"] > 5 * ood_loss["mosaic"]
-for kind in MODELS:
-    assert abs(ood_loss[kind] - float(intact[kind][is_name].mean())) < 0.1, "no memorised names"
+moved = {kind: ood_loss[kind] - float(intact[kind][is_name].mean()) for kind in MODELS}
+assert abs(moved["mosaic"]) < 0.1, "the mosaic: no memorised names"
+assert moved["gpt"] > 0.1, "the GPT pays more for names it never saw"
 assert abs(gpt_top_ood["induction"][gpt_top[1]] - scores["gpt"][gpt_top[0]]["induction"][gpt_top[1]]) < 0.05
 
 # %% [markdown]
-# Neither model's loss on repeated names moves by more than a tenth of a nat on names it never
-# saw (asserted), and the GPT head's score stays where it was: what both models do with names
-# comes from the context, not from memory of the training names. The mosaic simply does it far
-# better.
+# The mosaic's loss on repeated names moves by less than a tenth of a nat on names it never saw
+# (asserted): what it does with names comes from the context, not from memory of the training
+# names. The GPT's rises by more than a tenth of a nat (asserted): part of what it does with a
+# name rests on having met that name in training. Its head's induction score stays where it was.
 
 # %% [markdown]
 # **Exercise 7.3 — ablate a head with a hook** (★★, 15 minutes). §6 zeroed a head's output just
@@ -865,17 +867,16 @@ ch07.check_ablate_head(ablate_head)
 #   (β) and what a key describes (λ). The chapter calls a head an induction head when it puts a
 #   large share of its weight on earlier copies of the current token *and* its value brings the
 #   next token; the list is printed in §3.
-# - The GPT of the same size, after the same training (1,500 steps, one seed, a learning rate
-#   tuned for neither model), has no induction head by the same criterion and no previous-token
-#   head; its loss on repeated names is many times the mosaic's, on names
-#   from the training pool and on names it never saw alike.
+# - The GPT of the same size, after the same 1,500 steps at its own tuned setting, has no
+#   induction head by the same criterion and no previous-token head; its loss on repeated names is
+#   many times the mosaic's, on names from the training pool and, more so, on names it never saw.
 # - A slow leak (large λ) makes a head that reads nearby positions, not a long-memory head.
 # - The logit of a repeated name's token is written mostly by the last block's contextual memory;
 #   the logit of the other tokens mostly by the persistent memories, whose table rows read like a
 #   dictionary of frequent next words.
 # - Ablations: as a group, the induction heads matter more for names than the other heads; head by
-#   head, the score does not predict the effect — the block does. A map shows what a head reads,
-#   only an ablation shows what the network needs.
+#   head, the score does not predict the effect, and the last block's heads matter more on
+#   average. A map shows what a head reads, only an ablation shows what the network needs.
 
 # ## Recap questions
 #

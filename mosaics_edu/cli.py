@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .models import MODEL_KINDS
+from .registry import MODEL_KINDS
 from .train import PRESETS, TrainConfig, train
 
 __all__ = ["main", "parse_config"]

@@ -59,7 +59,8 @@ from .data import (
     prepare_babistories,
     prepare_stories,
 )
-from .models import MODEL_KINDS, count_parameters
+from .models import count_parameters
+from .registry import MODEL_KINDS
 
 __all__ = [
     "PRESETS",

@@ -23,7 +23,7 @@ checkpoint is written atomically. ``--resume`` restores model, optimizer, step, 
 the batch sampler, so an interrupted CPU run ends with exactly the weights of an uninterrupted one.
 
 Throughput and MFU (model FLOPs utilisation) are logged with every training event; the FLOPs
-and peak figures behind MFU, and why, are in :mod:`mosaics_edu.bench`. The checkpoint format is
+and peak figures behind MFU, and why, are in :mod:`mosaics_edu.flops`. The checkpoint format is
 :mod:`mosaics_edu.checkpoint`; the command line is :mod:`mosaics_edu.cli`; the live loss plot
 for notebooks is :class:`mosaics_edu.widgets.LiveLossPlot`.
 """
@@ -49,7 +49,6 @@ import torch.distributed as dist
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from .bench import peak_flops, training_flops_per_token
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import (
     RandomWindows,
@@ -59,6 +58,7 @@ from .data import (
     prepare_babistories,
     prepare_stories,
 )
+from .flops import peak_flops, training_flops_per_token
 from .models import count_parameters
 from .registry import MODEL_KINDS
 

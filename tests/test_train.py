@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mosaics_edu import bench, checkpoint, cli, registry
+from mosaics_edu import checkpoint, cli, flops, registry
 from mosaics_edu import train as tr
 from mosaics_edu.data import prepare_stories
 from mosaics_edu.widgets import LiveLossPlot
@@ -147,7 +147,7 @@ def test_presets_and_config_validation():
         tr.TrainConfig(batch_size=0).validate()
     with pytest.raises(ValueError, match="warmup_steps"):
         tr.TrainConfig(warmup_steps=500, max_steps=10).validate()
-    assert bench.training_flops_per_token(100, 2, 8, 16) == 6 * 100 + 12 * 2 * 8 * 16
+    assert flops.training_flops_per_token(100, 2, 8, 16) == 6 * 100 + 12 * 2 * 8 * 16
 
 
 # ---- training in-process -----------------------------------------------------------------------

@@ -7,8 +7,6 @@ command lines). No upward import, no import cycle, no private name used across m
 
 from __future__ import annotations
 
-import re
-
 import import_contract as ic
 import pytest
 
@@ -38,16 +36,9 @@ def check(changed: dict[str, str] | None = None, layers=LAYERS) -> list[str]:
     return ic.violations({**CLEAN, **(changed or {})}, layers, package="pkg")
 
 
-# What the package breaks today, each removed as it is fixed (line numbers left out)
-KNOWN_VIOLATIONS = [
-    "private name: mosaics_edu.layers imports _alpha_logit_init from mosaics_edu.features",
-]
-
-
 def test_the_package_keeps_the_contract():
-    found = [re.sub(r" \(?(at )?mosaics_edu/[\w/]+\.py:\d+\)?(;.*)?$", "", f)
-             for f in ic.violations(ic.package_files())]
-    assert found == KNOWN_VIOLATIONS, "the import contract is broken:\n" + "\n".join(found)
+    found = ic.violations(ic.package_files())
+    assert found == [], "the import contract is broken:\n" + "\n".join(found)
 
 
 def test_a_clean_package_passes():

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..features import ValueExtractor
+from ..layers import merge_heads
 from .bandwidth import AdaptiveBandwidth
 from .gated_keys import GatedKeyExtractor
 from .windows import (
@@ -67,12 +68,6 @@ def _check_x(x: Any, n_embd: int, who: str) -> None:
         raise ValueError(f"{who} expects x of shape (batch, time, n_embd={n_embd}), got {got}")
     if x.shape[1] == 0:
         raise ValueError(f"{who}: x is empty (time = 0): give at least one position")
-
-
-def _merge_heads(y: torch.Tensor) -> torch.Tensor:
-    """(B, H, T, hs) -> (B, T, H*hs)."""
-    B, H, T, hs = y.shape
-    return y.transpose(1, 2).reshape(B, T, H * hs)
 
 
 class ValueExtractorV2(ValueExtractor):
@@ -135,8 +130,8 @@ class _WindowMemory(nn.Module):
         beta = self.bandwidth(pair_counts(mask))  # (H, T): β(n_t)
         out = window_retrieval(k, v, k, beta, mask, return_weights=return_weights)
         if return_weights:
-            return _merge_heads(out[0]), out[1]
-        return _merge_heads(out)
+            return merge_heads(out[0]), out[1]
+        return merge_heads(out)
 
     def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
         """A whole prompt (eval): x (B, T, d) -> (B, T, d) and the cache for :meth:`step`."""
@@ -150,7 +145,7 @@ class _WindowMemory(nn.Module):
         y = window_retrieval(k, v, k, self.bandwidth(pair_counts(mask)), mask)
         cache = {"keys": k, "values": v_done, "v_last": v_tilde[:, :, -1:],
                  "state": (u[:, :, -1], m[:, :, -1])}  # fmt: skip
-        return _merge_heads(y), cache
+        return merge_heads(y), cache
 
     def step(self, x_t: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
         """One new position x_t (B, 1, d) -> (B, 1, d) and the updated cache: x_t finishes the
@@ -164,7 +159,7 @@ class _WindowMemory(nn.Module):
         y = window_retrieval(cache["keys"][:, :, lo:hi], values[:, :, lo:hi], k_t,
                              self.bandwidth(n))  # (B, H, 1, hs)
         keys = torch.cat([cache["keys"], k_t], dim=2)
-        return _merge_heads(y), {"keys": keys, "values": values, "v_last": v_tilde, "state": state}
+        return merge_heads(y), {"keys": keys, "values": values, "v_last": v_tilde, "state": state}
 
 
 class ShortTermMemory(_WindowMemory):

@@ -121,3 +121,14 @@ def test_layer_of_prefers_an_exact_listing_then_the_longest_glob():
     assert ic.layer_of("p.z", layers) == 0
     assert ic.layer_of("p.y.w", layers) == 2
     assert ic.layer_of("q", layers) is None
+
+
+def test_a_chapter_may_import_any_layer_but_no_private_name():
+    layers = [*LAYERS, ("chapters", ["chapters.sources.*"])]
+    chapter = "from pkg.high import run\nfrom pkg import low\n\nrun()\n"
+    assert check({"chapters/sources/01_x.py": chapter}, layers) == []
+    found = check({"chapters/sources/01_x.py": chapter + "low._helper()\n"}, layers)
+    assert found == [
+        "private name: chapters.sources.01_x reads ._helper, defined in pkg.low "
+        "(chapters/sources/01_x.py:5); give it a public name"
+    ]

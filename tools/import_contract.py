@@ -14,6 +14,9 @@ Every module of ``mosaics_edu`` lies in one layer, and the layers are ordered, l
    package and nowhere in the module that reads it (``model._logits(h)`` from outside the
    model's module).
 
+The chapters' sources (``chapters/sources/*.py``) are checked too, as a layer above all: they
+may import anything, but no private name either (a learner reads what a chapter uses).
+
 Every import counts, wherever it stands: at the top, inside a function (a lazy import is still
 a dependency), under ``if __name__ == "__main__":``. A module that matches no layer is a
 violation too, so a new module gets its place in :data:`LAYERS` before it can ship.
@@ -33,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "mosaics_edu"
+CHAPTERS = "chapters/sources"
 
 # The layers, lowest first: (name, module patterns). A pattern is a module name or an
 # ``fnmatch`` glob; a module takes the layer of its exact name if one lists it, else of the
@@ -69,6 +73,8 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("tools", [
         "mosaics_edu.cli", "mosaics_edu.bench", "mosaics_edu.*.__main__",
     ]),
+    # the chapters: any layer, but no private name
+    ("chapters", ["chapters.sources.*"]),
 ]
 
 
@@ -106,12 +112,11 @@ def read_modules(files: dict[str, str]) -> dict[str, Module]:
     return modules
 
 
-def package_files(root: Path = ROOT, package: str = PACKAGE) -> dict[str, str]:
-    """``{relative path: source}`` of every ``.py`` file of ``package`` under ``root``."""
-    return {
-        p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
-        for p in sorted((root / package).rglob("*.py"))
-    }
+def package_files(root: Path = ROOT, package: str = PACKAGE, chapters: str = CHAPTERS) -> dict[str, str]:
+    """``{relative path: source}`` of every ``.py`` file of ``package`` and of the chapters'
+    sources under ``root``."""
+    paths = [*(root / package).rglob("*.py"), *(root / chapters).glob("*.py")]
+    return {p.relative_to(root).as_posix(): p.read_text(encoding="utf-8") for p in sorted(paths)}
 
 
 def _private_definitions(tree: ast.Module) -> set[str]:

@@ -44,6 +44,7 @@ from .windows import (
 
 __all__ = [
     "ValueExtractorV2",
+    "WindowMemory",
     "ShortTermMemory",
     "LongTermMemory",
     "SwiGLU",
@@ -99,7 +100,7 @@ def draw_delay(seed: int, step: int, layer: int, delay_min: int, delay_max: int)
     return int(rng.integers(delay_min, delay_max + 1))
 
 
-class _WindowMemory(nn.Module):
+class WindowMemory(nn.Module):
     """What both contextual memories share; a subclass says which pairs a query reads
     (``_mask(T)`` for a whole sequence, ``_range(t)`` for one new position)."""
 
@@ -162,7 +163,7 @@ class _WindowMemory(nn.Module):
         return merge_heads(y), {"keys": keys, "values": values, "v_last": v_tilde, "state": state}
 
 
-class ShortTermMemory(_WindowMemory):
+class ShortTermMemory(WindowMemory):
     """Reads the pairs of the last ``window - 1`` positions (h = ``window``)."""
 
     def __init__(self, n_embd: int, n_head: int, window: int, layer: int = 0) -> None:
@@ -178,7 +179,7 @@ class ShortTermMemory(_WindowMemory):
         return short_term_range(t, self.window)
 
 
-class LongTermMemory(_WindowMemory):
+class LongTermMemory(WindowMemory):
     """Reads the pairs at positions ≤ t - m. In training m ~ U{delay_min … delay_max}; in eval
     m = delay.
 
@@ -275,7 +276,7 @@ class MosaicV2Block(nn.Module):
         self.ln_2 = nn.LayerNorm(n_embd, bias=False)
         self.pmem = SwiGLU(n_embd, ffn_size, dropout, layer)
 
-    def _memories(self) -> list[_WindowMemory]:
+    def _memories(self) -> list[WindowMemory]:
         return [self.short] if self.long is None else [self.short, self.long]
 
     def forward(

@@ -91,6 +91,36 @@ def _longest_first_rank(item) -> int:
     return len(LONGEST_FIRST)
 
 
+# Tests that must run on one worker: the browser tests share one JupyterLab server and one browser,
+# the ipywidgets-7 tests one install. Their modules carry `xdist_group` marks, but with pytest 9.2
+# pytest-xdist 3.8 can no longer add the group to a test's id (it writes a field pytest no longer
+# reads: pytest-dev/pytest-xdist#1386), so `--dist loadgroup` handed each test out alone: the
+# browser tests ran on both workers at once, two servers, two browsers, two idle kernels. The
+# scheduler below takes the group from these path prefixes when the id carries none
+# (tests/test_worker_groups.py keeps them and the marks in step).
+WORKER_GROUPS = {"tests/ui/": "browser", "tests/test_ipywidgets7.py": "ipywidgets7"}
+
+
+def worker_group(nodeid: str) -> str | None:
+    """The group a test id belongs to: its ``@group`` suffix, else its path's (None: no group)."""
+    if nodeid.rfind("@") > nodeid.rfind("]"):
+        return nodeid.rsplit("@", 1)[1]
+    return next((g for prefix, g in WORKER_GROUPS.items() if nodeid.startswith(prefix)), None)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class _Grouped(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid) or nodeid
+
+    return _Grouped(config, log)
+
+
 
 def _leftovers(mark: str) -> list:
     """Processes other than this one that carry ``mark`` in their environment and still run."""

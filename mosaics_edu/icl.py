@@ -44,6 +44,8 @@ __all__ = [
     "STORY_MODEL_KINDS",
     "NameMention",
     "bootstrap_band",
+    "resample_indices",
+    "band_from_indices",
     "copyable_fraction",
     "curve_crossings",
     "load_story_model",
@@ -183,17 +185,41 @@ def bootstrap_band(losses: np.ndarray, n_boot: int = 1000, level: float = 0.9, s
     band is the central ``level`` of those averages, position by position. Resampling whole
     windows keeps the correlation between positions of one window. For the difference of two
     models measured on the same windows, pass ``losses_a - losses_b`` (a paired comparison).
+    The replicates are :func:`resample_indices` (``seed``); the band is :func:`band_from_indices`.
     """
     losses = np.asarray(losses, dtype=np.float64)
     if losses.ndim != 2 or losses.shape[0] < 2:
         raise ValueError(f"losses must be (N, T) with N >= 2 windows, got shape {losses.shape}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), e.g. 0.9, got {level!r}")
     if not isinstance(n_boot, int) or n_boot < 10:
         raise ValueError(f"n_boot must be an int >= 10, got {n_boot!r}")
-    rng = np.random.default_rng(seed)
+    return band_from_indices(losses, resample_indices(losses.shape[0], n_boot, seed), level)
+
+
+def resample_indices(n: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """(n_boot, n) window indices: each row draws ``n`` of the windows 0 … n-1 with replacement."""
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def band_from_indices(losses: np.ndarray, idx: np.ndarray, level: float = 0.9) -> Band:
+    """The percentile bootstrap band of the mean over windows of ``losses`` (N, T), for the given
+    replicates ``idx`` ((n_boot, N) window indices, e.g. :func:`resample_indices`).
+
+    Replicate ``r`` is the mean of the windows ``idx[r]``; ``lo`` and ``hi`` are the
+    ``(1 - level) / 2`` and ``(1 + level) / 2`` quantiles of the replicates at each position
+    (numpy's default, linear interpolation); ``mean`` is the mean of all N windows.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    idx = np.asarray(idx)
+    if losses.ndim != 2 or losses.shape[0] < 2:
+        raise ValueError(f"losses must be (N, T) with N >= 2 windows, got shape {losses.shape}")
     n = losses.shape[0]
-    idx = rng.integers(0, n, size=(n_boot, n))  # (n_boot, N)
+    if idx.ndim != 2 or idx.shape[1] != n or not np.issubdtype(idx.dtype, np.integer):
+        raise ValueError(f"idx must be (n_boot, N = {n}) integer window indices, got {idx.dtype} {idx.shape}")
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise ValueError(f"idx must hold window indices in [0, {n}), got {idx.min()} … {idx.max()}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), e.g. 0.9, got {level!r}")
+    n_boot = idx.shape[0]
     # mean of each replicate, via counts: (n_boot, N) @ (N, T) / N
     counts = np.zeros((n_boot, n))
     np.add.at(counts, (np.arange(n_boot)[:, None], idx), 1.0)

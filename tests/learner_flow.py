@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 from kernel_guard import run_watched
-from notebook_run import learner_env
+from notebook_run import learner_env, with_session_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -96,7 +96,7 @@ def session_problems(nb: nbformat.NotebookNode, stem: str) -> tuple[list[str], l
 
 def pytest_nbval(saved: Path, cwd: Path) -> subprocess.CompletedProcess:
     """The learner's command on the saved notebook, in a fresh process (watched for hangs)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = with_session_runs({k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")})
     cmd = [sys.executable, "-m", "pytest", "--nbval", "-p", "no:cacheprovider",
            os.path.relpath(saved, cwd)]
     res = run_watched(cmd, cwd=cwd, env=env)

@@ -14,7 +14,9 @@ import nbformat
 from kernel_guard import KernelHang
 from kernel_guard import execute as _guarded_execute
 
-__all__ = ["execute", "KernelHang", "learner_env", "THREAD_VARS"]
+from mosaics_edu import run_cache
+
+__all__ = ["execute", "KernelHang", "learner_env", "with_session_runs", "THREAD_VARS"]
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -29,7 +31,15 @@ def learner_env() -> dict[str, str]:
     if (os.cpu_count() or 1) < 2:
         env.update({k: "2" for k in THREAD_VARS})
     env.update(OMP_WAIT_POLICY="PASSIVE", OPENBLAS_THREAD_TIMEOUT="4")
-    return env
+    return with_session_runs(env)
+
+
+def with_session_runs(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a notebook kernel (or a ``pytest --nbval`` run of one) of this test session:
+    ``train.train`` in it loads a run that another notebook of the session already trained with
+    the same inputs, and stores the runs it trains (tests/conftest.py, mosaics_edu/run_cache.py)."""
+    folder = os.environ.get("MOSAICS_SESSION_RUNS")
+    return {**env, run_cache.ENV: folder} if folder else dict(env)
 
 
 def execute(

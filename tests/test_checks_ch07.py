@@ -9,6 +9,7 @@ from check_contract import table_tests
 
 from mosaics_edu import inspection
 from mosaics_edu.checks import CheckFailed, ch07
+from mosaics_edu.models import GPT, MemoryMosaicLM
 
 
 def _raises(check, fn, *fragments):
@@ -143,39 +144,37 @@ def test_dla_reference_is_the_packages_attribution():
     torch.testing.assert_close(got, att["block1.pmem"][0])
 
 
-# ---- 7.3 one ablation ------------------------------------------------------------------------
+# ---- 7.3 ablate a head with a hook before W_o --------------------------------------------------
 
 
-def loss_change_by_hand(model, idx, targets, layer, head, is_name):
-    full = inspection.per_token_loss(model, idx, targets)
-    cut = inspection.per_token_loss(model, idx, targets, ablate=[(layer, "cmem", head)])
-    names = (cut[is_name] - full[is_name]).mean()
-    others = cut[~is_name].mean() - full[~is_name].mean()  # mean of a difference = difference of means
-    return names.item(), others.item()
+def ablate_clone(memory, head):
+    hs = memory.c_proj.in_features // memory.n_head
+
+    def zero_head(module, inputs):
+        y = inputs[0].clone()  # (B, T, d): the heads side by side
+        y[..., head * hs:(head + 1) * hs] = 0
+        return (y,)
+
+    return memory.c_proj.register_forward_pre_hook(zero_head)
 
 
-def test_loss_change_correct_variants_pass(capsys):
-    ch07.check_loss_change(ch07.reference_loss_change)
-    ch07.check_loss_change(loss_change_by_hand)
-    assert capsys.readouterr().out.count("passed") == 2
+def test_ablate_head_reference_passes_and_a_stub_fails(capsys):
+    ch07.check_ablate_head(ablate_clone)
+    assert "passed" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        ch07.check_ablate_head(lambda memory, head: (_ for _ in ()).throw(NotImplementedError()))
 
 
-@pytest.mark.parametrize("diagnosis", list(ch07.LOSS_CHANGE_MISTAKES))
-def test_every_loss_change_mistake_is_diagnosed(diagnosis):
-    flags = ch07.LOSS_CHANGE_MISTAKES[diagnosis]
-    _raises(ch07.check_loss_change, lambda *a: ch07._loss_change_variant(*a, **flags), diagnosis)
+@pytest.mark.parametrize("diagnosis", list(ch07.ABLATE_MISTAKES))
+def test_every_ablation_mistake_is_diagnosed(diagnosis):
+    flags = ch07.ABLATE_MISTAKES[diagnosis]
+    _raises(ch07.check_ablate_head, lambda m, h: ch07._ablate_variant(m, h, **flags), diagnosis)
 
 
-def test_loss_change_other_wrong_answers():
-    _raises(ch07.check_loss_change, lambda *a: (0.0, 0.0), "wrong")
-
-    def ablated_pmem(model, idx, targets, layer, head, is_name):
-        full = inspection.per_token_loss(model, idx, targets)
-        cut = inspection.per_token_loss(model, idx, targets, ablate=[(layer, "pmem", None)])
-        d = cut - full
-        return d[is_name].mean().item(), d[~is_name].mean().item()
-
-    _raises(ch07.check_loss_change, ablated_pmem, "wrong")
+def test_the_models_of_the_cases_carry_no_hook_afterwards():
+    ch07.check_ablate_head(ablate_clone)
+    for kind, (model, _, _) in ch07._story_models().items():
+        assert not ch07._hooks(model), kind
 
 
 # ---- tables: wrong answers (several in the regimes of the cases) and correct variants -----------
@@ -275,71 +274,128 @@ def d_einsum(component, residual, gain, unembed, scale, eps):
 DLA_RIGHT = [("numpy", dla_numpy), ("layer-norm", dla_layernorm), ("einsum", d_einsum)]
 
 
-def l_per_sequence(model, idx, targets, layer, head, is_name):  # the mean of per-sequence means
-    d = (inspection.per_token_loss(model, idx, targets, ablate=[(layer, "cmem", head)])
-         - inspection.per_token_loss(model, idx, targets))
-    return (float(np.mean([d[b][is_name[b]].mean().item() for b in range(len(d))])),
-            float(np.mean([d[b][~is_name[b]].mean().item() for b in range(len(d))])))
+def a_output_hook(memory, head):  # a forward hook: W_o's output, not its input
+    hs = memory.c_proj.in_features // memory.n_head
+
+    def zero(module, inputs, output):
+        output = output.clone()
+        output[..., head * hs:(head + 1) * hs] = 0
+        return output
+
+    return memory.c_proj.register_forward_hook(zero)
 
 
-def l_weighted_wrong(model, idx, targets, layer, head, is_name):  # weights each sequence by its length
-    d = (inspection.per_token_loss(model, idx, targets, ablate=[(layer, "cmem", head)])
-         - inspection.per_token_loss(model, idx, targets))
-    names = [d[b][is_name[b]].sum().item() / is_name[0].sum().item() for b in range(len(d))]
-    others = [d[b][~is_name[b]].sum().item() / (~is_name[0]).sum().item() for b in range(len(d))]
-    return float(np.mean(names)), float(np.mean(others))
+def a_from_one(memory, head):  # heads counted from 1
+    hs = memory.c_proj.in_features // memory.n_head
+    return memory.c_proj.register_forward_pre_hook(
+        lambda m, inp: (inp[0] * (torch.arange(inp[0].shape[-1]) // hs != head - 1),))
 
 
-def l_pmem(model, idx, targets, layer, head, is_name):
-    full = inspection.per_token_loss(model, idx, targets)
-    cut = inspection.per_token_loss(model, idx, targets, ablate=[(layer, "pmem", None)])
-    d = cut - full
-    return d[is_name].mean().item(), d[~is_name].mean().item()
+def a_no_return(memory, head):  # forgets to return the handle
+    ablate_clone(memory, head)
 
 
-def l_intact_minus_ablated(model, idx, targets, layer, head, is_name):
-    d = (inspection.per_token_loss(model, idx, targets)
-         - inspection.per_token_loss(model, idx, targets, ablate=[(layer, "cmem", head)]))
-    return d[is_name].mean().item(), d[~is_name].mean().item()
+def a_zero_weights(memory, head):  # edits W_o's weights instead of hooking
+    hs = memory.c_proj.in_features // memory.n_head
+    with torch.no_grad():
+        memory.c_proj.weight[:, head * hs:(head + 1) * hs] = 0
+    return memory.c_proj.register_forward_pre_hook(lambda m, inp: None)
 
 
-def l_losses_not_changes(model, idx, targets, layer, head, is_name):  # the ablated losses themselves
-    cut = inspection.per_token_loss(model, idx, targets, ablate=[(layer, "cmem", head)])
-    return cut[is_name].mean().item(), cut[~is_name].mean().item()
+def a_head_size(memory, head):  # the mosaic's attribute: the GPT's attention has none
+    def zero(module, inputs):
+        y = inputs[0].clone()
+        y[..., head * memory.head_size:(head + 1) * memory.head_size] = 0
+        return (y,)
+
+    return memory.c_proj.register_forward_pre_hook(zero)
 
 
-def l_head_zero(model, idx, targets, layer, head, is_name):  # always head 0
-    d = (inspection.per_token_loss(model, idx, targets, ablate=[(layer, "cmem", 0)])
-         - inspection.per_token_loss(model, idx, targets))
-    return d[is_name].mean().item(), d[~is_name].mean().item()
+def a_first_sequence(memory, head):  # zeroes the head in the first sequence only
+    hs = memory.c_proj.in_features // memory.n_head
+
+    def zero(module, inputs):
+        y = inputs[0].clone()
+        y[0, :, head * hs:(head + 1) * hs] = 0
+        return (y,)
+
+    return memory.c_proj.register_forward_pre_hook(zero)
 
 
-LOSS_WRONG = [
-    ("per-sequence", l_per_sequence, "averaged the sequences' means", "unequal-groups"),
-    ("weighted-by-first", l_weighted_wrong, "every failing case is one where the sequences hold different",
-     "unequal-groups"),
-    ("pmem", l_pmem, "wrong"),
-    ("intact-minus-ablated", l_intact_minus_ablated, "returned intact minus ablated"),
-    ("losses-not-changes", l_losses_not_changes, "wrong"),
-    ("head-zero", l_head_zero, "ignores its argument `head`"),
-    ("zeros", lambda *a: (0.0, 0.0), "wrong"),
+def a_from_the_end(memory, head):  # counts from the end: [-hs:-0] is empty for the last head
+    H = memory.n_head
+    hs = memory.c_proj.in_features // H
+
+    def zero(module, inputs):
+        y = inputs[0].clone()
+        y[..., -(H - head) * hs:-(H - head - 1) * hs] = 0
+        return (y,)
+
+    return memory.c_proj.register_forward_pre_hook(zero)
+
+
+def a_two_hooks(memory, head):  # registers the hook twice, returns one handle
+    ablate_clone(memory, head)
+    return ablate_clone(memory, head)
+
+
+def a_always_head_zero(memory, head):
+    return ablate_clone(memory, 0)
+
+
+ABLATE_WRONG = [
+    ("output-hook", a_output_hook, "zeroed features of W_o's *output*"),
+    ("from-one", a_from_one, "counted the heads from 1"),
+    ("no-return", a_no_return, "not the handle"),
+    ("zero-weights", a_zero_weights, "changed the weights `c_proj.weight` of `memory` in place"),
+    ("head-size", a_head_size, "raised AttributeError", "gpt"),
+    ("first-sequence", a_first_sequence, "idx holds two sequences", "batch"),
+    ("from-the-end", a_from_the_end, "the head is the last one", "last-head"),
+    ("two-hooks", a_two_hooks, "a hook is still registered"),
+    ("head-zero", a_always_head_zero, "ignores its argument `head`"),
 ]
 
 
-def l_masked_sums(model, idx, targets, layer, head, is_name):
-    d = (inspection.per_token_loss(model, idx, targets, ablate=[(layer, "cmem", head)])
-         - inspection.per_token_loss(model, idx, targets)).double()
-    m = is_name.double()
-    return float((d * m).sum() / m.sum()), float((d * (1 - m)).sum() / (1 - m).sum())
+def ablate_mask(memory, head):  # a (H, hs) mask over a view of the heads
+    H = memory.n_head
+
+    def zero(module, inputs):
+        B, T, d = inputs[0].shape
+        keep = torch.ones(H, 1)
+        keep[head] = 0
+        return ((inputs[0].view(B, T, H, d // H) * keep).reshape(B, T, d),)
+
+    return memory.c_proj.register_forward_pre_hook(zero)
 
 
-LOSS_RIGHT = [("package", ch07.reference_loss_change), ("by-hand", loss_change_by_hand),
-              ("masked-sums", l_masked_sums)]
+def ablate_in_place(memory, head):  # edits the hook's input in place (a fresh tensor here)
+    hs = memory.c_proj.in_features // memory.n_head
+
+    def zero(module, inputs):
+        inputs[0][..., head * hs:(head + 1) * hs] = 0
+
+    return memory.c_proj.register_forward_pre_hook(zero)
+
+
+def ablate_cat(memory, head):
+    hs = memory.c_proj.in_features // memory.n_head
+
+    def zero(module, inputs):
+        y = inputs[0]
+        parts = list(y.split(hs, dim=-1))  # H blocks of (B, T, hs)
+        parts[head] = torch.zeros_like(parts[head])
+        return (torch.cat(parts, dim=-1),)
+
+    return memory.c_proj.register_forward_pre_hook(zero)
+
+
+ABLATE_RIGHT = [("clone", ablate_clone), ("mask", ablate_mask), ("in-place", ablate_in_place),
+                ("cat", ablate_cat)]
 
 test_induction_wrong, test_induction_right = table_tests(ch07.check_induction_score, INDUCTION_WRONG,
                                                          INDUCTION_RIGHT)
 test_dla_wrong, test_dla_right = table_tests(ch07.check_direct_logit_attribution, DLA_WRONG, DLA_RIGHT)
-test_loss_wrong, test_loss_right = table_tests(ch07.check_loss_change, LOSS_WRONG, LOSS_RIGHT)
+test_ablate_wrong, test_ablate_right = table_tests(ch07.check_ablate_head, ABLATE_WRONG, ABLATE_RIGHT)
 
 
 def test_cases_are_in_the_regimes_they_name():
@@ -357,10 +413,10 @@ def test_cases_are_in_the_regimes_they_name():
             assert regime in ch07.DLA_REGIMES
             assert {"tiny-variance": bool(resid.var(-1, unbiased=False).min() <= eps),
                     "large-eps": eps >= 0.1, "scale-not-one": scale != 1.0}[regime], regime
-    for case in ch07.loss_change_cases():
-        is_name = case[5]
-        counts = is_name.sum(1)
+    for case in ch07.ablation_cases():
+        model, idx, _, layer, head = case
         for regime in case.regime:
-            assert regime in ch07.LOSS_CHANGE_REGIMES
-            assert {"unequal-groups": len(set(counts.tolist())) > 1,
-                    "equal-groups": len(set(counts.tolist())) == 1}[regime], regime
+            assert regime in ch07.ABLATE_REGIMES
+            assert {"mosaic": isinstance(model, MemoryMosaicLM), "gpt": isinstance(model, GPT),
+                    "first-head": head == 0, "last-head": head == model.config.n_head - 1,
+                    "batch": idx.shape[0] >= 2}[regime], regime

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 import torch
@@ -11,60 +9,27 @@ from check_contract import table_tests
 
 from mosaics_edu.checks import CheckFailed, ch08
 
-# ---- exercise 8.1: β(n) ----------------------------------------------------------------------
+# ---- exercise 8.1: how fast the best β grows --------------------------------------------------
 
 
-def beta_numpy(n, theta0, theta1, theta_alpha):
-    alpha = min(abs(theta_alpha), 1.0)
-    beta = math.exp(min(theta1, 10)) * np.maximum(n, 1) ** alpha + math.exp(min(theta0, 10))
-    return np.minimum(beta, math.exp(10))
+def growth_polyfit(sizes, betas, mse_grid, n_min):
+    best = betas[np.argmin(mse_grid, axis=1)]
+    keep = sizes >= n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
 
 
-def beta_torch_float32(n, theta0, theta1, theta_alpha):
-    n = torch.as_tensor(n, dtype=torch.float32).clamp_min(1)
-    t = torch.tensor([theta0, theta1, theta_alpha], dtype=torch.float32)
-    beta = t[1].clamp(max=10).exp() * n ** t[2].abs().clamp(max=1) + t[0].clamp(max=10).exp()
-    return beta.clamp(max=math.exp(10))
+def test_growth_reference_passes_and_a_stub_fails(capsys):
+    ch08.check_beta_growth_exponent(growth_polyfit)
+    assert "passed" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        ch08.check_beta_growth_exponent(lambda *a: (_ for _ in ()).throw(NotImplementedError()))
 
 
-def beta_list(n, theta0, theta1, theta_alpha):  # a plain list is an answer too
-    return [beta_numpy(np.array(float(x)), theta0, theta1, theta_alpha) for x in n]
-
-
-@pytest.mark.parametrize("answer", [beta_numpy, beta_torch_float32])
-def test_beta_correct_variants_pass(answer):
-    ch08.check_adaptive_beta(answer)
-
-
-def beta_in_place(n, theta0, theta1, theta_alpha):
-    np.maximum(n, 1, out=n)  # modifies the caller's array
-    return beta_numpy(n, theta0, theta1, theta_alpha)
-
-
-def beta_ignores_theta0(n, theta0, theta1, theta_alpha):
-    return beta_numpy(n, 1.5, theta1, theta_alpha)
-
-
-def beta_float16(n, theta0, theta1, theta_alpha):
-    return beta_numpy(n, theta0, theta1, theta_alpha).astype(np.float16)
-
-
-@pytest.mark.parametrize(
-    "answer, match",
-    [
-        (lambda n, a, b, c: ch08._beta_variant(n, a, b, c, clamp_alpha=False), "did not cap α at 1"),
-        (lambda n, a, b, c: ch08._beta_variant(n, a, b, c, abs_alpha=False), "θ_α itself"),
-        (lambda n, a, b, c: ch08._beta_variant(n, a, b, c, clamp_n=False), "empty memory"),
-        (lambda n, a, b, c: ch08._beta_variant(n, a, b, c, swap=True), "swapped β₀ and β₁"),
-        (lambda n, a, b, c: ch08._beta_variant(n, a, b, c, cap=False), "did not cap β"),
-        (beta_in_place, "in place"),
-        (beta_ignores_theta0, "adaptive_beta"),
-        (beta_float16, "adaptive_beta"),
-    ],
-)
-def test_beta_wrong_answers_fail_with_a_diagnosis(answer, match):
-    with pytest.raises(CheckFailed, match=match):
-        ch08.check_adaptive_beta(answer)
+@pytest.mark.parametrize("diagnosis", list(ch08.GROWTH_MISTAKES))
+def test_growth_mistakes_are_diagnosed(diagnosis):
+    with np.errstate(all="ignore"), pytest.raises(CheckFailed) as err:
+        ch08.check_beta_growth_exponent(ch08.GROWTH_MISTAKES[diagnosis])
+    assert diagnosis in str(err.value)
 
 
 # ---- exercise 8.2: gated keys ----------------------------------------------------------------
@@ -176,51 +141,106 @@ def test_masks_wrong_answers_fail_with_a_diagnosis(answer, match):
 # ---- tables: wrong answers (several in the regimes of the cases) and correct variants -----------
 
 
-def b_cap_ten(n, theta0, theta1, theta_alpha):  # "the cap is 10"
-    return np.minimum(beta_numpy(n, theta0, theta1, theta_alpha), 10.0)
+def g_wrong_axis(sizes, betas, mse_grid, n_min):  # the argmin down each column
+    best = betas[np.argmin(mse_grid, axis=0)]
+    keep = sizes >= n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
 
 
-def b_clamp_then_abs(n, theta0, theta1, theta_alpha):
-    alpha = abs(min(theta_alpha, 1.0))
-    beta = math.exp(min(theta1, 10)) * np.maximum(n, 1) ** alpha + math.exp(min(theta0, 10))
-    return np.minimum(beta, math.exp(10))
+def g_strictly_above(sizes, betas, mse_grid, n_min):  # off by one: n > n_min
+    best = betas[np.argmin(mse_grid, axis=1)]
+    keep = sizes > n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
 
 
-def b_no_theta_cap(n, theta0, theta1, theta_alpha):  # only β itself capped
-    alpha = min(abs(theta_alpha), 1.0)
-    return np.minimum(math.exp(theta1) * np.maximum(n, 1) ** alpha + math.exp(theta0), math.exp(10))
+def g_every_size(sizes, betas, mse_grid, n_min):  # n_min forgotten in the fit
+    best = betas[np.argmin(mse_grid, axis=1)]
+    return best, np.polyfit(np.log(sizes), np.log(best), 1)[0]
 
 
-def b_n_plus_one(n, theta0, theta1, theta_alpha):  # n + 1 instead of max(n, 1)
-    return beta_numpy(np.asarray(n) + 1, theta0, theta1, theta_alpha)
+def g_fixed_n_min(sizes, betas, mse_grid, n_min):  # the chapter's 16 typed in
+    return growth_polyfit(sizes, betas, mse_grid, 16)
 
 
-def b_torch_float16(n, theta0, theta1, theta_alpha):
-    return torch.as_tensor(beta_numpy(n, theta0, theta1, theta_alpha)).half()
+def g_last_of_a_tie(sizes, betas, mse_grid, n_min):  # the largest β among equal errors
+    best = betas[len(betas) - 1 - np.argmin(mse_grid[:, ::-1], axis=1)]
+    keep = sizes >= n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
 
 
-BETA_WRONG = [
-    ("cap-ten", b_cap_ten, "capped β at 10 instead of e^10", "mid-range"),
-    ("clamp-then-abs", b_clamp_then_abs, "capped θ_α at 1 before taking its absolute value",
-     "alpha-below-minus-one"),
-    ("list-of-scalars", beta_list, "your function raised TypeError", "two-d"),
-    ("n-plus-one", b_n_plus_one, "entries differ"),
-    ("float16", b_torch_float16, "float16"),
-    ("in-place", beta_in_place, "in place"),
-    ("ignores-theta0", beta_ignores_theta0, "ignores its argument `theta0`"),
+def g_log10_beta(sizes, betas, mse_grid, n_min):  # log10 on one axis, ln on the other
+    best = betas[np.argmin(mse_grid, axis=1)]
+    keep = sizes >= n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log10(best[keep]), 1)[0]
+
+
+def g_intercept(sizes, betas, mse_grid, n_min):
+    best = betas[np.argmin(mse_grid, axis=1)]
+    keep = sizes >= n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[1]
+
+
+def g_against_index(sizes, betas, mse_grid, n_min):  # log β against the position of n, not log n
+    best = betas[np.argmin(mse_grid, axis=1)]
+    keep = sizes >= n_min
+    return best, np.polyfit(np.arange(len(sizes))[keep], np.log(best[keep]), 1)[0]
+
+
+def g_in_place(sizes, betas, mse_grid, n_min):  # log of the errors written over the caller's grid
+    np.log(mse_grid, out=mse_grid)
+    return growth_polyfit(sizes, betas, mse_grid, n_min)
+
+
+def g_float16(sizes, betas, mse_grid, n_min):
+    best, slope = growth_polyfit(sizes, betas, mse_grid, n_min)
+    return best, np.float16(slope)
+
+
+def g_lowest_errors(sizes, betas, mse_grid, n_min):  # the errors, not the β's
+    best = mse_grid.min(axis=1)
+    keep = sizes >= n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
+
+
+GROWTH_WRONG = [
+    ("wrong-axis", g_wrong_axis, "took the argmin down each column", "square"),
+    ("n-above-n-min", g_strictly_above, "left out the size n = n_min", "n-min-is-a-size"),
+    ("every-size", g_every_size, "fitted every size", "below-n-min"),
+    ("fixed-n-min", g_fixed_n_min, "ignores its argument `n_min`"),
+    ("last-of-a-tie", g_last_of_a_tie, "the first (smaller) one is the best", "tie"),
+    ("log10-beta", g_log10_beta, "mixed bases divide the slope"),
+    ("intercept", g_intercept, "returned the fit's intercept"),
+    ("against-index", g_against_index, "the slope is wrong"),
+    ("in-place", g_in_place, "in place"),
+    ("float16", g_float16, "float16"),
+    ("lowest-errors", g_lowest_errors, "returned the lowest error of each size"),
 ]
 
 
-def b_torch_float64_loop(n, theta0, theta1, theta_alpha):
-    out = np.empty(np.shape(n))
-    for i in np.ndindex(out.shape):
-        out[i] = min(math.exp(min(theta1, 10)) * max(float(np.asarray(n)[i]), 1.0)
-                     ** min(abs(theta_alpha), 1.0) + math.exp(min(theta0, 10)), math.exp(10))
-    return out
+def g_log10_both(sizes, betas, mse_grid, n_min):  # one base for both axes: the same slope
+    best = np.array([betas[min(range(len(betas)), key=lambda j: row[j])] for row in mse_grid])
+    x, y = np.log10(sizes[sizes >= n_min]), np.log10(best[sizes >= n_min])
+    return best, ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
 
 
-BETA_RIGHT = [("numpy", beta_numpy), ("torch-float32", beta_torch_float32), ("loop", b_torch_float64_loop),
-              ("no-theta-cap", b_no_theta_cap)]  # e^θ > e^10 makes β > e^10: β's own cap covers it
+def g_torch_float32(sizes, betas, mse_grid, n_min):
+    sizes, betas, grid = (torch.as_tensor(a, dtype=torch.float32) for a in (sizes, betas, mse_grid))
+    best = betas[grid.argmin(dim=1)]
+    keep = sizes >= n_min
+    x = torch.stack([sizes[keep].log(), torch.ones(int(keep.sum()))], dim=1)  # (K, 2)
+    slope = torch.linalg.lstsq(x, best[keep].log()[:, None]).solution[0, 0]
+    return best, slope
+
+
+def g_log2_lstsq(sizes, betas, mse_grid, n_min):
+    best = betas[mse_grid.argmin(axis=1)]
+    keep = np.flatnonzero(sizes >= n_min)
+    x = np.stack([np.log2(sizes[keep]), np.ones(len(keep))], axis=1)
+    return best, float(np.linalg.lstsq(x, np.log2(best[keep]), rcond=None)[0][0])
+
+
+GROWTH_RIGHT = [("polyfit", growth_polyfit), ("log10-both-loops", g_log10_both),
+                ("torch-float32", g_torch_float32), ("log2-lstsq", g_log2_lstsq)]
 
 
 def k_gate_both(k_tilde, log_gate, log_decay):
@@ -305,22 +325,22 @@ MASKS_WRONG = [
 ]
 MASKS_RIGHT = [("torch", masks_torch), ("loops", masks_loops), ("tril", masks_tril)]
 
-test_beta_wrong, test_beta_right = table_tests(ch08.check_adaptive_beta, BETA_WRONG, BETA_RIGHT)
+test_growth_wrong, test_growth_right = table_tests(ch08.check_beta_growth_exponent, GROWTH_WRONG,
+                                                   GROWTH_RIGHT)
 test_keys_wrong, test_keys_right = table_tests(ch08.check_gated_keys, KEYS_WRONG, KEYS_RIGHT)
 test_masks_wrong, test_masks_right = table_tests(ch08.check_window_masks, MASKS_WRONG, MASKS_RIGHT)
 
 
 def test_cases_are_in_the_regimes_they_name():
-    for case in ch08.BETA_CASES:
-        n, t0, t1, ta = case
-        beta = ch08._beta_variant(n, t0, t1, ta, cap=False)
-        capped = ch08.reference_adaptive_beta(n, t0, t1, ta)
+    for k, case in enumerate(ch08.growth_cases()):
+        sizes, betas, grid, n_min = case
+        slope = ch08.reference_beta_growth(*case)[1]
         for regime in case.regime:
-            assert regime in ch08.BETA_REGIMES
-            assert {"cap-binds": bool((beta > math.exp(10)).any()), "theta-cap": max(t0, t1) > 10,
-                    "alpha-cap": abs(ta) > 1, "alpha-below-minus-one": ta < -1, "negative-alpha": ta < 0,
-                    "empty": bool((np.asarray(n) == 0).any()), "two-d": np.ndim(n) == 2,
-                    "mid-range": bool(((capped > 10) & (capped < math.exp(10))).any())}[regime], regime
+            assert regime in ch08.GROWTH_REGIMES
+            assert {"below-n-min": abs(ch08._growth_variant(*case, keep="all")[1] - slope) > 0.01,
+                    "n-min-is-a-size": n_min in sizes, "square": grid.shape[0] == grid.shape[1],
+                    "tie": any((row == row.min()).sum() > 1 for row in grid),
+                    "circle": k == 1}[regime], regime
     for case in ch08.keys_cases():
         k, b, a = case
         for regime in case.regime:

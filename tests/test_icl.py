@@ -145,6 +145,26 @@ def test_bootstrap_band_known_cases():
         icl.bootstrap_band(small[:1])
 
 
+def test_band_from_indices_is_the_replicate_loop_and_bootstrap_bands_draws():
+    rng = np.random.default_rng(4)
+    losses = rng.normal(size=(7, 3))
+    idx = rng.integers(0, 7, size=(50, 7))
+    band = icl.band_from_indices(losses, idx, level=0.8)
+    reps = np.stack([losses[row].mean(axis=0) for row in idx])  # one replicate per row, by hand
+    np.testing.assert_allclose(band.lo, np.quantile(reps, 0.1, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(band.hi, np.quantile(reps, 0.9, axis=0), rtol=1e-12)
+    np.testing.assert_allclose(band.mean, losses.mean(axis=0))
+    drawn = icl.bootstrap_band(losses, n_boot=50, level=0.8, seed=5)
+    again = icl.band_from_indices(losses, icl.resample_indices(7, 50, seed=5), level=0.8)
+    np.testing.assert_array_equal(drawn.lo, again.lo)
+    np.testing.assert_array_equal(drawn.hi, again.hi)
+    for bad, match in ((idx[:, :6], "idx must be"), (idx + 7, r"\[0, 7\)"), (idx * 1.0, "integer")):
+        with pytest.raises(ValueError, match=match):
+            icl.band_from_indices(losses, bad)
+    with pytest.raises(ValueError, match="level"):
+        icl.band_from_indices(losses, idx, level=1.0)
+
+
 def test_curve_crossings():
     a = np.array([3.0, 2.0, 1.0, 0.0])
     b = np.array([0.0, 1.0, 2.0, 3.0])

@@ -42,7 +42,7 @@ import pytest
 from build_notebooks import LEARNER_DIR, ROOT, SOLUTIONS_DIR, sources
 from kernel_guard import run_watched
 from nbclient.exceptions import CellExecutionError
-from notebook_run import execute, learner_env
+from notebook_run import execute, learner_env, with_session_runs
 
 from mosaics_edu.checks import CheckFailed, ch00
 
@@ -97,7 +97,7 @@ def _run_and_save(nb: nbformat.NotebookNode, clone: Path, stem: str) -> Path:
 
 def _pytest_nbval(saved: Path, cwd: Path) -> subprocess.CompletedProcess:
     """The learner's command in a fresh process: ``pytest --nbval <saved notebook>``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = with_session_runs({k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")})
     cmd = [sys.executable, "-m", "pytest", "--nbval", os.path.relpath(saved, cwd)]
     res = run_watched(cmd, cwd=cwd, env=env)  # a hung kernel is killed and the run repeated once
     res.stdout = ANSI.sub("", res.stdout)

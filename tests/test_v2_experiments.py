@@ -23,6 +23,19 @@ def test_bandwidth_toy_best_beta_grows_and_the_learned_exponent_is_near_it():
     assert np.log(r["mse_learned"]).sum() <= np.log(r["mse_fixed"]).sum() + 0.05
 
 
+def test_beta_growth_exponent_recovers_a_known_power_and_refuses_bad_input():
+    sizes, betas = np.array([4.0, 16, 64, 256, 1024]), np.logspace(-2, 4, 601)  # a fine grid
+    grid = (np.log(betas)[None, :] - 0.5 - 0.3 * np.log(sizes)[:, None]) ** 2  # valley at β = e^0.5 n^0.3
+    best, slope = xp.beta_growth_exponent(sizes, betas, grid, n_min=16)
+    assert best.shape == (5,) and slope == pytest.approx(0.3, abs=0.01)
+    with pytest.raises(ValueError, match="mse_grid must have shape"):
+        xp.beta_growth_exponent(sizes, betas, grid.T, n_min=16)
+    with pytest.raises(ValueError, match="lower n_min"):
+        xp.beta_growth_exponent(sizes, betas, grid, n_min=1000)
+    with pytest.raises(ValueError, match="positive"):
+        xp.beta_growth_exponent(sizes - 4, betas, grid, n_min=16)
+
+
 def test_retrieval_mse_limits():
     g = torch.Generator().manual_seed(0)
     keys, values, queries, targets = xp.circle_memories(2, 50, 5, 0.0, g)

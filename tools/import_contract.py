@@ -56,8 +56,8 @@ LAYERS: list[tuple[str, list[str]]] = [
         "mosaics_edu.models", "mosaics_edu.v2", "mosaics_edu.v2.model",
         "mosaics_edu.registry", "mosaics_edu.flops",
     ]),
-    # training: config, schedule, Trainer, the checkpoint format
-    ("training", ["mosaics_edu.train", "mosaics_edu.checkpoint"]),
+    # training: config, schedule, Trainer, the checkpoint format, the test session's run cache
+    ("training", ["mosaics_edu.train", "mosaics_edu.checkpoint", "mosaics_edu.run_cache"]),
     # what the chapters use: toys and figures, experiments, inspection, exercise checks, widgets
     ("course", [
         "mosaics_edu.toys", "mosaics_edu.softmax", "mosaics_edu.induction", "mosaics_edu.compare",

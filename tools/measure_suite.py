@@ -10,9 +10,9 @@ split between the processes that map them, the memory the tree really holds), an
 notebook kernels; at the end it reads the CPU time of every process of the tree (user + system),
 which a busy machine barely changes: on an idle machine with N cores the command cannot take less
 than that divided by N. At the PSS peak it also records the PSS of each kind of process (notebook
-kernels, nbval subprocesses, JupyterLab, the browser, pytest workers, other). One JSON line per
-run is appended to ``--out``; a summary is printed. A run fails (exit 1) if the command fails or a
-kernel is still alive after it.
+kernels, nbval subprocesses, JupyterLab, the browser and its Playwright driver, pytest workers, the
+pytest controller, other: ``KINDS``). One JSON line per run is appended to ``--out``; a summary is
+printed. A run fails (exit 1) if the command fails or a kernel is still alive after it.
 """
 
 from __future__ import annotations
@@ -54,15 +54,22 @@ def _is_kernel(p: psutil.Process) -> bool:
         return False
 
 
+# What a process of the tree is, for the memory breakdown: the first needle its command line holds.
+# An xdist worker is started by execnet as `python -u -c "import sys;exec(eval(sys.stdin.readline()))"`
+# (its command line names neither xdist nor execnet); the controller and nested runs are `-m pytest`.
 KINDS = (("kernel", "ipykernel_launcher"), ("nbval", "--nbval"), ("jupyterlab", "jupyter-lab"),
-         ("jupyterlab", "jupyter_server"), ("browser", "chromium"), ("pytest worker", "execnet"),
-         ("pytest worker", "xdist"))
+         ("jupyterlab", "jupyter_server"), ("browser", "chromium"),
+         ("playwright driver", "playwright/driver"),
+         ("pytest worker", "exec(eval(sys.stdin.readline()))"), ("pytest", "-m pytest"))
+
+
+def kind_of(cmdline: str) -> str:
+    """The kind (``KINDS``) of a process with this command line; "other" if none matches."""
+    return next((kind for kind, needle in KINDS if needle in cmdline), "other")
 
 
 def _kind(p: psutil.Process) -> str:
-    """What a process of the tree is, for the memory breakdown (its command line decides)."""
-    line = " ".join(p.cmdline())
-    return next((kind for kind, needle in KINDS if needle in line), "other")
+    return kind_of(" ".join(p.cmdline()))
 
 
 def sample(pid: int, with_pss: bool) -> dict:

@@ -34,8 +34,8 @@
 # **By the end of this chapter you will be able to**
 #
 # - measure in-context learning as the loss at each position of the context, in and out of the
-#   training distribution, with bootstrap bands, and as the probability of a name at its later
-#   mentions;
+#   training distribution, with a paired bootstrap band you build yourself, and as the
+#   probability of a name at its later mentions;
 # - say what RegBench asks: languages from random automata, never the same in training and test,
 #   learned from the strings in the context alone;
 # - sample strings from an automaton, and compute the *reference distribution* (what a perfect
@@ -159,6 +159,56 @@ for cond, stories in held_out.items():
 # the central 90 % of the resampled averages at each position. Both models are measured on the
 # same windows, so their difference is a *paired* comparison: we bootstrap the difference itself,
 # which is much tighter than comparing two separate bands.
+#
+# **Exercise 6.1 — `paired_band`** (★★, 15 minutes). Build that band yourself. `losses_a` and
+# `losses_b` are `(N, T)` float arrays: two models' losses on the same `N` windows, position by
+# position. `idx` is an `(n_boot, N)` int array of window indices, one row per bootstrap
+# replicate (drawn with replacement, as `np.random.default_rng(seed).integers(0, N, (n_boot, N))`
+# does; the caller draws them, so your answer is exact). `level` is in `(0, 1)`, e.g. 0.9.
+# Return `(mean, lo, hi)`, three `(T,)` float arrays: `mean` is the mean over the `N` windows of
+# the difference `losses_a − losses_b`; replicate `r` is the mean of the difference over the
+# windows `idx[r]`; `lo` and `hi` are the `(1 − level) / 2` and `(1 + level) / 2` quantiles of
+# the replicates at each position (`np.quantile`'s default). Do not modify the inputs.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Both models read the same windows, so a window that is hard for one is hard for the other. Take
+# the difference first, window by window, and resample *that*: one array of shape `(N, T)`.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `d = losses_a - losses_b`. Fancy indexing `d[idx]` has shape `(n_boot, N, T)`: replicate `r`'s
+# windows. Average over the windows (axis 1) to get `(n_boot, T)` replicate means; the band is
+# the spread of those means over the replicates (axis 0), not the spread of the windows.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2], axis=0)  # the central `level`
+# ```
+# </details>
+
+# %% tags=["exercise"]
+def paired_band(losses_a: np.ndarray, losses_b: np.ndarray, idx: np.ndarray,
+                level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, lo, hi), each (T,): the mean of losses_a - losses_b over windows, and its band."""
+    ### BEGIN SOLUTION
+    d = losses_a - losses_b  # (N, T): the paired difference, window by window
+    reps = d[idx].mean(axis=1)  # (n_boot, N, T) -> (n_boot, T): one mean per replicate
+    lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return d.mean(axis=0), lo, hi
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch06.check_paired_band(paired_band)
+
+# %% [markdown]
+# The package's `icl.bootstrap_band(losses_a - losses_b, n_boot, seed=0)` draws `idx` from the
+# seed and computes the same band; the table below uses it.
 #
 # > **Predict before you run.** Where will the mosaic's lead over the GPT be larger: on stories
 # > like the training ones, or on the question game? Will the lead grow deeper into the context?
@@ -431,7 +481,7 @@ assert len(minimal) <= len(raw)
 # and in each state every outgoing symbol is equally likely. There is no stop probability: the
 # length of each string is drawn first.
 #
-# **Exercise 6.1 — `sample_string`** (★, 10 minutes). Return a list of `length` symbol ids: start
+# **Exercise 6.2 — `sample_string`** (★, 10 minutes). Return a list of `length` symbol ids: start
 # in state 0, pick one of the state's outgoing symbols uniformly at random with `rng` (for
 # example `syms[rng.integers(len(syms))]`), follow its arrow, repeat. `automaton.out_symbols(state)`
 # gives the sorted ids of the outgoing symbols and `automaton.step(state, symbol)` the next state.
@@ -518,7 +568,7 @@ assert lengths["RegBench (paper)"].mean() > 3 * lengths["RegBench-mini (CPU)"].m
 #
 # There is one row per input position, every token but the last one.
 #
-# **Exercise 6.2 — `reference_rows`** (★★, 15 minutes). Return the reference distribution of a
+# **Exercise 6.3 — `reference_rows`** (★★, 15 minutes). Return the reference distribution of a
 # sample as an array of shape (L − 1, 20), where L = `len(sample.tokens)` and 20 is the vocabulary
 # (`.` = 0, `a` … `r` = 1 … 18, `|` = 19 = `SEP`). Use `sample.automaton.step` and
 # `.out_symbols`. A sample has $L \ge 2$ tokens, holds one string or several joined by `|`, and
@@ -575,7 +625,7 @@ ch06.check_reference_rows(reference_rows)
 #   tokens. Accuracy only asks for the top guess; TVD also asks whether the probabilities are
 #   spread equally over *all* the valid symbols.
 #
-# **Exercise 6.3 — `accuracy_and_tvd`** (★, 10 minutes). Given `probs` and `reference`, both
+# **Exercise 6.4 — `accuracy_and_tvd`** (★, 10 minutes). Given `probs` and `reference`, both
 # (P, 20) for P ≥ 1 positions, each row summing to 1, return `(accuracy, tvd)` as two floats.
 # When several symbols share a row's top probability, the first of them (lowest id, the one
 # `np.argmax` returns) is the prediction. Do not modify the arguments.
@@ -625,7 +675,7 @@ ch06.check_accuracy_and_tvd(accuracy_and_tvd)
 # a symbol determines the state. For an automaton where two states can be entered by the same
 # symbol, the trigram does better.
 #
-# **Exercise 6.4 — `bigram_next`** (★★, 20 minutes). Write the in-context bigram. Given the
+# **Exercise 6.5 — `bigram_next`** (★★, 20 minutes). Write the in-context bigram. Given the
 # token ids of a sample, return an array (L, 20) whose row t predicts token t + 1 from
 # `tokens[: t + 1]`:
 #
@@ -639,7 +689,7 @@ ch06.check_accuracy_and_tvd(accuracy_and_tvd)
 # - `|` is never counted and never predicted.
 #
 # A context has been *seen* once at least one pair starting with it has been counted. There is one
-# row per token, L in all (exercise 6.2 has L − 1): the last row predicts what would follow the
+# row per token, L in all (exercise 6.3 has L − 1): the last row predicts what would follow the
 # whole sample, which no score uses but which costs nothing. Return an array `(L, 20)` whose rows
 # sum to 1; do not modify `tokens`.
 
@@ -731,7 +781,7 @@ assert score_probabilities(torch.from_numpy(ref), torch.from_numpy(ref)) == (len
 # seen before matches no pair, so all pairs share the weight: the average of every next symbol so
 # far, which is how the bigram backs off to the unigram. At $\beta = 0$ every row is that average.
 #
-# **Exercise 6.5 — `memory_bigram`** (★★, 10 minutes). `symbols` is a 1-D int array of $T \ge 1$
+# **Exercise 6.6 — `memory_bigram`** (★★, 10 minutes). `symbols` is a 1-D int array of $T \ge 1$
 # ids in `[0, vocab)` (one RegBench-mini string, say), `vocab` the number of ids, `beta` $\ge 0$.
 # Return a `(T, vocab)` float array whose row $t$ is $\hat p_t$ above: the prediction of
 # $x_{t+1}$ from the stored pairs (key $x_s$, value $x_{s+1}$) for $s = 0 \dots t-1$. Compute the

@@ -43,7 +43,6 @@
 # %%
 import inspect
 import json
-import math
 import textwrap
 import time
 
@@ -119,48 +118,6 @@ assert (cfg.short_window, cfg.delay_min, cfg.delay_max, cfg.delay) == (32, 8, 32
 # caps β at $e^{10}$ (v1's largest β), so that the logits stay finite in float16, and counts an
 # empty memory as $n = 1$ (its answer is 0 anyway, and the gradient of $n^\alpha$ stays finite).
 #
-# **Exercise 8.1 — `adaptive_beta`** (★, 10 minutes). Return β(n) for an array of pair counts
-# `n` and the three raw parameters. Mind the four caps (θ₀ and θ₁ at 10, α at 1, β at $e^{10}$)
-# and the empty memory. `n` is an array of non-negative counts of any shape (0 is an empty
-# memory, counted as 1); the θ's are any real numbers, so θ_α may be below −1 (take its absolute
-# value first, then cap at 1). Return a float array of the shape of `n`.
-
-# %% [markdown] tags=["hints"]
-# <details><summary><b>Hint 1</b> (a nudge)</summary>
-#
-# Three numbers come from the raw parameters before `n` enters at all: $\beta_0$, $\beta_1$
-# and $\alpha$, each with its own cap. Then one line per count, and a last cap on β itself.
-# </details>
-#
-# <details><summary><b>Hint 2</b> (the approach)</summary>
-#
-# `beta0, beta1 = exp(min(theta0, 10)), exp(min(theta1, 10))`; `alpha = min(abs(theta_alpha),
-# 1)` (absolute value first); then `beta1 * np.maximum(n, 1) ** alpha + beta0`, capped with
-# `np.minimum(..., exp(10))` — the cap is $e^{10} \approx 22{,}026$, not 10.
-# </details>
-#
-# <details><summary><b>Hint 3</b> (the key line)</summary>
-#
-# ```python
-# beta = beta1 * np.maximum(np.asarray(n, dtype=np.float64), 1.0) ** alpha + beta0
-# ```
-# </details>
-
-# %% tags=["exercise"]
-def adaptive_beta(n: np.ndarray, theta0: float, theta1: float, theta_alpha: float) -> np.ndarray:
-    """β(n) = min(β₁·max(n, 1)^α + β₀, e^10) for pair counts n (any shape)."""
-    ### BEGIN SOLUTION
-    beta0, beta1 = math.exp(min(theta0, 10.0)), math.exp(min(theta1, 10.0))
-    alpha = min(abs(theta_alpha), 1.0)
-    beta = beta1 * np.maximum(np.asarray(n, dtype=np.float64), 1.0) ** alpha + beta0
-    return np.minimum(beta, math.exp(10.0))
-    ### END SOLUTION
-
-
-# %% tags=["check"]
-ch08.check_adaptive_beta(adaptive_beta)
-
-# %% [markdown]
 # The package's `AdaptiveBandwidth` holds one (θ₀, θ₁, θ_α) per head and returns β for every
 # head and every position at once. At initialisation β grows from 9 at one pair to about 49 at a
 # thousand:
@@ -184,6 +141,58 @@ assert beta_at_init.shape == (4, 5) and torch.all(beta_at_init[:, 1:].diff(dim=1
 # size counts equally) and compare its α with the exponent of the best β's growth. We also
 # compare the error of the learned β(n) with that of the single β that is best over all sizes.
 #
+# **Exercise 8.1 — `beta_growth_exponent`** (★★, 15 minutes). The toy's first step is a table:
+# `mse_grid` (S, G), the test error of the retrieval for each memory size $n_i$ (a row) and each
+# β on a grid (a column). Read the answer off it: the best β of each size (the grid β of lowest
+# error in its row; when two tie, the first, smaller one) and the slope $e$ of the least-squares
+# line through the points (log n, log best β) over the sizes n ≥ `n_min`, so that best β ∝ $n^e$.
+# The smallest memories are left out of the fit because their best β may sit at the grid's lower
+# edge, where the grid, not the data, decides it. `sizes` (S,) holds increasing positive counts,
+# `betas` (G,) an increasing positive grid, and at least two sizes are ≥ `n_min`. Return
+# `(best_beta, slope)`: an array (S,) and a number. The next cell sets the slope beside the
+# MISE-optimal 2/(p+4).
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Two steps: one argmin per row, then a straight line in log–log coordinates. Which axis of
+# `mse_grid` runs over the β's?
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `betas[np.argmin(mse_grid, axis=1)]` is the best β of every size (`np.argmin` returns the first
+# of equal minima). Keep the sizes with a boolean mask `sizes >= n_min`, and take the logarithm
+# of both n and the best β — the same base on both axes (which base does not change the slope;
+# mixing two does).
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# slope = np.polyfit(np.log(sizes[keep]), np.log(best_beta[keep]), 1)[0]  # [slope, intercept]
+# ```
+# </details>
+
+# %% tags=["exercise"]
+def beta_growth_exponent(sizes: np.ndarray, betas: np.ndarray, mse_grid: np.ndarray,
+                         n_min: int) -> tuple[np.ndarray, float]:
+    """The best β of each memory size, and the log–log slope of its growth over the sizes n ≥ n_min.
+
+    sizes (S,), betas (G,), mse_grid (S, G) -> best_beta (S,), slope (a float)
+    """
+    ### BEGIN SOLUTION
+    best_beta = betas[np.argmin(mse_grid, axis=1)]  # (S,)
+    keep = sizes >= n_min
+    slope = np.polyfit(np.log(sizes[keep]), np.log(best_beta[keep]), 1)[0]
+    return best_beta, float(slope)
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch08.check_beta_growth_exponent(beta_growth_exponent)
+
+# %% [markdown]
 # > **Predict before you run.** Will the best β grow with n, and at about what rate? Will gradient
 # > descent find a similar α, and will the learned β(n) beat the single β that is best over all sizes?
 #
@@ -201,7 +210,7 @@ toy = xp.bandwidth_toy()
 learned = toy["learned"]
 print(f"best β on the grid, n = {toy['sizes'].tolist()}:")
 print("   ", np.round(toy["best_beta"].astype(float), 1).tolist())
-print(f"slope of log(best β) against log n (n ≥ 16): {toy['fitted_exponent']:.2f}; "
+print(f"slope of log(best β) against log n (n ≥ 16, as in exercise 8.1): {toy['fitted_exponent']:.2f}; "
       f"MISE-optimal asymptote 2/(p+4): {toy['optimal_exponent']:.2f}")
 print(f"learned: α = {learned['alpha']:.2f}, β₁ = {learned['beta1']:.2f}, β₀ = {learned['beta0']:.2f}")
 print(f"best single β over all sizes: {toy['fixed_beta']:.1f}")

@@ -8,20 +8,24 @@ Three exercises, each compared with :mod:`mosaics_edu.inspection`:
 - ``direct_logit_attribution(component, residual, gain, unembed, scale, eps)`` — one residual
   component's direct share of the target logits, through the final LayerNorm with its σ held at
   the full residual's value (reference: the formula of ``inspection.logit_attribution``);
-- ``loss_change(model, idx, targets, layer, head, is_name)`` — ablate one contextual-memory head
-  and return the mean loss change on the name targets and on the others (reference: two means of
-  ``inspection.per_token_loss`` differences).
+- ``ablate_head(memory, head)`` — register a forward pre-hook on ``memory.c_proj`` (W_o) that
+  zeroes one head's output and return its handle; run on the shipped story models, the model's
+  per-token loss must equal the package's ablation (``inspection.per_token_loss(..., ablate=...)``)
+  and be intact again after ``handle.remove()``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from .. import inspection, models
-from . import Case, compare, notebook_check
+from .. import icl, inspection, models
+from ..data import generate_stories
+from . import Case, call_learner, compare, fail, learner_line, notebook_check
 
 CHAPTER = "07_looking_inside"
 H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
@@ -29,19 +33,19 @@ H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
 __all__ = [
     "check_induction_score",
     "check_direct_logit_attribution",
-    "check_loss_change",
+    "check_ablate_head",
     "reference_induction_score",
     "reference_direct_logit_attribution",
-    "reference_loss_change",
+    "reference_ablation",
     "INDUCTION_MISTAKES",
     "DLA_MISTAKES",
-    "LOSS_CHANGE_MISTAKES",
+    "ABLATE_MISTAKES",
     "induction_cases",
     "dla_cases",
-    "loss_change_cases",
+    "ablation_cases",
     "INDUCTION_REGIMES",
     "DLA_REGIMES",
-    "LOSS_CHANGE_REGIMES",
+    "ABLATE_REGIMES",
 ]
 
 
@@ -260,101 +264,166 @@ def check_direct_logit_attribution(direct_logit_attribution: Callable[..., torch
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 7.3: one ablation
+# exercise 7.3: ablate a head with a hook before W_o
 # --------------------------------------------------------------------------------------------
 
 
-def reference_loss_change(
-    model: torch.nn.Module,
-    idx: torch.Tensor,
-    targets: torch.Tensor,
-    layer: int,
-    head: int,
-    is_name: torch.Tensor,
-) -> tuple[float, float]:
-    """(mean loss change on name targets, on the other targets), ablated minus intact."""
-    return inspection.ablation_loss_change(model, idx, targets, (layer, "cmem", head), is_name)
+@functools.lru_cache(maxsize=1)
+def _story_models() -> dict[str, tuple[torch.nn.Module, torch.Tensor, torch.Tensor]]:
+    """The shipped story models, each with test-story windows: {kind: (model, idx, targets)}."""
+    out = {}
+    for kind in icl.STORY_MODEL_KINDS:
+        model, tok = icl.load_story_model(kind)
+        windows = icl.story_windows(tok, generate_stories(4, seed=0, split="test"), 48, n_windows=2)
+        out[kind] = (model, windows[:, :-1], windows[:, 1:])  # idx, targets: (2, 48)
+    return out
 
 
-def _loss_change_variant(
-    model, idx, targets, layer, head, is_name, *, sign=1.0, swap=False, pooled=False, which=None,
-    per_sequence=False,
-):
-    if which == "swapped":
-        layer, head = head, layer
-    ablate = [(layer, "cmem", None if which == "memory" else head)]
-    full = inspection.per_token_loss(model, idx, targets)
-    diff = sign * (inspection.per_token_loss(model, idx, targets, ablate=ablate) - full)
-    if pooled:
-        m = float(diff.mean())
-        return m, m
-    if per_sequence:  # the mean of each sequence's mean: equal to the pooled mean only for equal groups
-        rows = range(len(diff))
-        return (float(np.mean([float(diff[b][is_name[b]].mean()) for b in rows])),
-                float(np.mean([float(diff[b][~is_name[b]].mean()) for b in rows])))
-    a, b = float(diff[is_name].mean()), float(diff[~is_name].mean())
-    return (b, a) if swap else (a, b)
+def _memory(model: torch.nn.Module, layer: int) -> torch.nn.Module:
+    """The module whose W_o (``c_proj``) mixes the heads: a block's cmem (mosaic) or attn (GPT)."""
+    block = model.blocks[layer]
+    return block.cmem if isinstance(model, models.MemoryMosaicLM) else block.attn
 
 
-LOSS_CHANGE_MISTAKES: dict[str, dict] = {
-    f"returned intact minus ablated; the change is ablated minus intact (a head that helps gives a "
-    f"positive change) {H2}": {"sign": -1.0},
-    f"returned the two groups in the wrong order: (names, others) {H2}": {"swap": True},
-    f"averaged over every target instead of per group {H2}": {"pooled": True},
-    f"zeroed the whole contextual memory of the block instead of one head {H3}": {"which": "memory"},
-    f"swapped layer and head in the ablation {H3}": {"which": "swapped"},
-    f"averaged the sequences' means: with sequences holding different numbers of name targets, the "
-    f"mean over all the name targets together is not the mean of per-sequence means {H2}":
-        {"per_sequence": True},
-}
-
-LOSS_CHANGE_REGIMES = {
-    "unequal-groups": f"the sequences hold different numbers of name targets, so a mean of "
-                      f"per-sequence means differs from the mean over all targets {H2}",
-    "equal-groups": f"every sequence holds the same number of name targets {H2}",
-}
+def _hooks(model: torch.nn.Module) -> list[str]:
+    """The modules of ``model`` that carry a forward hook or pre-hook (by name)."""
+    return [name or "the model" for name, m in model.named_modules()
+            if m._forward_pre_hooks or m._forward_hooks]
 
 
-def loss_change_cases() -> list[Case]:
-    torch.manual_seed(3)
-    model = models.MemoryMosaicLM(
-        models.MosaicConfig(vocab_size=24, block_size=24, n_layer=2, n_head=2, n_embd=16)
-    )
-    g = torch.Generator().manual_seed(5)
+def _per_token_loss(model: torch.nn.Module, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
-        for p in model.parameters():
-            p.add_(0.4 * torch.randn(p.shape, generator=g))
-    block = torch.randint(0, 24, (2, 8), generator=g)
-    idx = torch.cat([block, block, block[:, :4]], dim=1)  # (2, 20): repeats to copy
-    targets = torch.roll(idx, -1, 1)
-    is_name = torch.zeros_like(idx, dtype=torch.bool)
-    is_name[:, 8:19] = True
-    uneven = is_name.clone()
-    uneven[1, 11:19] = False  # the second sequence: 3 name targets, the first: 11
-    return [Case(model, idx, targets, 1, 0, is_name, regime="equal-groups", why="block 1, head 0"),
-            Case(model, idx, targets, 0, 1, is_name, regime="equal-groups", why="block 0, head 1"),
-            Case(model, idx, targets, 1, 1, uneven, regime="unequal-groups",
-                 why="block 1, head 1; 11 name targets in one sequence, 3 in the other")]
+        logits, _ = model(idx)  # (B, T, V)
+    return torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")
+
+
+def hooked_losses(ablate_head: Callable, model: torch.nn.Module, idx: torch.Tensor, targets: torch.Tensor,
+                  layer: int, head: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run ``ablate_head(memory, head)`` on block ``layer`` of ``model``, then the model itself:
+    the per-token loss (B, T) with the hook in place, and again after ``handle.remove()``."""
+    memory = _memory(model, layer)
+    weights = {k: v.clone() for k, v in memory.state_dict().items()}
+    handle = call_learner(CHAPTER, "ablate_head", ablate_head, memory, head)
+    changed = [k for k, v in memory.state_dict().items() if not torch.equal(v, weights[k])]
+    if changed:
+        if callable(getattr(handle, "remove", None)):
+            handle.remove()
+        fail(CHAPTER, "ablate_head", f"your function changed the weights `{changed[0]}` of `memory` in "
+             f"place: a hook leaves the weights alone and zeroes the head's features in the tensor it "
+             f"receives {H1}", "in-place")
+    if not callable(getattr(handle, "remove", None)):
+        fail(CHAPTER, "ablate_head", f"it returned {type(handle).__name__}, not the handle that "
+             f"`register_forward_pre_hook` gives: return it, so that `handle.remove()` puts the head "
+             f"back {H3}", "return")
+    try:
+        ablated = _per_token_loss(model, idx, targets)
+    except Exception as err:  # noqa: BLE001 — a crash inside the learner's hook
+        handle.remove()
+        fail(CHAPTER, "ablate_head", f"the model's forward pass raised {type(err).__name__} with your "
+             f"hook in place: {err}{learner_line(err, ablate_head)}", "crash")
+    handle.remove()
+    left = _hooks(model)
+    if left:
+        fail(CHAPTER, "ablate_head", f"after `handle.remove()` a hook is still registered on {left[0]}: "
+             f"register one hook and return its handle {H3}", "mistake")
+    return ablated, _per_token_loss(model, idx, targets)
+
+
+def reference_ablation(model: torch.nn.Module, idx: torch.Tensor, targets: torch.Tensor, layer: int,
+                       head: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The package's ablation (``inspection.trace``, the head zeroed before W_o), then the intact model."""
+    kind = "cmem" if isinstance(model, models.MemoryMosaicLM) else "attn"
+    return (inspection.per_token_loss(model, idx, targets, ablate=[(layer, kind, head)]),
+            inspection.per_token_loss(model, idx, targets))
+
+
+def _zero(y: torch.Tensor, cols) -> torch.Tensor:
+    y = y.clone()
+    y[..., cols] = 0
+    return y
+
+
+def _ablate_variant(memory, head, *, where="input", cols="block", target="c_proj",
+                    keep_only=False):  # fmt: skip
+    H = memory.n_head
+    hs = memory.c_proj.in_features // H
+    sl = {"block": slice(head * hs, (head + 1) * hs), "from-one": slice((head - 1) * hs, head * hs),
+          "strided": slice(head, None, H), "width-h": slice(head * H, (head + 1) * H),
+          "all": slice(None)}[cols]
+
+    def pre(module, inputs):
+        y = inputs[0]
+        if keep_only:
+            return (y - _zero(y, sl),)
+        return (_zero(y, sl),)
+
+    def post(module, inputs, output):
+        return _zero(output, sl)
+
+    module = memory if target == "memory" else memory.c_proj
+    return module.register_forward_hook(post) if where == "output" else module.register_forward_pre_hook(pre)
+
+
+ABLATE_MISTAKES: dict[str, dict] = {
+    f"zeroed features of W_o's *output* (the residual stream) with a forward hook; the head's output "
+    f"is W_o's *input*: use `register_forward_pre_hook` on `memory.c_proj` {H2}": {"where": "output"},
+    f"zeroed a slice of the memory's input x, before the keys and values; the head's output is what "
+    f"enters W_o (`memory.c_proj`) {H1}": {"target": "memory"},
+    f"counted the heads from 1: head h (0-based) holds the features h·hs to (h+1)·hs {H2}":
+        {"cols": "from-one"},
+    f"zeroed every H-th feature (head, head + H, ...): W_o's input holds the heads side by side, "
+    f"each a block of hs = d / H features {H2}": {"cols": "strided"},
+    f"used n_head as the head's width: a head holds hs = d / n_head features "
+    f"(`memory.c_proj.in_features // memory.n_head`) {H2}": {"cols": "width-h"},
+    f"zeroed every head, not head `head` alone {H2}": {"cols": "all"},
+    f"kept head `head` and zeroed the others: the ablation zeroes that one head {H2}": {"keep_only": True},
+}
+
+ABLATE_REGIMES = {
+    "mosaic": f"the memory is the mosaic's contextual memory (`blocks[i].cmem`) {H1}",
+    "gpt": f"the memory is the GPT's attention (`blocks[i].attn`), which has `n_head` and `c_proj` "
+           f"but no `head_size` {H2}",
+    "first-head": f"the head is head 0, whose features are the first hs of W_o's input {H2}",
+    "last-head": f"the head is the last one, whose features are the last hs of W_o's input {H2}",
+    "batch": f"idx holds two sequences: the hook must zero the head in every sequence and position {H3}",
+}
+
+
+def ablation_cases() -> list[Case]:
+    """Five ablations on the shipped story models, on windows of the test stories."""
+    cases = []
+    for kind, layer, head, batch, regime in [
+        ("mosaic", 1, 2, 2, ("mosaic", "batch")), ("mosaic", 0, 0, 1, ("mosaic", "first-head")),
+        ("mosaic", 1, 3, 1, ("mosaic", "last-head")), ("gpt", 0, 3, 2, ("gpt", "last-head", "batch")),
+        ("gpt", 1, 0, 1, ("gpt", "first-head")),
+    ]:
+        model, idx, targets = _story_models()[kind]
+        memory = f"blocks[{layer}].{'cmem' if kind == 'mosaic' else 'attn'}"
+        cases.append(Case(model, idx[:batch], targets[:batch], layer, head, regime=regime,
+                          why=f"the shipped {kind}, {memory}, head {head}",
+                          show=f"memory = the shipped {kind}'s {memory}, head = {head}; the model then "
+                               f"reads {batch} test window(s) of 48 tokens"))
+    return cases
 
 
 @notebook_check
-def check_loss_change(loss_change: Callable[..., tuple[float, float]]) -> None:
-    """Exercise 7.3: ablate one contextual-memory head; mean loss change on names and on the rest."""
+def check_ablate_head(ablate_head: Callable[[torch.nn.Module, int], Any]) -> None:
+    """Exercise 7.3: a forward pre-hook on W_o that zeroes one head, checked against the package's
+    ablation on the shipped story models (and the model intact again after ``handle.remove()``)."""
     compare(
         CHAPTER,
-        "loss_change",
-        loss_change,
-        reference_loss_change,
-        loss_change_cases(),
-        mistakes={
-            d: (lambda *a, f=f: _loss_change_variant(*a, **f)) for d, f in LOSS_CHANGE_MISTAKES.items()
-        },
-        arg_names=("model", "idx", "targets", "layer", "head", "is_name"),
-        regimes=LOSS_CHANGE_REGIMES,
-        rebuild="ch07.loss_change_cases()[{k}]",
-        items=("the change on names", "the change on the others"),
+        "ablate_head",
+        functools.partial(hooked_losses, ablate_head),
+        reference_ablation,
+        ablation_cases(),
+        mistakes={d: functools.partial(hooked_losses, lambda m, h, f=f: _ablate_variant(m, h, **f))
+                  for d, f in ABLATE_MISTAKES.items()},
+        arg_names=("model", "idx", "targets", "layer", "head"),
+        regimes=ABLATE_REGIMES,
+        rebuild="ch07.ablation_cases()[{k}]",
+        items=("the per-token loss with your hook in place", "the per-token loss after handle.remove()"),
         float32_probe=False,
-        atol=1e-5,  # two float32 losses of ~3 nats subtracted: the order of the sums shows at 1e-6
-        hint=f"Use inspection.per_token_loss with and without ablate=[(layer, 'cmem', head)]; return "
-        f"(mean of the difference where is_name, mean where not) {H2}.",
+        atol=1e-4,  # the same sums in another order (the package sums per-head products): ~1e-6 nats
+        hint=f"W_o's input (B, T, d) holds head h at the features h·hs to (h+1)·hs, hs = d / n_head; "
+             f"zero those in a forward pre-hook on memory.c_proj and return its handle {H2}",
     )

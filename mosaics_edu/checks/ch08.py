@@ -2,9 +2,9 @@
 
 Three exercises, each compared with the package's v2 modules (:mod:`mosaics_edu.v2`):
 
-- ``adaptive_beta(n, theta0, theta1, theta_alpha)`` — β(n) = min(β₁ n^α + β₀, e^10) with
-  β₀ = e^{min(θ₀, 10)}, β₁ = e^{min(θ₁, 10)}, α = min(|θ_α|, 1), an empty memory counted as n = 1
-  (reference :class:`mosaics_edu.v2.bandwidth.AdaptiveBandwidth`);
+- ``beta_growth_exponent(sizes, betas, mse_grid, n_min)`` — the best β of each memory size on a
+  grid of test errors, and the slope of log best β against log n over n ≥ n_min (reference
+  :func:`mosaics_edu.v2.experiments.beta_growth_exponent`), compared with the MISE-optimal exponent;
 - ``gated_keys(k_tilde, log_gate, log_decay)`` — unit keys of the gated recursion
   k̄_t = e^{b_t} k̃_t + e^{a_t} k̄_{t-1} (reference :func:`mosaics_edu.v2.gated_keys.gated_leaky_plain`,
   normalised);
@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..v2.bandwidth import AdaptiveBandwidth
+from ..v2.experiments import beta_growth_exponent, circle_memories, retrieval_mse
 from ..v2.gated_keys import gated_leaky_plain
 from ..v2.windows import long_term_mask, short_term_mask
 from . import Case, compare, notebook_check
@@ -29,14 +29,14 @@ CHAPTER = "08_v2_and_scaling"
 H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
 
 __all__ = [
-    "check_adaptive_beta",
+    "check_beta_growth_exponent",
     "check_gated_keys",
     "check_window_masks",
-    "reference_adaptive_beta",
+    "reference_beta_growth",
     "reference_gated_keys",
     "reference_window_masks",
-    "BETA_CASES",
-    "BETA_REGIMES",
+    "growth_cases",
+    "GROWTH_REGIMES",
     "keys_cases",
     "KEYS_REGIMES",
     "MASKS_CASES",
@@ -45,96 +45,108 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 8.1: β(n)
+# exercise 8.1: how fast the best β grows
 # --------------------------------------------------------------------------------------------
 
 
-def reference_adaptive_beta(n: np.ndarray, theta0: float, theta1: float, theta_alpha: float) -> np.ndarray:
-    """β(n) of one head with raw parameters (θ₀, θ₁, θ_α), through the package's module."""
-    module = AdaptiveBandwidth(1)
-    with torch.no_grad():
-        module.log_beta0.fill_(theta0)
-        module.log_beta1.fill_(theta1)
-        module.alpha_param.fill_(theta_alpha)
-        module.double()
-        return module(torch.as_tensor(n, dtype=torch.float64))[0].numpy()
+def reference_beta_growth(sizes: np.ndarray, betas: np.ndarray, mse_grid: np.ndarray,
+                          n_min: int) -> tuple[np.ndarray, float]:
+    """The best β per size and the log–log slope over n ≥ n_min (the package's own fit)."""
+    return beta_growth_exponent(sizes, betas, mse_grid, n_min)
 
 
-_E10 = float(np.exp(10.0))
+def _growth_variant(sizes, betas, mse_grid, n_min, *, pick=np.argmin, keep="ge", log_x=np.log, log_y=np.log,
+                    swap_axes=False, intercept=False, return_mse=False, axis_ok=True):  # fmt: skip
+    sizes, betas, grid = (np.asarray(x, dtype=np.float64) for x in (sizes, betas, mse_grid))
+    best = grid.min(axis=1) if return_mse else betas[pick(grid, axis=1 if axis_ok else 0)]
+    mask = {"ge": sizes >= n_min, "gt": sizes > n_min, "all": np.ones(len(sizes), dtype=bool)}[keep]
+    x, y = log_x(sizes[mask]), log_y(best[mask])
+    if swap_axes:
+        x, y = y, x
+    slope, offset = np.polyfit(x, y, 1)
+    return best, float(offset if intercept else slope)
 
 
-def _beta_variant(n, theta0, theta1, theta_alpha, *, clamp_alpha=True, abs_alpha=True, clamp_n=True,
-                  swap=False, cap=True, cap_value=_E10, clamp_first=False):  # fmt: skip
-    n = np.asarray(n, dtype=np.float64)
-    t0, t1 = (min(theta0, 10.0), min(theta1, 10.0)) if cap else (theta0, theta1)
-    b0, b1 = np.exp(t0), np.exp(t1)
-    if swap:
-        b0, b1 = b1, b0
-    if clamp_first:  # min(θ_α, 1) first, then |·|: a θ_α below -1 escapes the cap
-        a = abs(min(theta_alpha, 1.0))
-    else:
-        a = abs(theta_alpha) if abs_alpha else theta_alpha
-        a = min(a, 1.0) if clamp_alpha else a
-    n = np.maximum(n, 1.0) if clamp_n else n
-    beta = b1 * n**a + b0
-    return np.minimum(beta, cap_value) if cap else beta
-
-
-BETA_MISTAKES: dict[str, Callable] = {
-    f"did not cap α at 1: α = min(|θ_α|, 1), so β grows at most linearly in n {H2}":
-        lambda *a: _beta_variant(*a, clamp_alpha=False),
-    f"used θ_α itself as the exponent; α = min(|θ_α|, 1) is never negative {H2}":
-        lambda *a: _beta_variant(*a, abs_alpha=False),
-    f"capped θ_α at 1 before taking its absolute value: a θ_α below -1 then gives α > 1; take "
-    f"|θ_α| first, then min(·, 1) {H3}": lambda *a: _beta_variant(*a, clamp_first=True),
-    f"let an empty memory (n = 0) give β = β₀; count it as n = 1, as the package does (its answer "
-    f"is 0 anyway, and n^α's gradient stays finite) {H2}":
-        lambda *a: _beta_variant(*a, clamp_n=False),
-    f"swapped β₀ and β₁: β(n) = β₁·n^α + β₀, with β₀ the constant term {H1}":
-        lambda *a: _beta_variant(*a, swap=True),
-    f"did not cap β: β₀ = e^{{min(θ₀,10)}}, β₁ = e^{{min(θ₁,10)}}, and β itself at most e^10 ≈ 22,026 "
-    f"(so that logits stay finite in float16) {H2}": lambda *a: _beta_variant(*a, cap=False),
-    f"capped β at 10 instead of e^10 ≈ 22,026: the cap is on β itself, at e^10 (the 10 caps the "
-    f"θ's, in the exponent) {H2}": lambda *a: _beta_variant(*a, cap_value=10.0),
+_LN10 = "ln 10 ≈ 2.303"
+GROWTH_MISTAKES: dict[str, Callable] = {
+    f"picked the β of the *largest* error on each row (argmax): the best β is the argmin {H1}":
+        lambda *a: _growth_variant(*a, pick=np.argmax),
+    f"took the argmin down each column (axis 0, over the sizes): the best β of a size is the argmin "
+    f"along its row of mse_grid (axis 1), over the β's {H2}": lambda *a: _growth_variant(*a, axis_ok=False),
+    f"returned the lowest error of each size, not the β that gives it: index `betas` with the "
+    f"argmin {H2}": lambda *a: _growth_variant(*a, return_mse=True),
+    f"left out the size n = n_min: the fit keeps n ≥ n_min, not n > n_min {H2}":
+        lambda *a: _growth_variant(*a, keep="gt"),
+    f"fitted every size, including those below n_min (there the best β sits at the grid's edge "
+    f"and flattens the slope) {H2}": lambda *a: _growth_variant(*a, keep="all"),
+    f"took log10 of β but the natural log of n: mixed bases divide the slope by {_LN10}; "
+    f"use one base for both axes {H3}": lambda *a: _growth_variant(*a, log_y=np.log10),
+    f"took the natural log of β but log10 of n: mixed bases multiply the slope by {_LN10}; "
+    f"use one base for both axes {H3}": lambda *a: _growth_variant(*a, log_x=np.log10),
+    f"fitted log n against log β (the axes swapped): the slope we want is d log β / d log n, with "
+    f"log n on the x axis {H3}": lambda *a: _growth_variant(*a, swap_axes=True),
+    f"returned the fit's intercept: np.polyfit(x, y, 1) returns [slope, intercept], highest "
+    f"power first {H3}": lambda *a: _growth_variant(*a, intercept=True),
+    f"fitted β itself, not log β, against log n {H3}": lambda *a: _growth_variant(*a, log_y=lambda b: b),
 }  # fmt: skip
 
-BETA_REGIMES = {
-    "cap-binds": f"β₁·n^α + β₀ exceeds e^10 for some n, so the cap on β binds {H2}",
-    "theta-cap": f"θ₀ or θ₁ exceeds 10, so its cap binds {H2}",
-    "alpha-cap": f"|θ_α| exceeds 1, so α = 1 {H3}",
-    "alpha-below-minus-one": f"θ_α < -1: only min(|θ_α|, 1), in that order, gives α = 1 {H3}",
-    "negative-alpha": f"θ_α is negative, and α = |θ_α| is not {H2}",
-    "empty": f"n contains 0, an empty memory counted as n = 1 {H2}",
-    "two-d": f"n is a 2-D array: β(n) has its shape {H1}",
-    "mid-range": f"β lies between 10 and e^10, where a cap at 10 would bind but the cap at e^10 does "
-                 f"not {H2}",
+GROWTH_REGIMES = {
+    "below-n-min": f"some sizes lie below n_min, and fitting them too changes the slope {H2}",
+    "n-min-is-a-size": f"n_min is one of the sizes, so n ≥ n_min and n > n_min keep different sizes {H2}",
+    "square": f"the grid is square (as many sizes as β's), so an argmin over the wrong axis keeps "
+              f"the shape {H1}",
+    "tie": f"two β's of one row share the lowest error: the first (smaller) one is the best {H1}",
+    "circle": f"the errors are the chapter's kernel regression on the unit circle {H1}",
 }
 
-BETA_CASES = [
-    Case(np.array([0.0, 1.0, 2.0, 10.0, 255.0]), 1.5, 1.5, 1 / 3, regime=("empty", "mid-range"),
-         why="the papers' initialisation"),
-    Case(np.arange(0.0, 40.0), -0.5, 0.7, -0.6, regime=("empty", "negative-alpha"), why="θ_α < 0"),
-    Case(np.array([0.0, 3.0, 100.0, 4096.0]), 12.0, 11.0, 1.7,
-         regime=("empty", "theta-cap", "alpha-cap", "cap-binds"), why="every cap binds"),
-    Case(np.array([1.0, 50.0, 4096.0]), 2.0, 8.5, 0.9, regime=("cap-binds", "mid-range"),
-         why="β crosses e^10 as n grows"),
-    Case(np.array([1.0, 10.0, 1000.0]), 0.0, 0.0, 1.4, regime=("alpha-cap", "mid-range"),
-         why="α capped at 1"),
-    Case(np.array([[0.0, 2.0], [30.0, 700.0]]), 1.0, 2.0, -1.7,
-         regime=("empty", "alpha-below-minus-one", "alpha-cap", "negative-alpha", "mid-range",
-                 "two-d"),
-         why="θ_α = -1.7; a 2-D array of counts"),
-]
+
+def _synthetic_grid(sizes: np.ndarray, betas: np.ndarray, exponent: float, offset: float,
+                    seed: int) -> np.ndarray:
+    """An error grid whose valley follows log β = offset + exponent·log n, with a little noise."""
+    rng = np.random.default_rng(seed)
+    log_b, log_n = np.log(betas)[None, :], np.log(sizes)[:, None]
+    noise = rng.uniform(0, 0.004, (len(sizes), len(betas)))
+    return 0.05 + 0.02 * (log_b - offset - exponent * log_n) ** 2 + noise  # (S, G)
+
+
+def _circle_grid(sizes: tuple[int, ...], betas: np.ndarray, seed: int) -> np.ndarray:
+    """Test errors of every β at every size on the chapter's unit-circle toy (small, a second)."""
+    gen = torch.Generator().manual_seed(seed)
+    grid = np.zeros((len(sizes), len(betas)))
+    for i, n in enumerate(sizes):
+        mem = circle_memories(8, n, 32, 0.5, gen)
+        grid[i] = [float(retrieval_mse(*mem, float(b))) for b in betas]
+    return grid
+
+
+def growth_cases() -> list[Case]:
+    """The cases of exercise 8.1 (built on demand: one runs the circle toy)."""
+    circle_sizes, circle_betas = (4, 8, 16, 32, 64, 128, 256), np.logspace(0, 3, 13)
+    sq_sizes, sq_betas = np.array([10.0, 20, 40, 80, 160, 320]), np.logspace(0.5, 2.5, 6)
+    tie_sizes, tie_betas = np.array([16.0, 64, 256, 1024]), np.logspace(0, 3, 7)
+    tie = _synthetic_grid(tie_sizes, tie_betas, 0.3, 0.5, seed=3)
+    tie[1, 3] = tie[1, 2] = tie[1].min() - 0.001  # two equal lowest errors in row 1
+    odd_sizes, odd_betas = np.array([5.0, 12, 30, 70, 150, 400, 900]), np.logspace(0, 3.5, 15)
+    return [
+        Case(sq_sizes, sq_betas, _synthetic_grid(sq_sizes, sq_betas, 0.4, 0.8, seed=1), 20,
+             regime=("square", "below-n-min", "n-min-is-a-size"), why="a square grid"),
+        Case(np.array(circle_sizes, dtype=np.float64), circle_betas,
+             _circle_grid(circle_sizes, circle_betas, 5), 16,
+             regime=("circle", "below-n-min", "n-min-is-a-size"), why="the chapter's toy, n ≥ 16"),
+        Case(tie_sizes, tie_betas, tie, 16, regime=("tie",), why="a tie in row 1"),
+        Case(odd_sizes, odd_betas, _synthetic_grid(odd_sizes, odd_betas, 0.25, 1.2, seed=2), 50,
+             regime=("below-n-min",), why="sizes that are not powers of two, n_min between two"),
+    ]  # fmt: skip
 
 
 @notebook_check
-def check_adaptive_beta(adaptive_beta: Callable) -> None:
-    """Exercise 8.1: ``adaptive_beta(n, theta0, theta1, theta_alpha)`` against the package."""
-    compare(CHAPTER, "adaptive_beta", adaptive_beta, reference_adaptive_beta, BETA_CASES,
-            mistakes=BETA_MISTAKES, regimes=BETA_REGIMES, rebuild="ch08.BETA_CASES[{k}]",
-            arg_names=["n", "theta0", "theta1", "theta_alpha"],
-            hint=f"β(n) = min(e^{{min(θ₁,10)}}·max(n,1)^{{min(|θ_α|,1)}} + e^{{min(θ₀,10)}}, "
-                 f"e^10) {H2}")
+def check_beta_growth_exponent(beta_growth_exponent: Callable) -> None:
+    """Exercise 8.1: ``beta_growth_exponent(sizes, betas, mse_grid, n_min)`` against the package."""
+    compare(CHAPTER, "beta_growth_exponent", beta_growth_exponent, reference_beta_growth, growth_cases(),
+            mistakes=GROWTH_MISTAKES, regimes=GROWTH_REGIMES, rebuild="ch08.growth_cases()[{k}]",
+            arg_names=["sizes", "betas", "mse_grid", "n_min"], items=["the best β per size", "the slope"],
+            hint=f"best β = betas[argmin over each row]; the slope of log best β against log n "
+                 f"over n ≥ n_min {H2}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from .. import run_cache
 from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ..data import (
     RandomWindows,
@@ -694,6 +695,32 @@ class Trainer:
         bar.close()
         return TrainResult(self.raw_model, self.history, self.summary())
 
+    def replay(self, state: dict, summary: dict) -> TrainResult:
+        """Take the state a finished ``fit`` left (``state_dict()`` after it) and show what that
+        fit showed: the progress bar, the evaluation lines and every logged event passed to the
+        callbacks, in order, without training. Used by :mod:`mosaics_edu.run_cache` so that a run
+        already done in a test session is not done again; the result is the fit's: the same
+        weights, history, summary, random state and train/eval mode."""
+        self.load_state_dict(state)
+        bar = tqdm(
+            total=self.config.max_steps, disable=not (self.master and self.progress),
+            desc=f"{self.model_kind}", dynamic_ncols=True,
+        )  # fmt: skip
+        for event in self.history:
+            bar.update(event["step"] - bar.n)
+            for cb in self.callbacks:
+                cb(event)
+            if event["kind"] == "train":
+                bar.set_postfix(loss=f"{event['loss']:.3f}", tok_s=f"{event['tokens_per_s']:,.0f}",
+                                mfu=f"{event['mfu']:.1%}")  # fmt: skip
+            elif event["step"] > 0 and self.master:
+                bar.write(f"step {event['step']}: train {event['train_loss']:.4f}  "
+                          f"val {event['val_loss']:.4f}")  # fmt: skip
+        bar.close()
+        # fit ends in evaluate() (eval mode) when its last event is an evaluation, else in a step
+        self.raw_model.train(not (self.history and self.history[-1]["kind"] == "eval"))
+        return TrainResult(self.raw_model, self.history, dict(summary))
+
     def summary(self) -> dict:
         evals = [h for h in self.history if h["kind"] == "eval"]
         tps = self._train_tokens / self._train_time if self._train_time else float("nan")
@@ -779,7 +806,18 @@ def train(
     )  # fmt: skip
     if resume is not None:
         trainer.resume(resume)
+    # a run already done in this test session is loaded, not repeated (mosaics_edu.run_cache)
+    cache = run_cache.folder()
+    cached = cache is not None and resume is None and until is None and trainer.out_dir is None \
+        and not trainer.ddp
+    if cached:
+        key = run_cache.run_key(config, model_config, data)
+        done = run_cache.load(cache, key)
+        if done is not None:
+            return trainer.replay(*done)
     result = trainer.fit(until=until)
+    if cached:
+        run_cache.store(cache, key, trainer.state_dict(), result.summary)
     if until is not None and trainer.step < config.max_steps:
         if trainer.out_dir is not None:
             trainer.save()  # a clean stop: keep the exact state to resume from

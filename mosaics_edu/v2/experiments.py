@@ -29,7 +29,8 @@ from ..features import KeyExtractor
 from .bandwidth import AdaptiveBandwidth
 from .gated_keys import GatedKeyExtractor
 
-__all__ = ["circle_memories", "retrieval_mse", "bandwidth_toy", "filler_sequences", "filler_key_similarity"]
+__all__ = ["circle_memories", "retrieval_mse", "beta_growth_exponent", "bandwidth_toy", "filler_sequences",
+           "filler_key_similarity"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -58,6 +59,32 @@ def retrieval_mse(keys: torch.Tensor, values: torch.Tensor, queries: torch.Tenso
     logits = beta * (queries @ keys.transpose(-1, -2))  # (M, Q, n)
     pred = (torch.softmax(logits, dim=-1) @ values[..., None])[..., 0]  # (M, Q)
     return ((pred - targets) ** 2).mean()
+
+
+def beta_growth_exponent(sizes: np.ndarray, betas: np.ndarray, mse_grid: np.ndarray,
+                         n_min: int) -> tuple[np.ndarray, float]:
+    """The best β of each memory size on a grid, and how fast it grows: the least-squares slope of
+    log(best β) against log n over the sizes n ≥ ``n_min`` (the exponent e of best β ∝ n^e).
+
+    sizes (S,) positive pair counts, betas (G,) positive grid values, mse_grid (S, G) the test
+    error of β_j at size n_i -> best_beta (S,) (the first grid β of lowest error, so a tie goes
+    to the smaller β when the grid increases) and the slope, a float. The slope does not depend
+    on the base of the logarithm, as long as both axes use the same one.
+    """
+    sizes, betas, grid = (np.asarray(x, dtype=np.float64) for x in (sizes, betas, mse_grid))
+    if sizes.ndim != 1 or betas.ndim != 1 or grid.shape != (len(sizes), len(betas)):
+        raise ValueError(f"mse_grid must have shape (len(sizes), len(betas)) = ({sizes.size}, {betas.size}); "
+                         f"got sizes {sizes.shape}, betas {betas.shape}, mse_grid {grid.shape}")
+    if np.any(sizes <= 0) or np.any(betas <= 0):
+        raise ValueError("sizes and betas must be positive (their logarithms are fitted)")
+    keep = sizes >= n_min
+    if keep.sum() < 2:
+        raise ValueError(f"n_min = {n_min} leaves {int(keep.sum())} size(s) to fit; a slope needs at "
+                         "least two: lower n_min")
+    best = betas[grid.argmin(axis=1)]  # (S,)
+    x, y = np.log(sizes[keep]), np.log(best[keep])
+    slope = float(((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum())
+    return best, slope
 
 
 def bandwidth_toy(
@@ -95,9 +122,7 @@ def bandwidth_toy(
     for i, n in enumerate(sizes):  # one set of memories per size, every β on it
         mem = circle_memories(n_memories, n, n_queries, noise, gen)
         grid[i] = [float(retrieval_mse(*mem, b)) for b in betas]
-    best = betas.numpy()[grid.argmin(axis=1)]
-    big = np.array(sizes) >= 16
-    slope = float(np.polyfit(np.log(np.array(sizes)[big]), np.log(best[big]), 1)[0])
+    best, slope = beta_growth_exponent(np.array(sizes), betas.numpy(), grid, n_min=16)
     fixed = float(betas[np.log(grid).mean(axis=0).argmin()])
 
     bandwidth = AdaptiveBandwidth(1)

@@ -248,6 +248,7 @@ def _run_chapter(name, lab, browser, tmp_path, capsys, attempt: int) -> None:
     chapter = Path(name).stem
     figure_cells = _figure_cells(name)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    kernel_up = True
     try:
         # A workspace of its own: the page must not reopen the notebooks of earlier chapters.
         page.goto(lab(f"lab/workspaces/ui-{chapter[:2]}-{attempt}/tree/chapters/{name}"))
@@ -302,6 +303,10 @@ def _run_chapter(name, lab, browser, tmp_path, capsys, attempt: int) -> None:
         # Save as the learner does, then the learner's check of the saved file.
         page.evaluate("() => { window.jupyterapp.commands.execute('docmanager:save'); }")
         wait_for(page, lab, SAVED, f"{name}: JupyterLab to save the notebook")
+        # the saved file is all the check needs: free the chapter's kernel before the check starts
+        # its own (two idle-and-busy kernels at once were the test command's memory peak)
+        _shut_down_kernel(page)
+        kernel_up = False
         saved = lab.chapters / name
         problems, exercises = session_problems(nbformat.read(saved, as_version=4), chapter)
         assert not problems, f"{name}, run in JupyterLab:\n" + "\n".join(problems)
@@ -311,8 +316,15 @@ def _run_chapter(name, lab, browser, tmp_path, capsys, attempt: int) -> None:
         _report(page, tmp_path, chapter)
         raise
     finally:
-        try:  # free the chapter's kernel before the next chapter starts its own
-            page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")
-        except Exception as exc:  # noqa: BLE001 - a failed shutdown must not hide the test's own error
-            print(f"kernel shutdown failed: {exc}", file=sys.stderr)
+        if kernel_up:  # free the chapter's kernel before the next chapter starts its own
+            try:
+                _shut_down_kernel(page)
+            except Exception as exc:  # noqa: BLE001 - a failed shutdown must not hide the test's error
+                print(f"kernel shutdown failed: {exc}", file=sys.stderr)
         page.close()
+
+
+def _shut_down_kernel(page) -> None:
+    """Shut the current notebook's kernel down. The promise settles when the server answers the
+    session's deletion, which it does after the kernel has shut down."""
+    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.shutdown()")

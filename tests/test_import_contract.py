@@ -7,6 +7,8 @@ command lines). No upward import, no import cycle, no private name used across m
 
 from __future__ import annotations
 
+import ast
+
 import import_contract as ic
 import pytest
 
@@ -132,3 +134,13 @@ def test_a_chapter_may_import_any_layer_but_no_private_name():
         "private name: chapters.sources.01_x reads ._helper, defined in pkg.low "
         "(chapters/sources/01_x.py:5); give it a public name"
     ]
+
+
+def test_the_module_map_names_every_module():
+    """mosaics_edu/__init__.py's docstring lists every top-level module and sub-package."""
+    package = ic.ROOT / ic.PACKAGE
+    doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text(encoding="utf-8")))
+    names = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+    names |= {p.parent.name for p in package.glob("*/__init__.py")}
+    missing = sorted(n for n in names if f"``{n}``" not in doc)
+    assert missing == [], f"add these to the module map of mosaics_edu/__init__.py: {missing}"

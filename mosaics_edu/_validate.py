@@ -2,7 +2,8 @@
 
 Every public function of :mod:`~mosaics_edu.memory`, :mod:`~mosaics_edu.features` and
 :mod:`~mosaics_edu.layers` checks its input here, so that a reader of those modules meets the
-estimator first. Each error names the argument and says how to fix it.
+estimator first (the model configurations use :func:`check_positive_int` too). Each error names
+the argument and says how to fix it.
 """
 
 from __future__ import annotations
@@ -198,6 +199,12 @@ def check_input(x: torch.Tensor, n_embd: int, who: str) -> None:
         raise ValueError(
             f"{who}: x must have shape (batch, time, n_embd={n_embd}), got {tuple(x.shape)}"
         )
+
+
+def check_positive_int(name: str, value: Any) -> None:
+    """A positive integer (not a bool), e.g. a configuration's sizes."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def check_heads(n_embd: int, n_head: int) -> None:

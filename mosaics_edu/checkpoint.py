@@ -3,7 +3,7 @@
 A checkpoint is a ``torch.save`` dictionary of tensors and primitive containers only, so it is
 read back with ``torch.load(weights_only=True)`` (no code is unpickled). It holds
 
-- ``model``, ``model_kind`` (a key of :data:`mosaics_edu.models.MODEL_KINDS`), ``model_config``
+- ``model``, ``model_kind`` (a key of :data:`mosaics_edu.registry.MODEL_KINDS`), ``model_config``
   (the config's fields): enough to rebuild the model (:func:`load_model`);
 - ``train_config``, ``step``, ``optimizer``, ``scaler``, ``samplers``, ``rng``, ``history``:
   enough for ``Trainer.resume`` to continue exactly;
@@ -26,7 +26,7 @@ import torch.nn as nn
 
 from .atomic import atomic_path
 from .data import Tokenizer, load_tokenizer
-from .models import MODEL_KINDS
+from .registry import MODEL_KINDS
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -121,7 +121,7 @@ def load_model(
     if kind not in MODEL_KINDS:
         raise CheckpointError(
             f"checkpoint {path} holds a {kind!r} model, which this package does not know: "
-            f"it knows {sorted(MODEL_KINDS)} (register the model in mosaics_edu.models.MODEL_KINDS)"
+            f"it knows {sorted(MODEL_KINDS)} (register the model in mosaics_edu.registry.MODEL_KINDS)"
         )
     model_cls, config_cls = MODEL_KINDS[kind]
     model = model_cls(config_cls(**ckpt["model_config"]))

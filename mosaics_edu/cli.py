@@ -11,7 +11,7 @@
 
 It turns flags into a :class:`~mosaics_edu.train.TrainConfig` (a preset plus overrides), starts
 the process group when launched by ``torchrun``, calls :func:`~mosaics_edu.train.train`, and
-prints the parameter count, tokens/s and the MFU estimate (:mod:`mosaics_edu.bench`).
+prints the parameter count, tokens/s and the MFU estimate (:mod:`mosaics_edu.flops`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from .models import MODEL_KINDS
+from .registry import MODEL_KINDS
 from .train import PRESETS, TrainConfig, train
 
 __all__ = ["main", "parse_config"]

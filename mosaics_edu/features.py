@@ -33,6 +33,7 @@ __all__ = [
     "ValueExtractor",
     "scaled_unit",
     "value_scale",
+    "alpha_logit_init",
     "EXP_SCALING",
     "MAX_LOG_SCALE",
 ]
@@ -71,7 +72,7 @@ def leaky_average(
 
 def value_scale(alpha_logit: torch.Tensor) -> torch.Tensor:
     """α_h = exp(10 θ^v_h), the norm of every value (and the output scale of a persistent
-    memory). θ^v starts at -0.05 (:func:`_alpha_logit_init`), α = e^-0.5 ≈ 0.607. Shape (H,)."""
+    memory). θ^v starts at -0.05 (:func:`alpha_logit_init`), α = e^-0.5 ≈ 0.607. Shape (H,)."""
     return torch.exp(EXP_SCALING * alpha_logit)
 
 
@@ -190,7 +191,7 @@ class ValueExtractor(nn.Module):
         self.n_embd, self.n_head, self.head_size = n_embd, n_head, n_embd // n_head
         self.proj = nn.Linear(n_embd, n_embd, bias=False)  # W_ψ
         self.gamma = nn.Parameter(torch.rand(n_head))
-        self.alpha_logit = nn.Parameter(_alpha_logit_init(n_head))
+        self.alpha_logit = nn.Parameter(alpha_logit_init(n_head))
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -220,7 +221,7 @@ class ValueExtractor(nn.Module):
         return self.combine(v_tilde, v_next, head_dim=2).transpose(1, 2)  # (B, H, T, hs)
 
 
-def _alpha_logit_init(n_head: int) -> torch.Tensor:
+def alpha_logit_init(n_head: int) -> torch.Tensor:
     """θ^v = -0.5/10 per head, so α = e^-0.5 at init. Shape (H,)."""
     return torch.full((n_head,), -0.5 / EXP_SCALING)
 

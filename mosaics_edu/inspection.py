@@ -160,7 +160,7 @@ def _mosaic_cmem(cmem: nn.Module, x: torch.Tensor, keep: torch.Tensor):
 
 def _gpt_attn(attn: nn.Module, x: torch.Tensor, keep: torch.Tensor):
     """The GPT's attention with per-head outputs: softmax(q·k/√hs) over s ≤ t. x: (B, T, d)."""
-    q, k, v = attn._qkv(x)  # (B, H, T, hs) each
+    q, k, v = attn.qkv(x)  # (B, H, T, hs) each
     T, hs = q.shape[-2], q.shape[-1]
     causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()  # s ≤ t
     w = attention_weights(k, q, 0.5 / math.sqrt(hs), mask=causal)  # softmax(2β q·k), 2β = 1/√hs
@@ -178,7 +178,7 @@ def trace(model: nn.Module, idx: torch.Tensor, ablate: Iterable[Ablation] | None
     Without ablation the logits are the model's own (tests check it).
     """
     value_offset(model)
-    model._check_idx(idx)
+    model.check_idx(idx)
     ablations = _check_ablations(model, ablate)
     was_training = model.training
     model.eval()
@@ -206,7 +206,7 @@ def trace(model: nn.Module, idx: torch.Tensor, ablate: Iterable[Ablation] | None
             out.heads.append(heads)
             out.maps.append(w)
         out.residual = x
-        out.logits = model._logits(x)  # (B, T, V)
+        out.logits = model.unembed(x)  # (B, T, V)
     finally:
         model.train(was_training)
     return out

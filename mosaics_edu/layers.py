@@ -28,10 +28,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validate import check_dropout, check_heads, check_input
-from .features import KeyExtractor, ValueExtractor, _alpha_logit_init, value_scale
+from .features import KeyExtractor, ValueExtractor, alpha_logit_init, value_scale
 from .memory import causal_retrieval, retrieve
 
-__all__ = ["ContextMemory", "PersistentMemory", "MosaicBlock", "init_linear"]
+__all__ = ["ContextMemory", "PersistentMemory", "MosaicBlock", "init_linear", "merge_heads"]
 
 Cache = dict[str, Any]
 
@@ -42,8 +42,9 @@ def init_linear(linear: nn.Linear, n_layer: int = 1) -> None:
     nn.init.normal_(linear.weight, mean=0.0, std=std)
 
 
-def _merge_heads(y: torch.Tensor) -> torch.Tensor:
-    """(B, H, T, hs) -> (B, T, H*hs)."""
+def merge_heads(y: torch.Tensor) -> torch.Tensor:
+    """The heads side by side, as W_o reads them (v1's and v2's memories): (B, H, T, hs) ->
+    (B, T, H*hs)."""
     B, H, T, hs = y.shape
     return y.transpose(1, 2).reshape(B, T, H * hs)
 
@@ -128,7 +129,7 @@ class ContextMemory(_Memory):
         p = self.attn_dropout if self.training else 0.0
         out = causal_retrieval(k, v, dropout_p=p, return_weights=return_weights)
         y, weights = out if return_weights else (out, None)  # (B, H, T, hs), (B, H, T, T)
-        y = self.resid_dropout(self.c_proj(_merge_heads(y)))  # (B, T, d)
+        y = self.resid_dropout(self.c_proj(merge_heads(y)))  # (B, T, d)
         return (y, weights) if return_weights else y
 
     # ---- generation -------------------------------------------------------------------------
@@ -140,7 +141,7 @@ class ContextMemory(_Memory):
         v_tilde = self.values.project(x)  # (B, H, T, hs)
         v_finished = self.values.combine(v_tilde[:, :, :-1], v_tilde[:, :, 1:])  # (B, H, T-1, hs)
         v = F.pad(v_finished, (0, 0, 0, 1))  # the last value's ṽ_{t+1} is not known: not read
-        y = self.c_proj(_merge_heads(causal_retrieval(k, v)))  # (B, T, d)
+        y = self.c_proj(merge_heads(causal_retrieval(k, v)))  # (B, T, d)
         cache = {"keys": k, "values": v_finished, "v_last": v_tilde[:, :, -1:],
                  "k_state": k_bar[:, :, -1:]}
         return y, cache
@@ -159,7 +160,7 @@ class ContextMemory(_Memory):
         y = retrieve(cache["keys"], values, k_t)  # (B, H, 1, hs)
         keys = torch.cat([cache["keys"], k_t], dim=2)  # (B, H, t+1, hs)
         cache = {"keys": keys, "values": values, "v_last": v_tilde, "k_state": k_state}
-        return self.c_proj(_merge_heads(y)), cache
+        return self.c_proj(merge_heads(y)), cache
 
 
 class PersistentMemory(_Memory):
@@ -182,7 +183,7 @@ class PersistentMemory(_Memory):
         std = 1.0 / math.sqrt(self.head_size)
         self.table_keys = nn.Parameter(torch.randn(n_head, pmem_size, self.head_size) * std)
         self.table_values = nn.Parameter(torch.randn(n_head, pmem_size, self.head_size) * std)
-        self.alpha_logit = nn.Parameter(_alpha_logit_init(n_head))
+        self.alpha_logit = nn.Parameter(alpha_logit_init(n_head))
         self._add_output(n_layer)
 
     @property

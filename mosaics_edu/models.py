@@ -12,7 +12,11 @@ Both: ``forward(idx, targets=None) -> (logits, loss)`` (targets of -1 are ignore
 ``MosaicConfig.preset("cpu-tiny")``, ``"gpu-small"``, ``"paper-gpt2-small"`` (same names for
 :class:`GPTConfig`); any field can be overridden, e.g. ``preset("cpu-tiny", vocab_size=1000)``.
 ``MemoryMosaicLM.retrieval_weights(idx)`` returns every block's retrieval weights (to inspect
-what each memory reads).
+what each memory reads); ``unembed(h)`` maps a residual stream (B, T, d) to logits (the final
+LayerNorm and the head, what a logit lens reads) and ``check_idx(idx)`` validates token ids.
+:class:`LanguageModel` and :class:`LanguageModelConfig` are what every language model of the
+package shares (``mosaics_edu.v2``'s too); :class:`MosaicLMBase` is the layout v1 and v2 share.
+The registry of model kinds is :data:`mosaics_edu.registry.MODEL_KINDS`.
 Build a model on the meta device (``with torch.device("meta"): ...``) to count parameters of
 a large configuration without allocating it.
 """
@@ -27,14 +31,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._validate import check_positive_int
 from .layers import Cache, MosaicBlock, init_linear
 
 __all__ = [
+    "SHARED_PRESETS",
+    "LanguageModelConfig",
+    "LanguageModel",
+    "MosaicLMBase",
     "MosaicConfig",
     "MemoryMosaicLM",
     "GPTConfig",
     "GPT",
-    "MODEL_KINDS",
     "count_parameters",
     "sample_next",
 ]
@@ -44,7 +52,7 @@ __all__ = [
 # configurations
 # --------------------------------------------------------------------------------------------
 
-_SHARED_PRESETS: dict[str, dict[str, Any]] = {
+SHARED_PRESETS: dict[str, dict[str, Any]] = {
     # a few seconds per hundred steps on a laptop CPU; vocab 256 = bytes (override for a tokenizer)
     "cpu-tiny": dict(vocab_size=256, block_size=128, n_layer=2, n_head=4, n_embd=64, dropout=0.0),
     # a single-GPU model, GPT-2 tokenizer
@@ -58,13 +66,10 @@ _SHARED_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
 @dataclass
-class _BaseConfig:
+class LanguageModelConfig:
+    """The fields and presets every language model's configuration shares."""
+
     vocab_size: int = 50304
     block_size: int = 512  # the longest sequence the model accepts (its context window)
     n_layer: int = 12
@@ -72,11 +77,11 @@ class _BaseConfig:
     n_embd: int = 768
     dropout: float = 0.0
 
-    PRESETS: ClassVar[dict[str, dict[str, Any]]] = _SHARED_PRESETS
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = SHARED_PRESETS
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            _positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         if self.n_embd % self.n_head:
             raise ValueError(
                 f"n_embd={self.n_embd} is not divisible by n_head={self.n_head}: each head gets "
@@ -103,7 +108,7 @@ class _BaseConfig:
 
 
 @dataclass
-class MosaicConfig(_BaseConfig):
+class MosaicConfig(LanguageModelConfig):
     """Hyper-parameters of a :class:`MemoryMosaicLM`.
 
     ``pmem_size`` (pairs per head in the persistent memory) defaults to 3.5 · n_embd, which
@@ -125,7 +130,7 @@ class MosaicConfig(_BaseConfig):
         super().__post_init__()
         if self.pmem_size is None:
             self.pmem_size = int(round(3.5 * self.n_embd))
-        _positive_int("pmem_size", self.pmem_size)
+        check_positive_int("pmem_size", self.pmem_size)
         for name in ("attn_dropout", "embd_dropout"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(
@@ -135,7 +140,7 @@ class MosaicConfig(_BaseConfig):
 
 
 @dataclass
-class GPTConfig(_BaseConfig):
+class GPTConfig(LanguageModelConfig):
     """Hyper-parameters of the :class:`GPT` baseline (bias-free, learned positions)."""
 
 
@@ -151,16 +156,19 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-class _LanguageModel(nn.Module):
-    """What both models share: input validation, the loss, and (cached) generation.
+class LanguageModel(nn.Module):
+    """What every language model shares: input validation, the loss, and (cached) generation.
 
     A subclass provides ``_hidden(idx) -> (B, T, d)`` (before the final LayerNorm),
-    ``_prefill(idx) -> (last_logits, cache)`` and ``_step(token, cache) -> (logits, cache)``.
+    ``unembed(h) -> (B, T, vocab)``, ``_prefill(idx) -> (last_logits, cache)`` and
+    ``_step(token, cache) -> (logits, cache)``.
     """
 
-    config: _BaseConfig
+    config: LanguageModelConfig
 
-    def _check_idx(self, idx: Any, name: str = "idx") -> None:
+    def check_idx(self, idx: Any, name: str = "idx") -> None:
+        """Refuse what is not a (batch, time) tensor of token ids this model accepts: wrong type
+        or dtype, empty, longer than ``block_size``, ids outside [0, vocab_size)."""
         if not isinstance(idx, torch.Tensor):
             raise TypeError(f"{name} must be a torch tensor of token ids, got {type(idx).__name__}")
         if idx.dtype not in (torch.int64, torch.int32):
@@ -194,7 +202,8 @@ class _LanguageModel(nn.Module):
             logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1).long(), ignore_index=-1
         )
 
-    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+    def unembed(self, h: torch.Tensor) -> torch.Tensor:
+        """Residual stream h (B, T, d) -> logits (B, T, vocab): final LayerNorm, then the head."""
         raise NotImplementedError
 
     def _hidden(self, idx: torch.Tensor) -> torch.Tensor:
@@ -211,8 +220,8 @@ class _LanguageModel(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """idx: (B, T) token ids -> logits (B, T, vocab_size), and the mean cross-entropy
         against ``targets`` (B, T) if given (target -1 = ignored)."""
-        self._check_idx(idx)
-        logits = self._logits(self._hidden(idx))  # (B, T, vocab)
+        self.check_idx(idx)
+        logits = self.unembed(self._hidden(idx))  # (B, T, vocab)
         loss = None if targets is None else self._loss(logits, targets, idx)
         return logits, loss
 
@@ -252,7 +261,7 @@ class _LanguageModel(nn.Module):
                 f", got {vocab_limit!r}: pass the tokenizer's vocab_size"
             )
         block = self.config.block_size
-        self._check_idx(idx[:, -block:])
+        self.check_idx(idx[:, -block:])
         was_training = self.training
         self.eval()
         try:
@@ -261,7 +270,7 @@ class _LanguageModel(nn.Module):
             for _ in range(max_new_tokens):
                 window = idx[:, -block:]
                 if not use_cache:
-                    logits = self._logits(self._hidden(window)[:, -1:])[:, -1]  # (B, vocab)
+                    logits = self.unembed(self._hidden(window)[:, -1:])[:, -1]  # (B, vocab)
                 elif cache is None or cached_len >= block:
                     logits, cache = self._prefill(window)
                     cached_len = window.shape[1]
@@ -300,7 +309,53 @@ def sample_next(
 # --------------------------------------------------------------------------------------------
 
 
-class MemoryMosaicLM(_LanguageModel):
+class MosaicLMBase(LanguageModel):
+    """The layout Memory Mosaics v1 and v2 share: token embedding (no positions) → blocks →
+    final LayerNorm → tied head, logits × 1/√d; a cache per block; every block's retrieval
+    weights. A subclass builds ``wte``, ``drop``, ``blocks``, ``ln_f`` and ``lm_head``; its
+    blocks provide ``forward(x, return_weights=False)``, ``prefill(x)`` and ``step(x_t, cache)``.
+    """
+
+    def _hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        x = self.drop(self.wte(idx))  # (B, T, d)
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+    def unembed(self, h: torch.Tensor) -> torch.Tensor:
+        """h (B, T, d) -> logits (B, T, V): final LayerNorm, tied head, logits / √d."""
+        # logits / √d, applied to the (B, T, d) input of the head: same numbers, V/d times cheaper
+        return self.lm_head(self.ln_f(h) * (1.0 / math.sqrt(self.config.n_embd)))  # (B, T, V)
+
+    def _prefill(self, idx: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+        x = self.wte(idx)  # (B, T, d)
+        caches = []
+        for block in self.blocks:
+            x, cache = block.prefill(x)
+            caches.append(cache)
+        return self.unembed(x[:, -1:])[:, -1], {"blocks": caches}
+
+    def _step(self, token: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
+        x = self.wte(token)  # (B, 1, d)
+        caches = []
+        for block, c in zip(self.blocks, cache["blocks"], strict=True):
+            x, c = block.step(x, c)
+            caches.append(c)
+        return self.unembed(x)[:, -1], {"blocks": caches}
+
+    @torch.no_grad()
+    def retrieval_weights(self, idx: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        """Per block, the contextual (B, H, T, T) and persistent (B, H, T, pmem_size) weights."""
+        self.check_idx(idx)
+        x = self.wte(idx)
+        out = []
+        for block in self.blocks:
+            x, weights = block(x, return_weights=True)
+            out.append(weights)
+        return out
+
+
+class MemoryMosaicLM(MosaicLMBase):
     """A Memory Mosaic language model (GPT-2-like layout, no positional embedding)."""
 
     def __init__(self, config: MosaicConfig) -> None:
@@ -321,43 +376,6 @@ class MemoryMosaicLM(_LanguageModel):
         self.lm_head.weight = self.wte.weight  # tied: one matrix, counted once
         init_linear(self.lm_head)  # the tied matrix ends up N(0, 1/n_embd), as in the papers
 
-    def _hidden(self, idx: torch.Tensor) -> torch.Tensor:
-        x = self.drop(self.wte(idx))  # (B, T, d)
-        for block in self.blocks:
-            x = block(x)
-        return x
-
-    def _logits(self, h: torch.Tensor) -> torch.Tensor:
-        # logits / √d, applied to the (B, T, d) input of the head: same numbers, V/d times cheaper
-        return self.lm_head(self.ln_f(h) * (1.0 / math.sqrt(self.config.n_embd)))  # (B, T, V)
-
-    def _prefill(self, idx: torch.Tensor) -> tuple[torch.Tensor, Cache]:
-        x = self.wte(idx)  # (B, T, d)
-        caches = []
-        for block in self.blocks:
-            x, cache = block.prefill(x)
-            caches.append(cache)
-        return self._logits(x[:, -1:])[:, -1], {"blocks": caches}
-
-    def _step(self, token: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
-        x = self.wte(token)  # (B, 1, d)
-        caches = []
-        for block, c in zip(self.blocks, cache["blocks"], strict=True):
-            x, c = block.step(x, c)
-            caches.append(c)
-        return self._logits(x)[:, -1], {"blocks": caches}
-
-    @torch.no_grad()
-    def retrieval_weights(self, idx: torch.Tensor) -> list[dict[str, torch.Tensor]]:
-        """Per block, the contextual (B, H, T, T) and persistent (B, H, T, pmem_size) weights."""
-        self._check_idx(idx)
-        x = self.wte(idx)
-        out = []
-        for block in self.blocks:
-            x, weights = block(x, return_weights=True)
-            out.append(weights)
-        return out
-
 
 # --------------------------------------------------------------------------------------------
 # the GPT baseline
@@ -374,7 +392,8 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=False)
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def _qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """x (B, T, C) -> queries, keys, values, each (B, H, T, hs)."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).split(self.n_embd, dim=2)  # 3 × (B, T, C)
         hs = C // self.n_head
@@ -385,18 +404,18 @@ class CausalSelfAttention(nn.Module):
         return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, H * hs)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q, k, v = self._qkv(x)
+        q, k, v = self.qkv(x)
         p = self.dropout if self.training else 0.0
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=p)  # (B, H, T, hs)
         return self._out(y)
 
     def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
-        q, k, v = self._qkv(x)
+        q, k, v = self.qkv(x)
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self._out(y), {"k": k, "v": v}
 
     def step(self, x_t: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
-        q, k, v = self._qkv(x_t)  # (B, H, 1, hs) each
+        q, k, v = self.qkv(x_t)  # (B, H, 1, hs) each
         k = torch.cat([cache["k"], k], dim=2)  # (B, H, t+1, hs)
         v = torch.cat([cache["v"], v], dim=2)
         y = F.scaled_dot_product_attention(q, k, v)  # the newest query sees every cached key
@@ -447,7 +466,7 @@ class Block(nn.Module):
         return x_t + self.mlp(self.ln_2(x_t)), cache
 
 
-class GPT(_LanguageModel):
+class GPT(LanguageModel):
     """The nanoGPT-style GPT-2 baseline of the papers (bias-free, tied head)."""
 
     def __init__(self, config: GPTConfig) -> None:
@@ -475,7 +494,8 @@ class GPT(_LanguageModel):
             x = block(x)
         return x
 
-    def _logits(self, h: torch.Tensor) -> torch.Tensor:
+    def unembed(self, h: torch.Tensor) -> torch.Tensor:
+        """h (B, T, d) -> logits (B, T, vocab): final LayerNorm, tied head."""
         return self.lm_head(self.ln_f(h))  # (B, T, vocab)
 
     def _prefill(self, idx: torch.Tensor) -> tuple[torch.Tensor, Cache]:
@@ -485,7 +505,7 @@ class GPT(_LanguageModel):
         for block in self.blocks:
             x, cache = block.prefill(x)
             caches.append(cache)
-        return self._logits(x[:, -1:])[:, -1], {"blocks": caches, "pos": T}
+        return self.unembed(x[:, -1:])[:, -1], {"blocks": caches, "pos": T}
 
     def _step(self, token: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
         pos = cache["pos"]
@@ -494,22 +514,4 @@ class GPT(_LanguageModel):
         for block, c in zip(self.blocks, cache["blocks"], strict=True):
             x, c = block.step(x, c)
             caches.append(c)
-        return self._logits(x)[:, -1], {"blocks": caches, "pos": pos + 1}
-
-
-# --------------------------------------------------------------------------------------------
-# the registry: model kind -> (model class, config class)
-# --------------------------------------------------------------------------------------------
-
-# What ``--model`` names on the command line, and what a checkpoint's ``model_kind`` is rebuilt
-# from. A config class has ``preset(name, **overrides)``; its model takes it as sole argument.
-MODEL_KINDS: dict[str, tuple[type[nn.Module], type]] = {
-    "mosaic": (MemoryMosaicLM, MosaicConfig),
-    "gpt": (GPT, GPTConfig),
-}
-
-# v2 builds on the classes above, so it is imported last (and mosaics_edu.v2 imports this module
-# before its own, so either import order works)
-from .v2.model import MemoryMosaicV2LM, MosaicV2Config  # noqa: E402
-
-MODEL_KINDS["mosaic-v2"] = (MemoryMosaicV2LM, MosaicV2Config)
+        return self.unembed(x)[:, -1], {"blocks": caches, "pos": pos + 1}

@@ -132,16 +132,17 @@ def state_gb_per_gpu(n_params: float, world_size: int, strategy: str) -> float:
 def n_params_meta(kind: str, preset: str, **overrides: Any) -> int:
     """Parameters of a package model built on the meta device: shapes only, no memory, no time.
 
-    ``kind`` is a key of :data:`mosaics_edu.models.MODEL_KINDS` (``"gpt"``, ``"mosaic"``,
+    ``kind`` is a key of :data:`mosaics_edu.registry.MODEL_KINDS` (``"gpt"``, ``"mosaic"``,
     ``"mosaic-v2"``); ``preset`` and ``overrides`` as for ``Config.preset``.
     """
     import torch
 
     from . import models
+    from .registry import MODEL_KINDS
 
-    if kind not in models.MODEL_KINDS:
-        raise ValueError(f"kind must be one of {sorted(models.MODEL_KINDS)}, got {kind!r}")
-    model_cls, config_cls = models.MODEL_KINDS[kind]
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"kind must be one of {sorted(MODEL_KINDS)}, got {kind!r}")
+    model_cls, config_cls = MODEL_KINDS[kind]
     with torch.device("meta"):
         return models.count_parameters(model_cls(config_cls.preset(preset, **overrides)))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mosaics_edu import bench, checkpoint, cli, models
+from mosaics_edu import checkpoint, cli, flops, registry
 from mosaics_edu import train as tr
 from mosaics_edu.data import prepare_stories
 from mosaics_edu.widgets import LiveLossPlot
@@ -76,7 +76,7 @@ def tiny(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("tiny_lm", None)
     tiny_lm = importlib.import_module("tiny_lm")
-    monkeypatch.setitem(models.MODEL_KINDS, "tiny", (tiny_lm.TinyLM, tiny_lm.TinyConfig))
+    monkeypatch.setitem(registry.MODEL_KINDS, "tiny", (tiny_lm.TinyLM, tiny_lm.TinyConfig))
     data = prepare_stories(tmp_path / "data", tokenizer="char", n_train=60, n_valid=10, seed=0)
     return tmp_path, data
 
@@ -147,7 +147,7 @@ def test_presets_and_config_validation():
         tr.TrainConfig(batch_size=0).validate()
     with pytest.raises(ValueError, match="warmup_steps"):
         tr.TrainConfig(warmup_steps=500, max_steps=10).validate()
-    assert bench.training_flops_per_token(100, 2, 8, 16) == 6 * 100 + 12 * 2 * 8 * 16
+    assert flops.training_flops_per_token(100, 2, 8, 16) == 6 * 100 + 12 * 2 * 8 * 16
 
 
 # ---- training in-process -----------------------------------------------------------------------
@@ -268,9 +268,9 @@ def test_checkpoint_is_weights_only_and_corruption_refused(tiny):
 RUNNER = textwrap.dedent('''
     import sys
     sys.path.insert(0, sys.argv[1])
-    from mosaics_edu import cli, models
+    from mosaics_edu import cli, registry
     from tiny_lm import TinyConfig, TinyLM
-    models.MODEL_KINDS["tiny"] = (TinyLM, TinyConfig)
+    registry.MODEL_KINDS["tiny"] = (TinyLM, TinyConfig)
     cli.main(sys.argv[2:])
 ''')
 
@@ -454,7 +454,7 @@ def test_load_model_refuses_an_unknown_model_kind(tiny, monkeypatch):
     tmp_path, data = tiny
     tr.train(_tiny_config(tmp_path, max_steps=2, warmup_steps=0, eval_interval=2), data=data,
              progress=False)
-    monkeypatch.delitem(models.MODEL_KINDS, "tiny")
+    monkeypatch.delitem(registry.MODEL_KINDS, "tiny")
     with pytest.raises(checkpoint.CheckpointError, match="'tiny' model, which this package does not"):
         checkpoint.load_model(tmp_path / "run" / "ckpt.pt")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mosaics_edu.models import GPT, MODEL_KINDS, GPTConfig, count_parameters
+from mosaics_edu.models import GPT, GPTConfig, count_parameters
+from mosaics_edu.registry import MODEL_KINDS
 from mosaics_edu.v2 import MemoryMosaicV2LM, MosaicV2Config
 from mosaics_edu.v2.layers import LongTermMemory, MosaicV2Block, ShortTermMemory
 

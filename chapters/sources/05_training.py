@@ -43,7 +43,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mosaics_edu import bench, models, train, tuning
+from mosaics_edu import models, train, tuning
 from mosaics_edu.checks import ch05
 from mosaics_edu.compare import (
     char_loss_view,
@@ -54,6 +54,7 @@ from mosaics_edu.compare import (
     summarise_runs,
 )
 from mosaics_edu.data import CharTokenizer, generate_stories, get_batch, name_spans, story_corpus
+from mosaics_edu.flops import training_flops_per_token
 from mosaics_edu.widgets import LiveLossPlot, defaults, interactive_figure
 
 _ = torch.manual_seed(0)
@@ -748,7 +749,7 @@ for name in ("gpu-small", "paper-gpt2-small"):
         with torch.device("meta"):
             n = models.count_parameters((models.MemoryMosaicLM if kind == "mosaic" else models.GPT)(mc))
         tokens = p["max_steps"] * p["batch_size"] * p["grad_accum"] * mc.block_size
-        flops = tokens * bench.training_flops_per_token(n, mc.n_layer, mc.n_embd, mc.block_size)
+        flops = tokens * training_flops_per_token(n, mc.n_layer, mc.n_embd, mc.block_size)
         hours = [flops / (MFU * peak) / 3600 for peak in gpus.values()]
         when = [f"{h * 60:.0f} min" if h < 1 else f"{h:.1f} h" for h in hours]
         print(f"{name:>17} {kind:>7} {n / 1e6:8.2f}M {tokens / 1e9:7.2f}B "

@@ -58,7 +58,7 @@ from mosaics_edu.v2 import AdaptiveBandwidth, MosaicV2Config
 from mosaics_edu.v2 import experiments as xp
 from mosaics_edu.v2 import extrapolation as ex
 from mosaics_edu.v2.gated_keys import gated_leaky_recurrent, gated_leaky_scan
-from mosaics_edu.v2.layers import MosaicV2Block, _WindowMemory
+from mosaics_edu.v2.layers import MosaicV2Block, WindowMemory
 from mosaics_edu.v2.windows import draw_window_view, window_view
 from mosaics_edu.widgets import defaults, interactive_figure
 
@@ -470,7 +470,7 @@ def body(function) -> str:
     return textwrap.dedent(inspect.getsource(function).split('"""')[-1].strip("\n"))
 
 
-print(body(_WindowMemory.forward))
+print(body(WindowMemory.forward))
 
 # %% [markdown]
 # and the block concatenates the two memories' outputs, projects them with one $W_o$, and adds
@@ -632,7 +632,7 @@ window = MosaicV2Config.preset("cpu-tiny").short_window  # h = 32: lags 1 … 31
 test_docs = ex.recall_documents(16, ex.DOC_PAIRS, seed=2)  # the documents evaluate_run scored
 for scale in scales:
     L = int(scale[:-1]) * shipped["context"]
-    dist = ex._previous_key_distance(test_docs[:, :L])[:, :-1]  # the last position is not scored
+    dist = ex.previous_key_distance(test_docs[:, :L])[:, :-1]  # the last position is not scored
     share = float((dist[dist > 0] <= window - 1).mean())
     predicted, measured = share + (1 - share) * 0.1, acc["v2 no long-term"][scale]
     print(f"{scale}: share within the window {share:.0%}, predicted {predicted:.0%}, "

@@ -67,6 +67,7 @@ __all__ = [
     "fail",
     "fmt",
     "fresh_copy",
+    "learner_line",
     "materialise",
     "notebook_check",
     "passed",
@@ -241,7 +242,7 @@ def _arg_names(fn: Callable[..., Any], n: int, declared: Sequence[str] | None) -
     return [f"number {i + 1}" for i in range(n)]
 
 
-def _learner_line(err: BaseException, fn: Callable[..., Any]) -> str:
+def learner_line(err: BaseException, fn: Callable[..., Any]) -> str:
     """" (line 3 of your function: `return 1 / 0`)" for the deepest frame in the learner's file."""
     filename = getattr(getattr(fn, "__code__", None), "co_filename", None)
     frames = [f for f in traceback.extract_tb(err.__traceback__)
@@ -277,7 +278,7 @@ def call_learner(chapter: str, exercise: str, fn: Callable[..., Any], *args: Any
         fail(chapter, exercise, "is not implemented yet: replace `raise NotImplementedError()` in the "
              "exercise cell with your code, run that cell, then run this check again.", "stub")
     fail(chapter, exercise, f"your function raised {type(crash).__name__}: {crash}"
-         f"{_learner_line(crash, fn)}", "crash")
+         f"{learner_line(crash, fn)}", "crash")
     return None  # unreachable
 
 

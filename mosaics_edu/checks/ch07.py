@@ -25,7 +25,7 @@ import torch
 
 from .. import icl, inspection, models
 from ..data import generate_stories
-from . import Case, _learner_line, call_learner, compare, fail, notebook_check
+from . import Case, call_learner, compare, fail, learner_line, notebook_check
 
 CHAPTER = "07_looking_inside"
 H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
@@ -320,7 +320,7 @@ def hooked_losses(ablate_head: Callable, model: torch.nn.Module, idx: torch.Tens
     except Exception as err:  # noqa: BLE001 — a crash inside the learner's hook
         handle.remove()
         fail(CHAPTER, "ablate_head", f"the model's forward pass raised {type(err).__name__} with your "
-             f"hook in place: {err}{_learner_line(err, ablate_head)}", "crash")
+             f"hook in place: {err}{learner_line(err, ablate_head)}", "crash")
     handle.remove()
     left = _hooks(model)
     if left:

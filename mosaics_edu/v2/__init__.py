@@ -4,12 +4,10 @@
 - ``gated_keys`` : gated, input-dependent keys, as a recursion and as an O(T) chunked scan
 - ``windows``    : the short-term and long-term windows and their retrieval
 - ``layers``     : short-term, long-term and persistent (SwiGLU) memory, the v2 block
-- ``model``      : ``MosaicV2Config`` and ``MemoryMosaicV2LM`` (``--model mosaic-v2``)
+- ``model``      : ``MosaicV2Config`` and ``MemoryMosaicV2LM`` (``--model mosaic-v2`` in
+                   :data:`mosaics_edu.registry.MODEL_KINDS`)
 """
 
-# mosaics_edu.models registers MemoryMosaicV2LM in MODEL_KINDS and v2.model builds on
-# mosaics_edu.models, so that module is imported first, whichever of the two a user imports.
-from .. import models as _models  # noqa: F401  (import order, see above)
 from .bandwidth import AdaptiveBandwidth
 from .gated_keys import GatedKeyExtractor, gated_leaky_recurrent, gated_leaky_scan
 from .layers import LongTermMemory, MosaicV2Block, ShortTermMemory, SwiGLU

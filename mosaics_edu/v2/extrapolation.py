@@ -53,6 +53,7 @@ __all__ = [
     "recall_documents",
     "make_recall_dataset",
     "sliding_logits",
+    "previous_key_distance",
     "recall_scores",
     "train_run",
     "evaluate_run",
@@ -147,7 +148,7 @@ def sliding_logits(model: nn.Module, idx: torch.Tensor, context: int) -> torch.T
         start += stride
 
 
-def _previous_key_distance(idx: np.ndarray) -> np.ndarray:
+def previous_key_distance(idx: np.ndarray) -> np.ndarray:
     """At each key (a letter), the distance to the previous occurrence of the same letter; 0 at
     a key's first occurrence and at digits. idx: (B, L) -> (B, L)."""
     B, L = idx.shape
@@ -176,7 +177,7 @@ def recall_scores(logits: torch.Tensor, idx: torch.Tensor, context: int) -> dict
             f"logits (B, L, V) must match idx (B, L): {tuple(logits.shape)} vs {tuple(idx.shape)}"
         )
     ids = idx.cpu().numpy()
-    dist = _previous_key_distance(ids)
+    dist = previous_key_distance(ids)
     scored = dist > 0
     scored[:, -1] = False  # no next token to predict
     pred = logits[:, :-1].argmax(dim=-1).cpu().numpy()  # (B, L-1)

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..features import ValueExtractor
+from ..layers import merge_heads
 from .bandwidth import AdaptiveBandwidth
 from .gated_keys import GatedKeyExtractor
 from .windows import (
@@ -43,6 +44,7 @@ from .windows import (
 
 __all__ = [
     "ValueExtractorV2",
+    "WindowMemory",
     "ShortTermMemory",
     "LongTermMemory",
     "SwiGLU",
@@ -67,12 +69,6 @@ def _check_x(x: Any, n_embd: int, who: str) -> None:
         raise ValueError(f"{who} expects x of shape (batch, time, n_embd={n_embd}), got {got}")
     if x.shape[1] == 0:
         raise ValueError(f"{who}: x is empty (time = 0): give at least one position")
-
-
-def _merge_heads(y: torch.Tensor) -> torch.Tensor:
-    """(B, H, T, hs) -> (B, T, H*hs)."""
-    B, H, T, hs = y.shape
-    return y.transpose(1, 2).reshape(B, T, H * hs)
 
 
 class ValueExtractorV2(ValueExtractor):
@@ -104,7 +100,7 @@ def draw_delay(seed: int, step: int, layer: int, delay_min: int, delay_max: int)
     return int(rng.integers(delay_min, delay_max + 1))
 
 
-class _WindowMemory(nn.Module):
+class WindowMemory(nn.Module):
     """What both contextual memories share; a subclass says which pairs a query reads
     (``_mask(T)`` for a whole sequence, ``_range(t)`` for one new position)."""
 
@@ -135,8 +131,8 @@ class _WindowMemory(nn.Module):
         beta = self.bandwidth(pair_counts(mask))  # (H, T): β(n_t)
         out = window_retrieval(k, v, k, beta, mask, return_weights=return_weights)
         if return_weights:
-            return _merge_heads(out[0]), out[1]
-        return _merge_heads(out)
+            return merge_heads(out[0]), out[1]
+        return merge_heads(out)
 
     def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
         """A whole prompt (eval): x (B, T, d) -> (B, T, d) and the cache for :meth:`step`."""
@@ -150,7 +146,7 @@ class _WindowMemory(nn.Module):
         y = window_retrieval(k, v, k, self.bandwidth(pair_counts(mask)), mask)
         cache = {"keys": k, "values": v_done, "v_last": v_tilde[:, :, -1:],
                  "state": (u[:, :, -1], m[:, :, -1])}  # fmt: skip
-        return _merge_heads(y), cache
+        return merge_heads(y), cache
 
     def step(self, x_t: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
         """One new position x_t (B, 1, d) -> (B, 1, d) and the updated cache: x_t finishes the
@@ -164,10 +160,10 @@ class _WindowMemory(nn.Module):
         y = window_retrieval(cache["keys"][:, :, lo:hi], values[:, :, lo:hi], k_t,
                              self.bandwidth(n))  # (B, H, 1, hs)
         keys = torch.cat([cache["keys"], k_t], dim=2)
-        return _merge_heads(y), {"keys": keys, "values": values, "v_last": v_tilde, "state": state}
+        return merge_heads(y), {"keys": keys, "values": values, "v_last": v_tilde, "state": state}
 
 
-class ShortTermMemory(_WindowMemory):
+class ShortTermMemory(WindowMemory):
     """Reads the pairs of the last ``window - 1`` positions (h = ``window``)."""
 
     def __init__(self, n_embd: int, n_head: int, window: int, layer: int = 0) -> None:
@@ -183,7 +179,7 @@ class ShortTermMemory(_WindowMemory):
         return short_term_range(t, self.window)
 
 
-class LongTermMemory(_WindowMemory):
+class LongTermMemory(WindowMemory):
     """Reads the pairs at positions ≤ t - m. In training m ~ U{delay_min … delay_max}; in eval
     m = delay.
 
@@ -280,7 +276,7 @@ class MosaicV2Block(nn.Module):
         self.ln_2 = nn.LayerNorm(n_embd, bias=False)
         self.pmem = SwiGLU(n_embd, ffn_size, dropout, layer)
 
-    def _memories(self) -> list[_WindowMemory]:
+    def _memories(self) -> list[WindowMemory]:
         return [self.short] if self.long is None else [self.short, self.long]
 
     def forward(

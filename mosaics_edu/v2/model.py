@@ -2,9 +2,10 @@
 
 :class:`MemoryMosaicV2LM`: token embedding (no positional embedding) → ``n_layer``
 :class:`~mosaics_edu.v2.layers.MosaicV2Block` → final bias-free LayerNorm → tied output head,
-logits scaled by 1/√n_embd (v1's layout; generation, sampling and input checks are v1's, shared
-through :class:`mosaics_edu.models._LanguageModel`). ``forward(idx, targets=None) ->
-(logits, loss)``, ``generate(...)`` with an exact cache, ``retrieval_weights(idx)``.
+logits scaled by 1/√n_embd (v1's layout, inherited from :class:`mosaics_edu.models.MosaicLMBase`;
+generation, sampling and input checks from :class:`mosaics_edu.models.LanguageModel`).
+``forward(idx, targets=None) -> (logits, loss)``, ``generate(...)`` with an exact cache,
+``retrieval_weights(idx)``.
 
 Course-scale defaults (:class:`MosaicV2Config`). The paper trains at context 4,096 with a
 short-term window h = 256 and a long-term delay m ~ U[64, 256] in training, m = 64 at inference:
@@ -28,7 +29,8 @@ from typing import Any, ClassVar
 
 from torch import nn
 
-from ..models import _SHARED_PRESETS, MemoryMosaicLM, _BaseConfig, _LanguageModel, _positive_int
+from .._validate import check_positive_int
+from ..models import SHARED_PRESETS, LanguageModelConfig, MosaicLMBase
 from .layers import MosaicV2Block
 
 __all__ = ["MosaicV2Config", "MemoryMosaicV2LM"]
@@ -42,7 +44,7 @@ _V2_EXTRA: dict[str, dict[str, Any]] = {
 
 
 @dataclass
-class MosaicV2Config(_BaseConfig):
+class MosaicV2Config(LanguageModelConfig):
     """Hyper-parameters of a :class:`MemoryMosaicV2LM` (v1's fields plus the v2 ones below).
 
     ``ffn_size`` d′ (default 2·n_embd: a GPT-2 block's budget), ``short_window`` h (default
@@ -60,7 +62,7 @@ class MosaicV2Config(_BaseConfig):
     long_term: bool = True
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
-        name: {**values, **_V2_EXTRA.get(name, {})} for name, values in _SHARED_PRESETS.items()
+        name: {**values, **_V2_EXTRA.get(name, {})} for name, values in SHARED_PRESETS.items()
     }
 
     def __post_init__(self) -> None:
@@ -76,7 +78,7 @@ class MosaicV2Config(_BaseConfig):
         if self.delay is None:
             self.delay = self.delay_min
         for name in ("ffn_size", "short_window", "delay_min", "delay_max", "delay"):
-            _positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         if self.short_window < 2:
             raise ValueError(
                 f"short_window (h) must be >= 2: the short-term memory reads the last h-1 "
@@ -91,16 +93,13 @@ class MosaicV2Config(_BaseConfig):
             raise ValueError(f"long_term must be True or False, got {self.long_term!r}")
 
 
-class MemoryMosaicV2LM(_LanguageModel):
-    """A Memory Mosaic v2 language model (v1's layout with v2 blocks; no positional embedding)."""
+class MemoryMosaicV2LM(MosaicLMBase):
+    """A Memory Mosaic v2 language model (v1's layout with v2 blocks; no positional embedding).
 
-    # v1's plumbing, reused as is: embed → blocks → LN → tied head × 1/√d, a cache per block,
-    # and every block's retrieval weights
-    _hidden = MemoryMosaicLM._hidden
-    _logits = MemoryMosaicLM._logits
-    _prefill = MemoryMosaicLM._prefill
-    _step = MemoryMosaicLM._step
-    retrieval_weights = MemoryMosaicLM.retrieval_weights
+    v1's plumbing comes from :class:`~mosaics_edu.models.MosaicLMBase`: embed → blocks → LN →
+    tied head × 1/√d, a cache per block, every block's retrieval weights. It is not a
+    :class:`~mosaics_edu.models.MemoryMosaicLM`: code that asks for a v1 model refuses it.
+    """
 
     def __init__(self, config: MosaicV2Config) -> None:
         super().__init__()

@@ -23,8 +23,9 @@ checkpoint is written atomically. ``--resume`` restores model, optimizer, step, 
 the batch sampler, so an interrupted CPU run ends with exactly the weights of an uninterrupted one.
 
 Throughput and MFU (model FLOPs utilisation) are logged with every training event; the FLOPs
-and peak figures behind MFU, and why, are in :mod:`mosaics_edu.bench`. The checkpoint format is
-:mod:`mosaics_edu.checkpoint`; the command line is :mod:`mosaics_edu.cli`; the live loss plot
+and peak figures behind MFU, and why, are in :mod:`mosaics_edu.flops`. The checkpoint format is
+:mod:`mosaics_edu.checkpoint`; the command line is :mod:`mosaics_edu.cli` (``python -m
+mosaics_edu.train`` runs it through ``train/__main__.py``); the live loss plot
 for notebooks is :class:`mosaics_edu.widgets.LiveLossPlot`.
 """
 
@@ -49,10 +50,9 @@ import torch.distributed as dist
 import torch.nn as nn
 from tqdm.auto import tqdm
 
-from . import run_cache
-from .bench import peak_flops, training_flops_per_token
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .data import (
+from .. import run_cache
+from ..checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from ..data import (
     RandomWindows,
     TokenDataset,
     get_batch,
@@ -60,7 +60,9 @@ from .data import (
     prepare_babistories,
     prepare_stories,
 )
-from .models import MODEL_KINDS, count_parameters
+from ..flops import peak_flops, training_flops_per_token
+from ..models import count_parameters
+from ..registry import MODEL_KINDS
 
 __all__ = [
     "PRESETS",
@@ -308,7 +310,7 @@ class TrainResult:
 
 def _resolve_device(name: str) -> torch.device:
     if name == "auto":
-        from .env import best_device
+        from ..env import best_device
 
         name = best_device()
     return torch.device(name)
@@ -825,8 +827,3 @@ def train(
         summary_path.write_text(json.dumps(result.summary, indent=1))
     return result
 
-
-if __name__ == "__main__":  # python -m mosaics_edu.train: the command line lives in cli.py
-    from mosaics_edu.cli import main
-
-    main()

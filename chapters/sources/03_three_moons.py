@@ -34,7 +34,8 @@
 #
 # **By the end of this chapter you will be able to**
 #
-# - constrain a linear map to act on (sin, cos) pairs as a complex number (a rotation + scaling);
+# - say why the maps act on (sin, cos) pairs as complex numbers (a rotation + scaling), and (going
+#   further) constrain a linear map to that form;
 # - generate autoregressively from a memory layer *and fill in each value once it exists*;
 # - measure in-context learning as error vs context length and read it against the periods;
 # - read block-magnitude maps of W_φ, W_ψ, W_z and say which moon each unit follows;
@@ -151,6 +152,10 @@ plt.show()
 # which multiplies one moon's (sin, cos) pair by a complex number — a rotation and a scaling. That
 # suits circular motion: rotating a moon's phase commutes with the map. The paper's code keeps a
 # full 6×6 weight and *projects* it onto this form at every call.
+
+# %% [markdown] tags=["going-further"]
+# > **Going further (optional).** The package does this projection for you (the cells below use
+# > it); write it yourself if you want to own this step.
 #
 # **Exercise 3.1 — `complex_linear`** (★, 10 minutes). Project a $(2m, 2n)$ matrix onto the
 # complex-linear matrices: replace every 2×2 block $\begin{pmatrix} p & q\\ r & s\end{pmatrix}$ (rows
@@ -159,7 +164,7 @@ plt.show()
 # ($m \ne n$ is allowed, even a single 2×2 block); a matrix that is already complex-linear comes
 # back unchanged. Return a new tensor of the same shape and dtype; do not modify `w` in place.
 
-# %% [markdown] tags=["hints"]
+# %% [markdown] tags=["hints", "going-further"]
 # <details><summary><b>Hint 1</b> (a nudge)</summary>
 #
 # A $(2m, 2n)$ matrix has $m \times n$ blocks, one for every pair (block row $i$, block column
@@ -180,7 +185,7 @@ plt.show()
 # ```
 # </details>
 
-# %% tags=["exercise"]
+# %% tags=["exercise", "going-further"]
 def complex_linear(w: torch.Tensor) -> torch.Tensor:
     """(2m, 2n) -> (2m, 2n) with every 2×2 block replaced by [[a, b], [-b, a]]."""
     ### BEGIN SOLUTION
@@ -193,7 +198,7 @@ def complex_linear(w: torch.Tensor) -> torch.Tensor:
     ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% tags=["check", "going-further"]
 ch03.check_complex_linear(complex_linear)
 
 # %% [markdown]
@@ -599,7 +604,10 @@ for h in range(3):
 if not rec3["metrics"]["clean_split"]:
     assert sharpest[~on_one].max() < sharpest[on_one].min() / 3, "mixed units have wider kernels"
 
-# %% [markdown]
+# %% [markdown] tags=["going-further"]
+# > **Going further (optional).** The package measures these shares for you (printed just below
+# > this box); compute them yourself from the key map.
+#
 # **Exercise 3.3 — `moon_shares`** (★, 10 minutes). Measure which moon each unit follows: from a
 # complex-linear $W_\varphi$ (6×6), compute the $3\times3$ block magnitudes
 # $|a_{hm} + i b_{hm}|$ (unit $h$ = rows $2h, 2h{+}1$; moon $m$ = columns $2m, 2m{+}1$) and divide
@@ -608,7 +616,7 @@ if not rec3["metrics"]["clean_split"]:
 # `w[2h, 2m+1]`), whose every unit has some mass; a block may have $a = 0$ (a rotation by 90°).
 # Return a numpy array `(3, 3)`; do not modify `w_phi`.
 
-# %% [markdown] tags=["hints"]
+# %% [markdown] tags=["hints", "going-further"]
 # <details><summary><b>Hint 1</b> (a nudge)</summary>
 #
 # The block $[[a, b], [-b, a]]$ multiplies a (sin, cos) pair by the complex number $a + ib$: its
@@ -629,7 +637,7 @@ if not rec3["metrics"]["clean_split"]:
 # ```
 # </details>
 
-# %% tags=["exercise"]
+# %% tags=["exercise", "going-further"]
 def moon_shares(w_phi: torch.Tensor) -> np.ndarray:
     """(6, 6) complex-linear W_φ -> (3, 3) shares, each row summing to 1."""
     ### BEGIN SOLUTION
@@ -640,7 +648,7 @@ def moon_shares(w_phi: torch.Tensor) -> np.ndarray:
     ### END SOLUTION
 
 
-# %% tags=["check"]
+# %% tags=["check", "going-further"]
 ch03.check_moon_shares(moon_shares)
 
 # %% [markdown]
@@ -979,8 +987,11 @@ print({seed: std_cross[seed] for seed in seeds_std}, "(slowest moon 133.3, full 
 # let the remaining units share moons 1 and 2 (or mix moons 1 and 3), stay at a higher training
 # loss, and are never accurate on (1, 2, 3). Which one you get depends on the seed.
 
-# %% [markdown]
+# %% [markdown] tags=["going-further"]
 # ## 9. Testing the explanation: make grouping cost context
+#
+# > **Going further (optional).** A second task that tests *why* some seeds stop at a partial
+# > split, and a listing of every shipped run; the summary gives what they found.
 #
 # If partial splits survive because grouping moons 1 and 2 is free, then a task where **every**
 # grouping costs context should push training to a full split. We keep everything — periods from
@@ -988,7 +999,7 @@ print({seed: std_cross[seed] for seed in seeds_std}, "(slowest moon 133.3, full 
 # triples: we keep those in which every pair of moons has a joint period longer than the slowest
 # moon's period, so that a unit tracking two moons needs more context than the full split does.
 
-# %%
+# %% tags=["going-further"]
 for t in VARIANT_TRAIN_TRIPLES + (VARIANT_VALID_TRIPLE,):
     pairs = ", ".join(f"LCM{p}={full_period(p) * STEPS_PER_UNIT:.0f}"
                       for p in [(t[0], t[1]), (t[0], t[2]), (t[1], t[2])])
@@ -997,7 +1008,7 @@ for t in VARIANT_TRAIN_TRIPLES + (VARIANT_VALID_TRIPLE,):
 assert all(grouping_costs_context(t) for t in VARIANT_TRAIN_TRIPLES)
 assert not any(grouping_costs_context(t) for t in TRAIN_TRIPLES)
 
-# %%
+# %% tags=["going-further"]
 seeds_var = load_seeds("variant")
 for seed, rec in seeds_var.items():
     sh = np.array(rec["metrics"]["shares"])
@@ -1007,14 +1018,14 @@ print(f"variant task: {clean_var} of {len(seeds_var)} seeds split cleanly "
       f"(standard task: {clean_std} of {len(seeds_std)})")
 draw_seed_maps(seeds_var, "variant")
 
-# %% [markdown]
+# %% [markdown] tags=["going-further"]
 # Does the split pay off in prediction? For each variant-trained mosaic we read the one-step error
 # on two triples it never saw: the variant's held-out triple (2.5, 3, 3.5), whose full period (105
 # time units, 4667 steps) is far longer than any window — a single memory could never look it up —
 # and the paper's validation triple (1, 2, 3). The thresholds are again half the persistence error
 # on the same windows.
 
-# %%
+# %% tags=["going-further"]
 var_keys = {"valid": VARIANT_VALID_TRIPLE, "standard_valid": VALID_TRIPLE}
 var_cross = {}
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
@@ -1075,7 +1086,7 @@ for seed in sharp_seeds:
     assert c_std is not None and c_std <= max(P_VALID) + 16, c_std
 assert cross["valid"]["3u"]["step"] is None or rec3["metrics"]["clean_split"]
 
-# %% [markdown]
+# %% [markdown] tags=["going-further"]
 # **Figure 7.** Trained on triples where grouping costs context, the mosaic's key maps become
 # block permutations — one unit per moon — in most seeds, more often than on the paper's triples;
 # but with this few seeds the difference is well within chance (the p-value above), so these runs
@@ -1101,7 +1112,7 @@ assert cross["valid"]["3u"]["step"] is None or rec3["metrics"]["clean_split"]
 # prints each run's seed, training time, final loss and split, and the crossing points. The
 # commands of section 3 remake every file.
 
-# %%
+# %% tags=["going-further"]
 print(f"{'run':28} {'seed':>4} {'train s':>8} {'final loss':>10} {'clean':>6}")
 for task, seeds in (("standard", seeds_std), ("variant", seeds_var)):
     for seed, rec in seeds.items():
@@ -1127,9 +1138,9 @@ print("crossing points (one-step / generation):",
 # - But the split is not automatic: with the paper's triples several seeds stop at a partial split
 #   (moons 1 and 2 shared), which costs no context there; small keys then make a wide kernel and a
 #   higher error floor, and such a mosaic is never accurate on the validation triple.
-# - A task where grouping costs context gave clean splits more often, consistent with the
-#   explanation, though not significantly with this few seeds; and a clean split also needs sharp
-#   keys when β is fixed and keys are not normalised.
+# - (Section 9, going further.) A task where grouping costs context gave clean splits more often,
+#   consistent with the explanation, though not significantly with this few seeds; and a clean
+#   split also needs sharp keys when β is fixed and keys are not normalised.
 # - The training loss is the area under the per-position learning curve (the steamroller): the
 #   pressure that rewards units needing little context. A cleanly split mosaic's curve drops after
 #   the slowest moon's period, the single memory's only after the full period; measured against

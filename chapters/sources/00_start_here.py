@@ -86,7 +86,8 @@ plt.show()
 # %% [markdown]
 # Each chapter starts with its prerequisites, what you will be able to do and its **learner time**
 # (reading at 200 words a minute, plus the minutes its exercises state, plus its running time:
-# counted the same way for every chapter). Then it alternates a little prose, one equation, the
+# counted the same way for every chapter). Material you may skip sits in boxes marked **Going
+# further (optional)**, whose minutes are stated apart. Then it alternates a little prose, one equation, the
 # few lines of code that compute it, and a plot with one sentence saying what it shows. Claims
 # from the papers are not just quoted: each is **measured in the notebook and asserted**, so if
 # the code were wrong the notebook would stop there.

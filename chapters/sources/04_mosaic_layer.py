@@ -100,8 +100,8 @@ torch.set_num_threads(min(2, torch.get_num_threads()))  # the course's laptop bu
 #   $\beta_h = e^2 \approx 7.39$ at initialisation. ($\gamma_h$ is used as it is.)
 
 # %% [markdown] tags=["going-further"]
-# > **Going further (optional).** The package computes these four numbers for you (the cell after
-# > this box prints them); write the parameterisation yourself if you want to own every step. Two
+# > **Going further (optional).** The package computes these four numbers for you (printed just
+# > after this box); write the parameterisation yourself if you want to own every step. Two
 # > more of its choices: the **×10** — Adam moves every raw parameter by about the learning rate per
 # > step, whatever its gradient's scale, so storing $\theta$ at a tenth of the log-value makes these
 # > few scalars move ten times faster than the matrices; and the **absolute value**, which keeps
@@ -688,8 +688,8 @@ assert min(sens[3:]) > 1e-2 and sens[-1] > sens[1]
 # %% [markdown] tags=["going-further"]
 # ## 7. What a block costs, and the fast paths
 #
-# > **Going further (optional).** What a block costs per token, and the fast paths that make a
-# > mosaic as cheap as a GPT; nothing later in the course depends on this section.
+# > **Going further (optional).** What a block costs per token, and the fast paths that keep a
+# > mosaic's cost in line with a GPT's; nothing later in the course depends on this section.
 #
 # **Per token**, a forward pass through either block costs about two floating-point operations
 # per parameter it multiplies (one multiply, one add), plus the part that grows with the

@@ -712,6 +712,63 @@ assert hits / total > frequent_hits + 0.1, "the retrieved row beats the frequent
 # persistent memory hurts the other tokens more than the names (all printed and asserted).
 # </details>
 
+# %% [markdown]
+# **Exercise 7.3 — ablate a head with a hook** (★★, 15 minutes). The ablations below zero a
+# head's output just before W_o (the projection that mixes the heads) inside the package's forward
+# pass. Build that ablation yourself first. A *forward pre-hook* does it in the model's own
+# forward pass: a function a module calls on its input before
+# running, whose return value replaces that input. Write
+# `ablate_head(memory, head)`: register on `memory.c_proj` (W_o) a pre-hook that zeroes head
+# `head`'s features of its input, and return the handle `register_forward_pre_hook` gives, so that
+# `handle.remove()` puts the head back. `memory` is a mosaic block's `cmem` or a GPT block's `attn`
+# (both have `n_head` and `c_proj`). W_o's input is (B, T, d), the heads side by side: head h
+# (0-based) holds the features h·hs to (h+1)·hs − 1, hs = d / n_head. Zero them at every sequence
+# and position; leave the weights alone. The check compares both shipped models' per-token loss
+# under your hook with the package's ablation, and after `handle.remove()` with the intact model.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# A forward pre-hook is a function `hook(module, inputs)`: `inputs` is the tuple of the module's
+# positional inputs, here one tensor (B, T, d), the heads' outputs before W_o mixes them. Return a
+# tuple to replace it. Which of its d features belong to head `head`?
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `hs = memory.c_proj.in_features // memory.n_head` (the GPT's attention has no `head_size`). In
+# the hook, copy the input (`.clone()`), set its features `head * hs` up to `(head + 1) * hs` to
+# zero in every sequence and position (`y[..., a:b] = 0`), and return `(y,)`.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# return memory.c_proj.register_forward_pre_hook(zero_head)  # the handle: handle.remove() undoes it
+# ```
+# </details>
+
+# %% tags=["exercise"]
+def ablate_head(memory: torch.nn.Module, head: int) -> torch.utils.hooks.RemovableHandle:
+    """Zero one head's output before W_o with a forward pre-hook on ``memory.c_proj``; returns its handle.
+
+    W_o's input: (B, T, d), head h at the features h·hs … (h+1)·hs − 1, hs = d / memory.n_head.
+    """
+    ### BEGIN SOLUTION
+    hs = memory.c_proj.in_features // memory.n_head  # features per head
+
+    def zero_head(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor]:
+        y = inputs[0].clone()  # (B, T, d)
+        y[..., head * hs:(head + 1) * hs] = 0.0
+        return (y,)
+
+    return memory.c_proj.register_forward_pre_hook(zero_head)
+    ### END SOLUTION
+
+
+# %% tags=["check"]
+ch07.check_ablate_head(ablate_head)
+
 # %%
 intact = {kind: inspection.per_token_loss(model, idx, targets) for kind, model in MODELS.items()}
 for kind, loss in intact.items():
@@ -854,62 +911,6 @@ assert abs(gpt_top_ood["induction"][gpt_top[1]] - scores["gpt"][gpt_top[0]]["ind
 # (asserted): what it does with names comes from the context, not from memory of the training
 # names. The GPT's rises by more than a tenth of a nat (asserted): part of what it does with a
 # name rests on having met that name in training. Its head's induction score stays where it was.
-
-# %% [markdown]
-# **Exercise 7.3 — ablate a head with a hook** (★★, 15 minutes). §6 zeroed a head's output just
-# before W_o (the projection that mixes the heads) inside the package's forward pass. A *forward
-# pre-hook* does it in the model's own forward pass: a function a module calls on its input before
-# running, whose return value replaces that input. Write
-# `ablate_head(memory, head)`: register on `memory.c_proj` (W_o) a pre-hook that zeroes head
-# `head`'s features of its input, and return the handle `register_forward_pre_hook` gives, so that
-# `handle.remove()` puts the head back. `memory` is a mosaic block's `cmem` or a GPT block's `attn`
-# (both have `n_head` and `c_proj`). W_o's input is (B, T, d), the heads side by side: head h
-# (0-based) holds the features h·hs to (h+1)·hs − 1, hs = d / n_head. Zero them at every sequence
-# and position; leave the weights alone. The check compares both shipped models' per-token loss
-# under your hook with the package's ablation, and after `handle.remove()` with the intact model.
-
-# %% [markdown] tags=["hints"]
-# <details><summary><b>Hint 1</b> (a nudge)</summary>
-#
-# A forward pre-hook is a function `hook(module, inputs)`: `inputs` is the tuple of the module's
-# positional inputs, here one tensor (B, T, d), the heads' outputs before W_o mixes them. Return a
-# tuple to replace it. Which of its d features belong to head `head`?
-# </details>
-#
-# <details><summary><b>Hint 2</b> (the approach)</summary>
-#
-# `hs = memory.c_proj.in_features // memory.n_head` (the GPT's attention has no `head_size`). In
-# the hook, copy the input (`.clone()`), set its features `head * hs` up to `(head + 1) * hs` to
-# zero in every sequence and position (`y[..., a:b] = 0`), and return `(y,)`.
-# </details>
-#
-# <details><summary><b>Hint 3</b> (the key line)</summary>
-#
-# ```python
-# return memory.c_proj.register_forward_pre_hook(zero_head)  # the handle: handle.remove() undoes it
-# ```
-# </details>
-
-# %% tags=["exercise"]
-def ablate_head(memory: torch.nn.Module, head: int) -> torch.utils.hooks.RemovableHandle:
-    """Zero one head's output before W_o with a forward pre-hook on ``memory.c_proj``; returns its handle.
-
-    W_o's input: (B, T, d), head h at the features h·hs … (h+1)·hs − 1, hs = d / memory.n_head.
-    """
-    ### BEGIN SOLUTION
-    hs = memory.c_proj.in_features // memory.n_head  # features per head
-
-    def zero_head(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor]:
-        y = inputs[0].clone()  # (B, T, d)
-        y[..., head * hs:(head + 1) * hs] = 0.0
-        return (y,)
-
-    return memory.c_proj.register_forward_pre_hook(zero_head)
-    ### END SOLUTION
-
-
-# %% tags=["check"]
-ch07.check_ablate_head(ablate_head)
 
 # %% [markdown]
 # ## Summary

@@ -44,6 +44,7 @@ __all__ = [
     "setting_scores",
     "best_setting",
     "summary",
+    "grid_table",
     "shipped_files",
     "REQUIRED_COMPARISONS",
 ]
@@ -180,3 +181,23 @@ def problems(data: dict) -> list[str]:
     if budgets and max(budgets.values()) > BUDGET_SLACK * min(budgets.values()):
         found.append(f"unequal tuning budgets (settings tried per model): {budgets}")
     return found
+
+
+def grid_table(data: dict, model: str, unit: str, lrs: list[float] | None = None) -> str:
+    """``model``'s seed-0 validation scores as a dropout × learning-rate table, then its chosen
+    setting with the mean ± sample std over its seeds: the text chapters print.
+
+    ``lrs``: the columns (default: the rates ``model`` tried; pass both models' rates to align
+    two tables). A rate the model did not try at some dropout leaves its cell blank.
+    """
+    grid = [r for r in data["runs"] if r["model"] == model and r["seed"] == 0]
+    lrs = sorted({r["lr"] for r in grid}) if lrs is None else list(lrs)
+    lines = [f"{model}: validation loss at seed 0 ({unit})",
+             "  dropout \\ lr " + "".join(f"{lr:>8g}" for lr in lrs)]
+    for dropout in sorted({r["dropout"] for r in grid}):
+        row = {r["lr"]: r["val"] for r in grid if r["dropout"] == dropout}
+        lines.append(f"  {dropout:12g} " + "".join(f"{row[lr]:8.3f}" if lr in row else " " * 8 for lr in lrs))
+    t = summary(data)[model]
+    lines.append(f"  chosen: lr {t['setting']['lr']:g}, dropout {t['setting']['dropout']:g}; over its "
+                 f"{t['n_seeds']} seeds {t['mean']:.3f} ± {t['std']:.3f} (mean ± standard deviation)")
+    return "\n".join(lines)

@@ -39,6 +39,22 @@ def test_a_fair_fight_has_no_problems_and_its_summary_is_over_seeds():
     assert s["gpt"]["mean"] == pytest.approx(1.001) and s["gpt"]["std"] == pytest.approx(0.001)
 
 
+def test_grid_table_shows_the_seed_0_grid_and_the_chosen_setting():
+    data = _fair()
+    data["runs"] = [r for r in data["runs"]
+                    if not (r["model"] == "gpt" and r["lr"] == 0.008 and r["dropout"])]
+    lines = tuning.grid_table(data, "gpt", "nats", lrs=[0.001, 0.002, 0.004, 0.008, 0.016]).splitlines()
+    assert lines[0] == "gpt: validation loss at seed 0 (nats)"
+    assert lines[1].split()[3:] == ["0.001", "0.002", "0.004", "0.008", "0.016"]
+    assert lines[2].split() == ["0", "1.100", "1.000", "1.200", "1.600"]  # seed 0 only; 0.016 blank
+    assert lines[3].split() == ["0.1", "1.200", "1.100", "1.300"]  # the run left out: blank, not shifted
+    assert lines[3].index("1.300") == lines[2].index("1.200")
+    assert lines[4] == ("  chosen: lr 0.002, dropout 0; over its 3 seeds 1.001 ± 0.001 "
+                        "(mean ± standard deviation)")
+    assert tuning.grid_table(data, "mosaic", "nats").splitlines()[1].split()[3:] == [
+        "0.001", "0.002", "0.004", "0.008"]  # default columns: the model's own rates
+
+
 def _broken(edit) -> list[str]:
     data = copy.deepcopy(_fair())
     edit(data)

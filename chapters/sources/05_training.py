@@ -402,16 +402,7 @@ fight = tuning.load(tuning.ASSETS / "one_block" / "tuning.json")
 assert tuning.problems(fight) == [], tuning.problems(fight)
 tuned = tuning.summary(fight)  # per model: chosen setting, and mean, spread and values over seeds
 for kind in ("mosaic", "gpt"):
-    grid = [r for r in fight["runs"] if r["model"] == kind and r["seed"] == 0]
-    lrs = sorted({r["lr"] for r in grid})
-    print(f"{kind}: validation loss at seed 0 (nats per character)")
-    print("  dropout \\ lr " + "".join(f"{lr:>8g}" for lr in lrs))
-    for dropout in sorted({r["dropout"] for r in grid}):
-        row = {r["lr"]: r["val"] for r in grid if r["dropout"] == dropout}
-        print(f"  {dropout:12g} " + "".join(f"{row[lr]:8.3f}" if lr in row else " " * 8 for lr in lrs))
-    t = tuned[kind]
-    print(f"  chosen: lr {t['setting']['lr']:g}, dropout {t['setting']['dropout']:g}; over its "
-          f"{t['n_seeds']} seeds {t['mean']:.3f} ± {t['std']:.3f} (mean ± standard deviation)")
+    print(tuning.grid_table(fight, kind, "nats per character"))  # the grid at seed 0, the chosen setting
 print(f"the whole sweep: {len(fight['runs'])} runs, {fight['cpu_seconds'] / 60:.0f} CPU-minutes")
 
 # %% [markdown]

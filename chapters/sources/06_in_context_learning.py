@@ -128,17 +128,9 @@ _notebook_start = time.perf_counter()  # the last cell prints the wall time of t
 fight = tuning.load(tuning.ASSETS / "stories" / "tuning.json")
 assert tuning.problems(fight) == [], tuning.problems(fight)
 tuned = tuning.summary(fight)  # per model: chosen setting, and mean, spread and values over seeds
+lrs = sorted({r["lr"] for r in fight["runs"]})  # both models' rates: one column each, aligned
 for kind in icl.STORY_MODEL_KINDS:
-    grid = [r for r in fight["runs"] if r["model"] == kind and r["seed"] == 0]
-    lrs = sorted({r["lr"] for r in fight["runs"]})  # both models' rates, one column each
-    print(f"{kind}: validation loss at seed 0 (nats per token)")
-    print("  dropout \\ lr " + "".join(f"{lr:>8g}" for lr in lrs))
-    for dropout in sorted({r["dropout"] for r in grid}):
-        row = {r["lr"]: r["val"] for r in grid if r["dropout"] == dropout}
-        print(f"  {dropout:12g} " + "".join(f"{row[lr]:8.3f}" if lr in row else " " * 8 for lr in lrs))
-    t = tuned[kind]
-    print(f"  chosen: lr {t['setting']['lr']:g}, dropout {t['setting']['dropout']:g}; over its "
-          f"{t['n_seeds']} seeds {t['mean']:.3f} ± {t['std']:.3f} (mean ± standard deviation)")
+    print(tuning.grid_table(fight, kind, "nats per token", lrs))  # the grid at seed 0, the chosen setting
 untuned = {r["model"]: r["val"] for r in fight["runs"]
            if (r["lr"], r["dropout"], r["seed"]) == (3e-3, 0.0, 0)}
 tuned_gap = tuned["gpt"]["mean"] - tuned["mosaic"]["mean"]

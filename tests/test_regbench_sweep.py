@@ -1,6 +1,6 @@
-"""The shipped RegBench-mini sweep: its files load into today's code and score like their results,
-:func:`sweep_table` and :func:`ship` do what they say, and (slow) a retrained run follows the
-shipped one step for step.
+"""The shipped RegBench-mini sweep: its files load into today's code and score like their results
+(the mosaic and the GPT at N = 100 and N = 10,000), :func:`sweep_table` and :func:`ship` do what
+they say, and (slow) a retrained run follows the shipped one step for step.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from mosaics_edu.regbench.matched import MODEL_NAMES
 from mosaics_edu.regbench.shipped import (
     PAPER_NUMBERS,
     SHIPPED_MODELS,
+    SHIPPED_N,
     load_shipped_model,
     load_sweep,
     ship,
     shipped_result,
+    shipped_run_dir,
     sweep_table,
 )
 from mosaics_edu.regbench.sweep import LEARNING_RATES, SWEEP_N, main_configs, run_dir, sweep_configs
@@ -54,20 +56,61 @@ def test_sweep_table_of_the_shipped_record():
                 assert 0 <= row["mean"][metric] <= 1 and len(row[metric]) == len(row["seeds"])
 
 
-def test_shipped_models_load_and_score_near_their_results():
-    """Scored on the first 50 of the 500 test automata (≈ 4,300 positions), each shipped model must
-    land within 0.1 of its shipped test accuracy and TVD. Why 0.1: the score of 50 automata is a
-    sample of the full test set's (per-automaton scores spread by ≈ 0.2, so one standard error is
-    ≈ 0.03), and the shipped weights are the fp16 copy of the ones that were scored (the chapter
-    scores all 500 and checks them to 0.01). A model that failed to load — random weights, the
-    wrong architecture — scores ≈ 0.2 accuracy / ≈ 0.9 TVD, far outside."""
-    automata = test_automata()[:50]
-    for model in SHIPPED_MODELS:
-        result = shipped_result(model)
-        scores = evaluate(load_shipped_model(model), automata)
+@pytest.fixture(scope="module")
+def shipped_scores():
+    """Every shipped model, by (model, N), loaded and scored on the first 50 test automata."""
+    automata, out, threads = test_automata()[:50], {}, torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for model in SHIPPED_MODELS:
+            for n in SHIPPED_N:
+                net = load_shipped_model(model, n)
+                out[model, n] = (net.training, evaluate(net, automata))
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def test_shipped_models_load_and_score_near_their_results(shipped_scores):
+    """Scored on the first 50 of the 500 test automata (≈ 4,300 positions), each shipped model (both
+    models, at N = 100 and N = 10,000) must land within 0.1 of its shipped test accuracy and TVD.
+    Why 0.1: the score of 50 automata is a sample of the full test set's (per-automaton scores
+    spread by ≈ 0.2, so one standard error is ≈ 0.03), and the shipped weights are the fp16 copy of
+    the ones that were scored (the chapter scores all 500 and checks them to 0.01). A model that
+    failed to load — random weights, the wrong architecture — scores ≈ 0.2 accuracy / ≈ 0.9 TVD,
+    far outside."""
+    assert SHIPPED_N == (100, 10_000) and shipped_result("mosaic") == shipped_result("mosaic", 100)
+    for (model, n), (training, scores) in shipped_scores.items():
+        result = shipped_result(model, n)
+        assert result["config"]["model"] == model and result["config"]["n_automata"] == n
+        assert result["config"]["seed"] == 0 and not training  # loaded in eval mode
+        assert shipped_run_dir(model, n).name == f"{model}_N{n}_seed0"
         assert scores.n_samples == 50
-        assert abs(scores.accuracy - result["test"]["accuracy"]) < 0.1, (model, scores, result["test"])
-        assert abs(scores.tvd - result["test"]["tvd"]) < 0.1, (model, scores, result["test"])
+        assert abs(scores.accuracy - result["test"]["accuracy"]) < 0.1, (model, n, scores, result["test"])
+        assert abs(scores.tvd - result["test"]["tvd"]) < 0.1, (model, n, scores, result["test"])
+
+
+def test_more_training_languages_learn_in_context(shipped_scores):
+    """The shipped record: trained on 10,000 languages instead of 100, for the same 1,000 steps, both
+    models score better on the 500 test languages, which they never saw (mosaic accuracy 0.40 ->
+    0.82, TVD 0.74 -> 0.46; GPT 0.31 -> 0.55, TVD 0.80 -> 0.63): they have learned to read a new
+    language in context instead of recalling their training ones. The same holds on the 50 test
+    automata scored here (measured: mosaic accuracy 0.39 -> 0.81, TVD 0.75 -> 0.47; GPT 0.29 ->
+    0.55, TVD 0.82 -> 0.65), by far more than their standard error (≈ 0.03), and at N = 10,000 the
+    mosaic is ahead of the GPT (0.81 against 0.55)."""
+    for model in SHIPPED_MODELS:
+        small, large = (shipped_result(model, n)["test"] for n in SHIPPED_N)
+        assert large["accuracy"] > small["accuracy"] + 0.2 and large["tvd"] < small["tvd"] - 0.1
+        small, large = (shipped_scores[model, n][1] for n in SHIPPED_N)
+        assert large.accuracy > small.accuracy + 0.2 and large.tvd < small.tvd - 0.1, (model, small, large)
+    assert shipped_scores["mosaic", 10_000][1].accuracy > shipped_scores["gpt", 10_000][1].accuracy + 0.1
+
+
+@pytest.mark.parametrize("n_automata", [500, 2_500, 0, 10_000.0, True, "100"])
+def test_shipped_n_automata_must_be_a_shipped_n(n_automata):
+    for fn in (shipped_run_dir, shipped_result, load_shipped_model):
+        with pytest.raises(ValueError, match=r"n_automata must be one of \(100, 10000\)"):
+            fn("mosaic", n_automata)
 
 
 def test_paper_numbers_are_the_digitised_figure():
@@ -100,10 +143,26 @@ def test_ship_and_sweep_table_on_a_made_up_sweep(tmp_path):
         d = run_dir(root, c)
         d.mkdir(parents=True)
         (d / "result.json").write_text(json.dumps(_fake_result(c, acc, 1 - acc)))
+        if c.seed == 0 and c.model in SHIPPED_MODELS:  # shipped with their weights
+            torch.save({"w": torch.zeros(2, dtype=torch.float16)}, d / "model_fp16.pt")
+    missing = run_dir(root, RunConfig("gpt", 10_000, seed=0, lr=best["gpt"], steps=1000)) / "model_fp16.pt"
+    missing.rename(missing.with_suffix(".away"))
+    with pytest.raises(FileNotFoundError, match="gpt_N10000_seed0_lr0.001 has no model_fp16.pt"):
+        ship(root, dest)
+    assert not list(dest.glob("*_seed0"))  # nothing half shipped
+    missing.with_suffix(".away").rename(missing)
     record = ship(root, dest)
     assert record["chosen_learning_rates"] == best
+    assert sorted(p.name for p in dest.glob("*_seed0")) == [
+        "gpt_N10000_seed0",
+        "gpt_N100_seed0",
+        "mosaic_N10000_seed0",
+        "mosaic_N100_seed0",
+    ]
     assert (dest / "mosaic_N100_seed0" / "model_fp16.pt").is_file()
     assert json.loads((dest / "gpt_N100_seed0" / "result.json").read_text())["config"]["lr"] == 1e-3
+    shipped = json.loads((dest / "mosaic_N10000_seed0" / "result.json").read_text())
+    assert shipped["config"]["n_automata"] == 10_000 and shipped["test"]["accuracy"] == pytest.approx(0.6)
     assert "mosaic_N100_seed1_lr0.002" in record["missing"]
     table = sweep_table(load_sweep(dest / "sweep.json"))
     assert set(table["gpt"]) == {100, 10_000}  # the runs at rates not chosen are left out

@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="run folder (default runs/regbench/<model>_N<n>_seed<seed>)")
     t.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
-    w = sub.add_parser("sweep", help="the whole sweep of chapter 06 (resumable): rates, then every N")
+    w = sub.add_parser("sweep", help="the whole sweep of chapter 07 (resumable): rates, then every N")
     w.add_argument("--root", default="runs/regbench_sweep", help="folder of the runs")
     w.add_argument("--jobs", type=int, default=2, help="runs at once, one thread each (default 2)")
     w.add_argument("--steps", type=int, default=SWEEP_STEPS, help=f"steps per run (default {SWEEP_STEPS})")
@@ -48,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--root", default="runs/regbench_sweep", help="folder of the runs")
     c.add_argument("--steps", type=int, default=SWEEP_STEPS, help=f"steps per run (default {SWEEP_STEPS})")
     c.add_argument("--out", required=True, help="the JSON file to write")
-    s = sub.add_parser("ship", help="copy the sweep's results and the N=100 mosaic/GPT into the package")
+    s = sub.add_parser(
+        "ship", help="copy the sweep's results and the N=100 and N=10000 mosaic/GPT runs into the package"
+    )
     s.add_argument("--root", default="runs/regbench_sweep", help="folder of the runs")
     s.add_argument("--steps", type=int, default=SWEEP_STEPS, help=f"steps per run (default {SWEEP_STEPS})")
     b = sub.add_parser("baselines", help="score the in-context n-gram predictors on the test set")

@@ -6,9 +6,15 @@ The package ships (under ``mosaics_edu/assets/regbench/``):
 - ``sweep.json``: every finished run of the sweep, as written by
   :func:`~mosaics_edu.regbench.sweep.collect` (protocol, chosen learning rates, one record per
   run with its config, scores and loss log);
-- ``<model>_N100_seed0/``: the N = 100, seed 0 run of the mosaic and of the GPT at their chosen
-  learning rates: its ``result.json`` and its half-precision weights ``model_fp16.pt``, so a
-  notebook can show their predictions (:func:`load_shipped_model`).
+- ``<model>_N<n>_seed0/`` for n in :data:`SHIPPED_N` (100 and 10,000): the seed 0 run of the
+  mosaic and of the GPT at their chosen learning rates, trained on n languages: its
+  ``result.json`` and its half-precision weights ``model_fp16.pt`` (~240 KB), so a notebook can
+  show their predictions (:func:`load_shipped_model`). At N = 100 the models memorise their
+  training languages; at N = 10,000 the mosaic has learned to read a new language in context
+  (test accuracy 0.82 against 0.40 at N = 100), the GPT less so (0.55 against 0.31). The
+  N = 10,000 folders hold a retraining of the sweep's run with the same command on another CPU:
+  its scores match ``sweep.json``'s to 1e-8 for the GPT and to 7e-4 for the mosaic (rounding,
+  grown while its loss falls fastest); ``result.json`` gives the scores of the weights beside it.
 
 :func:`ship` copies a sweep folder's results there (``python -m mosaics_edu.regbench ship``).
 :func:`sweep_table` turns ``sweep.json`` into mean and spread over seeds, per model and N.
@@ -32,6 +38,7 @@ from .train import RunConfig, load_run_model
 __all__ = [
     "ASSETS",
     "SHIPPED_MODELS",
+    "SHIPPED_N",
     "PAPER_NUMBERS",
     "ship",
     "load_sweep",
@@ -42,7 +49,8 @@ __all__ = [
 ]
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "regbench"
-SHIPPED_MODELS = ("mosaic", "gpt")  # their N = 100, seed 0 weights are shipped
+SHIPPED_MODELS = ("mosaic", "gpt")  # their seed 0 weights are shipped, at every N of SHIPPED_N
+SHIPPED_N = (100, 10_000)  # the numbers of training languages whose runs are shipped
 _SWEEP_FILE = "sweep.json"
 
 #: The Memory Mosaics paper's RegBench figure (digitised; (accuracy, TVD) at N training automata)
@@ -57,28 +65,33 @@ PAPER_NUMBERS: dict[str, dict[int, tuple[float, float]]] = {
 }  # fmt: skip
 
 
-def _chosen_config(model: str, rates: dict[str, float], steps: int) -> RunConfig:
-    return RunConfig(model=model, n_automata=SWEEP_N, seed=0, lr=rates[model], steps=steps)
+def _chosen_config(model: str, n_automata: int, rates: dict[str, float], steps: int) -> RunConfig:
+    return RunConfig(model=model, n_automata=n_automata, seed=0, lr=rates[model], steps=steps)
 
 
 def ship(
     root: str | os.PathLike[str], dest: str | os.PathLike[str] = ASSETS, steps: int = SWEEP_STEPS
 ) -> dict[str, Any]:
     """Copy a sweep's results into ``dest``: ``sweep.json`` (all finished runs) and, for the
-    mosaic and the GPT, the N = 100 seed-0 run at the chosen rate (``result.json`` and
-    ``model_fp16.pt``). Needs the learning-rate phase of the sweep to be finished. Returns the
-    collected record."""
+    mosaic and the GPT, the seed-0 run at the chosen rate at every N of :data:`SHIPPED_N`
+    (``result.json`` and ``model_fp16.pt``). Needs the learning-rate phase of the sweep and
+    those runs to be finished. Returns the collected record."""
     root, dest = Path(root), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     record = collect(root, dest / _SWEEP_FILE, steps=steps)
     rates = chosen_learning_rates(root, steps)
-    for model in SHIPPED_MODELS:
-        src = run_dir(root, _chosen_config(model, rates, steps))
-        out = dest / f"{model}_N{SWEEP_N}_seed0"
-        out.mkdir(parents=True, exist_ok=True)
+    copies = [
+        (run_dir(root, _chosen_config(model, n, rates, steps)), dest / _shipped_name(model, n))
+        for model in SHIPPED_MODELS
+        for n in SHIPPED_N
+    ]
+    for src, _ in copies:  # all present before anything is copied: no half-shipped package
         for name in ("result.json", "model_fp16.pt"):
             if not (src / name).is_file():
                 raise FileNotFoundError(f"{src} has no {name}: let the sweep finish the run, then ship again")
+    for src, out in copies:
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("result.json", "model_fp16.pt"):
             shutil.copyfile(src / name, out / name)
     return record
 
@@ -127,21 +140,32 @@ def sweep_table(record: dict[str, Any], split: str = "test") -> dict[str, dict[i
     return table
 
 
-def shipped_run_dir(model: str) -> Path:
-    """The folder of the shipped N = 100, seed 0 run of ``model`` (``mosaic`` or ``gpt``)."""
+def _shipped_name(model: str, n_automata: int) -> str:
+    return f"{model}_N{n_automata}_seed0"
+
+
+def shipped_run_dir(model: str, n_automata: int = SWEEP_N) -> Path:
+    """The folder of the shipped seed 0 run of ``model`` (``mosaic`` or ``gpt``) trained on
+    ``n_automata`` languages (one of :data:`SHIPPED_N`: 100, the default, or 10,000)."""
     if model not in SHIPPED_MODELS:
         raise ValueError(f"model must be one of {SHIPPED_MODELS} (the shipped weights), got {model!r}")
-    path = ASSETS / f"{model}_N{SWEEP_N}_seed0"
+    if not isinstance(n_automata, int) or isinstance(n_automata, bool) or n_automata not in SHIPPED_N:
+        raise ValueError(
+            f"n_automata must be one of {SHIPPED_N} (the numbers of training languages whose runs are "
+            f"shipped), got {n_automata!r}"
+        )
+    path = ASSETS / _shipped_name(model, n_automata)
     if not path.is_dir():
         raise FileNotFoundError(f"no shipped run at {path}: run `python -m mosaics_edu.regbench ship`")
     return path
 
 
-def shipped_result(model: str) -> dict[str, Any]:
-    """The ``result.json`` of the shipped run of ``model``: config, scores, loss log."""
-    return json.loads((shipped_run_dir(model) / "result.json").read_text(encoding="utf-8"))
+def shipped_result(model: str, n_automata: int = SWEEP_N) -> dict[str, Any]:
+    """The ``result.json`` of the shipped run of ``model`` at ``n_automata``: config, scores, loss log."""
+    return json.loads((shipped_run_dir(model, n_automata) / "result.json").read_text(encoding="utf-8"))
 
 
-def load_shipped_model(model: str) -> torch.nn.Module:
-    """The trained N = 100, seed 0 ``model`` (``mosaic`` or ``gpt``), float32, in eval mode."""
-    return load_run_model(shipped_run_dir(model))
+def load_shipped_model(model: str, n_automata: int = SWEEP_N) -> torch.nn.Module:
+    """The trained seed 0 ``model`` (``mosaic`` or ``gpt``) of N = ``n_automata`` training languages
+    (100, the default, or 10,000: :data:`SHIPPED_N`), float32, in eval mode."""
+    return load_run_model(shipped_run_dir(model, n_automata))

@@ -34,6 +34,8 @@ course — what the chapters use
 - ``inspection``, ``inspection_views`` : looking inside a trained model, and its drawings
                   (chapter 07)
 - ``formation`` : when induction heads form, measured on repeated random tokens
+- ``copying``   : which heads copy a story's names, and whether they still do out of
+                  distribution (with ``inspection``)
 - ``scaling``   : the arithmetic of data parallelism (chapter 09)
 - ``capstone``  : chapter 10's project
 - ``tuning``    : the evidence format of every fair comparison (``assets/<comparison>/tuning.json``)

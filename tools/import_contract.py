@@ -63,7 +63,7 @@ LAYERS: list[tuple[str, list[str]]] = [
         "mosaics_edu.toys", "mosaics_edu.softmax", "mosaics_edu.induction", "mosaics_edu.compare",
         "mosaics_edu.icl", "mosaics_edu.inspection", "mosaics_edu.inspection_views",
         "mosaics_edu.formation", "mosaics_edu.capstone", "mosaics_edu.scaling", "mosaics_edu.tuning",
-        "mosaics_edu.diagrams", "mosaics_edu.widgets",
+        "mosaics_edu.copying", "mosaics_edu.diagrams", "mosaics_edu.widgets",
         "mosaics_edu.checks", "mosaics_edu.checks.*",
         "mosaics_edu.moons", "mosaics_edu.moons.*",
         "mosaics_edu.regbench", "mosaics_edu.regbench.*",

@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - nbval is a dependency
 
 # One math thread per process. The test command runs two workers on two cores, and each starts
 # notebook kernels: with the libraries' default of one thread per core, threads outnumber cores and
-# OpenBLAS's spinning threads make the small matrix products of the chapters 10-20 times slower on
+# OpenBLAS's spinning threads make the small matrix products of the chapters 11-20 times slower on
 # a busy machine (measured: chapter 02's solutions took 520 s at load 4 with 2 threads, 26 s with
 # one). Set before numpy or torch is imported here, and inherited by every kernel and subprocess;
 # a value the caller set wins.
@@ -81,7 +81,7 @@ def pytest_collection_modifyitems(config, items):
 LONGEST_FIRST = (
     "tests/test_moons.py::test_chapter_assertions_hold_on_models_retrained_from_scratch",
     "tests/ui/",
-    "tests/test_checks_ch10.py",  # one worker trains the capstone's reference pair, then checks it
+    "tests/test_checks_ch11.py",  # one worker trains the capstone's reference pair, then checks it
 )
 
 
@@ -101,7 +101,7 @@ def _longest_first_rank(item) -> int:
 # scheduler below takes the group from these path prefixes when the id carries none
 # (tests/test_worker_groups.py keeps them and the marks in step).
 WORKER_GROUPS = {"tests/ui/": "browser", "tests/test_ipywidgets7.py": "ipywidgets7",
-                 "tests/test_checks_ch10.py": "capstone_pair"}
+                 "tests/test_checks_ch11.py": "capstone_pair"}
 
 
 def worker_group(nodeid: str) -> str | None:

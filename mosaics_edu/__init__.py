@@ -17,7 +17,7 @@ models — the language models
                   the base classes every language model shares
 - ``v2``        : Memory Mosaics v2: adaptive bandwidth β(n), gated keys, short/long-term and
                   SwiGLU persistent memory (core pieces), ``MemoryMosaicV2LM`` (``--model
-                  mosaic-v2``); its ``experiments`` and ``extrapolation`` are chapter 08's (course)
+                  mosaic-v2``); its ``experiments`` and ``extrapolation`` are chapter 09's (course)
 - ``registry``  : ``MODEL_KINDS``, model kind -> (model class, config class)
 - ``flops``     : FLOPs per trained token and device peaks, the figures behind MFU
 
@@ -30,14 +30,14 @@ course — what the chapters use
 - ``toys``, ``induction``, ``compare``, ``softmax`` : pure functions behind chapter figures
 - ``moons``     : the three-moons experiment (chapter 03) and ``python -m mosaics_edu.moons``
 - ``icl``       : in-context learning measured, the shipped story models (chapter 06)
-- ``regbench``  : RegBench-mini (chapter 06) and ``python -m mosaics_edu.regbench``
+- ``regbench``  : RegBench-mini (chapter 07) and ``python -m mosaics_edu.regbench``
 - ``inspection``, ``inspection_views`` : looking inside a trained model, and its drawings
-                  (chapter 07)
+                  (chapter 08)
 - ``formation`` : when induction heads form, measured on repeated random tokens
 - ``copying``   : which heads copy a story's names, and whether they still do out of
                   distribution (with ``inspection``)
-- ``scaling``   : the arithmetic of data parallelism (chapter 09)
-- ``capstone``  : chapter 10's project
+- ``scaling``   : the arithmetic of data parallelism (chapter 10)
+- ``capstone``  : chapter 11's project
 - ``tuning``    : the evidence format of every fair comparison (``assets/<comparison>/tuning.json``)
 - ``diagrams``  : figures drawn by code (course map, memory unit, block diagrams)
 - ``checks``    : exercise checks that diagnose mistakes

@@ -1,10 +1,10 @@
-"""Chapter 10's project: a new language in every sequence, and what a model learns of them.
+"""Chapter 11's project: a new language in every sequence, and what a model learns of them.
 
 Each sequence is written in a language of its own: a random **Markov language** over ``VOCAB``
 symbols in which every symbol may be followed by ``SUCCESSORS`` others, with random
 probabilities — the simplest probabilistic automaton, one whose state is the last symbol. No two
 sequences share a language, so a model predicts well only by learning the language from the
-sequence itself: in-context learning, as in RegBench (chapter 06), with the automaton's state
+sequence itself: in-context learning, as in RegBench (chapter 07), with the automaton's state
 visible. The best predictor from the context alone is close to the *in-context bigram*: count
 which symbols followed the current one so far.
 
@@ -13,7 +13,7 @@ which symbols followed the current one so far.
 - :func:`ngram_probs`, :func:`model_probs`, :func:`scores`, :func:`late`: predictions and their
   scores per position (accuracy: the predicted symbol may follow; TVD to the true distribution);
 - :func:`head_ablation`: how much each contextual-memory head of a trained mosaic carries
-  (chapter 07's ablations);
+  (chapter 08's ablations);
 - :func:`experiment`: train and score a learner's pair of models once per kernel (cached);
 - :func:`language_view`, :func:`draw_language_view`: the chapter's widget.
 """
@@ -53,7 +53,7 @@ VOCAB = 16  # symbols of every language
 SUCCESSORS = 3  # symbols that may follow each symbol
 LENGTH = 128  # tokens a model reads (it predicts tokens 1 … LENGTH)
 LATE = 64  # positions from here on are "late": the context holds several visits to each symbol
-TRAIN_STEPS = 200  # the steps chapter 10 trains each model for
+TRAIN_STEPS = 200  # the steps chapter 11 trains each model for
 _TEST_SEED = 10_000  # the held-out languages' seed, far from any training step's
 
 
@@ -178,7 +178,7 @@ def head_ablation(model: nn.Module, sequences: torch.Tensor) -> np.ndarray:
     from .models import MemoryMosaicLM
 
     if not isinstance(model, MemoryMosaicLM):
-        raise TypeError(f"model must be a MemoryMosaicLM (chapter 07's tools read it), got "
+        raise TypeError(f"model must be a MemoryMosaicLM (chapter 08's tools read it), got "
                         f"{type(model).__name__}")
     x, y = sequences[:, :-1], sequences[:, 1:]
     base = per_token_loss(model, x, y)[:, LATE:].mean()

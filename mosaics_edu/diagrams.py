@@ -25,18 +25,19 @@ COURSE: list[tuple[str, str, str]] = [
     ("03", "Three moons", "predictive disentanglement"),
     ("04", "A memory mosaic layer", "contextual + persistent memory"),
     ("05", "Training a\nlanguage model", "mosaic vs GPT"),
-    ("06", "In-context learning", "per-position loss, RegBench"),
-    ("07", "Looking inside", "what each head retrieves"),
-    ("08", "Memory Mosaics v2", "β(n), gated keys, long memory"),
-    ("09", "Scaling out", "DDP, FSDP, many GPUs"),
-    ("10", "Capstone", "a project of your own"),
+    ("06", "In-context learning\non stories", "per-position loss, names"),
+    ("07", "In-context learning\non RegBench-mini", "languages, the bigram unit"),
+    ("08", "Looking inside", "what each head retrieves"),
+    ("09", "Memory Mosaics v2", "β(n), gated keys, long memory"),
+    ("10", "Scaling out", "DDP, FSDP, many GPUs"),
+    ("11", "Capstone", "a project of your own"),
 ]
 
 #: The rows of the course map: (caption, colour, how many chapters), top to bottom.
 ROWS: list[tuple[str, str, int]] = [("foundations: one memory", "#dbe9f6", 3),
                                     ("networks of memories", "#fde2c8", 3),
-                                    ("what they learn, and v2", "#d9f0d3", 3),
-                                    ("at scale, and on your own", "#ead9f0", 2)]
+                                    ("in context, and inside", "#d9f0d3", 3),
+                                    ("v2, at scale, and on your own", "#ead9f0", 3)]
 
 def _axes(ax: Any, figsize: tuple[float, float]) -> Any:
     import matplotlib.pyplot as plt
@@ -59,8 +60,8 @@ def figure_labels(fig: Any) -> list[str]:
 
 
 def draw_course_map(ax: Any = None) -> Any:
-    """The course as rows of boxes (:data:`ROWS`): one memory, networks of memories, what they
-    learn and v2, scale and the capstone.
+    """The course as rows of boxes (:data:`ROWS`): one memory, networks of memories, learning in
+    context and looking inside, then v2, scale and the capstone.
 
     Arrows follow the reading order (a snake: every other row reads right to left); each box names
     its chapter and what the learner builds.

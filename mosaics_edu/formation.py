@@ -11,7 +11,7 @@ And they read the model's behaviour off the same sequences: on the second copy a
 induction heads predicts almost every token (its loss falls far below the first copy's, where
 random tokens cannot be predicted).
 
-Chapter 07's induction score is something else: prefix matching measured on *story text*
+Chapter 08's induction score is something else: prefix matching measured on *story text*
 (:func:`mosaics_edu.inspection.head_scores`), where a match can also come from the grammar of
 the stories. This module measures Olsson et al.'s three quantities, for a Memory Mosaic and a
 GPT alike:
@@ -28,7 +28,7 @@ GPT alike:
   do not have in that form, so the direct logit share is the check that applies to both).
 
 ``tools/score_story_runs.py`` applies them to the story models' weights saved every 100 steps of
-training and ships the curves (``mosaics_edu/assets/stories/induction.json``) for chapter 07.
+training and ships the curves (``mosaics_edu/assets/stories/induction.json``) for chapter 08.
 """
 
 from __future__ import annotations

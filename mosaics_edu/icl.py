@@ -14,7 +14,7 @@ measurements make that visible:
   depend on the distance, in tokens, since the name's previous mention (``name_recall``,
   ``recall_by_distance``)? The first mention cannot be copied and is the baseline.
 
-The shipped models of chapters 06 and 07 load with ``load_story_model("mosaic" | "gpt")``: a
+The shipped models of chapters 06 and 08 load with ``load_story_model("mosaic" | "gpt")``: a
 Memory Mosaic and a GPT of the same size (≈ 180,600 parameters, 2 blocks, 256-token context, BPE
 with 1,024 tokens), trained by ``tools/train_story_models.sh`` on the generated stories.
 

@@ -1,7 +1,7 @@
 """Looking inside a trained language model: what each memory retrieved, and what it is for.
 
 Pure functions over a :class:`~mosaics_edu.models.MemoryMosaicLM` or its
-:class:`~mosaics_edu.models.GPT` twin (chapter 07). Named ``inspection`` so that a notebook's
+:class:`~mosaics_edu.models.GPT` twin (chapter 08). Named ``inspection`` so that a notebook's
 ``import inspect`` (the standard library) is never shadowed.
 
 - :func:`trace`: one forward pass that keeps what the model's own forward throws away: the

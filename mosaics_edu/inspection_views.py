@@ -1,4 +1,4 @@
-"""The figures of chapter 07: what :mod:`mosaics_edu.inspection` measures, drawn.
+"""The figures of chapter 08: what :mod:`mosaics_edu.inspection` measures, drawn.
 
 Two widgets, each a pure ``compute`` (in :mod:`mosaics_edu.inspection` or here) and a ``draw``:
 

@@ -1,4 +1,4 @@
-"""The arithmetic of data-parallel training (chapter 09).
+"""The arithmetic of data-parallel training (chapter 10).
 
 Three questions decide how a model is trained on many GPUs, and each has a short answer here:
 
@@ -9,7 +9,7 @@ Three questions decide how a model is trained on many GPUs, and each has a short
 - :func:`state_gb_per_gpu`: what the training state (weights, gradients, AdamW's moments) costs
   on each GPU under DDP and under FSDP, the ZeRO-3 idea of sharding it.
 
-:func:`memory_view` and :func:`draw_memory_view` are chapter 09's widget (what fits on your GPUs);
+:func:`memory_view` and :func:`draw_memory_view` are chapter 10's widget (what fits on your GPUs);
 :func:`n_params_meta` counts a model's parameters without allocating it; :func:`one_vs_two_processes`
 trains a tiny model with 1 and with 2 processes on a CPU and compares the weights.
 """
@@ -217,7 +217,7 @@ def _train(cmd: list[str], out_dir: Path) -> dict[str, Any]:
 
 
 def one_vs_two_processes(folder: str | os.PathLike[str], model: str = "mosaic") -> dict[str, Any]:
-    """Train one tiny model three times on CPU and compare the weights (chapter 09).
+    """Train one tiny model three times on CPU and compare the weights (chapter 10).
 
     ``one``: 1 process, ``--grad-accum 2`` (two micro-batches of 4 sequences per step);
     ``two``: 2 processes under ``torchrun`` with the gloo backend, ``--grad-accum 2`` (one

@@ -55,8 +55,8 @@ BUDGET_SLACK = 1.25  # one model may try up to 25 % more settings (a grid extend
 REQUIRED_DROPOUTS = (0.0, 0.1)
 ASSETS = Path(__file__).resolve().parent / "assets"
 # Every mosaic-vs-baseline comparison the course ships, by its folder under assets/ (each is added
-# here when its sweep ships): chapter 05's one-block pair ("one_block"), the chapter 06-07 story
-# models ("stories"), chapter 06's RegBench-mini sweep ("regbench"), chapter 08's
+# here when its sweep ships): chapter 05's one-block pair ("one_block"), the chapter 06 and 08 story
+# models ("stories"), chapter 07's RegBench-mini sweep ("regbench"), chapter 09's
 # length-extrapolation runs ("v2").
 REQUIRED_COMPARISONS: tuple[str, ...] = ("one_block", "stories")
 

@@ -20,7 +20,7 @@ import numpy as np
 from mosaics_edu.checks import CheckFailed
 
 #: The chapters whose check tests are written as tables (all of them).
-CHAPTERS = ("00", "01", "02", "03", "04", "05", "06", "07", "08")
+CHAPTERS = ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11")
 SHARE = 0.70
 
 

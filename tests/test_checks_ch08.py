@@ -1,4 +1,4 @@
-"""The chapter 08 checks pass correct answers (written several ways) and diagnose wrong ones."""
+"""The chapter 08 checks pass correct answers (written several ways) and diagnose known mistakes."""
 
 from __future__ import annotations
 
@@ -7,349 +7,416 @@ import pytest
 import torch
 from check_contract import table_tests
 
+from mosaics_edu import inspection
 from mosaics_edu.checks import CheckFailed, ch08
-
-# ---- exercise 8.1: how fast the best β grows --------------------------------------------------
-
-
-def growth_polyfit(sizes, betas, mse_grid, n_min):
-    best = betas[np.argmin(mse_grid, axis=1)]
-    keep = sizes >= n_min
-    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
+from mosaics_edu.models import GPT, MemoryMosaicLM
 
 
-def test_growth_reference_passes_and_a_stub_fails(capsys):
-    ch08.check_beta_growth_exponent(growth_polyfit)
+def _raises(check, fn, *fragments):
+    with pytest.raises(CheckFailed) as err:
+        check(fn)
+    for f in fragments:
+        assert f in str(err.value), str(err.value)
+
+
+# ---- 7.1 induction score ---------------------------------------------------------------------
+
+
+def induction_loops(weights, ids):
+    H, T, _ = weights.shape
+    out = []
+    for h in range(H):
+        masses = [
+            sum(weights[h, t, s] for s in range(t) if ids[s] == ids[t])
+            for t in range(T)
+            if any(ids[s] == ids[t] for s in range(t))
+        ]
+        out.append(np.mean(masses))
+    return np.array(out)
+
+
+def induction_torch_float32(weights, ids):
+    w = torch.as_tensor(weights, dtype=torch.float32)
+    x = torch.as_tensor(ids)
+    same = (x[None, :] == x[:, None]) & torch.ones(len(x), len(x), dtype=torch.bool).tril(-1)
+    rows = same.any(-1)
+    return (w * same).sum(-1)[:, rows].mean(-1)
+
+
+def test_induction_correct_variants_pass(capsys):
+    for fn in (ch08.reference_induction_score, induction_loops, induction_torch_float32):
+        ch08.check_induction_score(fn)
+    assert capsys.readouterr().out.count("passed") == 3
+
+
+@pytest.mark.parametrize("diagnosis", list(ch08.INDUCTION_MISTAKES))
+def test_every_induction_mistake_is_diagnosed(diagnosis):
+    flags = ch08.INDUCTION_MISTAKES[diagnosis]
+    _raises(ch08.check_induction_score, lambda w, x: ch08._induction_variant(w, x, **flags), diagnosis)
+
+
+def test_induction_other_wrong_answers():
+    def in_place(weights, ids):
+        weights *= 1.0  # harmless numerically, but the check must still notice a changed argument
+        weights[:, 0, 0] = 5.0
+        return ch08.reference_induction_score(weights, ids)
+
+    _raises(ch08.check_induction_score, in_place, "in place")
+    _raises(ch08.check_induction_score, lambda w, x: np.ones(w.shape[0]), "wrong")
+    _raises(
+        ch08.check_induction_score, lambda w, x: ch08.reference_induction_score(w, np.zeros_like(x)), "wrong"
+    )
+
+    def stub(weights, ids):
+        raise NotImplementedError()
+
+    _raises(ch08.check_induction_score, stub, "not implemented")
+
+
+# ---- 7.2 direct logit attribution ------------------------------------------------------------
+
+
+def dla_numpy(component, residual, gain, unembed, scale, eps):
+    c, r = component.numpy().astype(np.float64), residual.numpy().astype(np.float64)
+    sigma = np.sqrt(((r - r.mean(-1, keepdims=True)) ** 2).mean(-1) + eps)
+    return ((c - c.mean(-1, keepdims=True)) @ np.diag(gain.numpy()) * unembed.numpy()).sum(-1) * scale / sigma
+
+
+def dla_layernorm(component, residual, gain, unembed, scale, eps):
+    """Through torch's own layer_norm: LN(residual) minus LN(residual - component), in the
+    linear regime where σ is held fixed (the difference of two centred vectors over one σ)."""
+    sigma = torch.sqrt(residual.var(-1, unbiased=False, keepdim=True) + eps)
+    normed = torch.nn.functional.layer_norm(
+        component * 0 + (component - component.mean(-1, keepdim=True)),
+        component.shape[-1:],
+        weight=gain,
+        eps=0.0,
+    )
+    own = torch.sqrt(component.var(-1, unbiased=False, keepdim=True))
+    return (normed * own / sigma * unembed).sum(-1) * scale
+
+
+def test_dla_correct_variants_pass(capsys):
+    for fn in (ch08.reference_direct_logit_attribution, dla_numpy, dla_layernorm):
+        ch08.check_direct_logit_attribution(fn)
+    assert capsys.readouterr().out.count("passed") == 3
+
+
+@pytest.mark.parametrize("diagnosis", list(ch08.DLA_MISTAKES))
+def test_every_dla_mistake_is_diagnosed(diagnosis):
+    flags = ch08.DLA_MISTAKES[diagnosis]
+    _raises(ch08.check_direct_logit_attribution, lambda *a: ch08._dla_variant(*a, **flags), diagnosis)
+
+
+def test_dla_other_wrong_answers():
+    def half(component, residual, gain, unembed, scale, eps):
+        return ch08.reference_direct_logit_attribution(component, residual, gain, unembed, scale, eps).half()
+
+    _raises(ch08.check_direct_logit_attribution, half, "wrong")
+
+    def in_place(component, residual, gain, unembed, scale, eps):
+        component -= component.mean(-1, keepdim=True)
+        return ch08.reference_direct_logit_attribution(component, residual, gain, unembed, scale, eps)
+
+    _raises(ch08.check_direct_logit_attribution, in_place, "in place")
+
+
+def test_dla_reference_is_the_packages_attribution():
+    """The exercise's formula, applied to a real model's component, gives inspection's share."""
+    from mosaics_edu import models
+
+    torch.manual_seed(0)
+    model = models.MemoryMosaicLM(
+        models.MosaicConfig(vocab_size=30, block_size=16, n_layer=2, n_head=2, n_embd=16)
+    )
+    idx = torch.randint(0, 30, (1, 12))
+    targets = torch.roll(idx, -1, 1)
+    tr = inspection.trace(model, idx)
+    att = inspection.logit_attribution(model, idx, targets)
+    got = ch08.reference_direct_logit_attribution(
+        tr.components["block1.pmem"][0],
+        tr.residual[0],
+        model.ln_f.weight,
+        model.lm_head.weight[targets[0]],
+        16**-0.5,
+        model.ln_f.eps,
+    )
+    torch.testing.assert_close(got, att["block1.pmem"][0])
+
+
+# ---- 7.3 ablate a head with a hook before W_o --------------------------------------------------
+
+
+def ablate_clone(memory, head):
+    hs = memory.c_proj.in_features // memory.n_head
+
+    def zero_head(module, inputs):
+        y = inputs[0].clone()  # (B, T, d): the heads side by side
+        y[..., head * hs:(head + 1) * hs] = 0
+        return (y,)
+
+    return memory.c_proj.register_forward_pre_hook(zero_head)
+
+
+def test_ablate_head_reference_passes_and_a_stub_fails(capsys):
+    ch08.check_ablate_head(ablate_clone)
     assert "passed" in capsys.readouterr().out
     with pytest.raises(CheckFailed, match="not implemented yet"):
-        ch08.check_beta_growth_exponent(lambda *a: (_ for _ in ()).throw(NotImplementedError()))
+        ch08.check_ablate_head(lambda memory, head: (_ for _ in ()).throw(NotImplementedError()))
 
 
-@pytest.mark.parametrize("diagnosis", list(ch08.GROWTH_MISTAKES))
-def test_growth_mistakes_are_diagnosed(diagnosis):
-    with np.errstate(all="ignore"), pytest.raises(CheckFailed) as err:
-        ch08.check_beta_growth_exponent(ch08.GROWTH_MISTAKES[diagnosis])
-    assert diagnosis in str(err.value)
+@pytest.mark.parametrize("diagnosis", list(ch08.ABLATE_MISTAKES))
+def test_every_ablation_mistake_is_diagnosed(diagnosis):
+    flags = ch08.ABLATE_MISTAKES[diagnosis]
+    _raises(ch08.check_ablate_head, lambda m, h: ch08._ablate_variant(m, h, **flags), diagnosis)
 
 
-# ---- exercise 8.2: gated keys ----------------------------------------------------------------
-
-
-def keys_loop(k_tilde, log_gate, log_decay):
-    state = torch.zeros(k_tilde.shape[1])
-    out = []
-    for t in range(k_tilde.shape[0]):
-        state = log_gate[t].exp() * k_tilde[t] + log_decay[t].exp() * state
-        out.append(state / state.norm())
-    return torch.stack(out)
-
-
-def keys_numpy_float64(k_tilde, log_gate, log_decay):
-    k, b, a = (np.asarray(x, dtype=np.float64) for x in (k_tilde, log_gate, log_decay))
-    out = np.zeros_like(k)
-    for t in range(len(k)):
-        out[t] = np.exp(b[t]) * k[t] + (np.exp(a[t]) * out[t - 1] if t else 0)
-    return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-
-def keys_closed_form(k_tilde, log_gate, log_decay):
-    """Weights exp(b_s + Σ_{r=s+1..t} a_r), written as a matrix."""
-    T = k_tilde.shape[0]
-    c = torch.cumsum(log_decay, 0)
-    logw = log_gate[None, :] + c[:, None] - c[None, :]
-    logw = logw.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
-    k = logw.exp() @ k_tilde
-    return k / k.norm(dim=1, keepdim=True)
-
-
-@pytest.mark.parametrize("answer", [keys_loop, keys_numpy_float64, keys_closed_form])
-def test_keys_correct_variants_pass(answer):
-    ch08.check_gated_keys(answer)
-
-
-def keys_in_place(k_tilde, log_gate, log_decay):
-    log_decay.exp_()  # overwrites the caller's tensor
-    return keys_loop(k_tilde, log_gate, log_decay.log())
-
-
-def keys_ignore_gate(k_tilde, log_gate, log_decay):
-    return keys_loop(k_tilde, torch.zeros_like(log_gate), log_decay)
-
-
-@pytest.mark.parametrize(
-    "answer, match",
-    [
-        (lambda k, b, a: ch08._keys_variant(k, b, a, gate_on="past"), "gate on the past"),
-        (lambda k, b, a: ch08._keys_variant(k, b, a, decay_index=-1), "previous step"),
-        (lambda k, b, a: ch08._keys_variant(k, b, a, normalise=False), "without normalising"),
-        (lambda k, b, a: ch08._keys_variant(k, b, a, decay_sign=-1.0), "e\\^\\{-a_t\\}"),
-        # λ_t (k̄_{t-1} + g_t k̃_t) normalises to the same keys as decaying with λ_{t-1}
-        (lambda k, b, a: [s := torch.zeros(k.shape[1])] and torch.stack(
-            [(s := a[t].exp() * (s + b[t].exp() * k[t])) / s.norm() for t in range(len(k))]),
-         "previous step"),
-        (keys_in_place, "in place"),
-        (keys_ignore_gate, "gated_keys"),
-        (lambda k, b, a: keys_loop(k, b, a).T, "gated_keys"),  # wrong axis
-    ],
-)
-def test_keys_wrong_answers_fail_with_a_diagnosis(answer, match):
-    with pytest.raises(CheckFailed, match=match):
-        ch08.check_gated_keys(answer)
-
-
-# ---- exercise 8.3: the masks -----------------------------------------------------------------
-
-
-def masks_torch(T, window, delay):
-    t = torch.arange(T)
-    lag = t[:, None] - t[None, :]
-    return (lag >= 1) & (lag < window), lag >= delay
-
-
-def masks_loops(T, window, delay):
-    short = [[0 < t - s < window for s in range(T)] for t in range(T)]
-    long = [[t - s >= delay for s in range(T)] for t in range(T)]
-    return np.array(short), np.array(long)
-
-
-def masks_tril(T, window, delay):
-    ones = np.ones((T, T), dtype=bool)
-    return np.tril(ones, -1) & ~np.tril(ones, -window), np.tril(ones, -delay)
-
-
-@pytest.mark.parametrize("answer", [masks_torch, masks_loops, masks_tril])
-def test_masks_correct_variants_pass(answer):
-    ch08.check_window_masks(answer)
-
-
-@pytest.mark.parametrize(
-    "answer, match",
-    [
-        (lambda T, h, m: ch08._masks_variant(T, h, m, short_lo=0), "its own position"),
-        (lambda T, h, m: ch08._masks_variant(T, h, m, short_hi_offset=0), "h pairs"),
-        (lambda T, h, m: ch08._masks_variant(T, h, m, long_offset=1), "one too long"),
-        (lambda T, h, m: ch08._masks_variant(T, h, m, long_offset=-1), "one too short"),
-        (lambda T, h, m: ch08._masks_variant(T, h, m, transpose=True), "transposed"),
-        (lambda T, h, m: ch08._masks_variant(T, h, m, long_from="window"), "disjoint"),
-    ],
-)
-def test_masks_wrong_answers_fail_with_a_diagnosis(answer, match):
-    with pytest.raises(CheckFailed, match=match):
-        ch08.check_window_masks(answer)
+def test_the_models_of_the_cases_carry_no_hook_afterwards():
+    ch08.check_ablate_head(ablate_clone)
+    for kind, (model, _, _) in ch08._story_models().items():
+        assert not ch08._hooks(model), kind
 
 
 # ---- tables: wrong answers (several in the regimes of the cases) and correct variants -----------
 
 
-def g_wrong_axis(sizes, betas, mse_grid, n_min):  # the argmin down each column
-    best = betas[np.argmin(mse_grid, axis=0)]
-    keep = sizes >= n_min
-    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
+def i_zero_when_none(weights, ids):  # returns 0 when no query qualifies
+    T = len(ids)
+    same = (ids[None, :] == ids[:, None]) & np.tri(T, k=-1, dtype=bool)
+    rows = same.any(1)
+    if not rows.any():
+        return np.zeros(weights.shape[0])
+    return (weights * same).sum(-1)[:, rows].mean(-1)
 
 
-def g_strictly_above(sizes, betas, mse_grid, n_min):  # off by one: n > n_min
-    best = betas[np.argmin(mse_grid, axis=1)]
-    keep = sizes > n_min
-    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
+def i_all_rows(weights, ids):  # averages over every query t >= 1
+    T = len(ids)
+    same = (ids[None, :] == ids[:, None]) & np.tri(T, k=-1, dtype=bool)
+    return (weights * same).sum(-1)[:, 1:].mean(-1)
 
 
-def g_every_size(sizes, betas, mse_grid, n_min):  # n_min forgotten in the fit
-    best = betas[np.argmin(mse_grid, axis=1)]
-    return best, np.polyfit(np.log(sizes), np.log(best), 1)[0]
+def i_next_token(weights, ids):  # the mass on pairs holding the token to predict
+    nxt = np.r_[ids[1:], -1]
+    T = len(ids)
+    cond = (ids[None, :] == nxt[:, None]) & np.tri(T, k=-1, dtype=bool)
+    rows = cond.any(1)
+    return (weights * cond).sum(-1)[:, rows].mean(-1)
 
 
-def g_fixed_n_min(sizes, betas, mse_grid, n_min):  # the chapter's 16 typed in
-    return growth_polyfit(sizes, betas, mse_grid, 16)
+def i_max_not_mean(weights, ids):
+    T = len(ids)
+    same = (ids[None, :] == ids[:, None]) & np.tri(T, k=-1, dtype=bool)
+    rows = same.any(1)
+    return (weights * same).sum(-1)[:, rows].max(-1) if rows.any() else np.full(len(weights), np.nan)
 
 
-def g_last_of_a_tie(sizes, betas, mse_grid, n_min):  # the largest β among equal errors
-    best = betas[len(betas) - 1 - np.argmin(mse_grid[:, ::-1], axis=1)]
-    keep = sizes >= n_min
-    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
+def i_in_place(weights, ids):
+    weights[:, 0, 0] = 5.0
+    return ch08.reference_induction_score(weights, ids)
 
 
-def g_log10_beta(sizes, betas, mse_grid, n_min):  # log10 on one axis, ln on the other
-    best = betas[np.argmin(mse_grid, axis=1)]
-    keep = sizes >= n_min
-    return best, np.polyfit(np.log(sizes[keep]), np.log10(best[keep]), 1)[0]
+INDUCTION_WRONG = [
+    ("zero-when-none", i_zero_when_none, "returned 0 where no query's token occurred before", "no-copy"),
+    ("all-rows", i_all_rows, "averaged over every position t ≥ 1", "few-queries"),
+    ("next-token", i_next_token, "matched the token to predict"),
+    ("max-not-mean", i_max_not_mean, "entries differ"),
+    ("in-place", i_in_place, "in place"),
+    ("ones", lambda w, x: np.ones(w.shape[0]), "wrong"),
+    ("ignores-ids", lambda w, x: ch08.reference_induction_score(w, np.zeros_like(x)), "wrong"),
+]
+INDUCTION_RIGHT = [("package", ch08.reference_induction_score), ("loops", induction_loops),
+                   ("torch-float32", induction_torch_float32)]
 
 
-def g_intercept(sizes, betas, mse_grid, n_min):
-    best = betas[np.argmin(mse_grid, axis=1)]
-    keep = sizes >= n_min
-    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[1]
+def d_eps_outside(component, residual, gain, unembed, scale, eps):
+    sigma = residual.std(-1, unbiased=False) + eps
+    return ((component - component.mean(-1, keepdim=True)) * gain * unembed).sum(-1) * scale / sigma
 
 
-def g_against_index(sizes, betas, mse_grid, n_min):  # log β against the position of n, not log n
-    best = betas[np.argmin(mse_grid, axis=1)]
-    keep = sizes >= n_min
-    return best, np.polyfit(np.arange(len(sizes))[keep], np.log(best[keep]), 1)[0]
+def d_no_eps(component, residual, gain, unembed, scale, eps):
+    sigma = residual.var(-1, unbiased=False).sqrt()
+    return ((component - component.mean(-1, keepdim=True)) * gain * unembed).sum(-1) * scale / sigma
 
 
-def g_in_place(sizes, betas, mse_grid, n_min):  # log of the errors written over the caller's grid
-    np.log(mse_grid, out=mse_grid)
-    return growth_polyfit(sizes, betas, mse_grid, n_min)
+def d_divides_scale(component, residual, gain, unembed, scale, eps):
+    sigma = torch.sqrt(residual.var(-1, unbiased=False) + eps)
+    return ((component - component.mean(-1, keepdim=True)) * gain * unembed).sum(-1) / scale / sigma
 
 
-def g_float16(sizes, betas, mse_grid, n_min):
-    best, slope = growth_polyfit(sizes, betas, mse_grid, n_min)
-    return best, np.float16(slope)
+def d_centres_residual(component, residual, gain, unembed, scale, eps):  # subtracts the residual's mean
+    sigma = torch.sqrt(residual.var(-1, unbiased=False) + eps)
+    return ((component - residual.mean(-1, keepdim=True)) * gain * unembed).sum(-1) * scale / sigma
 
 
-def g_lowest_errors(sizes, betas, mse_grid, n_min):  # the errors, not the β's
-    best = mse_grid.min(axis=1)
-    keep = sizes >= n_min
-    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
+def d_torch_var(component, residual, gain, unembed, scale, eps):  # torch's default var: unbiased
+    sigma = torch.sqrt(residual.var(-1) + eps)
+    return ((component - component.mean(-1, keepdim=True)) * gain * unembed).sum(-1) * scale / sigma
 
 
-GROWTH_WRONG = [
-    ("wrong-axis", g_wrong_axis, "took the argmin down each column", "square"),
-    ("n-above-n-min", g_strictly_above, "left out the size n = n_min", "n-min-is-a-size"),
-    ("every-size", g_every_size, "fitted every size", "below-n-min"),
-    ("fixed-n-min", g_fixed_n_min, "ignores its argument `n_min`"),
-    ("last-of-a-tie", g_last_of_a_tie, "the first (smaller) one is the best", "tie"),
-    ("log10-beta", g_log10_beta, "mixed bases divide the slope"),
-    ("intercept", g_intercept, "returned the fit's intercept"),
-    ("against-index", g_against_index, "the slope is wrong"),
-    ("in-place", g_in_place, "in place"),
-    ("float16", g_float16, "float16"),
-    ("lowest-errors", g_lowest_errors, "returned the lowest error of each size"),
+DLA_WRONG = [
+    ("eps-outside", d_eps_outside, "added ε outside the square root", "tiny-variance"),
+    ("no-eps", d_no_eps, "left out ε", "tiny-variance"),
+    ("divides-scale", d_divides_scale, "divided by the head's scale", "scale-not-one"),
+    ("centres-residual", d_centres_residual, "entries differ"),
+    ("torch-default-var", d_torch_var, "used the unbiased variance"),
+    ("half", lambda *a: ch08.reference_direct_logit_attribution(*a).half(), "float16"),
+    ("in-place", lambda c, r, g, u, s, e: ch08.reference_direct_logit_attribution(
+        c.sub_(c.mean(-1, keepdim=True)), r, g, u, s, e), "in place"),
 ]
 
 
-def g_log10_both(sizes, betas, mse_grid, n_min):  # one base for both axes: the same slope
-    best = np.array([betas[min(range(len(betas)), key=lambda j: row[j])] for row in mse_grid])
-    x, y = np.log10(sizes[sizes >= n_min]), np.log10(best[sizes >= n_min])
-    return best, ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
+def d_einsum(component, residual, gain, unembed, scale, eps):
+    c = component - component.mean(-1, keepdim=True)
+    return torch.einsum("nd,d,nd->n", c, gain, unembed) * scale * torch.rsqrt(
+        residual.var(-1, unbiased=False) + eps)
 
 
-def g_torch_float32(sizes, betas, mse_grid, n_min):
-    sizes, betas, grid = (torch.as_tensor(a, dtype=torch.float32) for a in (sizes, betas, mse_grid))
-    best = betas[grid.argmin(dim=1)]
-    keep = sizes >= n_min
-    x = torch.stack([sizes[keep].log(), torch.ones(int(keep.sum()))], dim=1)  # (K, 2)
-    slope = torch.linalg.lstsq(x, best[keep].log()[:, None]).solution[0, 0]
-    return best, slope
+DLA_RIGHT = [("numpy", dla_numpy), ("layer-norm", dla_layernorm), ("einsum", d_einsum)]
 
 
-def g_log2_lstsq(sizes, betas, mse_grid, n_min):
-    best = betas[mse_grid.argmin(axis=1)]
-    keep = np.flatnonzero(sizes >= n_min)
-    x = np.stack([np.log2(sizes[keep]), np.ones(len(keep))], axis=1)
-    return best, float(np.linalg.lstsq(x, np.log2(best[keep]), rcond=None)[0][0])
+def a_output_hook(memory, head):  # a forward hook: W_o's output, not its input
+    hs = memory.c_proj.in_features // memory.n_head
+
+    def zero(module, inputs, output):
+        output = output.clone()
+        output[..., head * hs:(head + 1) * hs] = 0
+        return output
+
+    return memory.c_proj.register_forward_hook(zero)
 
 
-GROWTH_RIGHT = [("polyfit", growth_polyfit), ("log10-both-loops", g_log10_both),
-                ("torch-float32", g_torch_float32), ("log2-lstsq", g_log2_lstsq)]
+def a_from_one(memory, head):  # heads counted from 1
+    hs = memory.c_proj.in_features // memory.n_head
+    return memory.c_proj.register_forward_pre_hook(
+        lambda m, inp: (inp[0] * (torch.arange(inp[0].shape[-1]) // hs != head - 1),))
 
 
-def k_gate_both(k_tilde, log_gate, log_decay):
-    state, out = torch.zeros(k_tilde.shape[1]), []
-    for t in range(len(k_tilde)):
-        state = log_gate[t].exp() * (k_tilde[t] + log_decay[t].exp() * state)
-        out.append(state / state.norm())
-    return torch.stack(out)
+def a_no_return(memory, head):  # forgets to return the handle
+    ablate_clone(memory, head)
 
 
-def k_carry_unit(k_tilde, log_gate, log_decay):
-    state, out = torch.zeros(k_tilde.shape[1]), []
-    for t in range(len(k_tilde)):
-        state = log_gate[t].exp() * k_tilde[t] + log_decay[t].exp() * state
-        state = state / state.norm()
-        out.append(state)
-    return torch.stack(out)
+def a_zero_weights(memory, head):  # edits W_o's weights instead of hooking
+    hs = memory.c_proj.in_features // memory.n_head
+    with torch.no_grad():
+        memory.c_proj.weight[:, head * hs:(head + 1) * hs] = 0
+    return memory.c_proj.register_forward_pre_hook(lambda m, inp: None)
 
 
-def k_sigmoid_gate(k_tilde, log_gate, log_decay):  # a sigmoid instead of exp
-    state, out = torch.zeros(k_tilde.shape[1]), []
-    for t in range(len(k_tilde)):
-        state = torch.sigmoid(log_gate[t]) * k_tilde[t] + log_decay[t].exp() * state
-        out.append(state / state.norm())
-    return torch.stack(out)
+def a_head_size(memory, head):  # the mosaic's attribute: the GPT's attention has none
+    def zero(module, inputs):
+        y = inputs[0].clone()
+        y[..., head * memory.head_size:(head + 1) * memory.head_size] = 0
+        return (y,)
+
+    return memory.c_proj.register_forward_pre_hook(zero)
 
 
-def k_decay_minus(k_tilde, log_gate, log_decay):
-    return keys_loop(k_tilde, log_gate, -log_decay)
+def a_first_sequence(memory, head):  # zeroes the head in the first sequence only
+    hs = memory.c_proj.in_features // memory.n_head
+
+    def zero(module, inputs):
+        y = inputs[0].clone()
+        y[0, :, head * hs:(head + 1) * hs] = 0
+        return (y,)
+
+    return memory.c_proj.register_forward_pre_hook(zero)
 
 
-KEYS_WRONG = [
-    ("gate-both", k_gate_both, "multiplied the whole sum by the gate", "closed-gate"),
-    ("carry-unit", k_carry_unit, "carried the normalised key", "no-decay"),
-    ("sigmoid-gate", k_sigmoid_gate, "entries differ"),
-    ("decay-minus", k_decay_minus, "used e^{-a_t} as the decay"),
-    ("no-norm", lambda k, b, a: keys_loop(k, b, a) * keys_loop(k, b, a).norm(), "entries differ"),
-    ("in-place", lambda k, b, a: keys_loop(k.mul_(1.0).add_(0.0).sub_(k * 0 - 1), b, a), "in place"),
-    ("float16", lambda k, b, a: keys_loop(k, b, a).half(), "float16"),
+def a_from_the_end(memory, head):  # counts from the end: [-hs:-0] is empty for the last head
+    H = memory.n_head
+    hs = memory.c_proj.in_features // H
+
+    def zero(module, inputs):
+        y = inputs[0].clone()
+        y[..., -(H - head) * hs:-(H - head - 1) * hs] = 0
+        return (y,)
+
+    return memory.c_proj.register_forward_pre_hook(zero)
+
+
+def a_two_hooks(memory, head):  # registers the hook twice, returns one handle
+    ablate_clone(memory, head)
+    return ablate_clone(memory, head)
+
+
+def a_always_head_zero(memory, head):
+    return ablate_clone(memory, 0)
+
+
+ABLATE_WRONG = [
+    ("output-hook", a_output_hook, "zeroed features of W_o's *output*"),
+    ("from-one", a_from_one, "counted the heads from 1"),
+    ("no-return", a_no_return, "not the handle"),
+    ("zero-weights", a_zero_weights, "changed the weights `c_proj.weight` of `memory` in place"),
+    ("head-size", a_head_size, "raised AttributeError", "gpt"),
+    ("first-sequence", a_first_sequence, "idx holds two sequences", "batch"),
+    ("from-the-end", a_from_the_end, "the head is the last one", "last-head"),
+    ("two-hooks", a_two_hooks, "a hook is still registered"),
+    ("head-zero", a_always_head_zero, "ignores its argument `head`"),
 ]
 
 
-def k_cumulative(k_tilde, log_gate, log_decay):  # closed form: prefix sums of the log decays
-    logs = torch.cumsum(log_decay.double(), 0)  # Σ_{r≤t} a_r
-    w = torch.exp(logs[:, None] - logs[None, :] + log_gate.double()[None, :]).tril()  # (T, T)
-    k = w @ k_tilde.double()
-    return k / k.norm(dim=-1, keepdim=True)
+def ablate_mask(memory, head):  # a (H, hs) mask over a view of the heads
+    H = memory.n_head
+
+    def zero(module, inputs):
+        B, T, d = inputs[0].shape
+        keep = torch.ones(H, 1)
+        keep[head] = 0
+        return ((inputs[0].view(B, T, H, d // H) * keep).reshape(B, T, d),)
+
+    return memory.c_proj.register_forward_pre_hook(zero)
 
 
-KEYS_RIGHT = [("loop", keys_loop), ("closed-form", k_cumulative),
-              ("package", lambda k, b, a: ch08.reference_gated_keys(k, b, a).float())]
+def ablate_in_place(memory, head):  # edits the hook's input in place (a fresh tensor here)
+    hs = memory.c_proj.in_features // memory.n_head
+
+    def zero(module, inputs):
+        inputs[0][..., head * hs:(head + 1) * hs] = 0
+
+    return memory.c_proj.register_forward_pre_hook(zero)
 
 
-def m_disjoint(T, window, delay):  # the long-term window starts where the short-term one ends
-    lag = np.arange(T)[:, None] - np.arange(T)[None, :]
-    return (lag >= 1) & (lag <= window - 1), lag >= window
+def ablate_cat(memory, head):
+    hs = memory.c_proj.in_features // memory.n_head
+
+    def zero(module, inputs):
+        y = inputs[0]
+        parts = list(y.split(hs, dim=-1))  # H blocks of (B, T, hs)
+        parts[head] = torch.zeros_like(parts[head])
+        return (torch.cat(parts, dim=-1),)
+
+    return memory.c_proj.register_forward_pre_hook(zero)
 
 
-def m_float(T, window, delay):  # 0/1 floats instead of booleans
-    short, long = masks_torch(T, window, delay)
-    return short.float().numpy(), long.float().numpy()
+ABLATE_RIGHT = [("clone", ablate_clone), ("mask", ablate_mask), ("in-place", ablate_in_place),
+                ("cat", ablate_cat)]
 
-
-def m_short_from_delay(T, window, delay):  # the short-term window starts at the delay too
-    lag = np.arange(T)[:, None] - np.arange(T)[None, :]
-    return (lag >= delay) & (lag <= window - 1), lag >= delay
-
-
-def m_window_exclusive(T, window, delay):  # lag < window - 1
-    lag = np.arange(T)[:, None] - np.arange(T)[None, :]
-    return (lag >= 1) & (lag < window - 1), lag >= delay
-
-
-MASKS_WRONG = [
-    ("disjoint", m_disjoint, "made the two windows disjoint", "overlap"),
-    ("short-from-delay", m_short_from_delay, "the short-term mask is wrong", "delay-one"),
-    ("float-masks", m_float, "booleans (True/False) are expected"),
-    ("window-exclusive", m_window_exclusive, "the short-term mask is wrong"),
-    ("ignores-delay", lambda T, h, m: masks_torch(T, h, 1), "ignores its argument"),
-    ("swapped-order", lambda T, h, m: masks_torch(T, h, m)[::-1], "the short-term mask is wrong"),
-    ("one-mask", lambda T, h, m: masks_torch(T, h, m)[0], "expected a tuple of 2"),
-]
-MASKS_RIGHT = [("torch", masks_torch), ("loops", masks_loops), ("tril", masks_tril)]
-
-test_growth_wrong, test_growth_right = table_tests(ch08.check_beta_growth_exponent, GROWTH_WRONG,
-                                                   GROWTH_RIGHT)
-test_keys_wrong, test_keys_right = table_tests(ch08.check_gated_keys, KEYS_WRONG, KEYS_RIGHT)
-test_masks_wrong, test_masks_right = table_tests(ch08.check_window_masks, MASKS_WRONG, MASKS_RIGHT)
+test_induction_wrong, test_induction_right = table_tests(ch08.check_induction_score, INDUCTION_WRONG,
+                                                         INDUCTION_RIGHT)
+test_dla_wrong, test_dla_right = table_tests(ch08.check_direct_logit_attribution, DLA_WRONG, DLA_RIGHT)
+test_ablate_wrong, test_ablate_right = table_tests(ch08.check_ablate_head, ABLATE_WRONG, ABLATE_RIGHT)
 
 
 def test_cases_are_in_the_regimes_they_name():
-    for k, case in enumerate(ch08.growth_cases()):
-        sizes, betas, grid, n_min = case
-        slope = ch08.reference_beta_growth(*case)[1]
+    for case in ch08.induction_cases():
+        w, ids = case
+        T = len(ids)
+        qualifies = ((ids[None, :] == ids[:, None]) & np.tri(T, k=-1, dtype=bool)).any(1)
         for regime in case.regime:
-            assert regime in ch08.GROWTH_REGIMES
-            assert {"below-n-min": abs(ch08._growth_variant(*case, keep="all")[1] - slope) > 0.01,
-                    "n-min-is-a-size": n_min in sizes, "square": grid.shape[0] == grid.shape[1],
-                    "tie": any((row == row.min()).sum() > 1 for row in grid),
-                    "circle": k == 1}[regime], regime
-    for case in ch08.keys_cases():
-        k, b, a = case
+            assert regime in ch08.INDUCTION_REGIMES
+            assert {"no-copy": not qualifies.any(), "few-queries": 0 < qualifies[1:].sum() < T - 1,
+                    "one-head": w.shape[0] == 1}[regime], regime
+    for case in ch08.dla_cases():
+        _, resid, _, _, scale, eps = case
         for regime in case.regime:
-            assert regime in ch08.KEYS_REGIMES
-            assert {"closed-gate": bool((b <= -4).any()), "no-decay": bool((a == 0).any()),
-                    "single": len(k) == 1}[regime], regime
-    for case in ch08.MASKS_CASES:
-        T, h, m = case
+            assert regime in ch08.DLA_REGIMES
+            assert {"tiny-variance": bool(resid.var(-1, unbiased=False).min() <= eps),
+                    "large-eps": eps >= 0.1, "scale-not-one": scale != 1.0}[regime], regime
+    for case in ch08.ablation_cases():
+        model, idx, _, layer, head = case
         for regime in case.regime:
-            assert regime in ch08.MASKS_REGIMES
-            assert {"overlap": m < h, "delay-one": m == 1, "window-two": h == 2,
-                    "short-sequence": T <= h}[regime], regime
+            assert regime in ch08.ABLATE_REGIMES
+            assert {"mosaic": isinstance(model, MemoryMosaicLM), "gpt": isinstance(model, GPT),
+                    "first-head": head == 0, "last-head": head == model.config.n_head - 1,
+                    "batch": idx.shape[0] >= 2}[regime], regime

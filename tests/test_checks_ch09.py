@@ -1,300 +1,355 @@
-"""The chapter-09 checks: the reference passes, declared mistakes are named, and tables of wrong
-answers written here (none of them the check's own mistake functions) fail while correct answers
-written differently pass."""
+"""The chapter 09 checks pass correct answers (written several ways) and diagnose wrong ones."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
+import pytest
 import torch
-from check_contract import contract_tests, table_tests
+from check_contract import table_tests
 
-from mosaics_edu import scaling
-from mosaics_edu.checks import ch09
+from mosaics_edu.checks import CheckFailed, ch09
 
-EXERCISES = [(ch09.check_batch_layout, scaling.batch_layout, ch09.LAYOUT_MISTAKES),
-             (ch09.check_ddp_gradients, scaling.ddp_gradients, ch09.DDP_MISTAKES),
-             (ch09.check_state_gb_per_gpu, scaling.state_gb_per_gpu, ch09.STATE_MISTAKES)]
-test_reference_passes, test_stub_fails, test_each_mistake_is_diagnosed = contract_tests(EXERCISES)
+# ---- exercise 9.1: how fast the best β grows --------------------------------------------------
 
 
-# ---- exercise 9.1: the global batch ------------------------------------------------------------
+def growth_polyfit(sizes, betas, mse_grid, n_min):
+    best = betas[np.argmin(mse_grid, axis=1)]
+    keep = sizes >= n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
 
 
-def layout_plain(batch_size, grad_accum, world_size, block_size):
-    if grad_accum % world_size != 0:
-        raise ValueError("grad_accum must be a multiple of world_size")
-    a = grad_accum // world_size
-    return a, batch_size * a * world_size, batch_size * a * world_size * block_size
+def test_growth_reference_passes_and_a_stub_fails(capsys):
+    ch09.check_beta_growth_exponent(growth_polyfit)
+    assert "passed" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="not implemented yet"):
+        ch09.check_beta_growth_exponent(lambda *a: (_ for _ in ()).throw(NotImplementedError()))
 
 
-def layout_divmod(batch_size, grad_accum, world_size, block_size):
-    a, rest = divmod(grad_accum, world_size)
-    if rest:
-        raise ValueError(f"{world_size} processes cannot share {grad_accum} micro-batches")
-    sequences = batch_size * grad_accum  # the same number, written from the global side
-    return a, sequences, sequences * block_size
+@pytest.mark.parametrize("diagnosis", list(ch09.GROWTH_MISTAKES))
+def test_growth_mistakes_are_diagnosed(diagnosis):
+    with np.errstate(all="ignore"), pytest.raises(CheckFailed) as err:
+        ch09.check_beta_growth_exponent(ch09.GROWTH_MISTAKES[diagnosis])
+    assert diagnosis in str(err.value)
 
 
-def layout_list(batch_size, grad_accum, world_size, block_size):  # a list and numpy ints are fine
-    if grad_accum % world_size:
-        raise ValueError("not divisible")
-    a = np.int64(grad_accum // world_size)
-    return [a, np.int64(batch_size * grad_accum), np.int64(batch_size * grad_accum * block_size)]
+# ---- exercise 9.2: gated keys ----------------------------------------------------------------
 
 
-def layout_floats(batch_size, grad_accum, world_size, block_size):  # floats equal to the ints
-    if grad_accum % world_size:
-        raise ValueError("not divisible")
-    a = grad_accum / world_size
-    return a, batch_size * a * world_size, batch_size * a * world_size * block_size
+def keys_loop(k_tilde, log_gate, log_decay):
+    state = torch.zeros(k_tilde.shape[1])
+    out = []
+    for t in range(k_tilde.shape[0]):
+        state = log_gate[t].exp() * k_tilde[t] + log_decay[t].exp() * state
+        out.append(state / state.norm())
+    return torch.stack(out)
 
 
-def layout_no_refusal(batch_size, grad_accum, world_size, block_size):  # floors silently
-    a = grad_accum // world_size
-    return a, batch_size * a * world_size, batch_size * a * world_size * block_size
+def keys_numpy_float64(k_tilde, log_gate, log_decay):
+    k, b, a = (np.asarray(x, dtype=np.float64) for x in (k_tilde, log_gate, log_decay))
+    out = np.zeros_like(k)
+    for t in range(len(k)):
+        out[t] = np.exp(b[t]) * k[t] + (np.exp(a[t]) * out[t - 1] if t else 0)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
-def layout_assert(batch_size, grad_accum, world_size, block_size):  # refuses with the wrong error
-    assert grad_accum % world_size == 0
-    return layout_plain(batch_size, grad_accum, world_size, block_size)
+def keys_closed_form(k_tilde, log_gate, log_decay):
+    """Weights exp(b_s + Σ_{r=s+1..t} a_r), written as a matrix."""
+    T = k_tilde.shape[0]
+    c = torch.cumsum(log_decay, 0)
+    logw = log_gate[None, :] + c[:, None] - c[None, :]
+    logw = logw.masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+    k = logw.exp() @ k_tilde
+    return k / k.norm(dim=1, keepdim=True)
 
 
-def layout_ceil(batch_size, grad_accum, world_size, block_size):  # rounds up instead of refusing
-    a = math.ceil(grad_accum / world_size)
-    return a, batch_size * a * world_size, batch_size * a * world_size * block_size
+@pytest.mark.parametrize("answer", [keys_loop, keys_numpy_float64, keys_closed_form])
+def test_keys_correct_variants_pass(answer):
+    ch09.check_gated_keys(answer)
 
 
-def layout_global_only(batch_size, grad_accum, world_size, block_size):  # ignores world_size
-    if grad_accum % world_size:
-        raise ValueError("not divisible")
-    return grad_accum, batch_size * grad_accum, batch_size * grad_accum * block_size
+def keys_in_place(k_tilde, log_gate, log_decay):
+    log_decay.exp_()  # overwrites the caller's tensor
+    return keys_loop(k_tilde, log_gate, log_decay.log())
 
 
-def layout_per_gpu_tokens(batch_size, grad_accum, world_size, block_size):  # one GPU's tokens
-    if grad_accum % world_size:
-        raise ValueError("not divisible")
-    a = grad_accum // world_size
-    return a, batch_size * grad_accum, batch_size * a * block_size
+def keys_ignore_gate(k_tilde, log_gate, log_decay):
+    return keys_loop(k_tilde, torch.zeros_like(log_gate), log_decay)
 
 
-def layout_times_world(batch_size, grad_accum, world_size, block_size):  # grad_accum per process
-    if grad_accum % world_size:
-        raise ValueError("not divisible")
-    return grad_accum, batch_size * grad_accum * world_size, batch_size * grad_accum * world_size * block_size
+@pytest.mark.parametrize(
+    "answer, match",
+    [
+        (lambda k, b, a: ch09._keys_variant(k, b, a, gate_on="past"), "gate on the past"),
+        (lambda k, b, a: ch09._keys_variant(k, b, a, decay_index=-1), "previous step"),
+        (lambda k, b, a: ch09._keys_variant(k, b, a, normalise=False), "without normalising"),
+        (lambda k, b, a: ch09._keys_variant(k, b, a, decay_sign=-1.0), "e\\^\\{-a_t\\}"),
+        # λ_t (k̄_{t-1} + g_t k̃_t) normalises to the same keys as decaying with λ_{t-1}
+        (lambda k, b, a: [s := torch.zeros(k.shape[1])] and torch.stack(
+            [(s := a[t].exp() * (s + b[t].exp() * k[t])) / s.norm() for t in range(len(k))]),
+         "previous step"),
+        (keys_in_place, "in place"),
+        (keys_ignore_gate, "gated_keys"),
+        (lambda k, b, a: keys_loop(k, b, a).T, "gated_keys"),  # wrong axis
+    ],
+)
+def test_keys_wrong_answers_fail_with_a_diagnosis(answer, match):
+    with pytest.raises(CheckFailed, match=match):
+        ch09.check_gated_keys(answer)
 
 
-def layout_dict(batch_size, grad_accum, world_size, block_size):  # another return type
-    a = grad_accum // world_size
-    sequences = batch_size * grad_accum
-    return {"per_process": a, "sequences": sequences, "tokens": sequences * block_size}
+# ---- exercise 9.3: the masks -----------------------------------------------------------------
 
 
-def layout_off_by_one_block(batch_size, grad_accum, world_size, block_size):  # counts targets + 1
-    if grad_accum % world_size:
-        raise ValueError("not divisible")
-    a = grad_accum // world_size
-    return a, batch_size * grad_accum, batch_size * grad_accum * (block_size + 1)
+def masks_torch(T, window, delay):
+    t = torch.arange(T)
+    lag = t[:, None] - t[None, :]
+    return (lag >= 1) & (lag < window), lag >= delay
 
 
-WRONG_LAYOUT = [
-    ("no-refusal", layout_no_refusal, "raise a ValueError"),
-    ("assert", layout_assert, "raised AssertionError"),
-    ("ceil", layout_ceil, "raise a ValueError"),
-    ("ignores-world", layout_global_only, "batch_layout"),
-    ("one-gpu-tokens", layout_per_gpu_tokens, "batch_layout"),
-    ("times-world", layout_times_world, "gave every process all grad_accum micro-batches"),
-    ("dict", layout_dict, "batch_layout"),
-    ("block-plus-one", layout_off_by_one_block, "batch_layout"),
+def masks_loops(T, window, delay):
+    short = [[0 < t - s < window for s in range(T)] for t in range(T)]
+    long = [[t - s >= delay for s in range(T)] for t in range(T)]
+    return np.array(short), np.array(long)
+
+
+def masks_tril(T, window, delay):
+    ones = np.ones((T, T), dtype=bool)
+    return np.tril(ones, -1) & ~np.tril(ones, -window), np.tril(ones, -delay)
+
+
+@pytest.mark.parametrize("answer", [masks_torch, masks_loops, masks_tril])
+def test_masks_correct_variants_pass(answer):
+    ch09.check_window_masks(answer)
+
+
+@pytest.mark.parametrize(
+    "answer, match",
+    [
+        (lambda T, h, m: ch09._masks_variant(T, h, m, short_lo=0), "its own position"),
+        (lambda T, h, m: ch09._masks_variant(T, h, m, short_hi_offset=0), "h pairs"),
+        (lambda T, h, m: ch09._masks_variant(T, h, m, long_offset=1), "one too long"),
+        (lambda T, h, m: ch09._masks_variant(T, h, m, long_offset=-1), "one too short"),
+        (lambda T, h, m: ch09._masks_variant(T, h, m, transpose=True), "transposed"),
+        (lambda T, h, m: ch09._masks_variant(T, h, m, long_from="window"), "disjoint"),
+    ],
+)
+def test_masks_wrong_answers_fail_with_a_diagnosis(answer, match):
+    with pytest.raises(CheckFailed, match=match):
+        ch09.check_window_masks(answer)
+
+
+# ---- tables: wrong answers (several in the regimes of the cases) and correct variants -----------
+
+
+def g_wrong_axis(sizes, betas, mse_grid, n_min):  # the argmin down each column
+    best = betas[np.argmin(mse_grid, axis=0)]
+    keep = sizes >= n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
+
+
+def g_strictly_above(sizes, betas, mse_grid, n_min):  # off by one: n > n_min
+    best = betas[np.argmin(mse_grid, axis=1)]
+    keep = sizes > n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
+
+
+def g_every_size(sizes, betas, mse_grid, n_min):  # n_min forgotten in the fit
+    best = betas[np.argmin(mse_grid, axis=1)]
+    return best, np.polyfit(np.log(sizes), np.log(best), 1)[0]
+
+
+def g_fixed_n_min(sizes, betas, mse_grid, n_min):  # the chapter's 16 typed in
+    return growth_polyfit(sizes, betas, mse_grid, 16)
+
+
+def g_last_of_a_tie(sizes, betas, mse_grid, n_min):  # the largest β among equal errors
+    best = betas[len(betas) - 1 - np.argmin(mse_grid[:, ::-1], axis=1)]
+    keep = sizes >= n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
+
+
+def g_log10_beta(sizes, betas, mse_grid, n_min):  # log10 on one axis, ln on the other
+    best = betas[np.argmin(mse_grid, axis=1)]
+    keep = sizes >= n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log10(best[keep]), 1)[0]
+
+
+def g_intercept(sizes, betas, mse_grid, n_min):
+    best = betas[np.argmin(mse_grid, axis=1)]
+    keep = sizes >= n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[1]
+
+
+def g_against_index(sizes, betas, mse_grid, n_min):  # log β against the position of n, not log n
+    best = betas[np.argmin(mse_grid, axis=1)]
+    keep = sizes >= n_min
+    return best, np.polyfit(np.arange(len(sizes))[keep], np.log(best[keep]), 1)[0]
+
+
+def g_in_place(sizes, betas, mse_grid, n_min):  # log of the errors written over the caller's grid
+    np.log(mse_grid, out=mse_grid)
+    return growth_polyfit(sizes, betas, mse_grid, n_min)
+
+
+def g_float16(sizes, betas, mse_grid, n_min):
+    best, slope = growth_polyfit(sizes, betas, mse_grid, n_min)
+    return best, np.float16(slope)
+
+
+def g_lowest_errors(sizes, betas, mse_grid, n_min):  # the errors, not the β's
+    best = mse_grid.min(axis=1)
+    keep = sizes >= n_min
+    return best, np.polyfit(np.log(sizes[keep]), np.log(best[keep]), 1)[0]
+
+
+GROWTH_WRONG = [
+    ("wrong-axis", g_wrong_axis, "took the argmin down each column", "square"),
+    ("n-above-n-min", g_strictly_above, "left out the size n = n_min", "n-min-is-a-size"),
+    ("every-size", g_every_size, "fitted every size", "below-n-min"),
+    ("fixed-n-min", g_fixed_n_min, "ignores its argument `n_min`"),
+    ("last-of-a-tie", g_last_of_a_tie, "the first (smaller) one is the best", "tie"),
+    ("log10-beta", g_log10_beta, "mixed bases divide the slope"),
+    ("intercept", g_intercept, "returned the fit's intercept"),
+    ("against-index", g_against_index, "the slope is wrong"),
+    ("in-place", g_in_place, "in place"),
+    ("float16", g_float16, "float16"),
+    ("lowest-errors", g_lowest_errors, "returned the lowest error of each size"),
 ]
-RIGHT_LAYOUT = [("plain", layout_plain), ("divmod", layout_divmod), ("list", layout_list),
-                ("floats", layout_floats)]
-test_layout_wrong_answer_fails, test_layout_correct_variant_passes = table_tests(
-    ch09.check_batch_layout, WRONG_LAYOUT, RIGHT_LAYOUT)
 
 
-# ---- exercise 9.2: DDP's gradients -------------------------------------------------------------
+def g_log10_both(sizes, betas, mse_grid, n_min):  # one base for both axes: the same slope
+    best = np.array([betas[min(range(len(betas)), key=lambda j: row[j])] for row in mse_grid])
+    x, y = np.log10(sizes[sizes >= n_min]), np.log10(best[sizes >= n_min])
+    return best, ((x - x.mean()) * (y - y.mean())).sum() / ((x - x.mean()) ** 2).sum()
 
 
-def ddp_loops(micro_grads, world_size):
-    a = len(micro_grads) // world_size
-    local = [sum(micro_grads[r * a + i] / a for i in range(a)) for r in range(world_size)]
-    mean = sum(local) / world_size
-    return np.stack([mean] * world_size)
+def g_torch_float32(sizes, betas, mse_grid, n_min):
+    sizes, betas, grid = (torch.as_tensor(a, dtype=torch.float32) for a in (sizes, betas, mse_grid))
+    best = betas[grid.argmin(dim=1)]
+    keep = sizes >= n_min
+    x = torch.stack([sizes[keep].log(), torch.ones(int(keep.sum()))], dim=1)  # (K, 2)
+    slope = torch.linalg.lstsq(x, best[keep].log()[:, None]).solution[0, 0]
+    return best, slope
 
 
-def ddp_torch(micro_grads, world_size):
-    g = torch.as_tensor(micro_grads)
-    local = g.view(world_size, -1, g.shape[1]).mean(dim=1)  # (W, P)
-    return local.mean(dim=0, keepdim=True).expand(world_size, -1)
+def g_log2_lstsq(sizes, betas, mse_grid, n_min):
+    best = betas[mse_grid.argmin(axis=1)]
+    keep = np.flatnonzero(sizes >= n_min)
+    x = np.stack([np.log2(sizes[keep]), np.ones(len(keep))], axis=1)
+    return best, float(np.linalg.lstsq(x, np.log2(best[keep]), rcond=None)[0][0])
 
 
-def ddp_float32(micro_grads, world_size):
-    g = np.asarray(micro_grads, dtype=np.float32)
-    return np.tile(g.mean(axis=0), (world_size, 1))  # the argument itself: the mean of everything
+GROWTH_RIGHT = [("polyfit", growth_polyfit), ("log10-both-loops", g_log10_both),
+                ("torch-float32", g_torch_float32), ("log2-lstsq", g_log2_lstsq)]
 
 
-def ddp_interleaved(micro_grads, world_size):  # process r takes r, r + W, ...: the same mean
-    local = np.stack([micro_grads[r::world_size].mean(axis=0) for r in range(world_size)])
-    return np.tile(local.mean(axis=0), (world_size, 1))
+def k_gate_both(k_tilde, log_gate, log_decay):
+    state, out = torch.zeros(k_tilde.shape[1]), []
+    for t in range(len(k_tilde)):
+        state = log_gate[t].exp() * (k_tilde[t] + log_decay[t].exp() * state)
+        out.append(state / state.norm())
+    return torch.stack(out)
 
 
-def ddp_one_row(micro_grads, world_size):  # forgets to give every process its copy
-    return micro_grads.mean(axis=0)
+def k_carry_unit(k_tilde, log_gate, log_decay):
+    state, out = torch.zeros(k_tilde.shape[1]), []
+    for t in range(len(k_tilde)):
+        state = log_gate[t].exp() * k_tilde[t] + log_decay[t].exp() * state
+        state = state / state.norm()
+        out.append(state)
+    return torch.stack(out)
 
 
-def ddp_sum_all(micro_grads, world_size):  # no scaling anywhere
-    return np.tile(micro_grads.sum(axis=0), (world_size, 1))
+def k_sigmoid_gate(k_tilde, log_gate, log_decay):  # a sigmoid instead of exp
+    state, out = torch.zeros(k_tilde.shape[1]), []
+    for t in range(len(k_tilde)):
+        state = torch.sigmoid(log_gate[t]) * k_tilde[t] + log_decay[t].exp() * state
+        out.append(state / state.norm())
+    return torch.stack(out)
 
 
-def ddp_mean_of_first(micro_grads, world_size):  # every process steps with process 0's gradient
-    a = len(micro_grads) // world_size
-    return np.tile(micro_grads[:a].mean(axis=0), (world_size, 1))
+def k_decay_minus(k_tilde, log_gate, log_decay):
+    return keys_loop(k_tilde, log_gate, -log_decay)
 
 
-def ddp_wrong_axis(micro_grads, world_size):  # averages over the parameters
-    return np.tile(micro_grads.mean(axis=1)[: micro_grads.shape[1]], (world_size, 1))
-
-
-def ddp_last_micro_batch(micro_grads, world_size):  # keeps only the last micro-batch (no accumulation)
-    a = len(micro_grads) // world_size
-    last = micro_grads.reshape(world_size, a, -1)[:, -1]
-    return np.tile(last.mean(axis=0), (world_size, 1))
-
-
-def ddp_in_place(micro_grads, world_size):  # divides the caller's array
-    micro_grads /= len(micro_grads)
-    return np.tile(micro_grads.sum(axis=0), (world_size, 1))
-
-
-def ddp_half(micro_grads, world_size):
-    return np.tile(micro_grads.mean(axis=0), (world_size, 1)).astype(np.float16)
-
-
-def ddp_median(micro_grads, world_size):  # a robust average is not what DDP computes
-    return np.tile(np.median(micro_grads, axis=0), (world_size, 1))
-
-
-WRONG_DDP = [
-    ("one-row", ddp_one_row, "shape"),
-    ("sum-all", ddp_sum_all, "ddp_gradients"),
-    ("first-process", ddp_mean_of_first, "ddp_gradients"),
-    ("wrong-axis", ddp_wrong_axis, "ddp_gradients"),
-    ("last-micro-batch", ddp_last_micro_batch, "ddp_gradients"),
-    ("in-place", ddp_in_place, "in place"),
-    ("float16", ddp_half, "float16"),
-    ("median", ddp_median, "ddp_gradients"),
+KEYS_WRONG = [
+    ("gate-both", k_gate_both, "multiplied the whole sum by the gate", "closed-gate"),
+    ("carry-unit", k_carry_unit, "carried the normalised key", "no-decay"),
+    ("sigmoid-gate", k_sigmoid_gate, "entries differ"),
+    ("decay-minus", k_decay_minus, "used e^{-a_t} as the decay"),
+    ("no-norm", lambda k, b, a: keys_loop(k, b, a) * keys_loop(k, b, a).norm(), "entries differ"),
+    ("in-place", lambda k, b, a: keys_loop(k.mul_(1.0).add_(0.0).sub_(k * 0 - 1), b, a), "in place"),
+    ("float16", lambda k, b, a: keys_loop(k, b, a).half(), "float16"),
 ]
-RIGHT_DDP = [("loops", ddp_loops), ("torch", ddp_torch), ("float32", ddp_float32),
-             ("interleaved", ddp_interleaved)]
-test_ddp_wrong_answer_fails, test_ddp_correct_variant_passes = table_tests(
-    ch09.check_ddp_gradients, WRONG_DDP, RIGHT_DDP)
 
 
-# ---- exercise 9.3: state per GPU ---------------------------------------------------------------
+def k_cumulative(k_tilde, log_gate, log_decay):  # closed form: prefix sums of the log decays
+    logs = torch.cumsum(log_decay.double(), 0)  # Σ_{r≤t} a_r
+    w = torch.exp(logs[:, None] - logs[None, :] + log_gate.double()[None, :]).tril()  # (T, T)
+    k = w @ k_tilde.double()
+    return k / k.norm(dim=-1, keepdim=True)
 
 
-def state_table(n_params, world_size, strategy):
-    per_parameter = {"ddp": 4 + 4 + 4 + 8, "fsdp": 4 + 4 + 8}[strategy]
-    return n_params * per_parameter / (world_size if strategy == "fsdp" else 1) / 1e9
+KEYS_RIGHT = [("loop", keys_loop), ("closed-form", k_cumulative),
+              ("package", lambda k, b, a: ch09.reference_gated_keys(k, b, a).float())]
 
 
-def state_branches(n_params, world_size, strategy):
-    if strategy == "ddp":
-        return 20 * n_params / 1e9
-    return 16 * n_params / world_size * 1e-9
+def m_disjoint(T, window, delay):  # the long-term window starts where the short-term one ends
+    lag = np.arange(T)[:, None] - np.arange(T)[None, :]
+    return (lag >= 1) & (lag <= window - 1), lag >= window
 
 
-def state_numpy(n_params, world_size, strategy):
-    bytes_ = np.float32(20.0 if strategy == "ddp" else 16.0 / world_size) * np.float32(n_params)
-    return bytes_ / np.float32(1e9)
+def m_float(T, window, delay):  # 0/1 floats instead of booleans
+    short, long = masks_torch(T, window, delay)
+    return short.float().numpy(), long.float().numpy()
 
 
-def state_string_lower(n_params, world_size, strategy):
-    return state_table(n_params, world_size, strategy.lower())
+def m_short_from_delay(T, window, delay):  # the short-term window starts at the delay too
+    lag = np.arange(T)[:, None] - np.arange(T)[None, :]
+    return (lag >= delay) & (lag <= window - 1), lag >= delay
 
 
-def state_mib(n_params, world_size, strategy):  # MB instead of GB
-    return state_table(n_params, world_size, strategy) * 1000
+def m_window_exclusive(T, window, delay):  # lag < window - 1
+    lag = np.arange(T)[:, None] - np.arange(T)[None, :]
+    return (lag >= 1) & (lag < window - 1), lag >= delay
 
 
-def state_fsdp_20(n_params, world_size, strategy):  # FSDP sharded, but with the 20 bytes
-    return 20 * n_params / (world_size if strategy == "fsdp" else 1) / 1e9
-
-
-def state_adam_12(n_params, world_size, strategy):  # 12 bytes of moments
-    return n_params * (4 + 4 + 12 + (4 if strategy == "ddp" else 0)) / (
-        world_size if strategy == "fsdp" else 1) / 1e9
-
-
-def state_ignores_world(n_params, world_size, strategy):
-    return state_table(n_params, 8, strategy)
-
-
-def state_both_sharded(n_params, world_size, strategy):
-    return n_params * (20 if strategy == "ddp" else 16) / world_size / 1e9
-
-
-def state_bytes(n_params, world_size, strategy):  # forgets the unit
-    return state_table(n_params, world_size, strategy) * 1e9
-
-
-def state_weights_only(n_params, world_size, strategy):
-    return 4 * n_params / (world_size if strategy == "fsdp" else 1) / 1e9
-
-
-def state_int(n_params, world_size, strategy):  # rounds to whole GB
-    return round(state_table(n_params, world_size, strategy))
-
-
-WRONG_STATE = [
-    ("mb", state_mib, "state_gb_per_gpu"),
-    ("fsdp-20", state_fsdp_20, "counted DDP's buckets under FSDP too"),
-    ("adam-12", state_adam_12, "state_gb_per_gpu"),
-    ("ignores-world", state_ignores_world, "state_gb_per_gpu"),
-    ("both-sharded", state_both_sharded, "split DDP's state over the GPUs"),
-    ("bytes", state_bytes, "state_gb_per_gpu"),
-    ("weights-only", state_weights_only, "state_gb_per_gpu"),
-    ("rounded", state_int, "state_gb_per_gpu"),
+MASKS_WRONG = [
+    ("disjoint", m_disjoint, "made the two windows disjoint", "overlap"),
+    ("short-from-delay", m_short_from_delay, "the short-term mask is wrong", "delay-one"),
+    ("float-masks", m_float, "booleans (True/False) are expected"),
+    ("window-exclusive", m_window_exclusive, "the short-term mask is wrong"),
+    ("ignores-delay", lambda T, h, m: masks_torch(T, h, 1), "ignores its argument"),
+    ("swapped-order", lambda T, h, m: masks_torch(T, h, m)[::-1], "the short-term mask is wrong"),
+    ("one-mask", lambda T, h, m: masks_torch(T, h, m)[0], "expected a tuple of 2"),
 ]
-RIGHT_STATE = [("table", state_table), ("branches", state_branches), ("float32", state_numpy),
-               ("lower", state_string_lower)]
-test_state_wrong_answer_fails, test_state_correct_variant_passes = table_tests(
-    ch09.check_state_gb_per_gpu, WRONG_STATE, RIGHT_STATE)
+MASKS_RIGHT = [("torch", masks_torch), ("loops", masks_loops), ("tril", masks_tril)]
+
+test_growth_wrong, test_growth_right = table_tests(ch09.check_beta_growth_exponent, GROWTH_WRONG,
+                                                   GROWTH_RIGHT)
+test_keys_wrong, test_keys_right = table_tests(ch09.check_gated_keys, KEYS_WRONG, KEYS_RIGHT)
+test_masks_wrong, test_masks_right = table_tests(ch09.check_window_masks, MASKS_WRONG, MASKS_RIGHT)
 
 
-# ---- the package's reference functions ---------------------------------------------------------
-
-
-def test_ddp_equals_accumulation_exactly_with_one_micro_batch_per_process():
-    """(g1 + g2) / 2 and g1/2 + g2/2 are the same float: halving is exact in binary."""
-    g = np.random.default_rng(0).standard_normal((2, 1000)).astype(np.float32)
-    assert np.array_equal(scaling.ddp_gradients(g, 2)[0], scaling.accumulated_gradient(g))
-
-
-def test_bad_inputs_name_the_argument():
-    import pytest
-
-    with pytest.raises(ValueError, match="grad_accum=30 is not a multiple of world_size=4"):
-        scaling.batch_layout(16, 30, 4, 512)
-    with pytest.raises(ValueError, match="world_size must be a positive int"):
-        scaling.state_gb_per_gpu(1e9, 0, "ddp")
-    with pytest.raises(ValueError, match="strategy must be one of"):
-        scaling.state_gb_per_gpu(1e9, 8, "zero3")
-    with pytest.raises(ValueError, match="micro_grads must be a float array"):
-        scaling.ddp_gradients(np.zeros(4), 2)
-    with pytest.raises(ValueError, match="kind must be one of"):
-        scaling.n_params_meta("rnn", "cpu-tiny")
-
-
-def test_memory_view_and_its_drawing():
-    import matplotlib.pyplot as plt
-
-    view = scaling.memory_view(params_billion=9.4, gpus=8, gpu_gb=80)
-    assert math.isclose(view["gb"]["ddp"], 188.0) and math.isclose(view["gb"]["fsdp"], 18.8)
-    assert view["fits"] == {"ddp": False, "fsdp": True}
-    fig = plt.figure()
-    scaling.draw_memory_view(view, fig)
-    assert fig.axes and "9.4 billion parameters on 8 GPU(s)" in fig.axes[0].get_title()
-    plt.close(fig)
+def test_cases_are_in_the_regimes_they_name():
+    for k, case in enumerate(ch09.growth_cases()):
+        sizes, betas, grid, n_min = case
+        slope = ch09.reference_beta_growth(*case)[1]
+        for regime in case.regime:
+            assert regime in ch09.GROWTH_REGIMES
+            assert {"below-n-min": abs(ch09._growth_variant(*case, keep="all")[1] - slope) > 0.01,
+                    "n-min-is-a-size": n_min in sizes, "square": grid.shape[0] == grid.shape[1],
+                    "tie": any((row == row.min()).sum() > 1 for row in grid),
+                    "circle": k == 1}[regime], regime
+    for case in ch09.keys_cases():
+        k, b, a = case
+        for regime in case.regime:
+            assert regime in ch09.KEYS_REGIMES
+            assert {"closed-gate": bool((b <= -4).any()), "no-decay": bool((a == 0).any()),
+                    "single": len(k) == 1}[regime], regime
+    for case in ch09.MASKS_CASES:
+        T, h, m = case
+        for regime in case.regime:
+            assert regime in ch09.MASKS_REGIMES
+            assert {"overlap": m < h, "delay-one": m == 1, "window-two": h == 2,
+                    "short-sequence": T <= h}[regime], regime

@@ -1,258 +1,400 @@
-"""The chapter-10 (capstone) checks: each fails on an empty deliverable, passes the reference and
-correct answers written differently, and fails on wrong ones. The checks that train the learner's
-models share one training of the reference pair (``capstone.experiment`` caches it per process)."""
+"""The chapter-10 checks: the reference passes, declared mistakes are named, and tables of wrong
+answers written here (none of them the check's own mistake functions) fail while correct answers
+written differently pass."""
 
 from __future__ import annotations
 
-import functools
 import math
-import re
-from pathlib import Path
 
-import jupytext
 import numpy as np
-import pytest
 import torch
-from check_contract import table_tests
+from check_contract import contract_tests, table_tests
 
-from mosaics_edu import capstone, inspection
-from mosaics_edu.checks import CheckFailed, ch10
-from mosaics_edu.models import GPT, GPTConfig, MemoryMosaicLM, MosaicConfig
-from mosaics_edu.v2 import MemoryMosaicV2LM, MosaicV2Config
+from mosaics_edu import scaling
+from mosaics_edu.checks import ch10
 
-SHAPE = dict(vocab_size=16, block_size=128, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
-
-# one worker runs the whole module, so the reference pair is trained once, not once per worker
-pytestmark = pytest.mark.xdist_group("capstone_pair")
+EXERCISES = [(ch10.check_batch_layout, scaling.batch_layout, ch10.LAYOUT_MISTAKES),
+             (ch10.check_ddp_gradients, scaling.ddp_gradients, ch10.DDP_MISTAKES),
+             (ch10.check_state_gb_per_gpu, scaling.state_gb_per_gpu, ch10.STATE_MISTAKES)]
+test_reference_passes, test_stub_fails, test_each_mistake_is_diagnosed = contract_tests(EXERCISES)
 
 
-def _chapter_solutions(*names: str) -> tuple:
-    """The chapter's own answers to these exercises, run from its source: the tests check the code
-    a learner reads in the solutions notebook, not a copy of it."""
-    nb = jupytext.read(Path(__file__).resolve().parents[1] / "chapters" / "sources" / "10_capstone.py")
-    ns = {"torch": torch, "capstone": capstone, "MemoryMosaicLM": MemoryMosaicLM,
-          "MosaicConfig": MosaicConfig, "GPT": GPT, "GPTConfig": GPTConfig}
-    cells = [c.source for c in nb.cells if c.cell_type == "code" and "exercise" in c.metadata.get("tags", [])]
-    for name in names:
-        (source,) = [c for c in cells if f"def {name}(" in c]
-        exec(compile(source, f"chapters/sources/10_capstone.py ({name})", "exec"), ns)
-    return tuple(ns[name] for name in names)
+# ---- exercise 10.1: the global batch ------------------------------------------------------------
 
 
-build_models, train_model = _chapter_solutions("build_models", "train_model")
+def layout_plain(batch_size, grad_accum, world_size, block_size):
+    if grad_accum % world_size != 0:
+        raise ValueError("grad_accum must be a multiple of world_size")
+    a = grad_accum // world_size
+    return a, batch_size * a * world_size, batch_size * a * world_size * block_size
 
 
-def stub(*args):
-    raise NotImplementedError()
+def layout_divmod(batch_size, grad_accum, world_size, block_size):
+    a, rest = divmod(grad_accum, world_size)
+    if rest:
+        raise ValueError(f"{world_size} processes cannot share {grad_accum} micro-batches")
+    sequences = batch_size * grad_accum  # the same number, written from the global side
+    return a, sequences, sequences * block_size
 
 
-# ---- 10.1: a fair pair (cheap: nothing is trained) ----------------------------------------------
+def layout_list(batch_size, grad_accum, world_size, block_size):  # a list and numpy ints are fine
+    if grad_accum % world_size:
+        raise ValueError("not divisible")
+    a = np.int64(grad_accum // world_size)
+    return [a, np.int64(batch_size * grad_accum), np.int64(batch_size * grad_accum * block_size)]
 
 
-class _PeekingGPT(GPT):
-    """A GPT that reads one token ahead: what the causality test must catch."""
+def layout_floats(batch_size, grad_accum, world_size, block_size):  # floats equal to the ints
+    if grad_accum % world_size:
+        raise ValueError("not divisible")
+    a = grad_accum / world_size
+    return a, batch_size * a * world_size, batch_size * a * world_size * block_size
 
-    def forward(self, idx, targets=None):
-        return super().forward(torch.roll(idx, -1, dims=1), targets)
+
+def layout_no_refusal(batch_size, grad_accum, world_size, block_size):  # floors silently
+    a = grad_accum // world_size
+    return a, batch_size * a * world_size, batch_size * a * world_size * block_size
 
 
-WRONG_PAIR = [
-    ("vocab-256", lambda: (MemoryMosaicLM(MosaicConfig(**{**SHAPE, "vocab_size": 256})),
-                           GPT(GPTConfig(**{**SHAPE, "vocab_size": 256}))), "vocab_size is 256"),
-    ("short-context", lambda: (MemoryMosaicLM(MosaicConfig(**{**SHAPE, "block_size": 64}, pmem_size=144)),
-                               GPT(GPTConfig(**{**SHAPE, "block_size": 64}))), "block_size is 64"),
-    ("too-big", lambda: (MemoryMosaicLM(MosaicConfig(**{**SHAPE, "n_embd": 64})),
-                         GPT(GPTConfig(**{**SHAPE, "n_embd": 64}))), "at most 40,000"),
-    ("unfair", lambda: (MemoryMosaicLM(MosaicConfig(**SHAPE)), GPT(GPTConfig(**SHAPE))), "not a fair fight"),
-    ("swapped", lambda: build_models()[::-1], "must be a MemoryMosaicLM"),
-    ("v2", lambda: (MemoryMosaicV2LM(MosaicV2Config(**SHAPE)), GPT(GPTConfig(**SHAPE))), "MemoryMosaicLM"),
-    ("one-model", lambda: build_models()[0], "return a pair"),
-    ("three", lambda: (*build_models(), None), "return a pair"),
-    ("peeking", lambda: (build_models()[0], _PeekingGPT(GPTConfig(**SHAPE))), "read only the past"),
+def layout_assert(batch_size, grad_accum, world_size, block_size):  # refuses with the wrong error
+    assert grad_accum % world_size == 0
+    return layout_plain(batch_size, grad_accum, world_size, block_size)
+
+
+def layout_ceil(batch_size, grad_accum, world_size, block_size):  # rounds up instead of refusing
+    a = math.ceil(grad_accum / world_size)
+    return a, batch_size * a * world_size, batch_size * a * world_size * block_size
+
+
+def layout_global_only(batch_size, grad_accum, world_size, block_size):  # ignores world_size
+    if grad_accum % world_size:
+        raise ValueError("not divisible")
+    return grad_accum, batch_size * grad_accum, batch_size * grad_accum * block_size
+
+
+def layout_per_gpu_tokens(batch_size, grad_accum, world_size, block_size):  # one GPU's tokens
+    if grad_accum % world_size:
+        raise ValueError("not divisible")
+    a = grad_accum // world_size
+    return a, batch_size * grad_accum, batch_size * a * block_size
+
+
+def layout_times_world(batch_size, grad_accum, world_size, block_size):  # grad_accum per process
+    if grad_accum % world_size:
+        raise ValueError("not divisible")
+    return grad_accum, batch_size * grad_accum * world_size, batch_size * grad_accum * world_size * block_size
+
+
+def layout_dict(batch_size, grad_accum, world_size, block_size):  # another return type
+    a = grad_accum // world_size
+    sequences = batch_size * grad_accum
+    return {"per_process": a, "sequences": sequences, "tokens": sequences * block_size}
+
+
+def layout_off_by_one_block(batch_size, grad_accum, world_size, block_size):  # counts targets + 1
+    if grad_accum % world_size:
+        raise ValueError("not divisible")
+    a = grad_accum // world_size
+    return a, batch_size * grad_accum, batch_size * grad_accum * (block_size + 1)
+
+
+def layout_too_few_only(batch_size, grad_accum, world_size, block_size):  # refuses only G < W
+    if grad_accum < world_size:
+        raise ValueError("fewer micro-batches than processes")
+    a = grad_accum // world_size
+    return a, batch_size * a * world_size, batch_size * a * world_size * block_size
+
+
+def layout_refuses_one_each(batch_size, grad_accum, world_size, block_size):  # off by one: <=
+    if grad_accum <= world_size or grad_accum % world_size:
+        raise ValueError("each process needs micro-batches to accumulate")
+    a = grad_accum // world_size
+    return a, batch_size * grad_accum, batch_size * grad_accum * block_size
+
+
+WRONG_LAYOUT = [
+    ("no-refusal", layout_no_refusal, "raise a ValueError", "indivisible"),
+    ("assert", layout_assert, "raised AssertionError", "indivisible"),
+    ("ceil", layout_ceil, "raise a ValueError", "indivisible"),
+    ("too-few-only", layout_too_few_only, "not just whether grad_accum < world_size", "indivisible"),
+    ("refuses-one-each", layout_refuses_one_each, "refuse only when grad_accum % world_size",
+     "no-accumulation"),
+    ("ignores-world", layout_global_only, "batch_layout"),
+    ("one-gpu-tokens", layout_per_gpu_tokens, "batch_layout"),
+    ("times-world", layout_times_world, "gave every process all grad_accum micro-batches"),
+    ("dict", layout_dict, "batch_layout"),
+    ("block-plus-one", layout_off_by_one_block, "batch_layout"),
 ]
-RIGHT_PAIR = [
-    ("reference", build_models),
-    ("list", lambda: list(build_models())),
-    ("one-block", lambda: (MemoryMosaicLM(MosaicConfig(**{**SHAPE, "n_layer": 1, "n_embd": 48},
-                                                       pmem_size=232)),
-                           GPT(GPTConfig(**{**SHAPE, "n_layer": 1, "n_embd": 48})))),
-    ("four-heads", lambda: (MemoryMosaicLM(MosaicConfig(**{**SHAPE, "n_head": 4}, pmem_size=144)),
-                            GPT(GPTConfig(**{**SHAPE, "n_head": 4})))),
-    ("longer-context", lambda: (MemoryMosaicLM(MosaicConfig(**{**SHAPE, "block_size": 256}, pmem_size=176)),
-                                GPT(GPTConfig(**{**SHAPE, "block_size": 256})))),
+RIGHT_LAYOUT = [("plain", layout_plain), ("divmod", layout_divmod), ("list", layout_list),
+                ("floats", layout_floats)]
+test_layout_wrong_answer_fails, test_layout_correct_variant_passes = table_tests(
+    ch10.check_batch_layout, WRONG_LAYOUT, RIGHT_LAYOUT)
+
+
+# ---- exercise 10.2: DDP's gradients -------------------------------------------------------------
+
+
+def ddp_loops(micro_grads, world_size):
+    a = len(micro_grads) // world_size
+    local = [sum(micro_grads[r * a + i] / a for i in range(a)) for r in range(world_size)]
+    mean = sum(local) / world_size
+    return np.stack([mean] * world_size)
+
+
+def ddp_torch(micro_grads, world_size):
+    g = torch.as_tensor(micro_grads)
+    local = g.view(world_size, -1, g.shape[1]).mean(dim=1)  # (W, P)
+    return local.mean(dim=0, keepdim=True).expand(world_size, -1)
+
+
+def ddp_float32(micro_grads, world_size):
+    g = np.asarray(micro_grads, dtype=np.float32)
+    return np.tile(g.mean(axis=0), (world_size, 1))  # the argument itself: the mean of everything
+
+
+def ddp_interleaved(micro_grads, world_size):  # process r takes r, r + W, ...: the same mean
+    local = np.stack([micro_grads[r::world_size].mean(axis=0) for r in range(world_size)])
+    return np.tile(local.mean(axis=0), (world_size, 1))
+
+
+def ddp_one_row(micro_grads, world_size):  # forgets to give every process its copy
+    return micro_grads.mean(axis=0)
+
+
+def ddp_sum_all(micro_grads, world_size):  # no scaling anywhere
+    return np.tile(micro_grads.sum(axis=0), (world_size, 1))
+
+
+def ddp_mean_of_first(micro_grads, world_size):  # every process steps with process 0's gradient
+    a = len(micro_grads) // world_size
+    return np.tile(micro_grads[:a].mean(axis=0), (world_size, 1))
+
+
+def ddp_wrong_axis(micro_grads, world_size):  # averages over the parameters
+    return np.tile(micro_grads.mean(axis=1)[: micro_grads.shape[1]], (world_size, 1))
+
+
+def ddp_last_micro_batch(micro_grads, world_size):  # keeps only the last micro-batch (no accumulation)
+    a = len(micro_grads) // world_size
+    last = micro_grads.reshape(world_size, a, -1)[:, -1]
+    return np.tile(last.mean(axis=0), (world_size, 1))
+
+
+def ddp_in_place(micro_grads, world_size):  # divides the caller's array
+    micro_grads /= len(micro_grads)
+    return np.tile(micro_grads.sum(axis=0), (world_size, 1))
+
+
+def ddp_half(micro_grads, world_size):
+    return np.tile(micro_grads.mean(axis=0), (world_size, 1)).astype(np.float16)
+
+
+def ddp_median(micro_grads, world_size):  # a robust average is not what DDP computes
+    return np.tile(np.median(micro_grads, axis=0), (world_size, 1))
+
+
+def ddp_neighbour_pairs(micro_grads, world_size):  # each process averages with its neighbour only
+    a = len(micro_grads) // world_size
+    local = micro_grads.reshape(world_size, a, -1).mean(axis=1)
+    return (local + np.roll(local, 1, axis=0)) / 2  # right for 1 or 2 processes, not for 3
+
+
+def ddp_one_process_sums(micro_grads, world_size):  # "one GPU: no DDP, backward adds the gradients"
+    if world_size == 1:
+        return micro_grads.sum(axis=0, keepdims=True)
+    return ddp_loops(micro_grads, world_size)
+
+
+def ddp_halves(micro_grads, world_size):  # the 2-process demo's "/ 2", whatever world_size
+    a = len(micro_grads) // world_size
+    local = micro_grads.reshape(world_size, a, -1).mean(axis=1)
+    return np.tile(local.sum(axis=0) / 2, (world_size, 1))
+
+
+def ddp_slice_one_short(micro_grads, world_size):  # rows r*A … r*A + A - 1 read as a slice's end
+    a = len(micro_grads) // world_size
+    local = [micro_grads[r * a: r * a + a - 1].mean(axis=0) for r in range(world_size)]
+    return np.tile(np.mean(local, axis=0), (world_size, 1))
+
+
+WRONG_DDP = [
+    ("neighbour-pairs", ddp_neighbour_pairs, "not pairs of neighbours", "three-or-more"),
+    ("one-process-sums", ddp_one_process_sums, "every failing case is one where world_size = 1",
+     "one-process"),
+    ("halves", ddp_halves, "divided the processes' summed gradients by 2"),
+    ("slice-one-short", ddp_slice_one_short, "left out each process's last micro-batch"),
+    ("one-row", ddp_one_row, "shape"),
+    ("sum-all", ddp_sum_all, "ddp_gradients"),
+    ("first-process", ddp_mean_of_first, "ddp_gradients"),
+    ("wrong-axis", ddp_wrong_axis, "ddp_gradients"),
+    ("last-micro-batch", ddp_last_micro_batch, "ddp_gradients"),
+    ("in-place", ddp_in_place, "in place"),
+    ("float16", ddp_half, "float16"),
+    ("median", ddp_median, "ddp_gradients"),
 ]
-test_pair_wrong_answer_fails, test_pair_correct_variant_passes = table_tests(
-    ch10.check_build_models, WRONG_PAIR, RIGHT_PAIR)
+RIGHT_DDP = [("loops", ddp_loops), ("torch", ddp_torch), ("float32", ddp_float32),
+             ("interleaved", ddp_interleaved)]
+test_ddp_wrong_answer_fails, test_ddp_correct_variant_passes = table_tests(
+    ch10.check_ddp_gradients, WRONG_DDP, RIGHT_DDP)
 
 
-@pytest.mark.parametrize("check", [
-    ch10.check_build_models,
-    functools.partial(ch10.check_train_model, build_models=build_models),
-    functools.partial(ch10.check_bigram_head, build_models=build_models, train_model=train_model),
-    functools.partial(ch10.check_top_pairs, build_models=build_models, train_model=train_model),
-    functools.partial(ch10.check_conclusion, build_models=build_models, train_model=train_model),
-], ids=["build_models", "train_model", "bigram_head", "top_pairs", "conclusion"])
-def test_every_check_fails_on_an_empty_deliverable(check):
-    with pytest.raises(CheckFailed, match="not implemented yet"):
-        check(stub)
+# ---- exercise 10.3: state per GPU ---------------------------------------------------------------
 
 
-def test_a_later_check_says_when_an_earlier_deliverable_is_missing():
-    with pytest.raises(CheckFailed, match="your `build_models` .* not implemented yet"):
-        ch10.check_train_model(train_model, stub)
+def state_table(n_params, world_size, strategy):
+    per_parameter = {"ddp": 4 + 4 + 4 + 8, "fsdp": 4 + 4 + 8}[strategy]
+    return n_params * per_parameter / (world_size if strategy == "fsdp" else 1) / 1e9
 
 
-# ---- 10.2 - 10.5: on the trained reference pair (one training, shared) ------------------------------
+def state_branches(n_params, world_size, strategy):
+    if strategy == "ddp":
+        return 20 * n_params / 1e9
+    return 16 * n_params / world_size * 1e-9
 
 
-@pytest.fixture(scope="module")
-def run():
-    torch.set_num_threads(1)
-    return capstone.experiment(build_models, train_model)
+def state_numpy(n_params, world_size, strategy):
+    bytes_ = np.float32(20.0 if strategy == "ddp" else 16.0 / world_size) * np.float32(n_params)
+    return bytes_ / np.float32(1e9)
 
 
-@pytest.mark.slow
-def test_the_reference_pair_passes_every_check(run, capstone_answers, capsys):
-    ch10.check_train_model(train_model, build_models)
-    ch10.check_bigram_head(capstone_answers["bigram_head"], build_models, train_model)
-    ch10.check_top_pairs(capstone_answers["top_pairs"], build_models, train_model)
-    ch10.check_conclusion(capstone_answers["conclusion"], build_models, train_model)
-    assert capsys.readouterr().out.count("passed") == 4
-    assert run["late"]["mosaic"]["accuracy"] > 0.9
+def state_string_lower(n_params, world_size, strategy):
+    return state_table(n_params, world_size, strategy.lower())
 
 
-def _no_training(model, steps, seed):  # returns nothing
-    return []
+def state_mib(n_params, world_size, strategy):  # MB instead of GB
+    return state_table(n_params, world_size, strategy) * 1000
 
 
-def _frozen(model, steps, seed):  # computes losses but never steps
-    with torch.no_grad():
-        return [float(model(*capstone.training_batch(s, 8, seed))[1]) for s in range(steps)]
+def state_fsdp_20(n_params, world_size, strategy):  # FSDP sharded, but with the 20 bytes
+    return 20 * n_params / (world_size if strategy == "fsdp" else 1) / 1e9
 
 
-def _twenty_steps(model, steps, seed):  # trains too little, pads the list
-    losses = train_model(model, 20, seed)
-    return losses + [losses[-1] * 0.99] * (steps - 20)
+def state_adam_12(n_params, world_size, strategy):  # 12 bytes of moments
+    return n_params * (4 + 4 + 12 + (4 if strategy == "ddp" else 0)) / (
+        world_size if strategy == "fsdp" else 1) / 1e9
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("wrong, fragment", [(_no_training, "returned 0 losses"),
-                                             (_frozen, "did not fall"),
-                                             (_twenty_steps, "did not learn the languages")],
-                         ids=["no-training", "frozen", "twenty-steps"])
-def test_train_model_wrong_answers_fail(wrong, fragment):
-    with pytest.raises(CheckFailed, match=fragment):
-        ch10.check_train_model(wrong, build_models)
+def state_ignores_world(n_params, world_size, strategy):
+    return state_table(n_params, 8, strategy)
 
 
-def _effects(model):
-    return capstone.head_ablation(model, capstone.test_set()[1])
+def state_both_sharded(n_params, world_size, strategy):
+    return n_params * (20 if strategy == "ddp" else 16) / world_size / 1e9
 
 
-@pytest.fixture(scope="module")
-def capstone_answers(run):
-    """Correct answers to 10.3 - 10.5, written here."""
-
-    def bigram_head(model):
-        e = _effects(model)
-        return tuple(int(i) for i in np.unravel_index(e.argmax(), e.shape))
-
-    def top_pairs(model, tokens, t, block, head):
-        w = inspection.trace(model, tokens[None]).maps[block][0, head, t]
-        return torch.topk(w, 3).indices.tolist()
-
-    def conclusion():
-        r = capstone.experiment(build_models, train_model)
-        b, h = bigram_head(r["models"]["mosaic"])
-        words = " ".join(["word"] * 120)
-        acc = {k: f"{r['late'][k]['accuracy']:.2f}" for k in ("mosaic", "gpt")}
-        return f"{words}. Mosaic {acc['mosaic']}, GPT {acc['gpt']}; block {b}, head {h}. Limitation: a seed."
-
-    return {"bigram_head": bigram_head, "top_pairs": top_pairs, "conclusion": conclusion}
+def state_bytes(n_params, world_size, strategy):  # forgets the unit
+    return state_table(n_params, world_size, strategy) * 1e9
 
 
-@pytest.mark.slow
-def test_bigram_head_answers(run):
-    mosaic = run["models"]["mosaic"]
-    e = _effects(mosaic)
-    worst = tuple(int(i) for i in np.unravel_index(e.argmin(), e.shape))
-    right = tuple(int(i) for i in np.unravel_index(e.argmax(), e.shape))
-    for wrong, fragment in ((lambda m: worst, "another head matters more"),
-                            (lambda m: (5, 5), "return (block, head)"),
-                            (lambda m: "block 0", "return (block, head)"),
-                            (lambda m: right[::-1] if right[::-1] != right and e[right[::-1]] < 0.95 * e.max()
-                             else worst, "another head matters more")):
-        with pytest.raises(CheckFailed, match=re.escape(fragment)):
-            ch10.check_bigram_head(wrong, build_models, train_model)
-    for correct in (lambda m: right, lambda m: list(right), lambda m: tuple(np.int64(i) for i in right)):
-        ch10.check_bigram_head(correct, build_models, train_model)
+def state_weights_only(n_params, world_size, strategy):
+    return 4 * n_params / (world_size if strategy == "fsdp" else 1) / 1e9
 
 
-@pytest.mark.slow
-def test_top_pairs_answers(run, capstone_answers):
-    ref = ch10.reference_top_pairs
-    wrong = [
-        (lambda m, x, t, b, h: ref(m, x, t, b, h)[::-1], "lightest to the heaviest"),
-        (lambda m, x, t, b, h: [s + 1 for s in ref(m, x, t, b, h)], "s + 1"),
-        (lambda m, x, t, b, h: ref(m, x, t, b, h) + [0], "top_pairs"),
-        (lambda m, x, t, b, h: ref(m, x, t, b, 1 - h), "top_pairs"),
-        (lambda m, x, t, b, h: [t - 1, t - 2, t - 3], "top_pairs"),
-    ]
-    for fn, fragment in wrong:
-        with pytest.raises(CheckFailed, match=re.escape(fragment)):
-            ch10.check_top_pairs(fn, build_models, train_model)
-
-    def numpy_argsort(m, x, t, b, h):
-        w = inspection.trace(m, x[None]).maps[b][0, h, t].numpy()
-        return [int(s) for s in np.argsort(-w, kind="stable")[:3]]
-
-    for correct in (ref, capstone_answers["top_pairs"], numpy_argsort):
-        ch10.check_top_pairs(correct, build_models, train_model)
+def state_int(n_params, world_size, strategy):  # rounds to whole GB
+    return round(state_table(n_params, world_size, strategy))
 
 
-@pytest.mark.slow
-def test_conclusion_answers(run, capstone_answers):
-    good = capstone_answers["conclusion"]()
-    acc = f"{run['late']['mosaic']['accuracy']:.2f}"
-    wrong = [
-        (lambda: "Too short. Limitation: none.", "words"),
-        (lambda: good.replace(acc, "0.50"), "quote the mosaic's late accuracy"),
-        (lambda: good.replace("Limitation", "Caveat"), "limitation"),
-        (lambda: good.replace(", head ", ", unit "), "name the head"),
-        (lambda: 42, "as a string"),
-    ]
-    for fn, fragment in wrong:
-        with pytest.raises(CheckFailed, match=re.escape(fragment)):
-            ch10.check_conclusion(fn, build_models, train_model)
-    for correct in (capstone_answers["conclusion"], lambda: good.replace("Limitation", "A limitation"),
-                    lambda: good + " More words."):
-        ch10.check_conclusion(correct, build_models, train_model)
+def state_no_buckets_on_one_gpu(n_params, world_size, strategy):  # "one GPU: nothing to all-reduce"
+    if strategy == "ddp" and world_size > 1:
+        return 20 * n_params / 1e9
+    return 16 * n_params / (world_size if strategy == "fsdp" else 1) / 1e9
 
 
-# ---- the package module --------------------------------------------------------------------------
+def state_fsdp_one_gpu_is_ddp(n_params, world_size, strategy):  # "FSDP on one GPU is plain DDP"
+    if strategy == "ddp" or world_size == 1:
+        return 20 * n_params / 1e9
+    return 16 * n_params / world_size / 1e9
 
 
-def test_languages_and_baselines():
-    langs = capstone.random_languages(50, 3)
-    assert langs.shape == (50, 16, 16) and np.allclose(langs.sum(-1), 1)
-    assert (np.count_nonzero(langs, axis=-1) == capstone.SUCCESSORS).all()
-    seqs = capstone.sample_sequences(langs, 128, 4)
-    x = seqs.numpy()
-    assert all(langs[i, x[i, t], x[i, t + 1]] > 0 for i in range(50) for t in range(128))  # allowed moves
-    assert torch.equal(seqs, capstone.sample_sequences(langs, 128, 4))  # seeded
-    s = {o: capstone.scores(capstone.ngram_probs(seqs, o), langs, seqs) for o in (1, 2)}
-    assert capstone.late(s[2]["accuracy"]) > 0.9 > capstone.late(s[1]["accuracy"])
-    assert capstone.late(s[2]["tvd"]) < capstone.late(s[1]["tvd"])
-    perfect = torch.as_tensor(langs)[torch.arange(50)[:, None], seqs[:, :-1]]
-    assert math.isclose(capstone.late(capstone.scores(perfect, langs, seqs)["tvd"]), 0.0, abs_tol=1e-12)
+def state_two_decimals(n_params, world_size, strategy):  # rounded as the chapter's table prints it
+    return round(state_table(n_params, world_size, strategy), 2)
+
+
+WRONG_STATE = [
+    ("no-buckets-on-one-gpu", state_no_buckets_on_one_gpu, "DDP still keeps its buckets", "one-gpu"),
+    ("fsdp-one-gpu-is-ddp", state_fsdp_one_gpu_is_ddp, "nothing to split", "one-gpu"),
+    ("two-decimals", state_two_decimals, "return the number unrounded", "small"),
+    ("mb", state_mib, "state_gb_per_gpu"),
+    ("fsdp-20", state_fsdp_20, "counted DDP's buckets under FSDP too"),
+    ("adam-12", state_adam_12, "state_gb_per_gpu"),
+    ("ignores-world", state_ignores_world, "state_gb_per_gpu"),
+    ("both-sharded", state_both_sharded, "split DDP's state over the GPUs"),
+    ("bytes", state_bytes, "state_gb_per_gpu"),
+    ("weights-only", state_weights_only, "state_gb_per_gpu"),
+    ("rounded", state_int, "state_gb_per_gpu"),
+]
+RIGHT_STATE = [("table", state_table), ("branches", state_branches), ("float32", state_numpy),
+               ("lower", state_string_lower)]
+test_state_wrong_answer_fails, test_state_correct_variant_passes = table_tests(
+    ch10.check_state_gb_per_gpu, WRONG_STATE, RIGHT_STATE)
+
+
+def test_cases_are_in_the_regimes_they_name():
+    for case in [*ch10.LAYOUT_CASES, ch10.REFUSED_CASE]:
+        batch_size, grad_accum, world_size, block_size = case
+        for regime in case.regime:
+            assert regime in ch10.LAYOUT_REGIMES
+            assert {"one-process": world_size == 1, "no-accumulation": grad_accum == world_size,
+                    "indivisible": grad_accum % world_size != 0}[regime], regime
+        assert (grad_accum % world_size != 0) == (case is ch10.REFUSED_CASE)
+    for case in ch10.ddp_cases():
+        micro_grads, world_size = case
+        for regime in case.regime:
+            assert regime in ch10.DDP_REGIMES
+            assert {"one-process": world_size == 1, "three-or-more": world_size >= 3,
+                    "one-each": len(micro_grads) == world_size}[regime], regime
+    for case in ch10.STATE_CASES:
+        for regime in case.regime:
+            assert regime in ch10.STATE_REGIMES
+            assert {"one-gpu": case[1] == 1, "small": scaling.state_gb_per_gpu(*case) < 1}[regime], regime
+
+
+def test_regime_answers_go_wrong_in_their_regime_alone():
+    """A wrong answer labelled with a regime gives the expected answer on every case outside it."""
+    tables = [(WRONG_LAYOUT, ch10.LAYOUT_CASES, scaling.batch_layout),
+              (WRONG_DDP, ch10.ddp_cases(), scaling.ddp_gradients),
+              (WRONG_STATE, ch10.STATE_CASES, scaling.state_gb_per_gpu)]
+    for wrong, cases, reference in tables:
+        for name, fn, _, regime in (w for w in wrong if len(w) > 3):
+            outside = [c for c in cases if regime not in c.regime]
+            for case in outside:
+                got = fn(*[a.copy() if isinstance(a, np.ndarray) else a for a in case])
+                want = reference(*case)
+                assert np.allclose(np.asarray(got, dtype=float), np.asarray(want, dtype=float)), (name, case)
+            assert len(outside) < len(cases) or regime == "indivisible", name
+
+
+# ---- the package's reference functions ---------------------------------------------------------
+
+
+def test_ddp_equals_accumulation_exactly_with_one_micro_batch_per_process():
+    """(g1 + g2) / 2 and g1/2 + g2/2 are the same float: halving is exact in binary."""
+    g = np.random.default_rng(0).standard_normal((2, 1000)).astype(np.float32)
+    assert np.array_equal(scaling.ddp_gradients(g, 2)[0], scaling.accumulated_gradient(g))
 
 
 def test_bad_inputs_name_the_argument():
-    with pytest.raises(ValueError, match="successors must be an int"):
-        capstone.random_languages(3, 0, successors=0)
-    with pytest.raises(ValueError, match="seed must be an int >= 0"):
-        capstone.random_languages(3, -1)
-    with pytest.raises(ValueError, match="order must be 1"):
-        capstone.ngram_probs(torch.zeros(2, 5, dtype=torch.long), 3)
-    with pytest.raises(TypeError, match="must be a MemoryMosaicLM"):
-        capstone.head_ablation(GPT(GPTConfig(**SHAPE)), capstone.test_set(4)[1])
+    import pytest
+
+    with pytest.raises(ValueError, match="grad_accum=30 is not a multiple of world_size=4"):
+        scaling.batch_layout(16, 30, 4, 512)
+    with pytest.raises(ValueError, match="world_size must be a positive int"):
+        scaling.state_gb_per_gpu(1e9, 0, "ddp")
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        scaling.state_gb_per_gpu(1e9, 8, "zero3")
+    with pytest.raises(ValueError, match="micro_grads must be a float array"):
+        scaling.ddp_gradients(np.zeros(4), 2)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        scaling.n_params_meta("rnn", "cpu-tiny")
+
+
+def test_memory_view_and_its_drawing():
+    import matplotlib.pyplot as plt
+
+    view = scaling.memory_view(params_billion=9.4, gpus=8, gpu_gb=80)
+    assert math.isclose(view["gb"]["ddp"], 188.0) and math.isclose(view["gb"]["fsdp"], 18.8)
+    assert view["fits"] == {"ddp": False, "fsdp": True}
+    fig = plt.figure()
+    scaling.draw_memory_view(view, fig)
+    assert fig.axes and "9.4 billion parameters on 8 GPU(s)" in fig.axes[0].get_title()
+    plt.close(fig)

@@ -121,7 +121,7 @@ def test_builder_refuses_unbalanced_markers(tmp_path):
 
 
 #: Chapters whose exercises carry folded hints (every chapter, once all are written).
-HINTED = ("00", "01", "02", "03", "04", "05", "06", "07", "08")
+HINTED = ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11")
 HINT = re.compile(r"<details><summary><b>Hint (\d)</b>[^<]*</summary>(.*?)</details>", re.S)
 
 

@@ -1,4 +1,4 @@
-"""mosaics_edu.regbench.draw (automaton drawings) and .view (chapter 06's widget, compute + draw)."""
+"""mosaics_edu.regbench.draw (automaton drawings) and .view (chapter 07's widget, compute + draw)."""
 
 from __future__ import annotations
 

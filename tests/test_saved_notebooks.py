@@ -116,7 +116,9 @@ def test_pytest_nbval_passes_on_the_saved_notebook_when_every_exercise_is_right(
     saved = _run_and_save(nb, clone, stem)
     code = [c for c in nb.cells if c.cell_type == "code"]
     errors = [i for i, c in enumerate(code) if any(o.output_type == "error" for o in c.outputs)]
-    assert not errors, f"{stem}: code cells {errors} failed with the solutions filled in"
+    first = next((o for c in code for o in c.outputs if o.output_type == "error"), None)
+    assert not errors, (f"{stem}: code cells {errors} failed with the solutions filled in; the first: "
+                        f"{first.ename if first else ''}: {first.evalue[-3000:] if first else ''}")
     assert all(c.execution_count for c in code), "the saved notebook must hold every cell's outputs"
     cwd = clone / "chapters" if STEMS.index(stem) % 2 == 0 else clone
     res = _pytest_nbval(saved, cwd)

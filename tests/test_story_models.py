@@ -1,4 +1,4 @@
-"""The shipped story models (mosaics_edu/assets/stories/, chapters 06 and 07).
+"""The shipped story models (mosaics_edu/assets/stories/, chapters 06 and 08).
 
 Fast: both files load into today's code as float32 eval-mode models of the recorded size, and give
 the recorded validation loss. Slow: retraining the first 100 steps with the shipped command

@@ -1,4 +1,4 @@
-"""Chapter 08's experiments: the β(n) toy, gated keys against fillers, and length extrapolation
+"""Chapter 09's experiments: the β(n) toy, gated keys against fillers, and length extrapolation
 (pure pieces fast; one slow test retrains a prefix of a shipped run)."""
 
 from __future__ import annotations

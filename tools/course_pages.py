@@ -313,41 +313,41 @@ CLAIMS: list[Claim] = [
     Claim('v1', 'Fig. 9, RegBench',
           'With 100 training automata the mosaic reaches about 0.92 accuracy against 0.52 for a transformer '
           'of the same size.',
-          '06', _regbench),
+          '07', _regbench),
     Claim('v1', '§7, the GPU recipe',
           'GPT-2-small scale, 512 sequences of 512 tokens per step, 80,000 steps on 64 V100s; the 12-block '
           'mosaic reaches a validation loss of about 1.50.',
-          '09',
+          '10',
           _asserted(
               'the recipe is laid out and its batch arithmetic checked (global batch 512 × 512 on 1, 8, 16 '
               'or 64 GPUs); no GPU run has been made',
               'not')),
     Claim('v2', '§3.1, adaptive bandwidth',
           'The best bandwidth grows with the number of stored pairs; v2 learns β(n) = β₁n^α + β₀.',
-          '08',
+          '09',
           _asserted(
               'on a kernel-regression toy the best β grows with an exponent near the MISE-optimal one, and '
               'a learned β(n) finds a similar α (asserted)')),
     Claim('v2', '§3.2, gated keys',
           'Input-dependent gates and decays let a key step over filler tokens.',
-          '08',
+          '09',
           _asserted(
               "trained for the same steps, v2's keys match “w1 w2 w3” with “w1---w2---w3” better than v1's "
               '(asserted)')),
     Claim('v2', 'Table 12, the random delay',
           'Training the long-term memory with a random delay m improves length extrapolation by more than '
           '15 points.',
-          '08', _extrapolation("v2", "v2 fixed delay", "15.9 → 31.7 at 8× on RULER")),
+          '09', _extrapolation("v2", "v2 fixed delay", "15.9 → 31.7 at 8× on RULER")),
     Claim('v2', 'App. G, long-term memory',
           'Removing the long-term memory costs 20–30 points on long-context question answering.',
-          '08', _extrapolation("v2", "v2 no long-term", "53.4 → 20.2 at 32k")),
+          '09', _extrapolation("v2", "v2 no long-term", "53.4 → 20.2 at 32k")),
     Claim('v2', '§4, Tables 3–5, Fig. 3–8',
           'At 1.5 and 10 billion parameters, v2 beats transformers on new-knowledge storage (RULER question '
           'answering) and in-context learning, and extrapolates 4–8× without fine-tuning.',
-          '08', _asserted("out of a course's reach: not trained", "not")),
+          '09', _asserted("out of a course's reach: not trained", "not")),
     Claim('v2', 'Table 2, model size',
           'The large v2 model has 9.9 billion parameters, trained on H100 GPUs of 80 GB.',
-          '09', _v2_size),
+          '10', _v2_size),
 ]
 
 STATUS = {"reproduced": "reproduced", "partly": "partly", "not": "not reproduced",

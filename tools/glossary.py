@@ -18,11 +18,11 @@ class Term(NamedTuple):
 
 
 GLOSSARY: list[Term] = [
-    Term('ablation', '07',
+    Term('ablation', '08',
          'Removing one component of a trained model (a head, a whole memory) and measuring how much the '
          'loss changes, to learn what that component does.',
          '[Aa]blat'),
-    Term('all-reduce', '09',
+    Term('all-reduce', '10',
          'A collective operation after which every process holds the same combination (here the average) '
          "of all processes' tensors; DDP uses it on the gradients.",
          'all-reduce'),
@@ -35,11 +35,11 @@ GLOSSARY: list[Term] = [
          "small β averages broadly, large β looks up the nearest key (the papers' β is twice the Gaussian "
          'β of chapters 01–02).',
          'bandwidth'),
-    Term('β(n), adaptive bandwidth', '08',
+    Term('β(n), adaptive bandwidth', '09',
          "Memory Mosaics v2's bandwidth β₁·n^α + β₀, which grows with the number n of pairs a memory "
          'holds.',
          'β\\(n\\)'),
-    Term('bfloat16 (bf16)', '09',
+    Term('bfloat16 (bf16)', '10',
          "A 16-bit float format with float32's 8 exponent bits (the same range, fewer digits), so training "
          'in it needs no loss scaling.',
          'bfloat16'),
@@ -59,27 +59,27 @@ GLOSSARY: list[Term] = [
          'The fraction of the past a leaky average keeps per step: larger λ, longer memory (`decay` in '
          'code).',
          'decay'),
-    Term('DDP (distributed data parallel)', '09',
+    Term('DDP (distributed data parallel)', '10',
          'Training with one full copy of the model per process (per GPU), the gradients averaged across '
          'processes by an all-reduce at every step.',
          'DDP'),
-    Term('direct logit attribution', '07',
+    Term('direct logit attribution', '08',
          "Splitting a prediction's logit into the additive contributions of the residual stream's "
          'components (embedding, each memory of each block), read through the final LayerNorm held fixed.',
          'logit attribution'),
-    Term('FSDP (fully sharded data parallel)', '09',
+    Term('FSDP (fully sharded data parallel)', '10',
          'Data parallelism in which each of W GPUs keeps 1/W of the weights, gradients and optimizer state '
          "and gathers a block's weights only while computing it.",
          'FSDP'),
-    Term('gated keys', '08',
+    Term('gated keys', '09',
          "Memory Mosaics v2's keys, a leaky average whose input gate and decay are computed from the "
          'current input, so a key can step over filler tokens.',
          '[Gg]ated key'),
-    Term('gloo, NCCL', '09',
+    Term('gloo, NCCL', '10',
          "The two communication backends of PyTorch's distributed training: gloo runs on CPUs (and GPUs), "
          "NCCL is NVIDIA's library for GPUs.",
          'gloo'),
-    Term('global batch', '09',
+    Term('global batch', '10',
          'The sequences one optimizer step trains on: batch size × micro-batches of accumulation, shared '
          'among the processes.',
          'global batch'),
@@ -115,11 +115,11 @@ GLOSSARY: list[Term] = [
          'Scoring a memory on each stored pair answered from the other pairs only, to choose β without '
          'knowing the true function.',
          'leave-one-out'),
-    Term('logit lens', '07',
+    Term('logit lens', '08',
          'Reading a vector inside the model (here a persistent-memory row) through the final LayerNorm and '
          "the output head, as if it were the model's last hidden state.",
          'logit lens'),
-    Term('long-term memory', '08',
+    Term('long-term memory', '09',
          "Memory Mosaics v2's contextual memory of the positions at least m steps back, m random during "
          'training.',
          'long-term'),
@@ -131,7 +131,7 @@ GLOSSARY: list[Term] = [
          "The floating-point operations per second a training run achieves, counted from the model's size, "
          "divided by the hardware's peak.",
          'MFU'),
-    Term('MISE', '08',
+    Term('MISE', '09',
          'Mean integrated squared error, the error of a kernel estimator averaged over the whole input '
          'space; its optimal bandwidth shrinks like n^(−1/(p+4)).',
          'MISE'),
@@ -165,23 +165,23 @@ GLOSSARY: list[Term] = [
          'The split of a prediction task among memory units during training, each unit taking a part it '
          'can predict from few examples.',
          'predictive disentanglement'),
-    Term('random delay m', '08',
+    Term('random delay m', '09',
          "The gap before the long-term memory's pairs, drawn at random at every training step so that the "
          'long-term memory learns position-invariant retrieval.',
          'random delay'),
-    Term('RegBench', '06',
+    Term('RegBench', '07',
          'A benchmark of in-context language learning: continue strings of a random probabilistic '
          'automaton never seen in training.',
          'RegBench'),
-    Term('residual stream', '07',
+    Term('residual stream', '08',
          "The running sum of a block stack's outputs (embedding plus every memory's contribution) that the "
          'final LayerNorm and head read.',
          'residual stream'),
-    Term('RoPE (rotary position embedding)', '08',
+    Term('RoPE (rotary position embedding)', '09',
          "A transformer's way of encoding positions by rotating queries and keys by an angle proportional "
          "to position; the v2 paper's baselines use it.",
          'RoPE'),
-    Term('short-term memory', '08',
+    Term('short-term memory', '09',
          "Memory Mosaics v2's contextual memory of the last few positions only.",
          'short-term'),
     Term('softmax attention', '01',
@@ -192,10 +192,10 @@ GLOSSARY: list[Term] = [
          "The v1 paper's picture of training: the loss is the area under the per-position learning curve, "
          'so training pushes the curve down from the left.',
          'steamroller'),
-    Term('SwiGLU', '08',
+    Term('SwiGLU', '09',
          "A gated feed-forward network W₂(SiLU(W₁x) ⊙ W₃x); v2's persistent memory.",
          'SwiGLU'),
-    Term('TVD (total-variation distance)', '06',
+    Term('TVD (total-variation distance)', '07',
          'Half the sum of absolute differences between two probability distributions: 0 when equal, 1 when '
          'disjoint.',
          'TVD'),
@@ -203,7 +203,7 @@ GLOSSARY: list[Term] = [
          'What a memory stores to answer with: in a memory unit, a peek one step ahead, γ·x_t + '
          '(1−γ)·x_{t+1} (`values` in code).',
          '[Vv]alues?'),
-    Term('ZeRO-3', '09',
+    Term('ZeRO-3', '10',
          'The optimizer-state, gradient and parameter sharding scheme (Rajbhandari et al. 2020) that FSDP '
          'implements.',
          'ZeRO-3'),

@@ -15,7 +15,7 @@ tokens per CPU-second of its train steps (rank 0's CPU time, times the number of
 command line's own summary lines, the largest weight difference between the 2-process run and
 the 1-process run, and the machine's load average around each run (other programs sharing the
 cores lower the wall-clock numbers), into ``mosaics_edu/assets/ddp_cpu_throughput.json``, which
-chapter 09 prints. Runs go to ``runs/ddp_cpu/`` (not shipped).
+chapter 10 prints. Runs go to ``runs/ddp_cpu/`` (not shipped).
 """
 
 from __future__ import annotations

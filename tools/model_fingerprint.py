@@ -6,7 +6,7 @@
 
 One line per quantity, a short sha256 of its bytes: the logits, the cached and uncached greedy
 generations and the state dict of seeded fresh v1, v2 and GPT models (``cpu-tiny``), the logits
-of chapter 07's traced forward (v1 and GPT), and the logits of the shipped story and RegBench
+of chapter 08's traced forward (v1 and GPT), and the logits of the shipped story and RegBench
 models on fixed token ids. One thread, so the two runs add in the same order; compare runs made
 on the same machine with the same torch.
 """
@@ -47,7 +47,7 @@ def fingerprints() -> dict[str, str]:
             model.generate(idx[:, :8], 8, temperature=0, use_cache=False))
         out[f"{name}_state"] = hashlib.sha256(
             b"".join(v.numpy().tobytes() for v in model.state_dict().values())).hexdigest()[:16]
-        if name != "v2":  # chapter 07 inspects v1 and the GPT
+        if name != "v2":  # chapter 08 inspects v1 and the GPT
             out[f"{name}_trace"] = digest(inspection.trace(model, idx[:, :32]).logits)
     for kind in icl.STORY_MODEL_KINDS:
         model, tokenizer = icl.load_story_model(kind)

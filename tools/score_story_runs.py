@@ -1,4 +1,4 @@
-"""Score the tuned story runs of tools/sweep_stories.py for chapters 06 and 07.
+"""Score the tuned story runs of tools/sweep_stories.py for chapters 06 and 08.
 
     python tools/score_story_runs.py            # both files below
     python tools/score_story_runs.py --only induction
@@ -12,7 +12,7 @@ chosen settings of ``mosaics_edu/assets/stories/tuning.json``; writes
   (:mod:`mosaics_edu.formation`) on random tokens repeated once (drawn uniformly from the tokens
   that occur in the training text) and on held-out story text repeated once: loss and top-1
   accuracy on each copy, and per head the prefix-matching and copying scores; and per head the
-  course's induction score on story text (chapter 07: prefix matching on held-out stories).
+  course's induction score on story text (chapter 08: prefix matching on held-out stories).
 - ``mosaics_edu/assets/stories/seeds.json``: the chosen settings' 3 seeds of each model on the
   held-out story sets of chapter 06 (in distribution: test stories; out of distribution: held-out
   names, the question game, the walk): the mean loss over ranges of positions, the overall mean

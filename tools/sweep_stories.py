@@ -9,7 +9,7 @@ Comparisons (``COMPARISONS``):
 
 - ``one_block``: chapter 05's pair, one block of width 64, 4 heads, context 256, characters,
   batch 8, 600 steps (the chapter's own recipe, ``TrainConfig.from_preset("cpu-tiny", ...)``);
-- ``stories``: the chapter 06-07 story models, 2 blocks, width 64, 4 heads, context 256, BPE
+- ``stories``: the chapter 06 and 08 story models, 2 blocks, width 64, 4 heads, context 256, BPE
   with 1,024 tokens, batch 16, 1,500 steps: exactly the command line of
   ``tools/train_story_models.sh``, with the learning rate, dropout and seed of each run.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the two story models that chapters 06 and 07 load (mosaics_edu/assets/stories/):
+# Train the two story models that chapters 06 and 08 load (mosaics_edu/assets/stories/):
 # a Memory Mosaic and a GPT of the same parameter count (180,600 vs 180,544: the mosaic's
 # persistent memory gets 288 pairs per head instead of 3.5 * 64 = 224, which pays for the GPT's
 # learned position table of 256 x 64), 2 blocks each, on the generated story corpus (4,000 train,

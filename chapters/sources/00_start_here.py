@@ -36,7 +36,7 @@
 # Everything the course needs comes with the package `mosaics_edu`. The report below says which
 # versions you run and which device torch will use: `cuda` (an NVIDIA GPU), `mps` (Apple
 # silicon) or `cpu`. Every chapter runs on a CPU within its stated time; a GPU only makes the
-# optional large runs of chapters 05 and 09 practical.
+# optional large runs of chapters 05 and 10 practical.
 
 # %%
 import matplotlib.pyplot as plt
@@ -76,8 +76,8 @@ print(f"OK: torch {torch.__version__} on {report['device']}, mosaics_edu {mosaic
 # | `chapters/sources/NN_name.py` | the source both are generated from (for maintainers) |
 #
 # The map below is the whole course: three chapters on one memory, three on networks of memories
-# and training them, three on what they learn and on v2, then scaling out to many GPUs and a
-# project of your own.
+# and training them, three on learning in context and looking inside a trained model, then v2,
+# scaling out to many GPUs and a project of your own.
 
 # %%
 draw_course_map()
@@ -335,9 +335,9 @@ ch00.check_weight_entropy(weight_entropy)
 # | `pmem_size` | $P$ | the learned pairs per head of a persistent memory (chapter 04) |
 # | `alpha` | $\alpha_h$ | the norm of head $h$'s values (chapter 04) |
 # | | $\sigma$ | the Gaussian kernel's width, $1/\sqrt{2\beta}$ (chapter 01) |
-# | `world_size` | $W$ | the processes (GPUs) of data-parallel training (chapter 09) |
+# | `world_size` | $W$ | the processes (GPUs) of data-parallel training (chapter 10) |
 #
-# Memory Mosaics v2 (chapter 08) adds:
+# Memory Mosaics v2 (chapter 09) adds:
 #
 # | in code | symbol | what it is |
 # |---|---|---|

@@ -321,7 +321,7 @@ assert all(c1["fixed β = 640"][i] < c1["β = 10√n"][i] for i in mid)
 
 # %% [markdown]
 #
-# Memory Mosaics v2 (chapter 08) makes exactly this adaptive: the bandwidth is a learned function
+# Memory Mosaics v2 (chapter 09) makes exactly this adaptive: the bandwidth is a learned function
 # $\beta(n) = \beta_1 n^\alpha + \beta_0$ of the number of stored pairs.
 #
 # ## 4. Equal-norm keys: kernel smoothing *is* softmax attention

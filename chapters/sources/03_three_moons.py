@@ -1104,7 +1104,7 @@ assert cross["valid"]["3u"]["step"] is None or rec3["metrics"]["clean_split"]
 # One more thing the curves show: with a fixed bandwidth, the error creeps up again late in the
 # window. The more stored pairs match a key, the more of them the kernel averages — pairs whose
 # phases differ by a fraction of a step, since the periods are not whole numbers of steps. A
-# bandwidth that grows with the memory size (chapter 01, and v2's β(n) in chapter 08) is the cure.
+# bandwidth that grows with the memory size (chapter 01, and v2's β(n) in chapter 09) is the cure.
 #
 # ## What the shipped results are
 #

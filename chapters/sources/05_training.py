@@ -21,6 +21,10 @@
 # The papers report the Memory Mosaic ahead of GPT-2 for a network of one block, and the two
 # equal from eight blocks on. A laptop can test the first half of that claim.
 #
+# **Prerequisites.** Chapter 04 (the mosaic block, its contextual and persistent memories, and its
+# GPT twin). From PyTorch: a module's parameters, `loss.backward()` and an optimizer's `step()`.
+# From machine learning: cross-entropy, and why a validation set is kept apart from training.
+#
 # **By the end of this chapter you will be able to**
 #
 # - generate the course's story corpus and tokenize it by characters;
@@ -751,7 +755,7 @@ for name in ("gpu-small", "paper-gpt2-small"):
 # %% [markdown]
 # The v1 paper's recipe is 80,000 steps of 512 sequences × 512 GPT-2 tokens (21 billion tokens)
 # per model, on 64 V100s (v2 trains far larger models on H100s, 1,024 sequences of 4,096 tokens a
-# step: chapter 09). The table gives the order of magnitude on one GPU (divide by
+# step: chapter 10). The table gives the order of magnitude on one GPU (divide by
 # the number of GPUs under `torchrun`; the mosaic's extra small operations may lower its MFU
 # below GPT's). What to
 # expect at the end, from the papers' code release for **12 blocks**: validation loss ≈ **1.50**
@@ -829,8 +833,8 @@ for name in ("gpu-small", "paper-gpt2-small"):
 #   layers to copy.
 # - Chowdhery et al., *PaLM* (2022), Appendix B: the FLOPs-per-token and MFU accounting.
 #
-# Next: **06 · In-context learning** — loss position by position, names recalled, and a benchmark
-# of learning languages in context.
+# Next: **06 · In-context learning on stories** — loss position by position, in and out of
+# distribution, and names recalled.
 
 # %%
 print(f"this notebook ran in {time.perf_counter() - _notebook_start:.0f} s")

@@ -1,429 +1,609 @@
-"""Checks for chapter 07 (Looking inside a trained mosaic).
+"""Checks for chapter 07 (In-context learning on RegBench-mini): sampling, the reference, the
+scores, the in-context bigram and the bigram as one memory unit.
 
-Three exercises, each compared with :mod:`mosaics_edu.inspection`:
-
-- ``induction_score(weights, ids)`` — per head, the retrieval mass on the stored pairs whose
-  token equals the current one, averaged over the queries whose token occurred before
-  (reference: ``inspection.head_scores(weights, ids, offset=1)["induction"]``);
-- ``direct_logit_attribution(component, residual, gain, unembed, scale, eps)`` — one residual
-  component's direct share of the target logits, through the final LayerNorm with its σ held at
-  the full residual's value (reference: the formula of ``inspection.logit_attribution``);
-- ``ablate_head(memory, head)`` — register a forward pre-hook on ``memory.c_proj`` (W_o) that
-  zeroes one head's output and return its handle; run on the shipped story models, the model's
-  per-token loss must equal the package's ablation (``inspection.per_token_loss(..., ablate=...)``)
-  and be intact again after ``handle.remove()``.
+- ``sample_string(automaton, length, rng)`` — a uniform random walk of ``length`` symbols from
+  state 0 (reference: :meth:`mosaics_edu.regbench.Automaton.sample_string`, but any use of
+  ``rng`` that draws each outgoing symbol with equal probability passes: the check tests
+  validity, length, reproducibility and the frequencies, not the exact draws);
+- ``reference_rows(sample)`` — the (L-1, 20) reference distributions of a sample (reference
+  :func:`mosaics_edu.regbench.reference_distribution`);
+- ``accuracy_and_tvd(probs, reference)`` — the micro-averaged accuracy and TVD of (P, 20)
+  predictions (reference: :func:`mosaics_edu.regbench.metrics.score_probabilities` / P);
+- ``bigram_next(tokens)`` — the in-context bigram's (L, 20) predictions (reference:
+  :func:`mosaics_edu.regbench.ngram.ngram_distributions` with n = 2);
+- ``memory_bigram(symbols, vocab, beta)`` — one memory unit (one-hot keys, values peeking at the
+  next symbol) read at every position: (T, vocab) (reference:
+  :func:`mosaics_edu.regbench.ngram.memory_bigram`).
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
-from .. import icl, inspection, models
-from ..data import generate_stories
-from . import Case, call_learner, compare, fail, learner_line, notebook_check
+from ..regbench import Automaton, Sample, draw_samples, memory_bigram, reference_distribution, test_automata
+from ..regbench.metrics import score_probabilities
+from ..regbench.vocab import SEP, SYMBOLS, VOCAB_SIZE, encode
+from . import Case, call_checked, call_learner, compare, fail, notebook_check, passed
 
-CHAPTER = "07_looking_inside"
+CHAPTER = "07_regbench"
 H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
 
 __all__ = [
-    "check_induction_score",
-    "check_direct_logit_attribution",
-    "check_ablate_head",
-    "reference_induction_score",
-    "reference_direct_logit_attribution",
-    "reference_ablation",
-    "INDUCTION_MISTAKES",
-    "DLA_MISTAKES",
-    "ABLATE_MISTAKES",
-    "induction_cases",
-    "dla_cases",
-    "ablation_cases",
-    "INDUCTION_REGIMES",
-    "DLA_REGIMES",
-    "ABLATE_REGIMES",
+    "check_sample_string",
+    "check_reference_rows",
+    "check_accuracy_and_tvd",
+    "check_bigram",
+    "reference_bigram",
+    "BIGRAM_MISTAKES",
+    "bigram_cases",
+    "reference_accuracy_and_tvd",
+    "REFERENCE_MISTAKES",
+    "SCORE_MISTAKES",
+    "reference_cases",
+    "score_cases",
+    "SAMPLE_CASES",
+    "REFERENCE_REGIMES",
+    "SCORE_REGIMES",
+    "BIGRAM_REGIMES",
+    "check_memory_bigram",
+    "MEMORY_MISTAKES",
+    "MEMORY_REGIMES",
+    "memory_cases",
 ]
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 7.1: the induction score from a retrieval map
+# exercise 7.1: sample a string
 # --------------------------------------------------------------------------------------------
 
 
-def reference_induction_score(weights: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """weights (H, T, T) of a mosaic block, ids (T,) -> (H,)."""
-    return inspection.head_scores(weights, ids, offset=1)["induction"]
+def _walk_states(automaton: Automaton, string: Sequence[int]) -> tuple[int | None, list[int]]:
+    """(first position without a transition or None, states visited before each symbol)."""
+    state, visited = 0, []
+    for t, a in enumerate(string):
+        visited.append(state)
+        nxt = automaton.step(state, int(a))
+        if nxt is None:
+            return t, visited
+        state = nxt
+    return None, visited
 
 
-def _induction_variant(weights, ids, *, rows="eligible", match="current", transpose=False, reduce="mean",
-                       empty="nan"):
-    w = np.asarray(weights, dtype=np.float64)
-    if transpose:
-        w = np.swapaxes(w, -1, -2)
-    x = np.asarray(ids)
-    T = len(x)
-    s_idx, t_idx = np.arange(T)[None, :], np.arange(T)[:, None]
-    past = s_idx < t_idx
-    if match == "current":
-        cond = (x[None, :] == x[:, None]) & past
-    elif match == "gpt":  # the token *before* s equals the current one
-        prev = np.concatenate([[-1], x[:-1]])
-        cond = (prev[None, :] == x[:, None]) & (s_idx <= t_idx) & (s_idx >= 1)
-    else:  # "target": the token at s equals the one to predict, x_{t+1}
-        nxt = np.concatenate([x[1:], [-1]])
-        cond = (x[None, :] == nxt[:, None]) & past
-    mass = (w * cond[None]).sum(-1)  # (H, T)
-    eligible = cond.any(-1) if rows == "eligible" else np.arange(T) >= (1 if rows == "from1" else 0)
-    if not eligible.any():
-        return np.full(len(w), np.nan if empty == "nan" else 0.0)
-    if reduce == "sum":
-        return mass[:, eligible].sum(-1)
-    return mass[:, eligible].mean(-1)
+def _branchy() -> Automaton:
+    """A small automaton with 1, 2 and 3 outgoing symbols: frequencies are easy to test."""
+    return Automaton([{"a": 1, "b": 2, "c": 0}, {"d": 2, "a": 0}, {"b": 0}])
 
 
-INDUCTION_MISTAKES: dict[str, dict] = {
-    f"averaged over every query position, also those whose token never occurred before (their "
-    f"mass is 0 by definition); average over the queries that have an earlier copy only {H2}":
-        {"rows": "all"},
-    f"averaged over every position t ≥ 1 instead of only those whose token occurred before {H2}":
-        {"rows": "from1"},
-    f"matched the token before s (x_{{s-1}} = x_t): that is a GPT's induction rule, whose value at s "
-    f"is position s itself; a mosaic's value at s already peeks at s + 1, so match x_s = x_t {H1}": {
-        "match": "gpt"
-    },
-    f"matched the token to predict (x_s = x_{{t+1}}) instead of the current token x_t {H1}":
-        {"match": "target"},
-    f"read the map transposed: weights[h, t, s] is query t's weight on stored pair s (rows are "
-    f"queries) {H2}": {"transpose": True},
-    f"summed the mass over the queries instead of averaging it {H2}": {"reduce": "sum"},
-    f"returned 0 where no query's token occurred before; that mean over no query is nan "
-    f"(np.full(H, np.nan)) {H3}": {"empty": "zero"},
-}
-
-INDUCTION_REGIMES = {
-    "no-copy": f"no token occurs twice, so no query qualifies: the score is nan for every head {H3}",
-    "few-queries": f"only some queries have an earlier copy of their token: average over those "
-                   f"alone {H2}",
-    "one-head": f"the map has a single head {H2}",
-}
+def _loop() -> Automaton:
+    """Two states, one of them with a single way out: a string of length 1 is 'a' or 'b'."""
+    return Automaton([{"a": 0, "b": 1}, {"c": 0}])
 
 
-def induction_cases() -> list[Case]:
-    rng = np.random.default_rng(7)
-    cases = []
-    for H, T, vocab in ((3, 20, 5), (2, 12, 4)):
-        logits = rng.normal(size=(H, T, T)) * 2
-        mask = np.tril(np.ones((T, T), dtype=bool), k=-1)
-        w = np.where(mask, np.exp(logits), 0.0)
-        w[:, 1:] /= w[:, 1:].sum(-1, keepdims=True)
-        cases.append(Case(w, rng.integers(0, vocab, size=T), regime="few-queries",
-                          why=f"{H} heads, random weights, {vocab} token ids"))
-    ids = np.array([3, 1, 2, 0, 3, 1, 2, 0, 3, 1])  # a perfect induction head, then a uniform one
-    w = np.zeros((2, 10, 10))
-    for t in range(1, 10):
-        w[1, t, :t] = 1.0 / t
-        if t >= 4:
-            w[0, t, t - 4] = 1.0
-        else:
-            w[0, t, :t] = 1.0 / t
-    cases.append(Case(w, ids, regime="few-queries", why="a perfect induction head (1.0) and a uniform one"))
-    u = np.zeros((1, 5, 5))
-    for t in range(1, 5):
-        u[0, t, :t] = 1.0 / t
-    cases.append(Case(u, np.array([4, 0, 3, 1, 2]), regime=("no-copy", "one-head"),
-                      why="no token occurs twice: no query qualifies"))
-    cases.append(Case(u, np.array([2, 2, 2, 2, 2]), regime="one-head",
-                      why="one token repeated: every t ≥ 1 qualifies"))
-    return cases
+# (automaton, length, seed): every string must be readable, of that length, and reproducible
+SAMPLE_CASES = [Case(_branchy(), 1, 0, regime="length-one", why="length 1: a single symbol from state 0"),
+                Case(_branchy(), 20, 1, regime=("one-way", "three-way"),
+                     why="states with 1, 2 and 3 ways out"),
+                Case(_loop(), 7, 2, regime="one-way", why="a state with a single way out"),
+                *[Case(a, n, 3 + k, why=f"test automaton {k}") for k, a in enumerate(test_automata()[:3])
+                  for n in (1, 20)]]
 
 
 @notebook_check
-def check_induction_score(induction_score: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
-    """Exercise 7.1: per-head induction score of a mosaic's (H, T, T) retrieval map."""
-    compare(
-        CHAPTER,
-        "induction_score",
-        induction_score,
-        reference_induction_score,
-        induction_cases(),
-        mistakes={
-            d: (lambda w, x, f=f: _induction_variant(w, x, **f)) for d, f in INDUCTION_MISTAKES.items()
-        },
-        arg_names=("weights", "ids"),
-        regimes=INDUCTION_REGIMES,
-        rebuild="ch07.induction_cases()[{k}]",
-        hint=f"For each head: mass[t] = Σ_{{s<t, ids[s] == ids[t]}} weights[h, t, s]; average it over the "
-        f"t that have such an s {H2}.",
-    )
+def check_sample_string(sample_string: Callable[[Automaton, int, np.random.Generator], list[int]]) -> None:
+    """Exercise 7.1: strings of the right length that the automaton accepts, drawn from ``rng``,
+    with every outgoing symbol of a state equally likely."""
+    ex = "sample_string"
+    for k, (a, length, seed) in enumerate(SAMPLE_CASES):
+        where = f"on test case {k} of {len(SAMPLE_CASES)} ({SAMPLE_CASES[k].why})"
+        rebuild = (f"\n  To rebuild it: from mosaics_edu.checks import ch07; automaton, length, seed = "
+                   f"ch07.SAMPLE_CASES[{k}]; rng = np.random.default_rng(seed)")
+        got = call_checked(CHAPTER, ex, sample_string, (a, length, np.random.default_rng(seed)),
+                           ("automaton", "length", "rng"), where=where, inputs=rebuild[1:])
+        if isinstance(got, torch.Tensor | np.ndarray):
+            got = got.tolist()
+        if not isinstance(got, list | tuple) or not all(
+            isinstance(s, int | np.integer) and not isinstance(s, bool) for s in got
+        ):
+            fail(CHAPTER, ex, f"must return a list of symbol ids (ints 1..18), got {got!r:.80} {H2}", "type")
+        if len(got) != length:
+            fail(CHAPTER, ex, f"{where}: asked for length={length}, your string has {len(got)} symbols "
+                 f"(an off-by-one in the loop?) {H2}{rebuild}", "shape")
+        bad, visited = _walk_states(a, got)
+        if bad is not None:
+            s, sym = visited[bad], int(got[bad])
+            letter = SYMBOLS[sym - 1] if 1 <= sym <= len(SYMBOLS) else str(sym)
+            start = (" The walk starts in state 0." if bad == 0
+                     else " Did you move to the next state (automaton.step) after each symbol?")
+            fail(CHAPTER, ex, f"{where}: your string {got} cannot be read by the automaton: symbol {bad} "
+                 f"({letter!r}) has no transition from state {s}, whose valid next symbols are "
+                 f"{[SYMBOLS[x - 1] for x in a.out_symbols(s)]}.{start} {H3}{rebuild}", "mistake")
+    a = test_automata()[0]
+    one = call_checked(CHAPTER, ex, sample_string, (a, 30, np.random.default_rng(5)))
+    again = call_checked(CHAPTER, ex, sample_string, (a, 30, np.random.default_rng(5)))
+    other = call_checked(CHAPTER, ex, sample_string, (a, 30, np.random.default_rng(6)))
+    if list(one) != list(again):
+        fail(CHAPTER, ex, "two calls with generators of the same seed gave different strings: draw "
+             f"every random number from the argument `rng` (not np.random.* or a new generator) {H2}",
+             "ignored")
+    if list(one) == list(other):
+        fail(CHAPTER, ex, "generators with different seeds gave the same string: your function ignores "
+             f"its argument `rng` (a fixed seed or a fixed choice inside?) {H2}", "ignored")
+    # frequencies: each outgoing symbol of each state equally likely
+    b, rng = _branchy(), np.random.default_rng(123)
+    counts: dict[int, Counter[int]] = {s: Counter() for s in range(b.n_states)}
+    for _ in range(600):
+        string = [int(x) for x in call_learner(CHAPTER, ex, sample_string, b, 8, rng)]  # rng advances
+        _, visited = _walk_states(b, string)
+        for s, sym in zip(visited, string, strict=True):
+            counts[s][sym] += 1
+    for s in range(b.n_states):
+        total, syms = sum(counts[s].values()), b.out_symbols(s)
+        for sym in syms:
+            share, want = counts[s][sym] / total, 1 / len(syms)
+            spread = 5 * np.sqrt(want * (1 - want) / total)  # five standard errors
+            if abs(share - want) > spread:
+                fail(CHAPTER, ex, f"in state {s} (symbols {[SYMBOLS[x - 1] for x in syms]}) your strings "
+                     f"chose {SYMBOLS[sym - 1]!r} {share:.0%} of the {total} times, expected "
+                     f"{want:.0%}: every outgoing symbol must be equally likely (rng.integers(k) "
+                     f"picks one of k; check the upper bound) {H3}", "mistake")
+    passed(CHAPTER, ex)
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 7.2: direct logit attribution of one component
+# exercise 7.2: the reference distribution
 # --------------------------------------------------------------------------------------------
 
 
-def reference_direct_logit_attribution(
-    component: torch.Tensor,
-    residual: torch.Tensor,
-    gain: torch.Tensor,
-    unembed: torch.Tensor,
-    scale: float,
-    eps: float,
-) -> torch.Tensor:
-    """component, residual, unembed: (N, d); gain: (d,) -> (N,)."""
-    sigma = torch.sqrt(residual.var(-1, unbiased=False) + eps)  # (N,)
-    centred = component - component.mean(-1, keepdim=True)  # (N, d)
-    return (centred * gain * unembed).sum(-1) * scale / sigma
+def _rows_from_states(sample: Sample, states: list[int], rows: int) -> np.ndarray:
+    ref = np.zeros((rows, VOCAB_SIZE))
+    for t in range(rows):
+        syms = list(sample.automaton.out_symbols(states[t]))
+        ref[t, syms] = 1.0 / len(syms)
+    return ref
 
 
-def _dla_variant(
-    component,
-    residual,
-    gain,
-    unembed,
-    scale,
-    eps,
-    *,
-    centre=True,
-    sigma_of="residual",
-    unbiased=False,
-    use_gain=True,
-    use_scale="multiply",
-    eps_where="inside",
-):
-    source = residual if sigma_of == "residual" else component
-    var = source.var(-1, unbiased=unbiased)
-    sigma = {"inside": torch.sqrt(var + eps), "outside": torch.sqrt(var) + eps,
-             "none": torch.sqrt(var)}[eps_where]
-    c = component - component.mean(-1, keepdim=True) if centre else component
-    g = gain if use_gain else torch.ones_like(gain)
-    factor = {"multiply": scale, "none": 1.0, "divide": 1.0 / scale}[use_scale]
-    return (c * g * unembed).sum(-1) * factor / sigma
-
-
-DLA_MISTAKES: dict[str, dict] = {
-    f"did not centre the component: the LayerNorm subtracts the mean over features, and the "
-    f"residual's mean is the sum of the components' means, so subtract component.mean(-1) {H2}":
-        {"centre": False},
-    f"divided by the component's own standard deviation; σ is the residual's (the LayerNorm sees "
-    f"the sum of all components), held fixed {H2}": {"sigma_of": "component"},
-    f"used the unbiased variance (n - 1); LayerNorm divides by n (unbiased=False) {H3}": {"unbiased": True},
-    f"left out the LayerNorm's gain g {H2}": {"use_gain": False},
-    f"left out the head's scale (the mosaic multiplies by 1/√d before the tied head) {H2}":
-        {"use_scale": "none"},
-    f"divided by the head's scale; it multiplies (scale is 1/√d already) {H2}": {"use_scale": "divide"},
-    f"left out ε: σ = sqrt(var + ε), which matters when the residual's variance is as small as ε {H3}":
-        {"eps_where": "none"},
-    f"added ε outside the square root; LayerNorm uses σ = sqrt(var + ε) {H3}": {"eps_where": "outside"},
-}
-
-DLA_REGIMES = {
-    "tiny-variance": f"some residual has a variance no larger than ε, so where ε goes decides σ {H3}",
-    "large-eps": f"ε is large (0.5), so leaving it out or moving it outside the square root shows {H3}",
-    "scale-not-one": f"the scale is not 1, so multiplying and dividing by it differ {H2}",
-}
-
-
-def dla_cases() -> list[Case]:
-    g = torch.Generator().manual_seed(11)
-    cases = []
-    for N, d, scale, eps, noise, regime, why in (
-            (6, 16, 0.25, 1e-5, 2.0, ("scale-not-one",), "a mosaic's scale 1/√16"),
-            (4, 8, 1.0, 1e-5, 2.0, (), "scale 1"),
-            (5, 12, 12**-0.5, 1e-5, 1e-3, ("tiny-variance", "scale-not-one"),
-             "residuals of variance about 1e-6, below ε = 1e-5"),
-            (3, 8, 0.5, 0.5, 0.3, ("large-eps", "tiny-variance", "scale-not-one"), "ε = 0.5")):
-        comp = torch.randn(N, d, generator=g) * min(1.0, 10 * noise) + 0.7  # a clear mean: centring matters
-        resid = comp * min(1.0, noise) + noise * torch.randn(N, d, generator=g)
-        gain = 1.0 + 0.5 * torch.randn(d, generator=g)
-        unembed = torch.randn(N, d, generator=g)
-        cases.append(Case(comp, resid, gain, unembed, scale, eps, regime=regime, why=why))
-    return cases
-
-
-@notebook_check
-def check_direct_logit_attribution(direct_logit_attribution: Callable[..., torch.Tensor]) -> None:
-    """Exercise 7.2: one component's direct share of the target logit, per position."""
-    compare(
-        CHAPTER,
-        "direct_logit_attribution",
-        direct_logit_attribution,
-        reference_direct_logit_attribution,
-        dla_cases(),
-        mistakes={d: (lambda *a, f=f: _dla_variant(*a, **f)) for d, f in DLA_MISTAKES.items()},
-        arg_names=("component", "residual", "gain", "unembed", "scale", "eps"),
-        regimes=DLA_REGIMES,
-        rebuild="ch07.dla_cases()[{k}]",
-        hint=f"share = Σ_features (component - its mean) · gain · unembed · scale / "
-        f"sqrt(var(residual) + eps), with the biased variance {H2}.",
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# exercise 7.3: ablate a head with a hook before W_o
-# --------------------------------------------------------------------------------------------
-
-
-@functools.lru_cache(maxsize=1)
-def _story_models() -> dict[str, tuple[torch.nn.Module, torch.Tensor, torch.Tensor]]:
-    """The shipped story models, each with test-story windows: {kind: (model, idx, targets)}."""
-    out = {}
-    for kind in icl.STORY_MODEL_KINDS:
-        model, tok = icl.load_story_model(kind)
-        windows = icl.story_windows(tok, generate_stories(4, seed=0, split="test"), 48, n_windows=2)
-        out[kind] = (model, windows[:, :-1], windows[:, 1:])  # idx, targets: (2, 48)
+def _states_after(sample: Sample) -> list[int]:
+    """The state after each token (a separator resets to 0)."""
+    out, state = [], 0
+    for tok in sample.tokens:
+        state = 0 if tok == SEP else sample.automaton.step(state, tok)
+        out.append(state)
     return out
 
 
-def _memory(model: torch.nn.Module, layer: int) -> torch.nn.Module:
-    """The module whose W_o (``c_proj``) mixes the heads: a block's cmem (mosaic) or attn (GPT)."""
-    block = model.blocks[layer]
-    return block.cmem if isinstance(model, models.MemoryMosaicLM) else block.attn
+def _shifted(sample: Sample) -> np.ndarray:  # row t from the state *before* token t
+    return _rows_from_states(sample, [0, *_states_after(sample)[:-1]], len(sample.tokens) - 1)
 
 
-def _hooks(model: torch.nn.Module) -> list[str]:
-    """The modules of ``model`` that carry a forward hook or pre-hook (by name)."""
-    return [name or "the model" for name, m in model.named_modules()
-            if m._forward_pre_hooks or m._forward_hooks]
+def _one_row_too_many(sample: Sample) -> np.ndarray:
+    return _rows_from_states(sample, _states_after(sample), len(sample.tokens))
 
 
-def _per_token_loss(model: torch.nn.Module, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    with torch.no_grad():
-        logits, _ = model(idx)  # (B, T, V)
-    return torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")
+def _sep_at_end(sample: Sample) -> np.ndarray:
+    ref = reference_distribution(sample)
+    for t in range(len(ref)):
+        if sample.tokens[t + 1] == SEP:
+            ref[t] = 0.0
+            ref[t, SEP] = 1.0
+    return ref
 
 
-def hooked_losses(ablate_head: Callable, model: torch.nn.Module, idx: torch.Tensor, targets: torch.Tensor,
-                  layer: int, head: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run ``ablate_head(memory, head)`` on block ``layer`` of ``model``, then the model itself:
-    the per-token loss (B, T) with the hook in place, and again after ``handle.remove()``."""
-    memory = _memory(model, layer)
-    weights = {k: v.clone() for k, v in memory.state_dict().items()}
-    handle = call_learner(CHAPTER, "ablate_head", ablate_head, memory, head)
-    changed = [k for k, v in memory.state_dict().items() if not torch.equal(v, weights[k])]
-    if changed:
-        if callable(getattr(handle, "remove", None)):
-            handle.remove()
-        fail(CHAPTER, "ablate_head", f"your function changed the weights `{changed[0]}` of `memory` in "
-             f"place: a hook leaves the weights alone and zeroes the head's features in the tensor it "
-             f"receives {H1}", "in-place")
-    if not callable(getattr(handle, "remove", None)):
-        fail(CHAPTER, "ablate_head", f"it returned {type(handle).__name__}, not the handle that "
-             f"`register_forward_pre_hook` gives: return it, so that `handle.remove()` puts the head "
-             f"back {H3}", "return")
-    try:
-        ablated = _per_token_loss(model, idx, targets)
-    except Exception as err:  # noqa: BLE001 — a crash inside the learner's hook
-        handle.remove()
-        fail(CHAPTER, "ablate_head", f"the model's forward pass raised {type(err).__name__} with your "
-             f"hook in place: {err}{learner_line(err, ablate_head)}", "crash")
-    handle.remove()
-    left = _hooks(model)
-    if left:
-        fail(CHAPTER, "ablate_head", f"after `handle.remove()` a hook is still registered on {left[0]}: "
-             f"register one hook and return its handle {H3}", "mistake")
-    return ablated, _per_token_loss(model, idx, targets)
+def _whole_alphabet(sample: Sample) -> np.ndarray:
+    ref = np.zeros((len(sample.tokens) - 1, VOCAB_SIZE))
+    ref[:, list(sample.automaton.alphabet)] = 1.0 / len(sample.automaton.alphabet)
+    return ref
 
 
-def reference_ablation(model: torch.nn.Module, idx: torch.Tensor, targets: torch.Tensor, layer: int,
-                       head: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The package's ablation (``inspection.trace``, the head zeroed before W_o), then the intact model."""
-    kind = "cmem" if isinstance(model, models.MemoryMosaicLM) else "attn"
-    return (inspection.per_token_loss(model, idx, targets, ablate=[(layer, kind, head)]),
-            inspection.per_token_loss(model, idx, targets))
+def _one_hot_next(sample: Sample) -> np.ndarray:
+    ref = np.zeros((len(sample.tokens) - 1, VOCAB_SIZE))
+    ref[np.arange(len(ref)), list(sample.tokens[1:])] = 1.0
+    return ref
 
 
-def _zero(y: torch.Tensor, cols) -> torch.Tensor:
-    y = y.clone()
-    y[..., cols] = 0
-    return y
+def _unnormalised(sample: Sample) -> np.ndarray:
+    return (reference_distribution(sample) > 0).astype(float)
 
 
-def _ablate_variant(memory, head, *, where="input", cols="block", target="c_proj",
-                    keep_only=False):  # fmt: skip
-    H = memory.n_head
-    hs = memory.c_proj.in_features // H
-    sl = {"block": slice(head * hs, (head + 1) * hs), "from-one": slice((head - 1) * hs, head * hs),
-          "strided": slice(head, None, H), "width-h": slice(head * H, (head + 1) * H),
-          "all": slice(None)}[cols]
-
-    def pre(module, inputs):
-        y = inputs[0]
-        if keep_only:
-            return (y - _zero(y, sl),)
-        return (_zero(y, sl),)
-
-    def post(module, inputs, output):
-        return _zero(output, sl)
-
-    module = memory if target == "memory" else memory.c_proj
-    return module.register_forward_hook(post) if where == "output" else module.register_forward_pre_hook(pre)
+def _no_reset(sample: Sample) -> np.ndarray:  # '|' skipped: the state of the last string carries on
+    out, state = [], 0
+    for tok in sample.tokens:
+        state = state if tok == SEP else sample.automaton.step(state, tok)
+        out.append(state)
+    return _rows_from_states(sample, out, len(sample.tokens) - 1)
 
 
-ABLATE_MISTAKES: dict[str, dict] = {
-    f"zeroed features of W_o's *output* (the residual stream) with a forward hook; the head's output "
-    f"is W_o's *input*: use `register_forward_pre_hook` on `memory.c_proj` {H2}": {"where": "output"},
-    f"zeroed a slice of the memory's input x, before the keys and values; the head's output is what "
-    f"enters W_o (`memory.c_proj`) {H1}": {"target": "memory"},
-    f"counted the heads from 1: head h (0-based) holds the features h·hs to (h+1)·hs {H2}":
-        {"cols": "from-one"},
-    f"zeroed every H-th feature (head, head + H, ...): W_o's input holds the heads side by side, "
-    f"each a block of hs = d / H features {H2}": {"cols": "strided"},
-    f"used n_head as the head's width: a head holds hs = d / n_head features "
-    f"(`memory.c_proj.in_features // memory.n_head`) {H2}": {"cols": "width-h"},
-    f"zeroed every head, not head `head` alone {H2}": {"cols": "all"},
-    f"kept head `head` and zeroed the others: the ablation zeroes that one head {H2}": {"keep_only": True},
+def _late_reset(sample: Sample) -> np.ndarray:  # the reset comes one token late
+    out, state, pending = [], 0, False
+    for tok in sample.tokens:
+        if pending:
+            state, pending = 0, False
+        if tok == SEP:
+            pending = True
+        else:
+            state = sample.automaton.step(state, tok)
+        out.append(state)
+    return _rows_from_states(sample, out, len(sample.tokens) - 1)
+
+
+REFERENCE_MISTAKES: dict[str, Callable[[Sample], np.ndarray]] = {
+    f"used the state *before* token t for row t; row t is about the symbol after tokens[:t+1], so "
+    f"read token t first {H3}": _shifted,
+    f"returned one row per token (L rows); there is one per input position, L-1 (the last token "
+    f"is no input) {H1}": _one_row_too_many,
+    f"gave the separator '|' the mass where a string ends; the reference is uniform over the "
+    f"state's outgoing symbols even there ('|' and '.' always get 0) {H2}": _sep_at_end,
+    f"spread the mass over the automaton's whole alphabet; only the symbols leaving the current "
+    f"state are valid {H2}": _whole_alphabet,
+    f"put all the mass on the token that actually came next; every valid next symbol gets an equal "
+    f"share {H1}": _one_hot_next,
+    f"marked the valid symbols with 1 without dividing by their number (rows must sum to 1) {H2}":
+        _unnormalised,
+    f"did not reset the automaton at '|': the next string starts again in state 0, so the row of a "
+    f"'|' is uniform over state 0's outgoing symbols {H3}": _no_reset,
+    f"reset the automaton one token late: the row of a '|' itself already uses state 0 {H3}": _late_reset,
 }
 
-ABLATE_REGIMES = {
-    "mosaic": f"the memory is the mosaic's contextual memory (`blocks[i].cmem`) {H1}",
-    "gpt": f"the memory is the GPT's attention (`blocks[i].attn`), which has `n_head` and `c_proj` "
-           f"but no `head_size` {H2}",
-    "first-head": f"the head is head 0, whose features are the first hs of W_o's input {H2}",
-    "last-head": f"the head is the last one, whose features are the last hs of W_o's input {H2}",
-    "batch": f"idx holds two sequences: the hook must zero the head in every sequence and position {H3}",
+REFERENCE_REGIMES = {
+    "separator": f"the sample holds several strings: at each '|' the automaton starts again in "
+                 f"state 0 {H3}",
+    "one-string": f"the sample is a single string, with no '|' {H1}",
+    "two-tokens": f"the sample has two tokens, so a single row {H1}",
 }
 
 
-def ablation_cases() -> list[Case]:
-    """Five ablations on the shipped story models, on windows of the test stories."""
-    cases = []
-    for kind, layer, head, batch, regime in [
-        ("mosaic", 1, 2, 2, ("mosaic", "batch")), ("mosaic", 0, 0, 1, ("mosaic", "first-head")),
-        ("mosaic", 1, 3, 1, ("mosaic", "last-head")), ("gpt", 0, 3, 2, ("gpt", "last-head", "batch")),
-        ("gpt", 1, 0, 1, ("gpt", "first-head")),
-    ]:
-        model, idx, targets = _story_models()[kind]
-        memory = f"blocks[{layer}].{'cmem' if kind == 'mosaic' else 'attn'}"
-        cases.append(Case(model, idx[:batch], targets[:batch], layer, head, regime=regime,
-                          why=f"the shipped {kind}, {memory}, head {head}",
-                          show=f"memory = the shipped {kind}'s {memory}, head = {head}; the model then "
-                               f"reads {batch} test window(s) of 48 tokens"))
-    return cases
+def reference_cases() -> list[Case]:
+    """Hand-made samples (several strings, one string, two tokens) and three evaluation samples."""
+    a = Automaton([{"a": 1, "b": 2}, {"c": 0}, {"a": 0, "d": 1}])
+    show = 'sample = Sample(Automaton([{"a": 1, "b": 2}, {"c": 0}, {"a": 0, "d": 1}]), encode(%r))'
+    hand = [("acba|bd|a", ("separator",), "three strings: the state resets at each '|'"),
+            ("acbd", ("one-string",), "one string, no '|'"),
+            ("ba", ("one-string", "two-tokens"), "two tokens: one row")]
+    return [*[Case(Sample(a, encode(text)), regime=regime, why=why, show=show % text)
+              for text, regime, why in hand],
+            *[Case(s, regime="separator", why=f"an evaluation sample of test automaton {k}")
+              for k, s in enumerate(draw_samples(test_automata()[:3]))]]
 
 
 @notebook_check
-def check_ablate_head(ablate_head: Callable[[torch.nn.Module, int], Any]) -> None:
-    """Exercise 7.3: a forward pre-hook on W_o that zeroes one head, checked against the package's
-    ablation on the shipped story models (and the model intact again after ``handle.remove()``)."""
-    compare(
-        CHAPTER,
-        "ablate_head",
-        functools.partial(hooked_losses, ablate_head),
-        reference_ablation,
-        ablation_cases(),
-        mistakes={d: functools.partial(hooked_losses, lambda m, h, f=f: _ablate_variant(m, h, **f))
-                  for d, f in ABLATE_MISTAKES.items()},
-        arg_names=("model", "idx", "targets", "layer", "head"),
-        regimes=ABLATE_REGIMES,
-        rebuild="ch07.ablation_cases()[{k}]",
-        items=("the per-token loss with your hook in place", "the per-token loss after handle.remove()"),
-        float32_probe=False,
-        atol=1e-4,  # the same sums in another order (the package sums per-head products): ~1e-6 nats
-        hint=f"W_o's input (B, T, d) holds head h at the features h·hs to (h+1)·hs, hs = d / n_head; "
-             f"zero those in a forward pre-hook on memory.c_proj and return its handle {H2}",
-    )
+def check_reference_rows(reference_rows: Callable[[Sample], np.ndarray]) -> None:
+    """Exercise 7.2: the reference distribution of four samples, against the package's."""
+    compare(CHAPTER, "reference_rows", reference_rows, reference_distribution, reference_cases(),
+            mistakes=REFERENCE_MISTAKES, arg_names=("sample",), regimes=REFERENCE_REGIMES,
+            rebuild="ch07.reference_cases()[{k}]",
+            hint=f"Row t: run the automaton over the current string up to and including token t "
+                 f"(a '|' resets it to state 0), then spread 1 equally over that state's outgoing "
+                 f"symbols {H2}.")  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 7.3: accuracy and TVD
+# --------------------------------------------------------------------------------------------
+
+
+def reference_accuracy_and_tvd(probs: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
+    """(share of positions whose argmax is a valid next symbol, mean TVD). probs, reference: (P, V)."""
+    correct, tvd = score_probabilities(torch.as_tensor(np.asarray(probs, dtype=np.float64)),
+                                       torch.as_tensor(np.asarray(reference, dtype=np.float64)))  # fmt: skip
+    return correct / len(probs), tvd / len(probs)
+
+
+def _l1(probs, reference):
+    acc, tvd = reference_accuracy_and_tvd(probs, reference)
+    return acc, 2 * tvd
+
+
+def _sums(probs, reference):
+    acc, tvd = reference_accuracy_and_tvd(probs, reference)
+    return acc * len(probs), tvd * len(probs)
+
+
+def _max_diff(probs, reference):
+    acc, _ = reference_accuracy_and_tvd(probs, reference)
+    return acc, float(np.abs(probs - reference).max(axis=1).mean())
+
+
+def _argmax_match(probs, reference):
+    _, tvd = reference_accuracy_and_tvd(probs, reference)
+    return float((probs.argmax(axis=1) == reference.argmax(axis=1)).mean()), tvd
+
+
+def _wrong_axis(probs, reference):
+    acc, _ = reference_accuracy_and_tvd(probs, reference)
+    return acc, float(0.5 * np.abs(probs - reference).sum(axis=0).mean())
+
+
+def _no_abs(probs, reference):
+    acc, _ = reference_accuracy_and_tvd(probs, reference)
+    return acc, float(0.5 * (probs - reference).sum(axis=1).mean())
+
+
+def _swapped(probs, reference):
+    acc, tvd = reference_accuracy_and_tvd(probs, reference)
+    return tvd, acc
+
+
+def _last_max(probs, reference):  # ties broken towards the last symbol
+    _, tvd = reference_accuracy_and_tvd(probs, reference)
+    last = probs.shape[1] - 1 - np.argmax(probs[:, ::-1], axis=1)
+    return float((reference[np.arange(len(probs)), last] > 0).mean()), tvd
+
+
+def _any_tied_max(probs, reference):  # a hit if any of the tied maxima is valid
+    _, tvd = reference_accuracy_and_tvd(probs, reference)
+    top = probs == probs.max(axis=1, keepdims=True)
+    return float(((reference > 0) & top).any(axis=1).mean()), tvd
+
+
+SCORE_MISTAKES: dict[str, Callable[[np.ndarray, np.ndarray], tuple[float, float]]] = {
+    "left out the ½ of the TVD: that is the L1 distance (which the benchmark's training logs "
+    "report), twice the TVD": _l1,
+    "summed over positions; both scores are means over the positions": _sums,
+    "took the largest difference |p(v) - ref(v)| of each position; the TVD is half their sum": _max_diff,
+    "counted a hit only when the model's argmax equals the reference's argmax; any symbol with "
+    "reference probability > 0 is a valid next symbol": _argmax_match,
+    "summed the differences over positions (axis 0) and averaged over the vocabulary; sum over the "
+    "vocabulary (axis 1), then average over positions": _wrong_axis,
+    "left out the absolute value: p and ref both sum to 1, so p - ref sums to 0": _no_abs,
+    "returned (tvd, accuracy); the order is (accuracy, tvd)": _swapped,
+    "broke ties towards the last symbol: when several symbols share the top probability the first "
+    "one counts, as np.argmax picks it": _last_max,
+    "counted a hit when any of several tied top symbols is valid; only the first of them (np.argmax) "
+    "counts": _any_tied_max,
+}
+SCORE_MISTAKES = {f"{d} {H2}": f for d, f in SCORE_MISTAKES.items()}
+
+SCORE_REGIMES = {
+    "ties": f"several symbols share the top probability; the first one (np.argmax's) is the "
+            f"prediction {H2}",
+    "one-position": f"there is a single position, P = 1: a mean over positions is that position's "
+                    f"value {H1}",
+    "invalid-top": f"the top symbol is invalid at some positions ('|' for example) {H2}",
+}
+
+
+def score_cases() -> list[tuple[np.ndarray, np.ndarray]]:
+    """Model-like probabilities (a peaked Dirichlet) against real references, and a hand-made one."""
+    rng = np.random.default_rng(0)
+    cases = []
+    for sample in draw_samples(test_automata()[:2]):
+        ref = reference_distribution(sample)  # (P, V)
+        noise = rng.dirichlet(np.full(VOCAB_SIZE, 0.3), size=len(ref))  # (P, V), peaked at random
+        probs = 0.5 * noise + 0.5 * ref * rng.random((len(ref), 1))  # some argmaxes valid, some not
+        cases.append((probs / probs.sum(axis=1, keepdims=True), ref))
+    hand_ref = np.zeros((3, VOCAB_SIZE))
+    hand_ref[0, [1, 2]] = 0.5
+    hand_ref[1, [3]] = 1.0
+    hand_ref[2, [1, 4, 5]] = 1 / 3
+    hand_p = np.full((3, VOCAB_SIZE), 0.01)
+    hand_p[0, 2], hand_p[1, 19], hand_p[2, 4] = 0.6, 0.5, 0.3  # valid, invalid ('|'), valid
+    hand_p /= hand_p.sum(axis=1, keepdims=True)
+    tie_ref = np.zeros((1, VOCAB_SIZE))
+    tie_ref[0, [5, 9]] = 0.5
+    tie_p = np.zeros((1, VOCAB_SIZE))
+    tie_p[0, [2, 5, 9]] = 0.3  # 'b', 'e' and 'i' tie for the top: the first, 'b' (invalid), counts
+    tie_p[0, 0] = 0.1
+    return [*[Case(*c, regime="invalid-top", why=f"model-like predictions on test automaton {k}")
+              for k, c in enumerate(cases)],
+            Case(hand_p, hand_ref, regime="invalid-top", why="three hand-made positions, one predicting '|'"),
+            Case(tie_p, tie_ref, regime=("ties", "one-position", "invalid-top"),
+                 why="one position where 'b', 'e' and 'i' tie for the top; the first, 'b', is invalid")]
+
+
+@notebook_check
+def check_accuracy_and_tvd(accuracy_and_tvd: Callable[[np.ndarray, np.ndarray], tuple[float, float]]) -> None:
+    """Exercise 7.3: both scores on model-like predictions, against the package's metric."""
+    compare(CHAPTER, "accuracy_and_tvd", accuracy_and_tvd, reference_accuracy_and_tvd, score_cases(),
+            mistakes=SCORE_MISTAKES, arg_names=("probs", "reference"), regimes=SCORE_REGIMES,
+            rebuild="ch07.score_cases()[{k}]", items=("the accuracy", "the TVD"),
+            hint=f"accuracy: mean over positions of [reference[t, argmax probs[t]] > 0]; TVD: mean over "
+                 f"positions of ½ Σ_v |probs[t, v] - reference[t, v]| {H2}.")  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 7.4: the in-context bigram
+# --------------------------------------------------------------------------------------------
+
+_START = 0  # the start-of-string context (the pad id, never a content symbol)
+
+
+def _bigram_variant(tokens, *, reset=True, start=True, backoff=True, lag=False, count_sep=False,
+                    smooth=0.0):
+    """The in-context bigram with one mistake switched on (all flags at their defaults: correct)."""
+    pairs: dict[int, Counter[int]] = {}
+    unigram: Counter[int] = Counter()
+    prev = _START
+    out = np.zeros((len(tokens), VOCAB_SIZE))
+    pending: list[tuple[int, int]] = []
+    for t, tok in enumerate(int(x) for x in tokens):
+        if tok == SEP and not count_sep:
+            if reset:
+                prev = _START if start else -1
+            out[t] = _predict(pairs, unigram, prev, backoff, smooth)
+            continue
+        pending.append((prev, tok))
+        if not lag:  # count the pair read at t before predicting t + 1
+            for p, a in pending:
+                pairs.setdefault(p, Counter())[a] += 1
+                unigram[a] += 1
+            pending = []
+        prev = tok if (tok != SEP or not reset) else (_START if start else -1)
+        out[t] = _predict(pairs, unigram, prev, backoff, smooth)
+        if lag:
+            for p, a in pending:
+                pairs.setdefault(p, Counter())[a] += 1
+                unigram[a] += 1
+            pending = []
+    return out
+
+
+def _predict(pairs, unigram, prev, backoff, smooth=0.0) -> np.ndarray:
+    row = np.zeros(VOCAB_SIZE)
+    seen = pairs.get(prev)
+    counts = seen if seen else (unigram if backoff else None)
+    if not counts:
+        row[1:SEP] = 1.0 / (SEP - 1)  # nothing read yet: uniform over the 18 symbols
+        return row
+    for a, c in counts.items():
+        row[a] = c
+    row[1:SEP] += smooth  # add-one smoothing, when it is the mistake
+    return row / row.sum()
+
+
+def reference_bigram(tokens: Sequence[int]) -> np.ndarray:
+    """(L, 20): row t = the package's in-context bigram prediction of token t+1 (see ngram.py)."""
+    from ..regbench.ngram import ngram_distributions
+
+    out = np.zeros((len(tokens), VOCAB_SIZE))
+    for t, dist in enumerate(ngram_distributions([int(x) for x in tokens], 2)):
+        out[t, list(dist)] = list(dist.values())
+    return out
+
+
+BIGRAM_MISTAKES: dict[str, Callable[[Sequence[int]], np.ndarray]] = {
+    f"carried the previous symbol across '|': after a separator the context is the start of a "
+    f"string, not the last symbol of the previous one {H2}": lambda tk: _bigram_variant(tk, reset=False),
+    f"gave the start of a string no context of its own (backing off to the unigram there); use a "
+    f"start marker as the context of a string's first symbol {H2}":
+        lambda tk: _bigram_variant(tk, start=False),
+    f"predicted uniformly when the context has not been seen yet; back off to the unigram counts of "
+    f"everything read so far {H2}": lambda tk: _bigram_variant(tk, backoff=False),
+    f"counted the pair ending at token t only after predicting from it (one step late); row t may "
+    f"use every pair up to and including token t {H3}": lambda tk: _bigram_variant(tk, lag=True),
+    f"counted '|' as a symbol (so it gets predicted); the separator is never predicted, it only "
+    f"starts a new string {H1}": lambda tk: _bigram_variant(tk, count_sep=True),
+    f"smoothed the counts (added 1 to every symbol): the in-context n-gram predicts from the raw "
+    f"counts, so a symbol never seen after the context gets 0 {H1}":
+        lambda tk: _bigram_variant(tk, smooth=1.0),
+}
+
+BIGRAM_REGIMES = {
+    "separator": f"the sample holds several strings: after a '|' the context is the start marker {H2}",
+    "unseen": f"some context is met for the first time, where the prediction backs off to the "
+              f"unigram counts of everything read so far {H2}",
+    "one-string": f"the sample is a single string, with no '|' {H1}",
+}
+
+
+def bigram_cases() -> list[Case]:
+    """Hand-made samples and three evaluation samples of test automata (as lists of token ids)."""
+    hand = [("abac|bab|aba", ("separator", "unseen"), "three strings; 'c' and the start are new contexts"),
+            ("abcabd", ("one-string", "unseen"), "one string: no '|' at all"),
+            ("aa|b", ("separator", "unseen"), "a repeated symbol, then a string whose start was seen")]
+    return [*[Case(encode(text), regime=regime, why=why) for text, regime, why in hand],
+            *[Case(list(s.tokens), regime=("separator", "unseen"), why=f"an evaluation sample of test "
+                   f"automaton {k}") for k, s in enumerate(draw_samples(test_automata()[:3]))]]
+
+
+@notebook_check
+def check_bigram(bigram_next: Callable[[Sequence[int]], np.ndarray]) -> None:
+    """Exercise 7.4: the in-context bigram's predictions on four samples, against the package's."""
+    compare(CHAPTER, "bigram_next", bigram_next, reference_bigram, bigram_cases(),
+            mistakes=BIGRAM_MISTAKES, arg_names=("tokens",), float32_probe=False, regimes=BIGRAM_REGIMES,
+            rebuild="ch07.bigram_cases()[{k}]",
+            hint=f"Row t: after reading tokens[: t + 1], the counts of what followed the current "
+                 f"context (the last symbol, or the start of the string) within strings, normalised; "
+                 f"if that context was never seen, the counts of every symbol read so far {H2}.")  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 7.5: the bigram as one memory unit
+# --------------------------------------------------------------------------------------------
+
+
+def _memory_variant(symbols, vocab, beta, *, peek=False, late=False, value_now=False, shift=True,
+                    counted=False, hard=False, empty_zero=False, unseen_uniform=False):
+    """The memory unit with one mistake switched on (all flags at their defaults: correct)."""
+    x = [int(a) for a in symbols]
+    T, out = len(x), np.zeros((len(symbols), vocab))
+    for t in range(T):
+        last = t + 1 if peek else (t - 1 if late else t)  # the pairs s < last are read
+        pairs = list(range(max(0, min(last, T - 1))))  # pair s needs a next symbol x[s + 1]
+        match = np.array([x[s] == x[t] for s in pairs], dtype=bool)
+        if not pairs or (unseen_uniform and not match.any()):
+            out[t] = 0.0 if empty_zero else 1.0 / vocab
+            continue
+        values = np.eye(vocab)[[x[s] if value_now else x[s + 1] for s in pairs]]  # (S, vocab)
+        if counted:  # the number of times each symbol followed x_t: no softmax, no division
+            out[t] = values[match].sum(axis=0)
+            continue
+        scores = beta * match.astype(np.float64)
+        if hard:  # counting: all the weight on the matches when there is one, whatever β
+            scores = np.where(match, 0.0, -np.inf) if match.any() else np.zeros(len(pairs))
+        w = np.exp(scores - scores.max()) if shift else np.exp(scores)
+        out[t] = (w / w.sum()) @ values
+    return out
+
+
+MEMORY_MISTAKES: dict[str, Callable[..., np.ndarray]] = {
+    f"read the pair s = t too: its value is x[t + 1], the very symbol row t must predict (peeking at "
+    f"the answer); row t reads the pairs s < t only {H2}":
+        lambda x, v, b: _memory_variant(x, v, b, peek=True),
+    f"stored one-hot(x[s]) as the value of pair s; the value peeks at the next symbol, one-hot(x[s + 1]) "
+    f"{H1}": lambda x, v, b: _memory_variant(x, v, b, value_now=True),
+    f"left out the most recent pair (s = t - 1, value x[t]): row t reads every pair s < t, "
+    f"s = t - 1 included {H2}": lambda x, v, b: _memory_variant(x, v, b, late=True),
+    f"did not subtract the largest score before exp: exp(β) overflows for β > 709 and the row "
+    f"becomes nan {H3}": lambda x, v, b: _memory_variant(x, v, b, shift=False),
+    f"returned counts (how often each symbol followed x[t]) instead of the normalised retrieval, "
+    f"whose rows sum to 1 {H2}": lambda x, v, b: _memory_variant(x, v, b, counted=True),
+    f"counted the followers of x[t] whatever β: the weights are a softmax of β·k_t·k_s, so with a "
+    f"small β the pairs of other symbols keep some weight (β = 0: all the same) {H2}":
+        lambda x, v, b: _memory_variant(x, v, b, hard=True),
+    f"returned zeros for row 0: an empty memory is defined as uniform, 1 / vocab {H1}":
+        lambda x, v, b: _memory_variant(x, v, b, empty_zero=True),
+    f"predicted uniformly for a symbol not seen before: it matches no pair, so every stored pair "
+    f"gets the same weight and the row is the average of all the next symbols so far {H2}":
+        lambda x, v, b: _memory_variant(x, v, b, unseen_uniform=True),
+}
+
+MEMORY_REGIMES = {
+    "one-symbol": f"a single symbol: row 0 reads an empty memory, which is uniform {H1}",
+    "unseen": f"a symbol met for the first time (t >= 1): it matches no stored pair, so all of them "
+              f"share the weight {H2}",
+    "repeats": f"a symbol met again after earlier occurrences followed by different symbols: they "
+               f"tie and share the weight equally {H2}",
+    "overflow": f"β > 709: exp(β) overflows unless the largest score is subtracted first {H3}",
+    "beta-zero": f"β = 0: every stored pair gets the same weight, matching or not {H2}",
+}
+
+
+def _longest_string(k: int) -> np.ndarray:
+    """The longest string of the evaluation sample of test automaton k, as symbol ids."""
+    sample = draw_samples(test_automata()[k : k + 1])[0]
+    return np.array(encode(max(sample.strings, key=len)), dtype=np.int64)
+
+
+def memory_cases() -> list[Case]:
+    """(symbols, vocab, beta): hand-made strings in each regime and two RegBench-mini strings."""
+    abacab = np.array([1, 2, 1, 3, 1, 2, 4, 1])  # 'a' followed by b, c, b: the last row is (2b + c) / 3
+    return [
+        Case(np.array([3]), 5, 4.0, regime="one-symbol",
+             why="one symbol: row 0 reads an empty memory (uniform, not zeros, no crash)"),
+        Case(abacab, 5, 50.0, regime=("unseen", "repeats"),
+             why="large β: the average of what followed each earlier 'a' (peeking, x[s] as value, "
+                 "a missing last pair all change it)"),
+        Case(abacab, 5, 0.0, regime=("unseen", "repeats", "beta-zero"),
+             why="β = 0: every pair weighs the same, matching or not (counting ignores β)"),
+        Case(np.array([2, 2, 2, 1, 2, 2]), 4, 1000.0, regime=("overflow", "unseen", "repeats"),
+             why="β = 1000: exp(β) overflows unless the scores are shifted"),
+        Case(np.array([4, 0, 1, 3]), 5, 10.0, regime="unseen",
+             why="every symbol new (id 0 included): each row averages all the next symbols so far"),
+        Case(_longest_string(0), VOCAB_SIZE, 1.5, regime=("unseen", "repeats"),
+             why="a RegBench-mini string at a moderate β: the other symbols' pairs keep some weight"),
+        Case(_longest_string(1), VOCAB_SIZE, 30.0, regime=("unseen", "repeats"),
+             why="a RegBench-mini string at a large β: the in-context bigram of the string"),
+    ]
+
+
+@notebook_check
+def check_memory_bigram(memory_bigram_fn: Callable[[np.ndarray, int, float], np.ndarray]) -> None:
+    """Exercise 7.5: one memory unit's predictions, against the package's reference."""
+    compare(CHAPTER, "memory_bigram", memory_bigram_fn, memory_bigram, memory_cases(),
+            mistakes=MEMORY_MISTAKES, arg_names=("symbols", "vocab", "beta"), regimes=MEMORY_REGIMES,
+            rebuild="ch07.memory_cases()[{k}]",
+            hint=f"Row t: weights softmax_s(β·[x[s] == x[t]]) over s = 0 … t-1 (shifted by their "
+                 f"largest score), times one-hot(x[s + 1]); row 0 uniform {H2}.")  # fmt: skip

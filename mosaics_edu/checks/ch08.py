@@ -1,294 +1,429 @@
-"""Checks for chapter 08 (Memory Mosaics v2, and training at scale).
+"""Checks for chapter 08 (Looking inside a trained mosaic).
 
-Three exercises, each compared with the package's v2 modules (:mod:`mosaics_edu.v2`):
+Three exercises, each compared with :mod:`mosaics_edu.inspection`:
 
-- ``beta_growth_exponent(sizes, betas, mse_grid, n_min)`` — the best β of each memory size on a
-  grid of test errors, and the slope of log best β against log n over n ≥ n_min (reference
-  :func:`mosaics_edu.v2.experiments.beta_growth_exponent`), compared with the MISE-optimal exponent;
-- ``gated_keys(k_tilde, log_gate, log_decay)`` — unit keys of the gated recursion
-  k̄_t = e^{b_t} k̃_t + e^{a_t} k̄_{t-1} (reference :func:`mosaics_edu.v2.gated_keys.gated_leaky_plain`,
-  normalised);
-- ``window_masks(T, window, delay)`` — the short-term (1 ≤ t-s ≤ h-1) and long-term (t-s ≥ m)
-  masks (reference :func:`mosaics_edu.v2.windows.short_term_mask` / ``long_term_mask``), compared
-  as booleans: a mask of 0/1 numbers is named as such.
+- ``induction_score(weights, ids)`` — per head, the retrieval mass on the stored pairs whose
+  token equals the current one, averaged over the queries whose token occurred before
+  (reference: ``inspection.head_scores(weights, ids, offset=1)["induction"]``);
+- ``direct_logit_attribution(component, residual, gain, unembed, scale, eps)`` — one residual
+  component's direct share of the target logits, through the final LayerNorm with its σ held at
+  the full residual's value (reference: the formula of ``inspection.logit_attribution``);
+- ``ablate_head(memory, head)`` — register a forward pre-hook on ``memory.c_proj`` (W_o) that
+  zeroes one head's output and return its handle; run on the shipped story models, the model's
+  per-token loss must equal the package's ablation (``inspection.per_token_loss(..., ablate=...)``)
+  and be intact again after ``handle.remove()``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
-from ..v2.experiments import beta_growth_exponent, circle_memories, retrieval_mse
-from ..v2.gated_keys import gated_leaky_plain
-from ..v2.windows import long_term_mask, short_term_mask
-from . import Case, compare, notebook_check
+from .. import icl, inspection, models
+from ..data import generate_stories
+from . import Case, call_learner, compare, fail, learner_line, notebook_check
 
-CHAPTER = "08_v2_and_scaling"
+CHAPTER = "08_looking_inside"
 H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
 
 __all__ = [
-    "check_beta_growth_exponent",
-    "check_gated_keys",
-    "check_window_masks",
-    "reference_beta_growth",
-    "reference_gated_keys",
-    "reference_window_masks",
-    "growth_cases",
-    "GROWTH_REGIMES",
-    "keys_cases",
-    "KEYS_REGIMES",
-    "MASKS_CASES",
-    "MASKS_REGIMES",
+    "check_induction_score",
+    "check_direct_logit_attribution",
+    "check_ablate_head",
+    "reference_induction_score",
+    "reference_direct_logit_attribution",
+    "reference_ablation",
+    "INDUCTION_MISTAKES",
+    "DLA_MISTAKES",
+    "ABLATE_MISTAKES",
+    "induction_cases",
+    "dla_cases",
+    "ablation_cases",
+    "INDUCTION_REGIMES",
+    "DLA_REGIMES",
+    "ABLATE_REGIMES",
 ]
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 8.1: how fast the best β grows
+# exercise 8.1: the induction score from a retrieval map
 # --------------------------------------------------------------------------------------------
 
 
-def reference_beta_growth(sizes: np.ndarray, betas: np.ndarray, mse_grid: np.ndarray,
-                          n_min: int) -> tuple[np.ndarray, float]:
-    """The best β per size and the log–log slope over n ≥ n_min (the package's own fit)."""
-    return beta_growth_exponent(sizes, betas, mse_grid, n_min)
+def reference_induction_score(weights: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """weights (H, T, T) of a mosaic block, ids (T,) -> (H,)."""
+    return inspection.head_scores(weights, ids, offset=1)["induction"]
 
 
-def _growth_variant(sizes, betas, mse_grid, n_min, *, pick=np.argmin, keep="ge", log_x=np.log, log_y=np.log,
-                    swap_axes=False, intercept=False, return_mse=False, axis_ok=True):  # fmt: skip
-    sizes, betas, grid = (np.asarray(x, dtype=np.float64) for x in (sizes, betas, mse_grid))
-    best = grid.min(axis=1) if return_mse else betas[pick(grid, axis=1 if axis_ok else 0)]
-    mask = {"ge": sizes >= n_min, "gt": sizes > n_min, "all": np.ones(len(sizes), dtype=bool)}[keep]
-    x, y = log_x(sizes[mask]), log_y(best[mask])
-    if swap_axes:
-        x, y = y, x
-    slope, offset = np.polyfit(x, y, 1)
-    return best, float(offset if intercept else slope)
+def _induction_variant(weights, ids, *, rows="eligible", match="current", transpose=False, reduce="mean",
+                       empty="nan"):
+    w = np.asarray(weights, dtype=np.float64)
+    if transpose:
+        w = np.swapaxes(w, -1, -2)
+    x = np.asarray(ids)
+    T = len(x)
+    s_idx, t_idx = np.arange(T)[None, :], np.arange(T)[:, None]
+    past = s_idx < t_idx
+    if match == "current":
+        cond = (x[None, :] == x[:, None]) & past
+    elif match == "gpt":  # the token *before* s equals the current one
+        prev = np.concatenate([[-1], x[:-1]])
+        cond = (prev[None, :] == x[:, None]) & (s_idx <= t_idx) & (s_idx >= 1)
+    else:  # "target": the token at s equals the one to predict, x_{t+1}
+        nxt = np.concatenate([x[1:], [-1]])
+        cond = (x[None, :] == nxt[:, None]) & past
+    mass = (w * cond[None]).sum(-1)  # (H, T)
+    eligible = cond.any(-1) if rows == "eligible" else np.arange(T) >= (1 if rows == "from1" else 0)
+    if not eligible.any():
+        return np.full(len(w), np.nan if empty == "nan" else 0.0)
+    if reduce == "sum":
+        return mass[:, eligible].sum(-1)
+    return mass[:, eligible].mean(-1)
 
 
-_LN10 = "ln 10 ≈ 2.303"
-GROWTH_MISTAKES: dict[str, Callable] = {
-    f"picked the β of the *largest* error on each row (argmax): the best β is the argmin {H1}":
-        lambda *a: _growth_variant(*a, pick=np.argmax),
-    f"took the argmin down each column (axis 0, over the sizes): the best β of a size is the argmin "
-    f"along its row of mse_grid (axis 1), over the β's {H2}": lambda *a: _growth_variant(*a, axis_ok=False),
-    f"returned the lowest error of each size, not the β that gives it: index `betas` with the "
-    f"argmin {H2}": lambda *a: _growth_variant(*a, return_mse=True),
-    f"left out the size n = n_min: the fit keeps n ≥ n_min, not n > n_min {H2}":
-        lambda *a: _growth_variant(*a, keep="gt"),
-    f"fitted every size, including those below n_min (there the best β sits at the grid's edge "
-    f"and flattens the slope) {H2}": lambda *a: _growth_variant(*a, keep="all"),
-    f"took log10 of β but the natural log of n: mixed bases divide the slope by {_LN10}; "
-    f"use one base for both axes {H3}": lambda *a: _growth_variant(*a, log_y=np.log10),
-    f"took the natural log of β but log10 of n: mixed bases multiply the slope by {_LN10}; "
-    f"use one base for both axes {H3}": lambda *a: _growth_variant(*a, log_x=np.log10),
-    f"fitted log n against log β (the axes swapped): the slope we want is d log β / d log n, with "
-    f"log n on the x axis {H3}": lambda *a: _growth_variant(*a, swap_axes=True),
-    f"returned the fit's intercept: np.polyfit(x, y, 1) returns [slope, intercept], highest "
-    f"power first {H3}": lambda *a: _growth_variant(*a, intercept=True),
-    f"fitted β itself, not log β, against log n {H3}": lambda *a: _growth_variant(*a, log_y=lambda b: b),
-}  # fmt: skip
+INDUCTION_MISTAKES: dict[str, dict] = {
+    f"averaged over every query position, also those whose token never occurred before (their "
+    f"mass is 0 by definition); average over the queries that have an earlier copy only {H2}":
+        {"rows": "all"},
+    f"averaged over every position t ≥ 1 instead of only those whose token occurred before {H2}":
+        {"rows": "from1"},
+    f"matched the token before s (x_{{s-1}} = x_t): that is a GPT's induction rule, whose value at s "
+    f"is position s itself; a mosaic's value at s already peeks at s + 1, so match x_s = x_t {H1}": {
+        "match": "gpt"
+    },
+    f"matched the token to predict (x_s = x_{{t+1}}) instead of the current token x_t {H1}":
+        {"match": "target"},
+    f"read the map transposed: weights[h, t, s] is query t's weight on stored pair s (rows are "
+    f"queries) {H2}": {"transpose": True},
+    f"summed the mass over the queries instead of averaging it {H2}": {"reduce": "sum"},
+    f"returned 0 where no query's token occurred before; that mean over no query is nan "
+    f"(np.full(H, np.nan)) {H3}": {"empty": "zero"},
+}
 
-GROWTH_REGIMES = {
-    "below-n-min": f"some sizes lie below n_min, and fitting them too changes the slope {H2}",
-    "n-min-is-a-size": f"n_min is one of the sizes, so n ≥ n_min and n > n_min keep different sizes {H2}",
-    "square": f"the grid is square (as many sizes as β's), so an argmin over the wrong axis keeps "
-              f"the shape {H1}",
-    "tie": f"two β's of one row share the lowest error: the first (smaller) one is the best {H1}",
-    "circle": f"the errors are the chapter's kernel regression on the unit circle {H1}",
+INDUCTION_REGIMES = {
+    "no-copy": f"no token occurs twice, so no query qualifies: the score is nan for every head {H3}",
+    "few-queries": f"only some queries have an earlier copy of their token: average over those "
+                   f"alone {H2}",
+    "one-head": f"the map has a single head {H2}",
 }
 
 
-def _synthetic_grid(sizes: np.ndarray, betas: np.ndarray, exponent: float, offset: float,
-                    seed: int) -> np.ndarray:
-    """An error grid whose valley follows log β = offset + exponent·log n, with a little noise."""
-    rng = np.random.default_rng(seed)
-    log_b, log_n = np.log(betas)[None, :], np.log(sizes)[:, None]
-    noise = rng.uniform(0, 0.004, (len(sizes), len(betas)))
-    return 0.05 + 0.02 * (log_b - offset - exponent * log_n) ** 2 + noise  # (S, G)
-
-
-def _circle_grid(sizes: tuple[int, ...], betas: np.ndarray, seed: int) -> np.ndarray:
-    """Test errors of every β at every size on the chapter's unit-circle toy (small, a second)."""
-    gen = torch.Generator().manual_seed(seed)
-    grid = np.zeros((len(sizes), len(betas)))
-    for i, n in enumerate(sizes):
-        mem = circle_memories(8, n, 32, 0.5, gen)
-        grid[i] = [float(retrieval_mse(*mem, float(b))) for b in betas]
-    return grid
-
-
-def growth_cases() -> list[Case]:
-    """The cases of exercise 8.1 (built on demand: one runs the circle toy)."""
-    circle_sizes, circle_betas = (4, 8, 16, 32, 64, 128, 256), np.logspace(0, 3, 13)
-    sq_sizes, sq_betas = np.array([10.0, 20, 40, 80, 160, 320]), np.logspace(0.5, 2.5, 6)
-    tie_sizes, tie_betas = np.array([16.0, 64, 256, 1024]), np.logspace(0, 3, 7)
-    tie = _synthetic_grid(tie_sizes, tie_betas, 0.3, 0.5, seed=3)
-    tie[1, 3] = tie[1, 2] = tie[1].min() - 0.001  # two equal lowest errors in row 1
-    odd_sizes, odd_betas = np.array([5.0, 12, 30, 70, 150, 400, 900]), np.logspace(0, 3.5, 15)
-    return [
-        Case(sq_sizes, sq_betas, _synthetic_grid(sq_sizes, sq_betas, 0.4, 0.8, seed=1), 20,
-             regime=("square", "below-n-min", "n-min-is-a-size"), why="a square grid"),
-        Case(np.array(circle_sizes, dtype=np.float64), circle_betas,
-             _circle_grid(circle_sizes, circle_betas, 5), 16,
-             regime=("circle", "below-n-min", "n-min-is-a-size"), why="the chapter's toy, n ≥ 16"),
-        Case(tie_sizes, tie_betas, tie, 16, regime=("tie",), why="a tie in row 1"),
-        Case(odd_sizes, odd_betas, _synthetic_grid(odd_sizes, odd_betas, 0.25, 1.2, seed=2), 50,
-             regime=("below-n-min",), why="sizes that are not powers of two, n_min between two"),
-    ]  # fmt: skip
-
-
-@notebook_check
-def check_beta_growth_exponent(beta_growth_exponent: Callable) -> None:
-    """Exercise 8.1: ``beta_growth_exponent(sizes, betas, mse_grid, n_min)`` against the package."""
-    compare(CHAPTER, "beta_growth_exponent", beta_growth_exponent, reference_beta_growth, growth_cases(),
-            mistakes=GROWTH_MISTAKES, regimes=GROWTH_REGIMES, rebuild="ch08.growth_cases()[{k}]",
-            arg_names=["sizes", "betas", "mse_grid", "n_min"], items=["the best β per size", "the slope"],
-            hint=f"best β = betas[argmin over each row]; the slope of log best β against log n "
-                 f"over n ≥ n_min {H2}")
-
-
-# --------------------------------------------------------------------------------------------
-# exercise 8.2: the gated-key recursion
-# --------------------------------------------------------------------------------------------
-
-
-def _unit(k: torch.Tensor) -> torch.Tensor:
-    return k / k.norm(dim=-1, keepdim=True)
-
-
-def reference_gated_keys(
-    k_tilde: torch.Tensor, log_gate: torch.Tensor, log_decay: torch.Tensor
-) -> torch.Tensor:
-    """Unit keys of k̄_t = e^{b_t} k̃_t + e^{a_t} k̄_{t-1}. k_tilde (T, d), gates (T,) -> (T, d)."""
-    return _unit(gated_leaky_plain(k_tilde.double(), log_gate.double(), log_decay.double()))
-
-
-def _keys_variant(k_tilde, log_gate, log_decay, *, gate_on="new", decay_index=0, normalise=True,
-                  decay_sign=1.0, carry_unit=False):  # fmt: skip
-    k_tilde, b, a = k_tilde.double(), log_gate.double(), decay_sign * log_decay.double()
-    T = k_tilde.shape[0]
-    state = torch.zeros_like(k_tilde[0])
-    out = []
-    for t in range(T):
-        ta = min(max(t + decay_index, 0), T - 1)
-        g, lam = b[t].exp(), a[ta].exp()
-        if gate_on == "new":
-            state = g * k_tilde[t] + lam * state
-        elif gate_on == "both":  # g_t (k̃_t + λ_t k̄_{t-1})
-            state = g * (k_tilde[t] + lam * state)
-        else:  # the gate on the past
-            state = k_tilde[t] + g * lam * state
-        out.append(state)
-        if carry_unit:  # the normalised key carried as the state
-            state = state / state.norm()
-    k = torch.stack(out)
-    return _unit(k) if normalise else k
-
-
-KEYS_MISTAKES: dict[str, Callable] = {
-    f"put the gate on the past (k̃_t + g_t λ_t k̄_{{t-1}}); the gate g_t scales the new input: "
-    f"k̄_t = g_t k̃_t + λ_t k̄_{{t-1}} {H2}": lambda *a: _keys_variant(*a, gate_on="past"),
-    f"multiplied the whole sum by the gate, g_t (k̃_t + λ_t k̄_{{t-1}}); the gate scales the new "
-    f"input alone {H2}": lambda *a: _keys_variant(*a, gate_on="both"),
-    f"decayed with the previous step's λ_{{t-1}}; step t keeps λ_t = e^{{a_t}} of the past {H2}":
-        lambda *a: _keys_variant(*a, decay_index=-1),
-    f"returned k̄ without normalising; the key is k̄_t / ‖k̄_t‖ {H3}":
-        lambda *a: _keys_variant(*a, normalise=False),
-    f"used e^{{-a_t}} as the decay; log_decay a_t ≤ 0 is already the log of λ_t, so "
-    f"λ_t = e^{{a_t}} {H2}": lambda *a: _keys_variant(*a, decay_sign=-1.0),
-    f"carried the normalised key from step to step; the recursion carries k̄_{{t-1}} itself, and "
-    f"only the returned key is divided by its norm {H3}": lambda *a: _keys_variant(*a, carry_unit=True),
-}  # fmt: skip
-
-KEYS_REGIMES = {
-    "closed-gate": f"some gate is nearly closed (b_t ≤ -4): whatever multiplies the gate decides "
-                   f"what survives {H2}",
-    "no-decay": f"some step keeps the whole past (a_t = 0, λ_t = 1) {H2}",
-    "single": f"T = 1: the key is k̃_0, normalised {H1}",
-}
-
-
-def keys_cases() -> list[Case]:
-    g = torch.Generator().manual_seed(8)
+def induction_cases() -> list[Case]:
+    rng = np.random.default_rng(7)
     cases = []
-    for T, d in ((6, 3), (12, 4)):
-        cases.append(Case(torch.randn(T, d, generator=g), 0.7 * torch.randn(T, generator=g),
-                          -torch.rand(T, generator=g) * 1.5, why=f"T = {T}, d = {d}"))  # fmt: skip
-    gates = torch.tensor([0.5, -6.0, -5.0, 1.0, -4.0, 0.2, -7.0, 0.0])
-    decays = torch.tensor([-0.3, 0.0, 0.0, -1.2, 0.0, -0.5, -0.05, -2.0])
-    cases.append(Case(torch.randn(8, 3, generator=g), gates, decays, regime=("closed-gate", "no-decay"),
-                      why="closed gates that keep the whole past"))
-    cases.append(Case(torch.randn(1, 5, generator=g), torch.tensor([0.3]), torch.tensor([-0.7]),
-                      regime="single", why="a single step"))
+    for H, T, vocab in ((3, 20, 5), (2, 12, 4)):
+        logits = rng.normal(size=(H, T, T)) * 2
+        mask = np.tril(np.ones((T, T), dtype=bool), k=-1)
+        w = np.where(mask, np.exp(logits), 0.0)
+        w[:, 1:] /= w[:, 1:].sum(-1, keepdims=True)
+        cases.append(Case(w, rng.integers(0, vocab, size=T), regime="few-queries",
+                          why=f"{H} heads, random weights, {vocab} token ids"))
+    ids = np.array([3, 1, 2, 0, 3, 1, 2, 0, 3, 1])  # a perfect induction head, then a uniform one
+    w = np.zeros((2, 10, 10))
+    for t in range(1, 10):
+        w[1, t, :t] = 1.0 / t
+        if t >= 4:
+            w[0, t, t - 4] = 1.0
+        else:
+            w[0, t, :t] = 1.0 / t
+    cases.append(Case(w, ids, regime="few-queries", why="a perfect induction head (1.0) and a uniform one"))
+    u = np.zeros((1, 5, 5))
+    for t in range(1, 5):
+        u[0, t, :t] = 1.0 / t
+    cases.append(Case(u, np.array([4, 0, 3, 1, 2]), regime=("no-copy", "one-head"),
+                      why="no token occurs twice: no query qualifies"))
+    cases.append(Case(u, np.array([2, 2, 2, 2, 2]), regime="one-head",
+                      why="one token repeated: every t ≥ 1 qualifies"))
     return cases
 
 
 @notebook_check
-def check_gated_keys(gated_keys: Callable) -> None:
-    """Exercise 8.2: ``gated_keys(k_tilde, log_gate, log_decay)`` against the package."""
-    compare(CHAPTER, "gated_keys", gated_keys, reference_gated_keys, keys_cases(),
-            mistakes=KEYS_MISTAKES, regimes=KEYS_REGIMES, rebuild="ch08.keys_cases()[{k}]",
-            arg_names=["k_tilde", "log_gate", "log_decay"],
-            hint=f"loop over t: state = exp(b_t)·k̃_t + exp(a_t)·state, then divide by its norm "
-                 f"{H2}")
+def check_induction_score(induction_score: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
+    """Exercise 8.1: per-head induction score of a mosaic's (H, T, T) retrieval map."""
+    compare(
+        CHAPTER,
+        "induction_score",
+        induction_score,
+        reference_induction_score,
+        induction_cases(),
+        mistakes={
+            d: (lambda w, x, f=f: _induction_variant(w, x, **f)) for d, f in INDUCTION_MISTAKES.items()
+        },
+        arg_names=("weights", "ids"),
+        regimes=INDUCTION_REGIMES,
+        rebuild="ch08.induction_cases()[{k}]",
+        hint=f"For each head: mass[t] = Σ_{{s<t, ids[s] == ids[t]}} weights[h, t, s]; average it over the "
+        f"t that have such an s {H2}.",
+    )
 
 
 # --------------------------------------------------------------------------------------------
-# exercise 8.3: short- and long-term masks
+# exercise 8.2: direct logit attribution of one component
 # --------------------------------------------------------------------------------------------
 
 
-def reference_window_masks(T: int, window: int, delay: int) -> tuple[np.ndarray, np.ndarray]:
-    """(short-term mask, long-term mask), each (T, T) boolean [query t, pair s]."""
-    return short_term_mask(T, window).numpy(), long_term_mask(T, delay).numpy()
+def reference_direct_logit_attribution(
+    component: torch.Tensor,
+    residual: torch.Tensor,
+    gain: torch.Tensor,
+    unembed: torch.Tensor,
+    scale: float,
+    eps: float,
+) -> torch.Tensor:
+    """component, residual, unembed: (N, d); gain: (d,) -> (N,)."""
+    sigma = torch.sqrt(residual.var(-1, unbiased=False) + eps)  # (N,)
+    centred = component - component.mean(-1, keepdim=True)  # (N, d)
+    return (centred * gain * unembed).sum(-1) * scale / sigma
 
 
-def _masks_variant(T, window, delay, *, short_lo=1, short_hi_offset=-1, long_offset=0, transpose=False,
-                   long_from="delay"):
-    lag = np.arange(T)[:, None] - np.arange(T)[None, :]
-    short = (lag >= short_lo) & (lag <= window + short_hi_offset)
-    long = lag >= (delay if long_from == "delay" else window) + long_offset
-    return (short.T, long.T) if transpose else (short, long)
+def _dla_variant(
+    component,
+    residual,
+    gain,
+    unembed,
+    scale,
+    eps,
+    *,
+    centre=True,
+    sigma_of="residual",
+    unbiased=False,
+    use_gain=True,
+    use_scale="multiply",
+    eps_where="inside",
+):
+    source = residual if sigma_of == "residual" else component
+    var = source.var(-1, unbiased=unbiased)
+    sigma = {"inside": torch.sqrt(var + eps), "outside": torch.sqrt(var) + eps,
+             "none": torch.sqrt(var)}[eps_where]
+    c = component - component.mean(-1, keepdim=True) if centre else component
+    g = gain if use_gain else torch.ones_like(gain)
+    factor = {"multiply": scale, "none": 1.0, "divide": 1.0 / scale}[use_scale]
+    return (c * g * unembed).sum(-1) * factor / sigma
 
 
-MASKS_MISTAKES: dict[str, Callable] = {
-    f"let the short-term memory read its own position (t - s = 0); a value at s peeks at "
-    f"x_{{s+1}}, so s = t would read the token being predicted: 1 ≤ t-s ≤ h-1 {H2}":
-        lambda *a: _masks_variant(*a, short_lo=0),
-    f"gave the short-term memory h pairs (t-s ≤ h); it holds the last h-1 positions, t-s ≤ h-1 {H2}":
-        lambda *a: _masks_variant(*a, short_hi_offset=0),
-    f"made the long-term delay one too long (t-s > m); it reads every s ≤ t-m, i.e. t-s ≥ m {H2}":
-        lambda *a: _masks_variant(*a, long_offset=1),
-    f"made the long-term delay one too short (t-s ≥ m-1); it reads s ≤ t-m {H2}":
-        lambda *a: _masks_variant(*a, long_offset=-1),
-    f"transposed the masks: rows are queries t, columns pairs s (mask[t, s]) {H1}":
-        lambda *a: _masks_variant(*a, transpose=True),
-    f"made the two windows disjoint, the long-term memory starting where the short-term one ends "
-    f"(t-s ≥ h); it starts at the delay m, and since m < h the two overlap {H1}":
-        lambda *a: _masks_variant(*a, long_from="window"),
-}  # fmt: skip
-
-MASKS_REGIMES = {
-    "overlap": f"the delay m is shorter than the window h, so the two windows overlap {H1}",
-    "delay-one": f"m = 1: the long-term memory reads every s < t {H2}",
-    "window-two": f"h = 2: the short-term memory reads the previous position alone {H2}",
-    "short-sequence": f"T ≤ h: the short-term window reaches back to the start of every row {H2}",
+DLA_MISTAKES: dict[str, dict] = {
+    f"did not centre the component: the LayerNorm subtracts the mean over features, and the "
+    f"residual's mean is the sum of the components' means, so subtract component.mean(-1) {H2}":
+        {"centre": False},
+    f"divided by the component's own standard deviation; σ is the residual's (the LayerNorm sees "
+    f"the sum of all components), held fixed {H2}": {"sigma_of": "component"},
+    f"used the unbiased variance (n - 1); LayerNorm divides by n (unbiased=False) {H3}": {"unbiased": True},
+    f"left out the LayerNorm's gain g {H2}": {"use_gain": False},
+    f"left out the head's scale (the mosaic multiplies by 1/√d before the tied head) {H2}":
+        {"use_scale": "none"},
+    f"divided by the head's scale; it multiplies (scale is 1/√d already) {H2}": {"use_scale": "divide"},
+    f"left out ε: σ = sqrt(var + ε), which matters when the residual's variance is as small as ε {H3}":
+        {"eps_where": "none"},
+    f"added ε outside the square root; LayerNorm uses σ = sqrt(var + ε) {H3}": {"eps_where": "outside"},
 }
 
-MASKS_CASES = [Case(10, 4, 2, regime="overlap", why="h = 4, m = 2: the windows overlap"),
-               Case(16, 6, 6, why="m = h: the windows meet"),
-               Case(7, 3, 1, regime=("overlap", "delay-one"), why="m = 1"),
-               Case(20, 8, 5, regime="overlap", why="h = 8, m = 5"),
-               Case(6, 2, 1, regime=("window-two", "overlap", "delay-one"), why="h = 2, m = 1"),
-               Case(5, 8, 2, regime=("overlap", "short-sequence"), why="T = 5 < h = 8")]
+DLA_REGIMES = {
+    "tiny-variance": f"some residual has a variance no larger than ε, so where ε goes decides σ {H3}",
+    "large-eps": f"ε is large (0.5), so leaving it out or moving it outside the square root shows {H3}",
+    "scale-not-one": f"the scale is not 1, so multiplying and dividing by it differ {H2}",
+}
+
+
+def dla_cases() -> list[Case]:
+    g = torch.Generator().manual_seed(11)
+    cases = []
+    for N, d, scale, eps, noise, regime, why in (
+            (6, 16, 0.25, 1e-5, 2.0, ("scale-not-one",), "a mosaic's scale 1/√16"),
+            (4, 8, 1.0, 1e-5, 2.0, (), "scale 1"),
+            (5, 12, 12**-0.5, 1e-5, 1e-3, ("tiny-variance", "scale-not-one"),
+             "residuals of variance about 1e-6, below ε = 1e-5"),
+            (3, 8, 0.5, 0.5, 0.3, ("large-eps", "tiny-variance", "scale-not-one"), "ε = 0.5")):
+        comp = torch.randn(N, d, generator=g) * min(1.0, 10 * noise) + 0.7  # a clear mean: centring matters
+        resid = comp * min(1.0, noise) + noise * torch.randn(N, d, generator=g)
+        gain = 1.0 + 0.5 * torch.randn(d, generator=g)
+        unembed = torch.randn(N, d, generator=g)
+        cases.append(Case(comp, resid, gain, unembed, scale, eps, regime=regime, why=why))
+    return cases
 
 
 @notebook_check
-def check_window_masks(window_masks: Callable) -> None:
-    """Exercise 8.3: ``window_masks(T, window, delay) -> (short, long)``, boolean, against the package."""
-    compare(CHAPTER, "window_masks", window_masks, reference_window_masks, MASKS_CASES,
-            mistakes=MASKS_MISTAKES, regimes=MASKS_REGIMES, float32_probe=False,
-            arg_names=["T", "window", "delay"], items=("the short-term mask", "the long-term mask"),
-            hint=f"with lag = t - s: short = 1 <= lag <= window-1, long = lag >= delay {H3}")  # fmt: skip
+def check_direct_logit_attribution(direct_logit_attribution: Callable[..., torch.Tensor]) -> None:
+    """Exercise 8.2: one component's direct share of the target logit, per position."""
+    compare(
+        CHAPTER,
+        "direct_logit_attribution",
+        direct_logit_attribution,
+        reference_direct_logit_attribution,
+        dla_cases(),
+        mistakes={d: (lambda *a, f=f: _dla_variant(*a, **f)) for d, f in DLA_MISTAKES.items()},
+        arg_names=("component", "residual", "gain", "unembed", "scale", "eps"),
+        regimes=DLA_REGIMES,
+        rebuild="ch08.dla_cases()[{k}]",
+        hint=f"share = Σ_features (component - its mean) · gain · unembed · scale / "
+        f"sqrt(var(residual) + eps), with the biased variance {H2}.",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# exercise 8.3: ablate a head with a hook before W_o
+# --------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _story_models() -> dict[str, tuple[torch.nn.Module, torch.Tensor, torch.Tensor]]:
+    """The shipped story models, each with test-story windows: {kind: (model, idx, targets)}."""
+    out = {}
+    for kind in icl.STORY_MODEL_KINDS:
+        model, tok = icl.load_story_model(kind)
+        windows = icl.story_windows(tok, generate_stories(4, seed=0, split="test"), 48, n_windows=2)
+        out[kind] = (model, windows[:, :-1], windows[:, 1:])  # idx, targets: (2, 48)
+    return out
+
+
+def _memory(model: torch.nn.Module, layer: int) -> torch.nn.Module:
+    """The module whose W_o (``c_proj``) mixes the heads: a block's cmem (mosaic) or attn (GPT)."""
+    block = model.blocks[layer]
+    return block.cmem if isinstance(model, models.MemoryMosaicLM) else block.attn
+
+
+def _hooks(model: torch.nn.Module) -> list[str]:
+    """The modules of ``model`` that carry a forward hook or pre-hook (by name)."""
+    return [name or "the model" for name, m in model.named_modules()
+            if m._forward_pre_hooks or m._forward_hooks]
+
+
+def _per_token_loss(model: torch.nn.Module, idx: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        logits, _ = model(idx)  # (B, T, V)
+    return torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), targets, reduction="none")
+
+
+def hooked_losses(ablate_head: Callable, model: torch.nn.Module, idx: torch.Tensor, targets: torch.Tensor,
+                  layer: int, head: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run ``ablate_head(memory, head)`` on block ``layer`` of ``model``, then the model itself:
+    the per-token loss (B, T) with the hook in place, and again after ``handle.remove()``."""
+    memory = _memory(model, layer)
+    weights = {k: v.clone() for k, v in memory.state_dict().items()}
+    handle = call_learner(CHAPTER, "ablate_head", ablate_head, memory, head)
+    changed = [k for k, v in memory.state_dict().items() if not torch.equal(v, weights[k])]
+    if changed:
+        if callable(getattr(handle, "remove", None)):
+            handle.remove()
+        fail(CHAPTER, "ablate_head", f"your function changed the weights `{changed[0]}` of `memory` in "
+             f"place: a hook leaves the weights alone and zeroes the head's features in the tensor it "
+             f"receives {H1}", "in-place")
+    if not callable(getattr(handle, "remove", None)):
+        fail(CHAPTER, "ablate_head", f"it returned {type(handle).__name__}, not the handle that "
+             f"`register_forward_pre_hook` gives: return it, so that `handle.remove()` puts the head "
+             f"back {H3}", "return")
+    try:
+        ablated = _per_token_loss(model, idx, targets)
+    except Exception as err:  # noqa: BLE001 — a crash inside the learner's hook
+        handle.remove()
+        fail(CHAPTER, "ablate_head", f"the model's forward pass raised {type(err).__name__} with your "
+             f"hook in place: {err}{learner_line(err, ablate_head)}", "crash")
+    handle.remove()
+    left = _hooks(model)
+    if left:
+        fail(CHAPTER, "ablate_head", f"after `handle.remove()` a hook is still registered on {left[0]}: "
+             f"register one hook and return its handle {H3}", "mistake")
+    return ablated, _per_token_loss(model, idx, targets)
+
+
+def reference_ablation(model: torch.nn.Module, idx: torch.Tensor, targets: torch.Tensor, layer: int,
+                       head: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The package's ablation (``inspection.trace``, the head zeroed before W_o), then the intact model."""
+    kind = "cmem" if isinstance(model, models.MemoryMosaicLM) else "attn"
+    return (inspection.per_token_loss(model, idx, targets, ablate=[(layer, kind, head)]),
+            inspection.per_token_loss(model, idx, targets))
+
+
+def _zero(y: torch.Tensor, cols) -> torch.Tensor:
+    y = y.clone()
+    y[..., cols] = 0
+    return y
+
+
+def _ablate_variant(memory, head, *, where="input", cols="block", target="c_proj",
+                    keep_only=False):  # fmt: skip
+    H = memory.n_head
+    hs = memory.c_proj.in_features // H
+    sl = {"block": slice(head * hs, (head + 1) * hs), "from-one": slice((head - 1) * hs, head * hs),
+          "strided": slice(head, None, H), "width-h": slice(head * H, (head + 1) * H),
+          "all": slice(None)}[cols]
+
+    def pre(module, inputs):
+        y = inputs[0]
+        if keep_only:
+            return (y - _zero(y, sl),)
+        return (_zero(y, sl),)
+
+    def post(module, inputs, output):
+        return _zero(output, sl)
+
+    module = memory if target == "memory" else memory.c_proj
+    return module.register_forward_hook(post) if where == "output" else module.register_forward_pre_hook(pre)
+
+
+ABLATE_MISTAKES: dict[str, dict] = {
+    f"zeroed features of W_o's *output* (the residual stream) with a forward hook; the head's output "
+    f"is W_o's *input*: use `register_forward_pre_hook` on `memory.c_proj` {H2}": {"where": "output"},
+    f"zeroed a slice of the memory's input x, before the keys and values; the head's output is what "
+    f"enters W_o (`memory.c_proj`) {H1}": {"target": "memory"},
+    f"counted the heads from 1: head h (0-based) holds the features h·hs to (h+1)·hs {H2}":
+        {"cols": "from-one"},
+    f"zeroed every H-th feature (head, head + H, ...): W_o's input holds the heads side by side, "
+    f"each a block of hs = d / H features {H2}": {"cols": "strided"},
+    f"used n_head as the head's width: a head holds hs = d / n_head features "
+    f"(`memory.c_proj.in_features // memory.n_head`) {H2}": {"cols": "width-h"},
+    f"zeroed every head, not head `head` alone {H2}": {"cols": "all"},
+    f"kept head `head` and zeroed the others: the ablation zeroes that one head {H2}": {"keep_only": True},
+}
+
+ABLATE_REGIMES = {
+    "mosaic": f"the memory is the mosaic's contextual memory (`blocks[i].cmem`) {H1}",
+    "gpt": f"the memory is the GPT's attention (`blocks[i].attn`), which has `n_head` and `c_proj` "
+           f"but no `head_size` {H2}",
+    "first-head": f"the head is head 0, whose features are the first hs of W_o's input {H2}",
+    "last-head": f"the head is the last one, whose features are the last hs of W_o's input {H2}",
+    "batch": f"idx holds two sequences: the hook must zero the head in every sequence and position {H3}",
+}
+
+
+def ablation_cases() -> list[Case]:
+    """Five ablations on the shipped story models, on windows of the test stories."""
+    cases = []
+    for kind, layer, head, batch, regime in [
+        ("mosaic", 1, 2, 2, ("mosaic", "batch")), ("mosaic", 0, 0, 1, ("mosaic", "first-head")),
+        ("mosaic", 1, 3, 1, ("mosaic", "last-head")), ("gpt", 0, 3, 2, ("gpt", "last-head", "batch")),
+        ("gpt", 1, 0, 1, ("gpt", "first-head")),
+    ]:
+        model, idx, targets = _story_models()[kind]
+        memory = f"blocks[{layer}].{'cmem' if kind == 'mosaic' else 'attn'}"
+        cases.append(Case(model, idx[:batch], targets[:batch], layer, head, regime=regime,
+                          why=f"the shipped {kind}, {memory}, head {head}",
+                          show=f"memory = the shipped {kind}'s {memory}, head = {head}; the model then "
+                               f"reads {batch} test window(s) of 48 tokens"))
+    return cases
+
+
+@notebook_check
+def check_ablate_head(ablate_head: Callable[[torch.nn.Module, int], Any]) -> None:
+    """Exercise 8.3: a forward pre-hook on W_o that zeroes one head, checked against the package's
+    ablation on the shipped story models (and the model intact again after ``handle.remove()``)."""
+    compare(
+        CHAPTER,
+        "ablate_head",
+        functools.partial(hooked_losses, ablate_head),
+        reference_ablation,
+        ablation_cases(),
+        mistakes={d: functools.partial(hooked_losses, lambda m, h, f=f: _ablate_variant(m, h, **f))
+                  for d, f in ABLATE_MISTAKES.items()},
+        arg_names=("model", "idx", "targets", "layer", "head"),
+        regimes=ABLATE_REGIMES,
+        rebuild="ch08.ablation_cases()[{k}]",
+        items=("the per-token loss with your hook in place", "the per-token loss after handle.remove()"),
+        float32_probe=False,
+        atol=1e-4,  # the same sums in another order (the package sums per-head products): ~1e-6 nats
+        hint=f"W_o's input (B, T, d) holds head h at the features h·hs to (h+1)·hs, hs = d / n_head; "
+             f"zero those in a forward pre-hook on memory.c_proj and return its handle {H2}",
+    )

@@ -20,11 +20,11 @@ One idea per module:
 - :mod:`.train`    : one resumable training run with its scores as JSON; the command line
   ``python -m mosaics_edu.regbench train --model mosaic|gpt|lstm --n-automata N --seed S``
   (and ``... baselines`` for the n-gram scores)
-- :mod:`.sweep`    : the whole sweep of chapter 06 (learning rates, then every N and seed)
+- :mod:`.sweep`    : the whole sweep of chapter 07 (learning rates, then every N and seed)
 - :mod:`.shipped`  : the sweep's results shipped with the package, :func:`load_sweep`,
   :func:`sweep_table`, :func:`load_shipped_model`, and the paper's numbers
 - :mod:`.draw`     : :func:`~.draw.draw_automaton`, an automaton as circles and labelled arrows
-- :mod:`.view`     : chapter 06's widget: a test automaton, its sample, two models' predictions
+- :mod:`.view`     : chapter 07's widget: a test automaton, its sample, two models' predictions
 
 Quick start::
 

@@ -29,7 +29,7 @@ Two ways to back off from a context seen too rarely, both without smoothing:
 The output is log-probabilities (B, T, 20), with -inf for probability 0, so the predictor can be
 scored like any model: ``evaluate(InContextNGram(3), test_automata())``.
 
-The same bigram as a **memory unit** (chapter 06, exercise 6.6): :func:`memory_bigram` stores the
+The same bigram as a **memory unit** (chapter 07, exercise 7.5): :func:`memory_bigram` stores the
 pairs (key one-hot(x_s), value one-hot(x_{s+1})) and retrieves at t with chapter 02's strictly
 causal softmax over the pairs s < t; with λ = 0 and a large β it is the in-context bigram, with
 β = 0 the unigram of what followed. :class:`MemoryBigram` reads whole samples that way.
@@ -179,7 +179,7 @@ def _retrieve_next(ids: np.ndarray, vocab: int, beta: float, store: np.ndarray) 
 
 
 def memory_bigram(symbols: np.ndarray, vocab: int, beta: float) -> np.ndarray:
-    """One memory unit read as an in-context bigram (the reference of chapter 06's exercise 6.6).
+    """One memory unit read as an in-context bigram (the reference of chapter 07's exercise 7.5).
 
     Key of position s: one-hot(x_s) (λ = 0: no leaky average); value: one-hot(x_{s+1}), a peek at
     the next symbol. Row t predicts x_{t+1} from the pairs s < t (index s + 1 ≤ t, chapter 02's

@@ -1,6 +1,6 @@
 """The RegBench-mini results the package ships, and the paper's numbers to read them against.
 
-Chapter 06 does not retrain: it loads what ``python -m mosaics_edu.regbench sweep`` produced.
+Chapter 07 does not retrain: it loads what ``python -m mosaics_edu.regbench sweep`` produced.
 The package ships (under ``mosaics_edu/assets/regbench/``):
 
 - ``sweep.json``: every finished run of the sweep, as written by
@@ -54,7 +54,7 @@ SHIPPED_N = (100, 10_000)  # the numbers of training languages whose runs are sh
 _SWEEP_FILE = "sweep.json"
 
 #: The Memory Mosaics paper's RegBench figure (digitised; (accuracy, TVD) at N training automata)
-#: for the three models this course trains. Its protocol differs from ours: see chapter 06.
+#: for the three models this course trains. Its protocol differs from ours: see chapter 07.
 PAPER_NUMBERS: dict[str, dict[int, tuple[float, float]]] = {
     "mosaic": {100: (0.92, 0.57), 500: (0.93, 0.25), 1000: (0.93, 0.22), 2500: (0.94, 0.19),
                40000: (0.96, 0.12)},

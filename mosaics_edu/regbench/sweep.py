@@ -1,4 +1,4 @@
-"""The RegBench-mini sweep behind chapter 06: every model, several N, a learning-rate sweep, seeds.
+"""The RegBench-mini sweep behind chapter 07: every model, several N, a learning-rate sweep, seeds.
 
 The protocol, identical for the mosaic, the GPT and the LSTM:
 

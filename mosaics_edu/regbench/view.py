@@ -1,4 +1,4 @@
-"""What chapter 06's widget shows: one test automaton, its sample, and two models' predictions.
+"""What chapter 07's widget shows: one test automaton, its sample, and two models' predictions.
 
 :func:`prediction_view` is the pure part (no plotting): it draws the automaton's evaluation
 sample (the one :func:`~mosaics_edu.regbench.metrics.evaluate` scores), runs every model on it

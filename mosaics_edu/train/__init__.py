@@ -3,7 +3,7 @@
     python -m mosaics_edu.train --model mosaic --preset cpu-tiny           # minutes on 2 cores
     python -m mosaics_edu.train --model gpt --preset gpu-small              # one consumer GPU
     torchrun --nproc-per-node 8 -m mosaics_edu.train --model mosaic --preset paper-gpt2-small
-    (several nodes, the rendezvous flags, the global batch: chapter 09 and mosaics_edu.cli)
+    (several nodes, the rendezvous flags, the global batch: chapter 10 and mosaics_edu.cli)
 
 What one optimizer step does (``Trainer.train_step``):
 

@@ -1,4 +1,4 @@
-"""Two cheap experiments of chapter 08 (a few seconds each on a CPU), each a pure function.
+"""Two cheap experiments of chapter 09 (a few seconds each on a CPU), each a pure function.
 
 - :func:`bandwidth_toy` — **β(n) learns to grow with n.** Kernel regression on the unit circle
   (the retrieval of a memory: ``ŷ = Σ_s softmax_s(β k_q·k_s) v_s`` with unit keys k) where the

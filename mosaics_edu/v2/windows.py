@@ -120,7 +120,7 @@ def window_retrieval(
 
 
 def window_view(T: int = 48, window: int = 12, delay: int = 4) -> dict[str, torch.Tensor]:
-    """What chapter 08's widget draws: the short-term (window h) and long-term (delay m) masks of
+    """What chapter 09's widget draws: the short-term (window h) and long-term (delay m) masks of
     a length-T sequence, where they overlap, and the pair counts n_t of each memory (the n of
     β(n)). Returns ``short``, ``long``, ``both`` (T, T) booleans and ``n_short``, ``n_long`` (T,)."""
     short, long = short_term_mask(T, window), long_term_mask(T, delay)

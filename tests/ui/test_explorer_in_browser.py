@@ -1,4 +1,4 @@
-"""Chapter 07's retrieval explorer, driven in JupyterLab + Chromium as a learner drives it.
+"""Chapter 08's retrieval explorer, driven in JupyterLab + Chromium as a learner drives it.
 
 The generic test (``test_widget_in_browser.py``) runs every chapter and moves one slider per figure.
 This one checks what is particular to the explorer: typing a new text into its text box (and
@@ -23,7 +23,7 @@ browser = generic.browser
 
 pytestmark = generic.pytestmark  # ui, and the browser tests' xdist group (one worker, one server)
 
-NAME = next((n for n in generic.CHAPTERS if n.startswith("07_")), None)
+NAME = next((n for n in generic.CHAPTERS if n.startswith("08_")), None)
 NEW_TEXT = "Mo and Pip went to the lake. Mo saw a fish. Pip said, Mo, look!"
 
 CELLS_DONE = """(last) => {
@@ -79,13 +79,13 @@ def _settled_src(page, lab, index: int) -> str:
     return wait_watched(unchanged, lab.pid, "the explorer's image to settle")
 
 
-@pytest.mark.skipif(NAME is None, reason="chapter 07 is not built")
+@pytest.mark.skipif(NAME is None, reason="chapter 08 is not built")
 def test_typing_a_text_and_moving_the_position_redraw_the_explorer(lab, browser, tmp_path):
     index = _explorer_cell()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(lab(f"lab/workspaces/ui-07-explorer/tree/chapters/{NAME}"))
-        generic.wait_for(page, lab, generic.KERNEL_IDLE, "chapter 07's kernel to start")
+        generic.wait_for(page, lab, generic.KERNEL_IDLE, "chapter 08's kernel to start")
         page.evaluate(
             """(i) => { const nb = window.jupyterapp.shell.currentWidget.content;
                                    nb.activeCellIndex = i + 1;

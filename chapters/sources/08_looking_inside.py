@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 07 · Looking inside a trained mosaic
+# # 08 · Looking inside a trained mosaic
 #
 # The papers' promise is transparency. Every head of a Memory Mosaic is an associative memory:
 # its key at position $s$ summarises the recent past, its value peeks one token ahead, and its
@@ -20,6 +20,10 @@
 # prediction can be traced back to the exact places in the context it read. In this chapter we
 # trace predictions of the trained two-block story models shipped for chapter 06, and measure what
 # every head has become, next to the GPT of the same size.
+#
+# **Prerequisites.** Chapter 02 (a memory unit's keys, values and retrieval weights), chapter 04
+# (heads, blocks, the residual stream) and chapter 06 (the two story models, names and their
+# later mentions).
 #
 # **By the end of this chapter you will be able to**
 #
@@ -45,7 +49,7 @@ import numpy as np
 import torch
 
 from mosaics_edu import icl, inspection, tuning
-from mosaics_edu.checks import ch07
+from mosaics_edu.checks import ch08
 from mosaics_edu.data import STORY_SEPARATOR, generate_stories, name_spans
 from mosaics_edu.data.stories import generate_ood_stories
 from mosaics_edu.inspection_views import distance_profile, draw_explorer, draw_head_card, head_card, visible
@@ -220,7 +224,7 @@ assert view["vote"][0][0] == view["next"], "the head's strongest vote is the tru
 # head must also bring the next token (γ < ½) to count, a stand-in for the copying half.
 
 # %% [markdown]
-# **Exercise 7.1 — the induction score** (★, 10 minutes). Write the score of one block of a
+# **Exercise 8.1 — the induction score** (★, 10 minutes). Write the score of one block of a
 # mosaic from its retrieval map: for each head, at every query $t$ whose token occurred before,
 # the weight on the pairs $s < t$ with $x_s = x_t$; then the mean over those queries.
 # `weights` `(H, T, T)` (rows are queries, each row over $s < t$ sums to 1, row 0 is 0) and
@@ -261,7 +265,7 @@ def induction_score(weights: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 
 # %% tags=["check"]
-ch07.check_induction_score(induction_score)
+ch08.check_induction_score(induction_score)
 
 # %% [markdown]
 # The package's `inspection.head_scores` computes these scores for every head. Next to them, the
@@ -528,7 +532,7 @@ assert (LAYER, HEAD) in induction_heads["mosaic"], "the explorer's default head 
 # every later block. §6 measures the total effect by ablation.
 
 # %% [markdown]
-# **Exercise 7.2 — one block's direct logit attribution** (★★, 15 minutes). Given one component
+# **Exercise 8.2 — one block's direct logit attribution** (★★, 15 minutes). Given one component
 # $c$ (N positions × d), the full residual $h$, the LayerNorm's gain $g$, the rows $W_e[y]$ of the
 # tied head for each position's target, the head's scale and the LayerNorm's ε, return the
 # component's share of each target's logit:
@@ -576,7 +580,7 @@ def direct_logit_attribution(component: torch.Tensor, residual: torch.Tensor, ga
 
 
 # %% tags=["check"]
-ch07.check_direct_logit_attribution(direct_logit_attribution)
+ch08.check_direct_logit_attribution(direct_logit_attribution)
 
 # %% [markdown]
 # > **Predict before you run.** On the tokens of repeated names, which component will write most of
@@ -713,7 +717,7 @@ assert hits / total > frequent_hits + 0.1, "the retrieved row beats the frequent
 # </details>
 
 # %% [markdown]
-# **Exercise 7.3 — ablate a head with a hook** (★★, 15 minutes). The ablations below zero a
+# **Exercise 8.3 — ablate a head with a hook** (★★, 15 minutes). The ablations below zero a
 # head's output just before W_o (the projection that mixes the heads) inside the package's forward
 # pass. Build that ablation yourself first. A *forward pre-hook* does it in the model's own
 # forward pass: a function a module calls on its input before
@@ -767,7 +771,7 @@ def ablate_head(memory: torch.nn.Module, head: int) -> torch.utils.hooks.Removab
 
 
 # %% tags=["check"]
-ch07.check_ablate_head(ablate_head)
+ch08.check_ablate_head(ablate_head)
 
 # %%
 intact = {kind: inspection.per_token_loss(model, idx, targets) for kind, model in MODELS.items()}
@@ -987,7 +991,7 @@ assert abs(gpt_top_ood["induction"][gpt_top[1]] - scores["gpt"][gpt_top[0]]["ind
 #   the output head.
 # - Nanda and Bloom, *TransformerLens* (software): hooks and ablations for transformers.
 #
-# Next: **08 · Memory Mosaics v2**.
+# Next: **09 · Memory Mosaics v2**.
 
 # %%
 print(f"this notebook ran in {time.perf_counter() - _notebook_start:.0f} s")

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 09 · Scaling out: from one GPU to many
+# # 10 · Scaling out: from one GPU to many
 #
 # Every model of this course trains on a laptop. The papers' models did not: the first Memory
 # Mosaics paper trained its GPT-2-sized models on 64 GPUs, and its sequel trained models of 1.5
@@ -23,7 +23,7 @@
 # trains, and the commands.
 #
 # **Prerequisites.** Chapter 05 (the training loop: AdamW, gradient accumulation, the presets and
-# the model-FLOPs utilisation, MFU); chapter 04 (where a model's parameters sit); chapter 08 for
+# the model-FLOPs utilisation, MFU); chapter 04 (where a model's parameters sit); chapter 09 for
 # the v2 model's random delay. From PyTorch: `loss.backward()` *adds* gradients into each
 # parameter's `.grad`, an optimizer step reads them; float32 and bfloat16 tensors.
 #
@@ -44,7 +44,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from mosaics_edu import scaling, train
-from mosaics_edu.checks import ch09
+from mosaics_edu.checks import ch10
 from mosaics_edu.models import MosaicConfig
 from mosaics_edu.widgets import defaults, interactive_figure
 
@@ -68,11 +68,36 @@ from mosaics_edu.widgets import defaults, interactive_figure
 # draws the same seeded stream of micro-batches and trains on its own slice of each step's, so a
 # step sees exactly the batch one process would have seen.
 #
-# **Exercise 9.1 — `batch_layout`** (★, 10 minutes). Return the triple (micro-batches per
+# **Exercise 10.1 — `batch_layout`** (★, 10 minutes). Return the triple (micro-batches per
 # process, sequences per step, tokens per step) for `batch_size` sequences of `block_size` tokens
 # per micro-batch, `grad_accum` micro-batches per step and `world_size` processes. When the
 # processes cannot share the micro-batches equally, raise a `ValueError` that says so, as the
 # command line does.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# The global batch does not depend on `world_size`: the processes *share* the `grad_accum`
+# micro-batches of a step instead of each running all of them. And when they cannot share them
+# equally?
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Refuse first: a remainder when `grad_accum` is divided by `world_size` means the processes
+# cannot share the micro-batches equally, so raise a `ValueError` that says so. Otherwise each
+# process runs A = `grad_accum // world_size` micro-batches of `batch_size` sequences, a step
+# trains `batch_size × A × world_size` sequences (which is `batch_size × grad_accum`), and each
+# sequence is `block_size` tokens. Return (A, sequences, tokens) in that order. One micro-batch
+# per process (`grad_accum == world_size`) is a valid layout, not an error.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# per_process, rest = divmod(grad_accum, world_size)  # rest != 0: raise a ValueError
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def batch_layout(batch_size: int, grad_accum: int, world_size: int, block_size: int) -> tuple[int, int, int]:
@@ -87,7 +112,7 @@ def batch_layout(batch_size: int, grad_accum: int, world_size: int, block_size: 
 
 
 # %% tags=["check"]
-ch09.check_batch_layout(batch_layout)
+ch10.check_batch_layout(batch_layout)
 
 # %% [markdown]
 # The first paper's recipe (the package's preset `paper-gpt2-small`) trains on 512 sequences of 512
@@ -183,10 +208,36 @@ for name, (batch, accum, world) in layouts.items():
 # Same gradient, so the same AdamW step, on every process and as in one process. That is the whole
 # argument; what remains is the order of the float additions.
 #
-# **Exercise 9.2 — `ddp_gradients`** (★★, 15 minutes). Simulate one DDP step. `micro_grads` has
+# **Exercise 10.2 — `ddp_gradients`** (★★, 15 minutes). Simulate one DDP step. `micro_grads` has
 # one row per micro-batch (`(grad_accum, P)`, P parameters, in the order the step draws them);
 # process r runs rows `r*A … r*A + A − 1`. Return `(world_size, P)`: the gradient each process
 # steps with, after each process's accumulation and the all-reduce.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Two means, one after the other: each process first takes the mean of its own A micro-batches'
+# gradients (what backpropagating loss / A accumulates), then the all-reduce takes the mean of the
+# `world_size` processes' results — one process included, and never a sum. Every process ends
+# with the same gradient.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# A = `grad_accum // world_size`. Process r owns rows `r*A` to `r*A + A − 1` inclusive, the slice
+# `micro_grads[r*A : r*A + A]` (a slice's end is excluded). Reshaping to `(world_size, A, P)`
+# puts every process's rows in one row of the first axis: the mean over axis 1 gives the local
+# gradients (W, P), and their mean over axis 0 — over all W processes at once, not pairs of
+# them — the all-reduced gradient (P,). Return it once per process, shape `(world_size, P)`, for
+# instance with `np.tile(reduced, (world_size, 1))`.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# local = micro_grads.reshape(world_size, -1, micro_grads.shape[1]).mean(axis=1)  # (W, P)
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def ddp_gradients(micro_grads: np.ndarray, world_size: int) -> np.ndarray:
@@ -200,7 +251,7 @@ def ddp_gradients(micro_grads: np.ndarray, world_size: int) -> np.ndarray:
 
 
 # %% tags=["check"]
-ch09.check_ddp_gradients(ddp_gradients)
+ch10.check_ddp_gradients(ddp_gradients)
 
 # %% [markdown]
 # In float32 the two sides are equal only up to rounding, because the additions are grouped
@@ -313,9 +364,32 @@ for model in ("mosaic", "gpt"):
 # parameter per GPU. The package does not implement FSDP; the arithmetic tells you when you
 # would need it.
 #
-# **Exercise 9.3 — `state_gb_per_gpu`** (★, 10 minutes). Return the training state per GPU in
+# **Exercise 10.3 — `state_gb_per_gpu`** (★, 10 minutes). Return the training state per GPU in
 # GB (10⁹ bytes) for `n_params` parameters on `world_size` GPUs, with `strategy` `"ddp"` or
 # `"fsdp"`.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Count the bytes one parameter costs, then ask which GPUs hold them: DDP keeps a full copy of
+# everything on every GPU, FSDP splits it over the GPUs.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Per parameter: float32 weights (4 bytes), float32 gradients (4), AdamW's two float32 moments
+# (8) and, under DDP only, the communication buckets (4). DDP: 20 bytes × `n_params` on every
+# GPU, whatever `world_size` (one GPU included). FSDP: 16 bytes × `n_params` / `world_size` (one
+# GPU: nothing to split, still no buckets). Divide the bytes by 10⁹ (GB, not GiB) and return the
+# number unrounded.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# per_parameter = {"ddp": 4 + 4 + 4 + 8, "fsdp": 4 + 4 + 8}[strategy]  # bytes
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def state_gb_per_gpu(n_params: float, world_size: int, strategy: str) -> float:
@@ -328,7 +402,7 @@ def state_gb_per_gpu(n_params: float, world_size: int, strategy: str) -> float:
 
 
 # %% tags=["check"]
-ch09.check_state_gb_per_gpu(state_gb_per_gpu)
+ch10.check_state_gb_per_gpu(state_gb_per_gpu)
 
 # %% [markdown]
 # Now the models. `scaling.n_params_meta` builds a model on PyTorch's *meta* device — shapes
@@ -491,4 +565,4 @@ assert view["fits"] == {"ddp": False, "fsdp": True}
 # - Zhang, Nolte, Sadhukhan, Chen, Bottou, *Memory Mosaics*, ICLR 2025, and Zhang, Bottou,
 #   *Memory Mosaics at Scale*, NeurIPS 2025: the two training recipes this chapter lays out.
 #
-# Next: **10 · Capstone**, a project of your own built from the package.
+# Next: **11 · Capstone**, a project of your own built from the package.

@@ -12,7 +12,7 @@
 # ---
 
 # %% [markdown]
-# # 08 · Memory Mosaics v2
+# # 09 · Memory Mosaics v2
 #
 # The first Memory Mosaics paper trained GPT-2-sized models on children's stories. Its sequel,
 # *Memory Mosaics at Scale* (Zhang & Bottou, NeurIPS 2025), trains them at 1.5 and 10 billion
@@ -24,7 +24,11 @@
 # change in turn — equation, code, a small experiment that shows what it is for — then tries one
 # of the paper's claims, length extrapolation, at course scale. (The paper's headline results,
 # storing new knowledge and learning in context at billions of parameters, are out of a course's
-# reach. Training on many GPUs is chapter 09.)
+# reach. Training on many GPUs is chapter 10.)
+#
+# **Prerequisites.** Chapter 01 (kernel regression and its bandwidth β), chapter 02 (leaky-average
+# keys and causal retrieval) and chapter 04 (the mosaic block and its persistent memory). From
+# deep learning: a gated recurrence and a causal mask.
 #
 # **By the end of this chapter you will be able to**
 #
@@ -52,7 +56,7 @@ import numpy as np
 import torch
 
 from mosaics_edu import train
-from mosaics_edu.checks import ch08
+from mosaics_edu.checks import ch09
 from mosaics_edu.models import count_parameters
 from mosaics_edu.v2 import AdaptiveBandwidth, MosaicV2Config
 from mosaics_edu.v2 import experiments as xp
@@ -141,7 +145,7 @@ assert beta_at_init.shape == (4, 5) and torch.all(beta_at_init[:, 1:].diff(dim=1
 # size counts equally) and compare its α with the exponent of the best β's growth. We also
 # compare the error of the learned β(n) with that of the single β that is best over all sizes.
 #
-# **Exercise 8.1 — `beta_growth_exponent`** (★★, 15 minutes). The toy's first step is a table:
+# **Exercise 9.1 — `beta_growth_exponent`** (★★, 15 minutes). The toy's first step is a table:
 # `mse_grid` (S, G), the test error of the retrieval for each memory size $n_i$ (a row) and each
 # β on a grid (a column). Read the answer off it: the best β of each size (the grid β of lowest
 # error in its row; when two tie, the first, smaller one) and the slope $e$ of the least-squares
@@ -190,7 +194,7 @@ def beta_growth_exponent(sizes: np.ndarray, betas: np.ndarray, mse_grid: np.ndar
 
 
 # %% tags=["check"]
-ch08.check_beta_growth_exponent(beta_growth_exponent)
+ch09.check_beta_growth_exponent(beta_growth_exponent)
 
 # %% [markdown]
 # > **Predict before you run.** Will the best β grow with n, and at about what rate? Will gradient
@@ -210,7 +214,7 @@ toy = xp.bandwidth_toy()
 learned = toy["learned"]
 print(f"best β on the grid, n = {toy['sizes'].tolist()}:")
 print("   ", np.round(toy["best_beta"].astype(float), 1).tolist())
-print(f"slope of log(best β) against log n (n ≥ 16, as in exercise 8.1): {toy['fitted_exponent']:.2f}; "
+print(f"slope of log(best β) against log n (n ≥ 16, as in exercise 9.1): {toy['fitted_exponent']:.2f}; "
       f"MISE-optimal asymptote 2/(p+4): {toy['optimal_exponent']:.2f}")
 print(f"learned: α = {learned['alpha']:.2f}, β₁ = {learned['beta1']:.2f}, β₀ = {learned['beta0']:.2f}")
 print(f"best single β over all sizes: {toy['fixed_beta']:.1f}")
@@ -263,7 +267,7 @@ plt.show()
 # ($\lambda_t \approx 1$): the key walks past it unchanged. The recurrence only *builds keys*; the
 # memory still stores every pair.
 #
-# **Exercise 8.2 — `gated_keys`** (★★, 15 minutes). Given $\tilde k$ (T, d) and the logs of the
+# **Exercise 9.2 — `gated_keys`** (★★, 15 minutes). Given $\tilde k$ (T, d) and the logs of the
 # gates, `log_gate` $b_t = w_g^\top x_t$ and `log_decay` $a_t = -|w_\lambda^\top x_t|$ (both (T,)),
 # return the unit keys (T, d), with $\bar k_{-1} = 0$. $T \ge 1$; a gate may be nearly closed
 # ($b_t \ll 0$) and a decay may keep everything ($a_t = 0$, $\lambda_t = 1$). The state carried
@@ -305,7 +309,7 @@ def gated_keys(k_tilde: torch.Tensor, log_gate: torch.Tensor, log_decay: torch.T
 
 
 # %% tags=["check"]
-ch08.check_gated_keys(gated_keys)
+ch09.check_gated_keys(gated_keys)
 
 # %% [markdown]
 # Your loop is the textbook form: a Python step per position, and products of gates that
@@ -393,7 +397,7 @@ assert max(d["v2_gate_filler"]) < min(d["v2_gate_words"]) and min(d["v2_filler"]
 # pushed into the short-term memory, and the long-term memory learns position-invariant retrieval
 # — the kind that still works at lengths never seen in training.
 #
-# **Exercise 8.3 — `window_masks`** (★, 10 minutes). Return the two boolean (T, T) masks,
+# **Exercise 9.3 — `window_masks`** (★, 10 minutes). Return the two boolean (T, T) masks,
 # `mask[t, s]` True where query t may read pair s: short-term with window h, long-term with
 # delay m. `T` ≥ 1, `window` $h \ge 2$, `delay` $m \ge 1$ (usually $m < h$, so the windows
 # overlap; $T$ may be shorter than $h$). Return a tuple `(short, long)` of numpy boolean arrays
@@ -430,7 +434,7 @@ def window_masks(T: int, window: int, delay: int) -> tuple[np.ndarray, np.ndarra
 
 
 # %% tags=["check"]
-ch08.check_window_masks(window_masks)
+ch09.check_window_masks(window_masks)
 
 # %% [markdown]
 # **Widget: the two windows.** Move h and m: blue pairs are read by the short-term memory only,
@@ -524,7 +528,7 @@ assert all(tps > 0 for tps in speed.values())
 # On a CPU the mosaics are slower than GPT per token (the figures in parentheses are relative to
 # GPT): their keys are a recurrence, their memories are more, smaller operations, and v2 runs two
 # contextual memories per block. Whether a GPU narrows the gap is not measured here:
-# `tools/gpu_check.sh` (chapter 09) measures the ratio on a GPU, and the course ships no GPU run yet.
+# `tools/gpu_check.sh` (chapter 10) measures the ratio on a GPU, and the course ships no GPU run yet.
 #
 # ## 5. Length extrapolation
 #
@@ -646,7 +650,7 @@ for scale in scales:
 
 # %% [markdown]
 # Training these models on one GPU, several GPUs and several machines (DDP, FSDP, bf16,
-# `torch.compile`) is chapter 09, *Scaling out*.
+# `torch.compile`) is chapter 10, *Scaling out*.
 
 
 # %% [markdown]
@@ -731,7 +735,7 @@ for scale in scales:
 #   input-dependent recurrences, the family v2's keys borrow from.
 # - Shazeer, *GLU Variants Improve Transformer* (2020): SwiGLU.
 #
-# Next: **09 · Scaling out** — the same training on one GPU, several GPUs and several machines.
+# Next: **10 · Scaling out** — the same training on one GPU, several GPUs and several machines.
 
 # %%
 print(f"this notebook ran in {time.perf_counter() - _notebook_start:.0f} s")

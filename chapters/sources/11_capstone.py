@@ -12,19 +12,19 @@
 # ---
 
 # %% [markdown]
-# # 10 · Capstone: a mosaic that learns a language from its context
+# # 11 · Capstone: a mosaic that learns a language from its context
 #
 # This chapter is a project. You build two language models of the same size from the package — a
 # mosaic and a GPT — train them from scratch on sequences in which **every sequence is written in a
 # new language**, measure which of them learns each language from its own context, find the part
-# of the mosaic that does the learning, explain one of its predictions with chapter 07's tools, and
+# of the mosaic that does the learning, explain one of its predictions with chapter 08's tools, and
 # write a conclusion. Each deliverable is a function, checked automatically by the cell below it;
 # the rubric says what the checks verify and what a reader judges.
 #
 # **Prerequisites.** Chapter 02 (the memory unit: keys from the past, values that peek ahead),
 # chapter 04 (the mosaic language model and its configuration), chapter 05 (a training loop: AdamW,
-# warm-up, clipping), chapter 06 (in-context learning, accuracy and TVD, the in-context n-grams),
-# chapter 07 (retrieval maps, head ablations). From PyTorch: writing a training loop.
+# warm-up, clipping), chapter 07 (in-context learning on RegBench, accuracy and TVD, the in-context n-grams),
+# chapter 08 (retrieval maps, head ablations). From PyTorch: writing a training loop.
 #
 # **By the end of this chapter you will have**
 #
@@ -41,7 +41,7 @@ import numpy as np
 import torch
 
 from mosaics_edu import capstone, inspection
-from mosaics_edu.checks import ch10
+from mosaics_edu.checks import ch11
 from mosaics_edu.models import GPT, GPTConfig, MemoryMosaicLM, MosaicConfig
 from mosaics_edu.widgets import defaults, interactive_figure
 
@@ -53,7 +53,7 @@ torch.set_num_threads(1)  # tiny models: one thread is fastest and gives the sam
 #
 # **The task.** A *Markov language* over 16 symbols lets each symbol be followed by 3 others, with
 # random probabilities: the simplest probabilistic automaton, one whose state is the last symbol
-# (chapter 06's RegBench languages have hidden states; here the state is in plain sight). Every
+# (chapter 07's RegBench languages have hidden states; here the state is in plain sight). Every
 # training sequence — 128 symbols — comes from a fresh random language, and the test languages
 # are never seen in training. Nothing about a language can be memorised in the weights: a model
 # predicts well only if it learns, within the sequence, which symbols follow which.
@@ -62,18 +62,18 @@ torch.set_num_threads(1)  # tiny models: one thread is fastest and gives the sam
 #
 # | # | deliverable | points | the check verifies | a reader judges |
 # |---|---|---|---|---|
-# | 10.1 | `build_models()` | 10 | sizes, vocabulary, context, causality | the choice of sizes |
-# | 10.2 | `train_model(...)` | 25 | losses fall; the mosaic learns in context | the training choices |
-# | 10.3 | `bigram_head(model)` | 20 | the head whose removal hurts most | how it was found; its λ, β |
-# | 10.4 | `top_pairs(...)` | 15 | the pairs the head weighs most | the explanation of a prediction |
-# | 10.5 | `conclusion()` | 30 | length, the run's numbers, the head, a limitation | clarity and honesty |
+# | 11.1 | `build_models()` | 10 | sizes, vocabulary, context, causality | the choice of sizes |
+# | 11.2 | `train_model(...)` | 25 | losses fall; the mosaic learns in context | the training choices |
+# | 11.3 | `bigram_head(model)` | 20 | the head whose removal hurts most | how it was found; its λ, β |
+# | 11.4 | `top_pairs(...)` | 15 | the pairs the head weighs most | the explanation of a prediction |
+# | 11.5 | `conclusion()` | 30 | length, the run's numbers, the head, a limitation | clarity and honesty |
 #
-# In detail: 10.1 — vocabulary 16, a context of at least 128, at most 40,000 parameters each and
-# within 10 % of each other, both reading only the past. 10.2 — both losses fall; the mosaic's late
-# accuracy is at least 0.9 and its late TVD below halfway between the in-context unigram's and
-# bigram's. 10.3 — the named head is the one whose removal raises the late loss most. 10.4 — the
-# three stored pairs are those that head weighs most. 10.5 — at least 120 words, both models' late
-# accuracies as measured, the head named, a limitation stated.
+# In detail: 11.1 — vocabulary 16, a context of at least 128, at most 40,000 parameters each and
+# within 10 % of each other, both reading only the past, without dropout. 11.2 — both losses
+# fall; the mosaic's late accuracy is at least 0.9 and its late TVD below halfway between the
+# in-context unigram's and bigram's. 11.3 — the named head is the one whose removal raises the
+# late loss most. 11.4 — the three stored pairs are those that head weighs most. 11.5 — at least
+# 120 words, both models' late accuracies as measured, the head named, a limitation stated.
 #
 # The checks give up to 100 points only together with a reader: a check passing means the
 # deliverable does what it must, not that the reasoning is good. Compare your run with the
@@ -83,7 +83,7 @@ torch.set_num_threads(1)  # tiny models: one thread is fastest and gives the sam
 #
 # `mosaics_edu.capstone` draws the languages and the sequences (seeded), and scores predictions
 # position by position: **accuracy** (the most likely symbol may follow the current one) and
-# **TVD** (total-variation distance to the true next-symbol distribution, chapter 06). Two
+# **TVD** (total-variation distance to the true next-symbol distribution, chapter 07). Two
 # in-context baselines, computed from each sequence alone: the *unigram* (how often each symbol
 # appeared so far) and the *bigram* (which symbols followed the current one so far).
 
@@ -141,13 +141,39 @@ print({name: {k: round(v, 3) for k, v in s.items()} for name, s in view["late"].
 assert view["late"]["bigram"]["tvd"] < view["late"]["unigram"]["tvd"] - 0.3
 
 # %% [markdown]
-# ## 2. Deliverable 10.1: a fair pair
+# ## 2. Deliverable 11.1: a fair pair
 #
-# **Exercise 10.1 — `build_models`** (★, 10 minutes). Return `(mosaic, gpt)`: a
+# **Exercise 11.1 — `build_models`** (★, 10 minutes). Return `(mosaic, gpt)`: a
 # `MemoryMosaicLM` and a `GPT` (chapter 04's models) with vocabulary 16 and a context of at least
 # 128 tokens, at most 40,000 parameters each, the two within 10 % of each other. The GPT has a
 # learned table of position embeddings that the mosaic does not; the mosaic's `pmem_size` is one
 # way to make up for it. Keep `dropout=0.0`.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Return `(mosaic, gpt)`, the `MemoryMosaicLM` first, built from one shape shared by both: the
+# same `vocab_size` (`capstone.VOCAB`), `block_size` (`capstone.LENGTH`), blocks, heads and width,
+# and `dropout=0.0` (the presets bring dropout along). Then count each model's parameters with
+# `mosaics_edu.models.count_parameters`: the GPT comes out larger, by its table of position
+# embeddings.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Two blocks of width 32 with two heads keep both models well under 40,000 parameters. The GPT's
+# position table holds `block_size × n_embd` = 128 × 32 = 4,096 parameters the mosaic lacks; make
+# them up in the mosaic's persistent memory. `pmem_size` defaults to 3.5 × `n_embd` = 112, and
+# each extra row adds `n_embd` numbers to each of a block's two tables. Leave the GPT's position
+# table whole: both models read 128 tokens.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# mosaic = MemoryMosaicLM(MosaicConfig(**shape, pmem_size=112 + 32))  # 2 blocks x 2 tables x 32 x 32
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def build_models() -> tuple[MemoryMosaicLM, GPT]:
@@ -163,18 +189,43 @@ def build_models() -> tuple[MemoryMosaicLM, GPT]:
 
 
 # %% tags=["check"]
-ch10.check_build_models(build_models)
+ch11.check_build_models(build_models)
 
 # %% [markdown]
-# ## 3. Deliverable 10.2: training from scratch
+# ## 3. Deliverable 11.2: training from scratch
 #
-# **Exercise 10.2 — `train_model`** (★★, 15 minutes). Train `model` in place for `steps` steps
+# **Exercise 11.2 — `train_model`** (★★, 15 minutes). Train `model` in place for `steps` steps
 # on `capstone.training_batch(step, batch_size, seed)` (fresh languages at every step; 32
 # sequences is a good batch) and return the list of the `steps` training losses as floats.
 # Chapter 05's loop is what you need: AdamW, a short linear warm-up, gradient clipping. The
 # check trains *your* pair with *your* function for `capstone.TRAIN_STEPS` steps each (about a
 # minute of CPU for both at the sizes above), scores both on the held-out languages, and
 # keeps the result for the later checks.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Chapter 05's loop, fed by `capstone.training_batch(step, 32, seed)`: at every step a forward
+# pass with targets gives the loss, then backward, clipping and an optimizer step, and the loss
+# goes into the list the function returns.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Seed with `torch.manual_seed(seed)`, make one `torch.optim.AdamW` over `model.parameters()` (a
+# peak learning rate of a few 10⁻³), and call `model.train()`. In every step: set each param
+# group's `"lr"` for a linear warm-up over the first 30 or so steps, zero the gradients, call
+# `loss.backward()`, `torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)` and
+# `optimizer.step()`, and append `float(loss.detach())`. Return exactly `steps` numbers.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# x, y = capstone.training_batch(step, 32, seed)  # (32, 128) each: fresh languages at every step
+# _, loss = model(x, y)  # given targets, the model returns (logits, loss)
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def train_model(model: torch.nn.Module, steps: int, seed: int) -> list[float]:
@@ -203,7 +254,7 @@ def train_model(model: torch.nn.Module, steps: int, seed: int) -> list[float]:
 # > **Predict before you run.** Same size, same data, same 200 steps: which of the two models will
 # > have learned the languages from their context — both, the mosaic only, the GPT only, neither?
 # > Think of what each needs to find the symbols that followed the current one (chapter 02's
-# > one-layer induction head; chapter 07's two-block circuit in a GPT).
+# > one-layer induction head; chapter 08's two-block circuit in a GPT).
 #
 # <details><summary>What the reference run showed</summary>
 #
@@ -215,17 +266,41 @@ def train_model(model: torch.nn.Module, steps: int, seed: int) -> list[float]:
 # </details>
 
 # %% tags=["check"]
-ch10.check_train_model(train_model, build_models)
+ch11.check_train_model(train_model, build_models)
 
 # %% [markdown]
-# ## 4. Deliverable 10.3: the head that learns in context
+# ## 4. Deliverable 11.3: the head that learns in context
 #
-# **Exercise 10.3 — `bigram_head`** (★★★, 15 minutes). Return `(block, head)`: the head of the
+# **Exercise 11.3 — `bigram_head`** (★★★, 15 minutes). Return `(block, head)`: the head of the
 # trained mosaic's contextual memories whose removal raises the loss at the late positions
-# (t ≥ `capstone.LATE`) of the held-out sequences (`capstone.test_set()`) the most. Chapter 07's
+# (t ≥ `capstone.LATE`) of the held-out sequences (`capstone.test_set()`) the most. Chapter 08's
 # `inspection.per_token_loss(model, idx, targets, ablate=[(block, "cmem", head)])` zeroes one
 # head. Then look at that head's decay λ and bandwidth β (`inspection.head_parameters(model)`):
 # what do they say about its keys?
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# An ablation, as in chapter 08: the late loss of the held-out sequences with every head, then
+# with one head of the contextual memories zeroed at a time. The answer is the head whose removal
+# raises that loss the most.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Take `seqs = capstone.test_set()[1]`, inputs `seqs[:, :-1]` and targets `seqs[:, 1:]`.
+# `inspection.per_token_loss(model, x, y)` gives one loss per sequence and position: keep the
+# late columns, `[:, capstone.LATE:]`, and average them. Do it once as it is, then for every
+# `block` in `range(model.config.n_layer)` and `head` in `range(model.config.n_head)` with
+# `ablate=[(block, "cmem", head)]`, and return the (block, head) of the largest rise as two ints.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# ablated = inspection.per_token_loss(model, x, y, ablate=[(block, "cmem", head)])  # one head zeroed
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def bigram_head(model: MemoryMosaicLM) -> tuple[int, int]:
@@ -244,16 +319,39 @@ def bigram_head(model: MemoryMosaicLM) -> tuple[int, int]:
 
 
 # %% tags=["check"]
-ch10.check_bigram_head(bigram_head, build_models, train_model)
+ch11.check_bigram_head(bigram_head, build_models, train_model)
 
 # %% [markdown]
-# ## 5. Deliverable 10.4: one prediction, explained
+# ## 5. Deliverable 11.4: one prediction, explained
 #
-# **Exercise 10.4 — `top_pairs`** (★★, 10 minutes). For the symbol sequence `tokens` (T,) and a
+# **Exercise 11.4 — `top_pairs`** (★★, 10 minutes). For the symbol sequence `tokens` (T,) and a
 # query position `t`, return the three stored positions s < t that head (`block`, `head`) weighs
-# most when it predicts token t + 1, heaviest first. Chapter 07's `inspection.trace` records every
+# most when it predicts token t + 1, heaviest first. Chapter 08's `inspection.trace` records every
 # head's retrieval map. Then read them: what symbol sits at each s, and which symbol did each
 # pair's value peek at?
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# `inspection.trace(model, tokens[None])` records every head's retrieval weights (chapter 08).
+# You need one row of one of its maps: the weights that query t gives the stored positions s.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# `trace(...).maps[block]` has shape (batch, n_head, T, T), indexed [batch, head, query t, pair s]:
+# take batch 0, your head and row t — not column t, which holds what later queries give pair t.
+# Its weights are 0 for s ≥ t. Sort the positions from the heaviest weight down, keep three and
+# return them as a list of ints: the stored positions s themselves, not the s + 1 their values
+# peeked at.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# weights = inspection.trace(model, tokens[None]).maps[block][0, head, t]  # (T,): query t's weights
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def top_pairs(model: MemoryMosaicLM, tokens: torch.Tensor, t: int, block: int, head: int) -> list[int]:
@@ -265,18 +363,42 @@ def top_pairs(model: MemoryMosaicLM, tokens: torch.Tensor, t: int, block: int, h
 
 
 # %% tags=["check"]
-ch10.check_top_pairs(top_pairs, build_models, train_model)
+ch11.check_top_pairs(top_pairs, build_models, train_model)
 
 # %% [markdown]
-# ## 6. Deliverable 10.5: the conclusion
+# ## 6. Deliverable 11.5: the conclusion
 #
-# **Exercise 10.5 — `conclusion`** (★★, 10 minutes). Return your conclusion as a string of at
+# **Exercise 11.5 — `conclusion`** (★★, 10 minutes). Return your conclusion as a string of at
 # least 120 words: what you built, what it measured (both models' late accuracies, as your run
 # measured them, with two decimals), which head carries the in-context learning (as "block B,
 # head H") and what it retrieves, and one limitation of the experiment (a sentence with the word
 # "limitation"). Build the numbers into the text from the run (`capstone.experiment(build_models,
 # train_model)` returns the trained models and their scores, from the cache the checks filled),
 # never by typing them.
+
+# %% [markdown] tags=["hints"]
+# <details><summary><b>Hint 1</b> (a nudge)</summary>
+#
+# Write the text as an f-string filled from the run: `capstone.experiment(build_models,
+# train_model)` returns the trained models and, under `"late"`, each model's late accuracy and
+# TVD (the checks above already trained them, so the call returns at once); your `bigram_head`
+# names the head.
+# </details>
+#
+# <details><summary><b>Hint 2</b> (the approach)</summary>
+#
+# Quote both models' late accuracies with two decimals, name the head as `block B, head H`, say
+# what it retrieves (your `top_pairs` at one position of a test sequence), set the numbers beside
+# the in-context baselines (`run["late"]["bigram"]`, `run["late"]["unigram"]`), and give one
+# sentence with the word "limitation". Count the words with `len(text.split())`: at least 120.
+# </details>
+#
+# <details><summary><b>Hint 3</b> (the key line)</summary>
+#
+# ```python
+# acc = {name: f"{run['late'][name]['accuracy']:.2f}" for name in ("mosaic", "gpt")}  # as the check reads
+# ```
+# </details>
 
 # %% tags=["exercise"]
 def conclusion() -> str:
@@ -312,7 +434,7 @@ def conclusion() -> str:
 
 
 # %% tags=["check"]
-ch10.check_conclusion(conclusion, build_models, train_model)
+ch11.check_conclusion(conclusion, build_models, train_model)
 
 # %% [markdown]
 # ## Summary
@@ -323,7 +445,7 @@ ch10.check_conclusion(conclusion, build_models, train_model)
 # - A memory unit whose key is the current symbol (a small decay λ) and whose value peeks at the
 #   next one *is* that bigram, written as a memory; a large β makes it retrieve only the pairs
 #   of the same symbol.
-# - A fair comparison fixes the size, the data and the steps; a head ablation (chapter 07) names
+# - A fair comparison fixes the size, the data and the steps; a head ablation (chapter 08) names
 #   the part of a model that carries a behaviour, and its retrieval map explains one prediction.
 # - A conclusion quotes the run's own numbers and says what they do not show.
 #

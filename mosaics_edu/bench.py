@@ -47,6 +47,7 @@ from torch.utils._pytree import tree_flatten
 from .features import leaky_average
 from .models import GPT, GPTConfig, MemoryMosaicLM, MosaicConfig, count_parameters
 from .v2.gated_keys import gated_leaky_recurrent, gated_leaky_scan
+from .v2.model import MemoryMosaicV2LM, MosaicV2Config
 
 __all__ = [
     "peak_tensor_bytes",
@@ -269,6 +270,51 @@ def bench_train_step(
         "ratio": times["mosaic"] / times["gpt"],
         "ratio_median": medians["mosaic"] / medians["gpt"],
     }
+
+
+# The sizes learners train at, each with its batch and sequence length T:
+# - ``cpu-tiny``: the preset of ``python -m mosaics_edu.train --preset cpu-tiny`` (batch 16);
+# - ``stories``: the story models of chapters 06 and 07 (tools/train_story_models.sh; the
+#   mosaic's persistent memory has 288 pairs per head, paying for the GPT's position table);
+# - ``regbench-mini``: RegBench-mini's models (mosaics_edu.regbench.train: batch 32, vocabulary
+#   20, the mosaic's pmem_size matched to the GPT; T = 86, a typical longest row of a batch);
+# - ``paper``: the papers' proportions cut to CPU size (:data:`BENCH_TRAIN_SIZE`, batch 4).
+COURSE_SIZES: dict[str, dict[str, Any]] = {
+    "cpu-tiny": dict(size=dict(vocab_size=256, block_size=128, n_layer=2, n_head=4, n_embd=64),
+                     batch=16, T=128, pmem_size=None),
+    "stories": dict(size=dict(vocab_size=1024, block_size=256, n_layer=2, n_head=4, n_embd=64),
+                    batch=16, T=256, pmem_size=288),
+    "regbench-mini": dict(size=dict(vocab_size=20, block_size=208, n_layer=2, n_head=4, n_embd=64),
+                          batch=32, T=86, pmem_size="matched"),
+    "paper": dict(size=BENCH_TRAIN_SIZE, batch=4, T=512, pmem_size=None),
+}
+
+
+def course_models(
+    name: str | None, size: dict[str, int] | None = None, seed: int = 0
+) -> dict[str, torch.nn.Module]:
+    """``{"mosaic": v1, "v2": v2, "gpt": GPT}`` at the course size ``name`` (or at ``size``),
+    each initialised from ``seed``, dropout 0."""
+    pmem: Any = None
+    if name is not None:
+        spec = COURSE_SIZES[name]
+        size, pmem = spec["size"], spec["pmem_size"]
+    if size is None:
+        raise ValueError("give a course size name or a size")
+    if pmem == "matched":
+        from .regbench.matched import matched_configs  # noqa: PLC0415 (only for this size)
+
+        pmem = matched_configs(n_embd=size["n_embd"], n_layer=size["n_layer"],
+                               n_head=size["n_head"])["mosaic"].pmem_size
+    out: dict[str, torch.nn.Module] = {}
+    for kind, build in (
+        ("mosaic", lambda: MemoryMosaicLM(MosaicConfig(**size, pmem_size=pmem))),
+        ("v2", lambda: MemoryMosaicV2LM(MosaicV2Config(**size))),
+        ("gpt", lambda: GPT(GPTConfig(**size))),
+    ):
+        torch.manual_seed(seed)
+        out[kind] = build()
+    return out
 
 
 BENCH_GENERATION_SIZE = dict(vocab_size=512, block_size=512, n_layer=4, n_head=4, n_embd=128)

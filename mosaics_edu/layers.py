@@ -192,14 +192,14 @@ class PersistentMemory(_Memory):
         return value_scale(self.alpha_logit)
 
     def _read(
-        self, k_bar: torch.Tensor, return_weights: bool
+        self, q: torch.Tensor, return_weights: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """k̄: (B, H, T, hs) -> y (B, T, d) before dropout, and optionally (B, H, T, pmem).
+        """Queries q = β_h k̂_t: (B, H, T, hs) -> y (B, T, d) before dropout, and optionally the
+        weights (B, H, T, pmem).
 
         The table is the same for every sequence, so the B·T queries of a head form one batch.
         """
-        B, H, T, hs = k_bar.shape
-        q = self.keys.unit(k_bar, self.beta)  # (B, H, T, hs): β_h k̂_t
+        B, H, T, hs = q.shape
         q = q.transpose(0, 1).reshape(1, H, B * T, hs)  # (1, H, B*T, hs)
         # α_h multiplies every answer of head h, so it can scale the (small) value table instead
         table_values = self.table_values * self.alpha[:, None, None]  # (H, P, hs)
@@ -217,20 +217,21 @@ class PersistentMemory(_Memory):
         self, x: torch.Tensor, return_weights: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """x: (B, T, d) -> y (B, T, d), and the weights (B, H, T, pmem_size) if asked."""
-        y, weights = self._read(self.keys.leaky_keys(x), return_weights)
+        q = self.keys.scaled_keys(x, self.beta, heads_first=True)  # (B, H, T, hs): β_h k̂_t
+        y, weights = self._read(q, return_weights)
         y = self.resid_dropout(y)
         return (y, weights) if return_weights else y
 
     def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
         """Whole prompt; the cache is the last leaky-average state. x: (B, T, d)."""
         k_bar = self.keys.leaky_keys(x)  # (B, H, T, hs)
-        y, _ = self._read(k_bar, False)
+        y, _ = self._read(self.keys.unit(k_bar, self.beta), False)
         return y, {"k_state": k_bar[:, :, -1:]}  # (B, H, 1, hs)
 
     def step(self, x_t: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
         """One new position. x_t: (B, 1, d) -> y_t (B, 1, d) and the updated cache."""
         _, k_state = self.keys.step(x_t, cache["k_state"])  # (B, H, 1, hs)
-        y, _ = self._read(k_state, False)
+        y, _ = self._read(self.keys.unit(k_state, self.beta), False)
         return y, {"k_state": k_state}
 
 

@@ -18,7 +18,11 @@ move them little:
    identical tokens, and the speed-up per token.
 4. ``gated``: Memory Mosaics v2's gated keys, the chunked scan against the step-by-step
    recursion at T = 2048: largest difference of the unit keys, and the time ratio.
-5. ``throughput`` (``--device cuda``): training tokens/s of both models with bf16 autocast and
+5. ``course``: the sizes learners train at (:data:`COURSE_SIZES`: cpu-tiny, the story models,
+   RegBench-mini, paper proportions): per size the step-time ratios mosaic/GPT and v2/v1 (fastest
+   and median of one interleaved run) and tokens/s, then cached generation per token of the
+   three models, each beside its target (mosaic/GPT <= 1.15, v2/v1 <= 1.3, generation <= 1.5).
+6. ``throughput`` (``--device cuda``): training tokens/s of both models with bf16 autocast and
    ``torch.compile``.
 
 Wall-clock timings on a shared machine move with its load; CPU-time ratios measured in one
@@ -47,6 +51,7 @@ from torch.utils._pytree import tree_flatten
 from .features import leaky_average
 from .models import GPT, GPTConfig, MemoryMosaicLM, MosaicConfig, count_parameters
 from .v2.gated_keys import gated_leaky_recurrent, gated_leaky_scan
+from .v2.model import MemoryMosaicV2LM, MosaicV2Config
 
 __all__ = [
     "peak_tensor_bytes",
@@ -55,13 +60,17 @@ __all__ = [
     "bench_train_step",
     "bench_generation",
     "bench_gated_keys",
+    "bench_course_sizes",
     "bench_throughput",
+    "interleaved_times",
     "main",
 ]
 
 # the performance targets: speed-ups (and a ratio of step times) the package must reach
 LEAKY_SPEEDUP_TARGET = 5.0
 TRAIN_RATIO_TARGET = 1.15
+V2_RATIO_TARGET = 1.3  # v2's training step over v1's, at the course sizes
+GENERATION_RATIO_TARGET = 1.5  # the mosaic's cached generation per token over the GPT's
 GENERATION_SPEEDUP_TARGET = 5.0
 GPU_THROUGHPUT_TARGET = 1.15
 
@@ -124,10 +133,21 @@ def time_interleaved(
     ``stat="min"`` (default) keeps the fastest repetition (the advice of Python's ``timeit``);
     ``"median"`` is the other common choice. Interleaving makes a load change hit both sides.
     """
-    if repeats < 1 or warmup < 0:
-        raise ValueError("repeats must be >= 1 and warmup >= 0")
     if stat not in ("min", "median"):
         raise ValueError(f"stat must be 'min' or 'median', got {stat!r}")
+    times = interleaved_times(fns, repeats, warmup, clock)
+    reduce = min if stat == "min" else statistics.median
+    return {name: reduce(ts) for name, ts in times.items()}
+
+
+def interleaved_times(
+    fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1,
+    clock: Callable[[], float] = time.process_time,
+) -> dict[str, list[float]]:
+    """Every repetition's seconds, per function (calls interleaved as in
+    :func:`time_interleaved`), so that the fastest and the median come from one run."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError("repeats must be >= 1 and warmup >= 0")
     for _ in range(warmup):
         for fn in fns.values():
             fn()
@@ -137,8 +157,7 @@ def time_interleaved(
             t0 = clock()
             fn()
             times[name].append(clock() - t0)
-    reduce = min if stat == "min" else statistics.median
-    return {name: reduce(ts) for name, ts in times.items()}
+    return times
 
 
 # --------------------------------------------------------------------------------------------
@@ -271,6 +290,51 @@ def bench_train_step(
     }
 
 
+# The sizes learners train at, each with its batch and sequence length T:
+# - ``cpu-tiny``: the preset of ``python -m mosaics_edu.train --preset cpu-tiny`` (batch 16);
+# - ``stories``: the story models of chapters 06 and 07 (tools/train_story_models.sh; the
+#   mosaic's persistent memory has 288 pairs per head, paying for the GPT's position table);
+# - ``regbench-mini``: RegBench-mini's models (mosaics_edu.regbench.train: batch 32, vocabulary
+#   20, the mosaic's pmem_size matched to the GPT; T = 86, a typical longest row of a batch);
+# - ``paper``: the papers' proportions cut to CPU size (:data:`BENCH_TRAIN_SIZE`, batch 4).
+COURSE_SIZES: dict[str, dict[str, Any]] = {
+    "cpu-tiny": dict(size=dict(vocab_size=256, block_size=128, n_layer=2, n_head=4, n_embd=64),
+                     batch=16, T=128, pmem_size=None),
+    "stories": dict(size=dict(vocab_size=1024, block_size=256, n_layer=2, n_head=4, n_embd=64),
+                    batch=16, T=256, pmem_size=288),
+    "regbench-mini": dict(size=dict(vocab_size=20, block_size=208, n_layer=2, n_head=4, n_embd=64),
+                          batch=32, T=86, pmem_size="matched"),
+    "paper": dict(size=BENCH_TRAIN_SIZE, batch=4, T=512, pmem_size=None),
+}
+
+
+def course_models(
+    name: str | None, size: dict[str, int] | None = None, seed: int = 0
+) -> dict[str, torch.nn.Module]:
+    """``{"mosaic": v1, "v2": v2, "gpt": GPT}`` at the course size ``name`` (or at ``size``),
+    each initialised from ``seed``, dropout 0."""
+    pmem: Any = None
+    if name is not None:
+        spec = COURSE_SIZES[name]
+        size, pmem = spec["size"], spec["pmem_size"]
+    if size is None:
+        raise ValueError("give a course size name or a size")
+    if pmem == "matched":
+        from .regbench.matched import matched_configs  # noqa: PLC0415 (only for this size)
+
+        pmem = matched_configs(n_embd=size["n_embd"], n_layer=size["n_layer"],
+                               n_head=size["n_head"])["mosaic"].pmem_size
+    out: dict[str, torch.nn.Module] = {}
+    for kind, build in (
+        ("mosaic", lambda: MemoryMosaicLM(MosaicConfig(**size, pmem_size=pmem))),
+        ("v2", lambda: MemoryMosaicV2LM(MosaicV2Config(**size))),
+        ("gpt", lambda: GPT(GPTConfig(**size))),
+    ):
+        torch.manual_seed(seed)
+        out[kind] = build()
+    return out
+
+
 BENCH_GENERATION_SIZE = dict(vocab_size=512, block_size=512, n_layer=4, n_head=4, n_embd=128)
 
 
@@ -300,6 +364,63 @@ def bench_generation(
             "cached_ms_per_token": 1000 * times["cached"] / new_tokens,
             "uncached_ms_per_token": 1000 * times["uncached"] / new_tokens,
             "speedup": times["uncached"] / times["cached"],
+        }
+    return out
+
+
+def bench_course_sizes(
+    names: Sequence[str] | None = None, repeats: int = 7, generation: bool = True,
+    prompt_len: int = 384, new_tokens: int = 128,
+) -> dict[str, Any]:
+    """One AdamW training step of v1, v2 and the GPT at each course size (:data:`COURSE_SIZES`,
+    each at its batch and T): seconds per step (fastest and median of ``repeats`` interleaved
+    repetitions), tokens/s, and the ratios mosaic/GPT and v2/v1. With ``generation``, greedy
+    cached generation per token of each model at the :data:`BENCH_GENERATION_SIZE` (context
+    ``prompt_len + new_tokens``, the prompt's prefill included)."""
+    out: dict[str, Any] = {}
+    for name in names or list(COURSE_SIZES):
+        spec = COURSE_SIZES[name]
+        built = course_models(name)
+        g = torch.Generator().manual_seed(0)
+        idx = torch.randint(0, spec["size"]["vocab_size"], (spec["batch"], spec["T"]), generator=g)
+
+        def stepper(model: torch.nn.Module, idx: torch.Tensor = idx) -> Callable[[], None]:
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+
+            def step() -> None:
+                _, loss = model(idx, idx)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+
+            return step
+
+        reps = max(1, repeats - 2) if name == "paper" else repeats  # its steps take the longest
+        times = interleaved_times({k: stepper(m) for k, m in built.items()}, repeats=reps)
+        fast = {k: min(ts) for k, ts in times.items()}
+        median = {k: statistics.median(ts) for k, ts in times.items()}
+        tokens = spec["batch"] * spec["T"]
+        out[name] = {
+            "batch": spec["batch"], "T": spec["T"], "size": spec["size"],
+            "step_s": fast, "step_s_median": median,
+            "tokens_per_s": {k: tokens / v for k, v in fast.items()},
+            "mosaic_gpt": fast["mosaic"] / fast["gpt"],
+            "mosaic_gpt_median": median["mosaic"] / median["gpt"],
+            "v2_v1": fast["v2"] / fast["mosaic"], "v2_v1_median": median["v2"] / median["mosaic"],
+        }
+    if generation:
+        size = dict(BENCH_GENERATION_SIZE)
+        prompt = torch.randint(0, size["vocab_size"], (1, prompt_len),
+                               generator=torch.Generator().manual_seed(1))
+        built = course_models(None, size=size)
+        times = interleaved_times(
+            {k: (lambda m=m: m.generate(prompt, new_tokens, temperature=0.0))
+             for k, m in built.items()}, repeats=max(1, repeats // 3))
+        per_token = {k: min(ts) / new_tokens for k, ts in times.items()}
+        out["generation"] = {
+            "context": prompt_len + new_tokens, "size": size, "s_per_token": per_token,
+            "mosaic_gpt": per_token["mosaic"] / per_token["gpt"],
+            "v2_gpt": per_token["v2"] / per_token["gpt"],
         }
     return out
 
@@ -365,7 +486,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m mosaics_edu.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default=None,
-                        help="comma-separated subset of: leaky,train,generate,throughput")
+                        help="comma-separated subset of: leaky,gated,train,generate,course,"
+                        "throughput")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: on a shared machine, two threads "
                         "wait on each other at every operation and the ratios measure the load)")
@@ -381,9 +503,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     gpu_style = args.device != "cpu" or args.bf16 or args.compile
-    default = "throughput" if gpu_style else "leaky,gated,train,generate"
+    default = "throughput" if gpu_style else "leaky,gated,train,generate,course"
     sections = [s.strip() for s in (args.only or default).split(",") if s.strip()]
-    unknown = set(sections) - {"leaky", "gated", "train", "generate", "throughput"}
+    unknown = set(sections) - {"leaky", "gated", "train", "generate", "course", "throughput"}
     if unknown:
         parser.error(f"unknown section(s) {sorted(unknown)}")
     if args.threads < 1:
@@ -468,6 +590,36 @@ def main(argv: Sequence[str] | None = None) -> int:
                              f"{g['cached_ms_per_token']:.2f} ms)",
                              ">= 5x" if target else "(baseline)",
                              g["speedup"] >= GENERATION_SPEEDUP_TARGET if target else None))
+    if "course" in sections:
+        r = report["course"] = bench_course_sizes(
+            ["cpu-tiny"] if q else None, repeats=1 if q else 7,
+            prompt_len=40 if q else 384, new_tokens=8 if q else 128)
+        for name, c in r.items():
+            if name == "generation":
+                continue
+            tps = c["tokens_per_s"]
+            rows.append(_row(f"course size {name}: batch {c['batch']}, T {c['T']}",
+                             f"tok/s mosaic {tps['mosaic']:.0f}, v2 {tps['v2']:.0f}, "
+                             f"GPT {tps['gpt']:.0f}", "", None))
+            rows.append(_row("  step: mosaic / GPT (fastest, median)",
+                             f"{c['mosaic_gpt']:.3f}, {c['mosaic_gpt_median']:.3f} "
+                             f"({1e3 * c['step_s']['mosaic']:.0f} / {1e3 * c['step_s']['gpt']:.0f} ms)",
+                             f"<= {TRAIN_RATIO_TARGET}",
+                             max(c["mosaic_gpt"], c["mosaic_gpt_median"]) <= TRAIN_RATIO_TARGET))
+            rows.append(_row("  step: v2 / v1 (fastest, median)",
+                             f"{c['v2_v1']:.3f}, {c['v2_v1_median']:.3f} "
+                             f"({1e3 * c['step_s']['v2']:.0f} ms)", f"<= {V2_RATIO_TARGET}",
+                             max(c["v2_v1"], c["v2_v1_median"]) <= V2_RATIO_TARGET))
+        if "generation" in r:
+            g = r["generation"]
+            ms = {k: 1e3 * v for k, v in g["s_per_token"].items()}
+            rows.append(_row(f"cached generation per token, context {g['context']}",
+                             f"mosaic {ms['mosaic']:.2f}, v2 {ms['v2']:.2f}, GPT {ms['gpt']:.2f} ms",
+                             "", None))
+            rows.append(_row("  mosaic / GPT", f"{g['mosaic_gpt']:.2f}",
+                             f"<= {GENERATION_RATIO_TARGET}",
+                             g["mosaic_gpt"] <= GENERATION_RATIO_TARGET))
+            rows.append(_row("  v2 / GPT", f"{g['v2_gpt']:.2f}", "(info)", None))
     if "throughput" in sections:
         kw: dict[str, Any] = {}
         if q or args.device == "cpu":

@@ -161,7 +161,31 @@ class KeyExtractor(nn.Module):
 
     def forward(self, x: torch.Tensor, method: str = "scan") -> torch.Tensor:
         """Scaled unit keys ``s_h k̂_t``. x: (B, T, d) -> (B, H, T, head_size)."""
+        if method == "scan":
+            return self.scaled_keys(x, self.scale)
         return self.unit(self.leaky_keys(x, method), self.scale)  # (B, H, T, hs)
+
+    def scaled_keys(
+        self, x: torch.Tensor, scale: torch.Tensor, heads_first: bool = False
+    ) -> torch.Tensor:
+        """``scale_h · k̂_t`` for a per-head ``scale`` (H,): the keys (scale s_h) or the persistent
+        memory's queries (β_h). x: (B, T, d) -> (B, H, T, head_size).
+
+        The same numbers as ``unit(leaky_keys(x), scale)``. On the CPU in float32/float64 (no
+        autocast, not compiling) the leaky average and the scaled normalisation run as one
+        autograd node with a hand-written backward (:class:`_ScaledLeakyUnit`): the forward
+        runs the same operations, the backward needs a dozen operations instead of autograd's
+        three dozen small ones. ``heads_first`` asks for (H, B, T, hs) memory under the
+        (B, H, T, hs) shape where that path runs (the persistent memory reads its table with the
+        B·T queries of a head side by side), saving a copy; the numbers are the same.
+        """
+        check.check_input(x, self.n_embd, type(self).__name__)
+        B, T, _ = x.shape
+        k_tilde = self.proj(x).view(B, T, self.n_head, self.head_size)  # (B, T, H, hs)
+        if _fused_ok(k_tilde):
+            return _ScaledLeakyUnit.apply(k_tilde, self.decay, scale, heads_first).transpose(1, 2)
+        k_bar = _leaky(k_tilde, self.decay, heads_layout=True).transpose(1, 2)  # (B, H, T, hs)
+        return self.unit(k_bar, scale)
 
     def step(
         self, x_t: torch.Tensor, state: torch.Tensor | None
@@ -217,6 +241,8 @@ class ValueExtractor(nn.Module):
         check.check_input(x, self.n_embd, type(self).__name__)
         B, T, _ = x.shape
         v_tilde = self.proj(x).view(B, T, self.n_head, self.head_size)  # (B, T, H, hs)
+        if _fused_ok(v_tilde):  # same numbers, one autograd node (_PeekUnit)
+            return _PeekUnit.apply(v_tilde, self.gamma, self.alpha).transpose(1, 2)
         v_next = F.pad(v_tilde[:, 1:], (0, 0, 0, 0, 0, 1))  # (B, T, H, hs): ṽ_{t+1}, 0 at the end
         return self.combine(v_tilde, v_next, head_dim=2).transpose(1, 2)  # (B, H, T, hs)
 
@@ -231,6 +257,103 @@ def _per_head(p: torch.Tensor, x: torch.Tensor, head_dim: int = 1) -> torch.Tens
     return p.to(x.dtype).view(-1, *([1] * (x.dim() - 1 - head_dim)))
 
 
+
+
+# --------------------------------------------------------------------------------------------
+# the training hot path: keys and values as single autograd nodes (CPU, float32/float64)
+# --------------------------------------------------------------------------------------------
+
+
+def _fused_ok(x: torch.Tensor) -> bool:
+    """Whether the hand-written backwards apply: a CPU tensor in float32 or float64, outside
+    autocast and torch.compile (which see the plain operations instead)."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and not torch.is_autocast_enabled("cpu")
+        and not torch.compiler.is_compiling()
+    )
+
+
+def _unit_backward(
+    grad: torch.Tensor, x: torch.Tensor, inv_norm: torch.Tensor, scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Backward of ``y = scale_h · x · inv_norm`` with ``inv_norm = 1/max(‖x‖, 1e-12)``, heads on
+    axis 2: x, grad (B, T, H, hs), inv_norm (B, T, H, 1), scale (H,) -> (grad of x, of scale).
+
+    ∂y/∂x is ``scale · inv_norm · (g - x̂ (x̂·g))`` (no projection where the norm was clamped).
+    """
+    x_hat = x * inv_norm  # (B, T, H, hs)
+    dot = (grad * x_hat).sum(-1, keepdim=True)  # (B, T, H, 1)
+    grad_scale = dot.sum((0, 1)).view(-1)  # (H,)
+    dot = dot.masked_fill(inv_norm >= 1e12, 0.0)  # clamped norm: a constant, no projection
+    grad_x = (grad - x_hat * dot) * (inv_norm * scale.view(-1, 1))
+    return grad_x, grad_scale
+
+
+class _ScaledLeakyUnit(torch.autograd.Function):
+    """``scale_h · k̄/‖k̄‖`` with ``k̄ = leaky(k̃, λ_h)``, as one autograd node.
+
+    k̃: (B, T, H, hs), decay λ and scale: (H,) -> (B, T, H, hs). The forward is the operations of
+    ``_leaky(..., heads_layout=True)`` then :func:`scaled_unit`, in the same order (the same
+    numbers). Backward: the normalisation's Jacobian, then the leaky average's adjoint, itself
+    a leaky average running backwards in time (``a_t = g_t + λ a_{t+1}``), and
+    ``∂L/∂λ = Σ_t a_t · k̄_{t-1}``. With ``heads_first`` the answer's memory is (H, B, T, hs).
+    """
+
+    @staticmethod
+    def forward(ctx, k_tilde: torch.Tensor, decay: torch.Tensor, scale: torch.Tensor,  # noqa: ANN001, ANN205
+                heads_first: bool = False):
+        k_bar = _leaky_heads_scan(k_tilde, decay.to(k_tilde.dtype))  # (B, T, H, hs)
+        inv_norm = k_bar.norm(dim=-1, keepdim=True).clamp_min(1e-12).reciprocal()  # (B,T,H,1)
+        factor = inv_norm * scale.to(k_bar.dtype).view(-1, 1)  # (B, T, H, 1)
+        ctx.save_for_backward(k_bar, inv_norm, decay, scale)
+        if not heads_first:
+            return k_bar * factor
+        B, T, H, hs = k_bar.shape
+        out = k_bar.new_empty(H, B, T, hs).permute(1, 2, 0, 3)  # (B, T, H, hs) shape
+        return torch.mul(k_bar, factor, out=out)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: ANN001, ANN205
+        k_bar, inv_norm, decay, scale = ctx.saved_tensors
+        d = decay.to(k_bar.dtype)
+        grad_bar, grad_scale = _unit_backward(grad, k_bar, inv_norm, scale.to(k_bar.dtype))
+        grad_tilde = _leaky_heads_scan(grad_bar.flip(1), d).flip(1)  # (B, T, H, hs)
+        grad_decay = None
+        if ctx.needs_input_grad[1]:
+            grad_decay = (grad_tilde[:, 1:] * k_bar[:, :-1]).sum((0, 1, 3))  # (H,)
+        return grad_tilde, grad_decay, grad_scale, None
+
+
+class _PeekUnit(torch.autograd.Function):
+    """The values ``α_h · v̄/‖v̄‖`` with ``v̄_t = γ_h ṽ_t + (1-γ_h) ṽ_{t+1}`` (ṽ_T = 0), as one
+    autograd node. ṽ: (B, T, H, hs), γ, α: (H,) -> (B, T, H, hs); the forward is the operations
+    of :meth:`ValueExtractor.forward` (the same numbers)."""
+
+    @staticmethod
+    def forward(ctx, v_tilde: torch.Tensor, gamma: torch.Tensor, alpha: torch.Tensor):  # noqa: ANN001, ANN205
+        v_next = F.pad(v_tilde[:, 1:], (0, 0, 0, 0, 0, 1))  # (B, T, H, hs): ṽ_{t+1}
+        g = gamma.to(v_tilde.dtype).view(-1, 1)  # (H, 1)
+        v_bar = torch.lerp(v_next, v_tilde, g)
+        inv_norm = v_bar.norm(dim=-1, keepdim=True).clamp_min(1e-12).reciprocal()
+        out = v_bar * (inv_norm * alpha.to(v_bar.dtype).view(-1, 1))
+        ctx.save_for_backward(v_tilde, v_bar, inv_norm, gamma, alpha)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: ANN001, ANN205
+        v_tilde, v_bar, inv_norm, gamma, alpha = ctx.saved_tensors
+        g = gamma.to(v_bar.dtype).view(-1, 1)  # (H, 1)
+        grad_bar, grad_alpha = _unit_backward(grad, v_bar, inv_norm, alpha.to(v_bar.dtype))
+        grad_tilde = grad_bar * g  # the γ ṽ_t tap ...
+        grad_tilde[:, 1:] += grad_bar[:, :-1] * (1.0 - g)  # ... and the (1-γ) ṽ_{t+1} tap of t-1
+        grad_gamma = None
+        if ctx.needs_input_grad[1]:  # ∂v̄/∂γ = ṽ_t - ṽ_{t+1}
+            diff = v_tilde.clone()
+            diff[:, :-1] -= v_tilde[:, 1:]
+            grad_gamma = (grad_bar * diff).sum((0, 1, 3))  # (H,)
+        return grad_tilde, grad_gamma, grad_alpha
 
 
 # --------------------------------------------------------------------------------------------

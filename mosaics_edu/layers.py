@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._validate import check_dropout, check_heads, check_input
-from .features import KeyExtractor, ValueExtractor, alpha_logit_init, value_scale
+from .features import KeyExtractor, ValueExtractor, alpha_logit_init, scaled_unit, value_scale
 from .memory import causal_retrieval, retrieve
 
 __all__ = ["ContextMemory", "PersistentMemory", "MosaicBlock", "init_linear", "merge_heads"]
@@ -143,8 +143,18 @@ class ContextMemory(_Memory):
         v = F.pad(v_finished, (0, 0, 0, 1))  # the last value's ṽ_{t+1} is not known: not read
         y = self.c_proj(merge_heads(causal_retrieval(k, v)))  # (B, T, d)
         cache = {"keys": k, "values": v_finished, "v_last": v_tilde[:, :, -1:],
-                 "k_state": k_bar[:, :, -1:]}
+                 "k_state": k_bar[:, :, -1:], "consts": self._step_constants(x.dtype)}
         return y, cache
+
+    def _step_constants(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """The per-head λ, s, γ, α shaped (H, 1, 1) in ``dtype``, computed once per prompt: a
+        generated position then costs its projections and one retrieval, not eight operations
+        per parameter to rebuild them (the same numbers: the parameters do not change while a
+        cache is in use)."""
+        with torch.no_grad():
+            return {name: value.to(dtype)[:, None, None] for name, value in (
+                ("decay", self.keys.decay), ("scale", self.keys.scale),
+                ("gamma", self.values.gamma), ("alpha", self.values.alpha))}
 
     def step(self, x_t: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
         """Process one new position. x_t: (B, 1, d) -> y_t (B, 1, d) and the updated cache.
@@ -152,14 +162,17 @@ class ContextMemory(_Memory):
         The new input finishes the previous position's value (its one-step peek), the new key
         queries every stored pair (all of them are in its past), then the key is stored.
         """
-        k_hat, k_state = self.keys.step(x_t, cache["k_state"])  # (B, H, 1, hs) each
-        k_t = k_hat * self.keys.scale[:, None, None]  # (B, H, 1, hs)
+        c = cache.get("consts") or self._step_constants(x_t.dtype)
+        k_state = self.keys.project(x_t) + c["decay"] * cache["k_state"]  # (B, H, 1, hs): k̄_t
+        k_t = scaled_unit(k_state) * c["scale"]  # (B, H, 1, hs): s_h k̂_t
         v_tilde = self.values.project(x_t)  # (B, H, 1, hs)
-        v_prev = self.values.combine(cache["v_last"], v_tilde)  # (B, H, 1, hs): value of t-1
+        v_bar = torch.lerp(v_tilde, cache["v_last"], c["gamma"])  # γ ṽ_{t-1} + (1-γ) ṽ_t
+        v_prev = scaled_unit(v_bar, c["alpha"][:, :, 0])  # (B, H, 1, hs): the value of t-1
         values = torch.cat([cache["values"], v_prev], dim=2)  # (B, H, t, hs)
         y = retrieve(cache["keys"], values, k_t)  # (B, H, 1, hs)
         keys = torch.cat([cache["keys"], k_t], dim=2)  # (B, H, t+1, hs)
-        cache = {"keys": keys, "values": values, "v_last": v_tilde, "k_state": k_state}
+        cache = {"keys": keys, "values": values, "v_last": v_tilde, "k_state": k_state,
+                 "consts": c}
         return self.c_proj(merge_heads(y)), cache
 
 
@@ -192,14 +205,14 @@ class PersistentMemory(_Memory):
         return value_scale(self.alpha_logit)
 
     def _read(
-        self, k_bar: torch.Tensor, return_weights: bool
+        self, q: torch.Tensor, return_weights: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """k̄: (B, H, T, hs) -> y (B, T, d) before dropout, and optionally (B, H, T, pmem).
+        """Queries q = β_h k̂_t: (B, H, T, hs) -> y (B, T, d) before dropout, and optionally the
+        weights (B, H, T, pmem).
 
         The table is the same for every sequence, so the B·T queries of a head form one batch.
         """
-        B, H, T, hs = k_bar.shape
-        q = self.keys.unit(k_bar, self.beta)  # (B, H, T, hs): β_h k̂_t
+        B, H, T, hs = q.shape
         q = q.transpose(0, 1).reshape(1, H, B * T, hs)  # (1, H, B*T, hs)
         # α_h multiplies every answer of head h, so it can scale the (small) value table instead
         table_values = self.table_values * self.alpha[:, None, None]  # (H, P, hs)
@@ -217,21 +230,35 @@ class PersistentMemory(_Memory):
         self, x: torch.Tensor, return_weights: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """x: (B, T, d) -> y (B, T, d), and the weights (B, H, T, pmem_size) if asked."""
-        y, weights = self._read(self.keys.leaky_keys(x), return_weights)
+        q = self.keys.scaled_keys(x, self.beta, heads_first=True)  # (B, H, T, hs): β_h k̂_t
+        y, weights = self._read(q, return_weights)
         y = self.resid_dropout(y)
         return (y, weights) if return_weights else y
 
     def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
         """Whole prompt; the cache is the last leaky-average state. x: (B, T, d)."""
         k_bar = self.keys.leaky_keys(x)  # (B, H, T, hs)
-        y, _ = self._read(k_bar, False)
-        return y, {"k_state": k_bar[:, :, -1:]}  # (B, H, 1, hs)
+        y, _ = self._read(self.keys.unit(k_bar, self.beta), False)
+        return y, {"k_state": k_bar[:, :, -1:], "consts": self._step_constants(x.dtype)}
+
+    def _step_constants(self, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+        """λ_h and β_h (H, 1, 1) and the tables as :meth:`_read` passes them (α_h folded into
+        the values), computed once per prompt (see :meth:`ContextMemory._step_constants`)."""
+        with torch.no_grad():
+            return {"decay": self.keys.decay.to(dtype)[:, None, None],
+                    "beta": self.beta.to(dtype)[:, None, None],
+                    "mk": self.table_keys.to(dtype)[None],  # (1, H, P, hs)
+                    "mv": (self.table_values * self.alpha[:, None, None]).to(dtype)[None]}
 
     def step(self, x_t: torch.Tensor, cache: Cache) -> tuple[torch.Tensor, Cache]:
         """One new position. x_t: (B, 1, d) -> y_t (B, 1, d) and the updated cache."""
-        _, k_state = self.keys.step(x_t, cache["k_state"])  # (B, H, 1, hs)
-        y, _ = self._read(k_state, False)
-        return y, {"k_state": k_state}
+        c = cache.get("consts") or self._step_constants(x_t.dtype)
+        k_state = self.keys.project(x_t) + c["decay"] * cache["k_state"]  # (B, H, 1, hs)
+        q = scaled_unit(k_state, c["beta"][:, :, 0])  # (B, H, 1, hs): β_h k̂_t
+        B, H, _, hs = q.shape
+        y = retrieve(c["mk"], c["mv"], q.transpose(0, 1).reshape(1, H, B, hs))  # (1, H, B, hs)
+        y = self.c_proj(y.view(H, B, 1, hs).permute(1, 2, 0, 3).reshape(B, 1, H * hs))
+        return y, {"k_state": k_state, "consts": c}
 
 
 class MosaicBlock(nn.Module):

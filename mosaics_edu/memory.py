@@ -146,6 +146,8 @@ def causal_retrieval(
         return (y, weights) if return_weights else y
     if T == 1:
         return torch.zeros_like(values)
+    if queries is None and T % 16 == 0 and dropout_p == 0:
+        return _shifted_causal(keys, values, dropout_p, beta)
     y = F.scaled_dot_product_attention(
         q[..., 1:, :], keys[..., :-1, :], values[..., :-1, :],
         is_causal=True, dropout_p=dropout_p, scale=beta,
@@ -153,6 +155,25 @@ def causal_retrieval(
     # position 0 reads an empty memory -> 0; padding the (B, T, H, d_v) view makes a merge of the
     # heads that follows free
     return F.pad(y.transpose(1, 2), (0, 0, 0, 0, 1, 0)).transpose(1, 2)  # (B, H, T, d_v)
+
+
+def _shifted_causal(
+    keys: torch.Tensor, values: torch.Tensor, dropout_p: float, beta: float
+) -> torch.Tensor:
+    """:func:`causal_retrieval` with queries = keys, as one length-T causal attention.
+
+    Row i of the attention has query k_{i+1}, so the causal mask (pairs j ≤ i) lets it read
+    k_0 … k_i: the pairs s < t = i + 1. Row T-1 (query k_0, wrapped round) is computed and
+    dropped. Same answer as the length T-1 form up to float rounding; the fused CPU kernel
+    runs a length that is a multiple of 16 about 20 % faster than one off it (measured at
+    T = 64, 96, 128, 256 with head size 16), which is why :func:`causal_retrieval` takes this
+    form only then.
+    """
+    q = torch.roll(keys, -1, dims=-2)  # (B, H, T, d): row i holds k_{i+1}
+    y = F.scaled_dot_product_attention(
+        q, keys, values, is_causal=True, dropout_p=dropout_p, scale=beta
+    )  # (B, H, T, d_v): row i answers position i + 1
+    return F.pad(y[..., :-1, :].transpose(1, 2), (0, 0, 0, 0, 1, 0)).transpose(1, 2)
 
 
 def retrieve(

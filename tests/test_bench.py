@@ -34,6 +34,29 @@ def test_bench_generation_small():
     assert r["mosaic"]["identical"] and r["gpt"]["identical"]
 
 
+def test_course_sizes_build_three_models_of_each_size():
+    assert set(bench.COURSE_SIZES) == {"cpu-tiny", "stories", "regbench-mini", "paper"}
+    built = bench.course_models("regbench-mini")
+    assert set(built) == {"mosaic", "v2", "gpt"}
+    assert built["mosaic"].config.pmem_size == 276  # matched to the GPT, as RegBench-mini trains
+    assert bench.course_models("stories")["mosaic"].config.pmem_size == 288  # the story models
+
+
+def test_bench_course_sizes_small(monkeypatch):
+    monkeypatch.setitem(bench.COURSE_SIZES, "tiny", dict(size=TINY, batch=2, T=16, pmem_size=None))
+    monkeypatch.setattr(bench, "BENCH_GENERATION_SIZE", TINY)
+    r = bench.bench_course_sizes(["tiny"], repeats=1, prompt_len=8, new_tokens=4)
+    c = r["tiny"]
+    assert c["mosaic_gpt"] > 0 and c["v2_v1_median"] > 0 and c["tokens_per_s"]["gpt"] > 0
+    assert set(r["generation"]["s_per_token"]) == {"mosaic", "v2", "gpt"}
+
+
+def test_main_quick_prints_the_course_sizes(capsys):
+    assert bench.main(["--quick", "--only", "course"]) == 0
+    out = capsys.readouterr().out
+    assert "course size cpu-tiny" in out and "mosaic / GPT" in out and "<= 1.15" in out
+
+
 def test_bench_throughput_runs_on_cpu_with_bf16():
     r = bench.bench_throughput(preset="cpu-tiny", device="cpu", bf16=True, compile=False,
                                batch=1, steps=1, warmup=0, **TINY)

@@ -166,3 +166,46 @@ def test_checkpoints_with_the_old_name_leak_logit_still_load():
     fresh.load_state_dict(old)  # strict: nothing missing, nothing unexpected
     torch.testing.assert_close(fresh.decay_logit.detach(), old["leak_logit"])
     assert "leak_logit" in old  # the caller's dict is left as it was
+
+
+@pytest.mark.parametrize("T", [1, 5, 37])
+def test_fused_keys_and_values_match_the_plain_operations(T, monkeypatch):
+    """On the CPU the extractors run as single autograd nodes with hand-written backwards
+    (features._ScaledLeakyUnit, _PeekUnit): the forward is bit-identical to the plain
+    operations, the gradients of the input and of every parameter agree (float64)."""
+    import mosaics_edu.features as features
+
+    torch.manual_seed(T)
+    ke, ve = KeyExtractor(12, 3).double(), ValueExtractor(12, 3).double()
+    with torch.no_grad():
+        ke.decay_logit.copy_(torch.tensor([0.01, 0.05, 0.3]))
+    x = torch.randn(2, T, 12, dtype=torch.float64)
+    x[0, 0] = 0.0  # an all-zero input: a clamped norm
+    w = torch.randn(2, 3, T, 4, dtype=torch.float64)
+
+    def run(module):
+        xx = x.clone().requires_grad_()
+        y = module(xx)
+        params = [p for p in module.parameters()]
+        grads = torch.autograd.grad((y * w).sum(), [xx, *params])
+        return y.detach(), grads
+
+    for module in (ke, ve):
+        fused = run(module)
+        monkeypatch.setattr(features, "_fused_ok", lambda t: False)
+        plain = run(module)
+        monkeypatch.undo()
+        assert torch.equal(fused[0], plain[0])
+        for a, b in zip(fused[1], plain[1], strict=True):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-9)
+
+
+def test_fused_keys_gradcheck():
+    from mosaics_edu.features import _PeekUnit, _ScaledLeakyUnit
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 7, 3, 4, dtype=torch.float64, requires_grad=True)
+    a = torch.tensor([0.2, 0.7, 0.95], dtype=torch.float64, requires_grad=True)
+    b = torch.tensor([0.5, 2.0, 7.4], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_ScaledLeakyUnit.apply, (x, a, b))
+    assert torch.autograd.gradcheck(_PeekUnit.apply, (x, a, b))

@@ -150,6 +150,24 @@ def test_causal_retrieval_fused_explicit_and_naive_agree(T):
     torch.testing.assert_close(causal_retrieval(k, v), causal_retrieval(k, v, k))  # queries = keys
 
 
+@pytest.mark.parametrize("T", [16, 32])
+def test_causal_retrieval_shifted_form_agrees(T):
+    """At T a multiple of 16 (queries = keys) the retrieval runs as one length-T causal
+    attention with the queries shifted by one (memory._shifted_causal): same answers and
+    gradients as the naive sum over s < t, and row 0 exactly 0."""
+    torch.manual_seed(T)
+    k = torch.randn(2, 3, T, 4, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(2, 3, T, 5, dtype=torch.float64, requires_grad=True)
+    y = causal_retrieval(k, v, beta=0.7)
+    ref = _naive_causal(k, v, k, 0.7)
+    torch.testing.assert_close(y, ref)
+    assert torch.all(y[..., 0, :] == 0)
+    w = torch.randn_like(ref)
+    for a, b in zip(torch.autograd.grad((y * w).sum(), (k, v)),
+                    torch.autograd.grad((ref * w).sum(), (k, v)), strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_causal_retrieval_is_masked_softmax_attention():
     """The models' β is twice the Gaussian beta of softmax_attention (see the module doc)."""
     torch.manual_seed(0)

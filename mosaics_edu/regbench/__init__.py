@@ -21,6 +21,8 @@ One idea per module:
   ``python -m mosaics_edu.regbench train --model mosaic|gpt|lstm --n-automata N --seed S``
   (and ``... baselines`` for the n-gram scores)
 - :mod:`.sweep`    : the whole sweep of chapter 07 (learning rates, then every N and seed)
+- :mod:`.factors`  : the N = 100 runs that change one protocol factor at a time toward the
+  paper's (sample sizes, width, steps; best-validation vs last checkpoint), and their table
 - :mod:`.shipped`  : the sweep's results shipped with the package, :func:`load_sweep`,
   :func:`sweep_table`, :func:`load_shipped_model`, and the paper's numbers
 - :mod:`.draw`     : :func:`~.draw.draw_automaton`, an automaton as circles and labelled arrows

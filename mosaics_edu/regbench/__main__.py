@@ -3,6 +3,7 @@
     python -m mosaics_edu.regbench train --model mosaic --n-automata 100 --seed 0
     python -m mosaics_edu.regbench baselines
     python -m mosaics_edu.regbench ship --root runs/regbench_sweep   # copy results into the package
+    python -m mosaics_edu.regbench factors --root runs/regbench_factors --jobs 2   # see factors.py
 
 ``train`` resumes an interrupted run in the same folder (``--out``, default
 ``runs/regbench/<model>_N<n>_seed<seed>``) and prints the path of its ``result.json``.
@@ -18,13 +19,16 @@ from dataclasses import fields
 import torch
 
 from .datasets import N_TEST
+from .factors import FACTOR_N, FACTOR_SEEDS, collect_factors, run_factors
 from .matched import MODEL_NAMES
 from .metrics import evaluate
 from .ngram import InContextNGram
 from .sweep import SWEEP_STEPS, collect, run_sweep
-from .train import RunConfig, default_run_dir, train_run
+from .train import SAMPLE_SIZES, RunConfig, default_run_dir, train_run
 
 _DEFAULTS = {f.name: f.default for f in fields(RunConfig) if f.name not in ("model", "n_automata")}
+_TYPES = {"eval_every": int}  # fields whose default (None) does not give the type
+_CHOICES = {"sizes": tuple(SAMPLE_SIZES)}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,8 +39,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--n-automata", required=True, type=int, help="N, the number of training automata")
     for name, default in _DEFAULTS.items():
         t.add_argument(
-            "--" + name.replace("_", "-"), type=type(default), default=default, help=f"default {default}"
-        )
+            "--" + name.replace("_", "-"), type=_TYPES.get(name, type(default)), default=default,
+            choices=_CHOICES.get(name), help=f"default {default}",
+        )  # fmt: skip
     t.add_argument("--out", default=None, help="run folder (default runs/regbench/<model>_N<n>_seed<seed>)")
     t.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -53,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--root", default="runs/regbench_sweep", help="folder of the runs")
     s.add_argument("--steps", type=int, default=SWEEP_STEPS, help=f"steps per run (default {SWEEP_STEPS})")
+    f = sub.add_parser("factors", help="the N=100 protocol-factor runs (resumable), then their table")
+    f.add_argument("--root", default="runs/regbench_factors", help="folder of the runs")
+    f.add_argument("--jobs", type=int, default=2, help="runs at once, one thread each (default 2)")
+    f.add_argument("--seeds", type=int, nargs="+", default=list(FACTOR_SEEDS), help="default 0 1")
+    f.add_argument("--n-automata", type=int, default=FACTOR_N, help=f"N (default {FACTOR_N})")
+    f.add_argument("--collect", action="store_true", help="only write the table of the finished runs")
+    f.add_argument("--out", default=None, help="the table's JSON file (default <root>/factors.json)")
     b = sub.add_parser("baselines", help="score the in-context n-gram predictors on the test set")
     b.add_argument("--n", type=int, nargs="+", default=[1, 2, 3], help="the orders n (default 1 2 3)")
     b.add_argument("--n-eval", type=int, default=N_TEST, help=f"test automata to use (default {N_TEST})")
@@ -67,6 +79,20 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
+        return 0
+    if args.command == "factors":
+        out = args.out or f"{args.root}/factors.json"
+        try:
+            if args.collect:
+                table = collect_factors(args.root, out, tuple(args.seeds), args.n_automata)
+            else:
+                table = run_factors(args.root, args.jobs, tuple(args.seeds), args.n_automata)
+                if args.out:
+                    table = collect_factors(args.root, out, tuple(args.seeds), args.n_automata)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"table -> {out}; missing: {table['missing'] or 'none'}")
         return 0
     if args.command == "collect":
         record = collect(args.root, args.out, steps=args.steps)
@@ -96,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     out = args.out or default_run_dir(config)
     result = train_run(config, out, progress=not args.no_progress)  # no stop_at: always a result
-    print(json.dumps({k: result[k] for k in ("parameters", "validation", "test", "train_seconds")}))
+    keys = ("parameters", "validation", "test", "best_step", "test_best", "train_seconds")
+    print(json.dumps({k: result[k] for k in keys if k in result}))
     print(f"result: {out}/result.json")
     return 0
 

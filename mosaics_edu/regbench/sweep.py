@@ -12,6 +12,9 @@ Every run is one :func:`~mosaics_edu.regbench.train.train_run` in its own folder
 (``<model>_N<n>_seed<s>_lr<lr>``), which writes its ``result.json`` when it finishes: a stopped
 sweep started again skips the finished runs and resumes the interrupted ones from their
 checkpoints. :func:`collect` gathers the results into one JSON file (the one the package ships).
+:func:`run_jobs` (run folders trained ``jobs`` at a time, one process and one thread each,
+finished ones skipped) and :func:`read_result` serve other sets of runs too
+(:mod:`~mosaics_edu.regbench.factors`).
 
 Command line::
 
@@ -27,6 +30,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,8 @@ from .train import RunConfig
 
 __all__ = [
     "LEARNING_RATES", "SWEEP_N", "SWEEP_STEPS", "SEEDS_AT", "sweep_configs", "main_configs",
-    "run_dir", "chosen_learning_rates", "run_sweep", "collect",
+    "run_dir", "chosen_learning_rates", "run_sweep", "collect", "read_result", "train_command",
+    "run_jobs",
 ]  # fmt: skip
 
 LEARNING_RATES = (1e-3, 2e-3, 4e-3)
@@ -59,8 +64,9 @@ def sweep_configs(steps: int = SWEEP_STEPS) -> list[RunConfig]:
     ]
 
 
-def _read_result(path: Path) -> dict[str, Any] | None:
-    f = path / "result.json"
+def read_result(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ``result.json`` of the run folder ``path``, or None while the run is not finished."""
+    f = Path(path) / "result.json"
     return json.loads(f.read_text(encoding="utf-8")) if f.is_file() else None
 
 
@@ -68,7 +74,7 @@ def chosen_learning_rates(root: str | os.PathLike[str], steps: int = SWEEP_STEPS
     """Each model's rate: the lowest validation TVD of its phase-1 runs (all must be finished)."""
     best: dict[str, tuple[float, float]] = {}
     for config in sweep_configs(steps):
-        result = _read_result(run_dir(root, config))
+        result = read_result(run_dir(root, config))
         if result is None:
             raise RuntimeError(
                 f"the learning-rate sweep is not finished: {run_dir(root, config)} has no result"
@@ -89,27 +95,46 @@ def main_configs(learning_rates: dict[str, float], steps: int = SWEEP_STEPS) -> 
     ]
 
 
-def _run_one(root: Path, config: RunConfig) -> tuple[RunConfig, float]:
+def train_command(config: RunConfig, out: str | os.PathLike[str]) -> list[str]:
+    """The command line that trains ``config`` into the folder ``out``, one thread, no progress bar:
+    ``--model`` and ``--n-automata``, then every other field that differs from its default."""
+    args = [sys.executable, "-m", "mosaics_edu.regbench", "train", "--model", config.model,
+            "--n-automata", str(config.n_automata)]  # fmt: skip
+    for f in fields(RunConfig):
+        value = getattr(config, f.name)
+        if f.name not in ("model", "n_automata") and value != f.default:
+            args += ["--" + f.name.replace("_", "-"), str(value)]
+    return args + ["--threads", "1", "--no-progress", "--out", str(out)]
+
+
+def _run_one(out: Path, config: RunConfig) -> tuple[Path, float]:
     """One run in its own process, one math thread (``jobs`` of them share the cores)."""
     t0 = time.perf_counter()
-    out = run_dir(root, config)
-    if _read_result(out) is None:
-        args = [sys.executable, "-m", "mosaics_edu.regbench", "train", "--model", config.model,
-                "--n-automata", str(config.n_automata), "--seed", str(config.seed), "--lr", str(config.lr),
-                "--steps", str(config.steps), "--threads", "1", "--no-progress",
-                "--out", str(out)]  # fmt: skip
+    if read_result(out) is None:
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         log = out.parent / (out.name + ".log")
         out.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as f:
-            subprocess.run(args, check=True, stdout=f, stderr=subprocess.STDOUT, env=env)
-    return config, time.perf_counter() - t0
+            subprocess.run(
+                train_command(config, out), check=True, stdout=f, stderr=subprocess.STDOUT, env=env
+            )
+    return out, time.perf_counter() - t0
+
+
+def run_jobs(runs: list[tuple[Path, RunConfig]], jobs: int) -> None:
+    """Train every ``(folder, config)`` of ``runs``, ``jobs`` processes at a time, in list order; a
+    folder with a ``result.json`` is skipped, one with a checkpoint resumes (see
+    :func:`~mosaics_edu.regbench.train.train_run`). Each process appends its output to
+    ``<folder>.log``."""
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer (processes at once), got {jobs!r}")
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for out, seconds in pool.map(lambda r: _run_one(Path(r[0]), r[1]), runs):
+            print(f"done {out.parent.name}/{out.name} ({seconds:.0f} s)", flush=True)
 
 
 def _run_all(root: Path, configs: list[RunConfig], jobs: int) -> None:
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        for config, seconds in pool.map(lambda c: _run_one(root, c), configs):
-            print(f"done {run_dir(root, config).name} ({seconds:.0f} s)", flush=True)
+    run_jobs([(run_dir(root, c), c) for c in configs], jobs)
 
 
 def run_sweep(
@@ -137,7 +162,7 @@ def collect(
     rates = chosen_learning_rates(root, steps)
     configs = sweep_configs(steps) + [c for c in main_configs(rates, steps) if c not in sweep_configs(steps)]
     for config in configs:
-        result = _read_result(run_dir(root, config))
+        result = read_result(run_dir(root, config))
         if result is None:
             missing.append(run_dir(root, config).name)
         else:

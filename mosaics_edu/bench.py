@@ -57,6 +57,7 @@ __all__ = [
     "peak_tensor_bytes",
     "time_interleaved",
     "bench_leaky",
+    "train_stepper",
     "bench_train_step",
     "bench_generation",
     "bench_gated_keys",
@@ -255,6 +256,20 @@ BENCH_TRAIN_SIZE = dict(
 )
 
 
+
+def train_stepper(model: torch.nn.Module, idx: torch.Tensor, targets: torch.Tensor) -> Callable[[], None]:
+    """One training step of ``model`` on a fixed batch (forward, backward, AdamW), as a callable to
+    time: the unit every training-step comparison of this module measures."""
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+
+    def step() -> None:
+        _, loss = model(idx, targets)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
 def bench_train_step(
     size: dict[str, int] | None = None, batch: int = 4, seq_len: int | None = None,
     repeats: int = 5,
@@ -267,18 +282,7 @@ def bench_train_step(
     idx = torch.randint(0, size["vocab_size"], (batch, T), generator=g)
     targets = torch.randint(0, size["vocab_size"], (batch, T), generator=g)
 
-    def stepper(model: torch.nn.Module) -> Callable[[], None]:
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
-
-        def step() -> None:
-            _, loss = model(idx, targets)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        return step
-
-    steps = {"mosaic": stepper(mosaic), "gpt": stepper(gpt)}
+    steps = {"mosaic": train_stepper(mosaic, idx, targets), "gpt": train_stepper(gpt, idx, targets)}
     times = time_interleaved(steps, repeats=repeats)
     medians = time_interleaved(steps, repeats=repeats, warmup=0, stat="median")
     return {
@@ -383,20 +387,8 @@ def bench_course_sizes(
         built = course_models(name)
         g = torch.Generator().manual_seed(0)
         idx = torch.randint(0, spec["size"]["vocab_size"], (spec["batch"], spec["T"]), generator=g)
-
-        def stepper(model: torch.nn.Module, idx: torch.Tensor = idx) -> Callable[[], None]:
-            opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
-
-            def step() -> None:
-                _, loss = model(idx, idx)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-
-            return step
-
         reps = max(1, repeats - 2) if name == "paper" else repeats  # its steps take the longest
-        times = interleaved_times({k: stepper(m) for k, m in built.items()}, repeats=reps)
+        times = interleaved_times({k: train_stepper(m, idx, idx) for k, m in built.items()}, repeats=reps)
         fast = {k: min(ts) for k, ts in times.items()}
         median = {k: statistics.median(ts) for k, ts in times.items()}
         tokens = spec["batch"] * spec["T"]

@@ -209,3 +209,25 @@ def test_command_line_train_with_eval_every_and_paper_sizes(tmp_path, capsys):
         == 2
     )
     assert "eval_every must be None" in capsys.readouterr().err
+
+
+def test_the_table_can_run_at_the_fair_fights_chosen_settings(tmp_path, capsys):
+    """``--tuning FILE``: the chosen lr and dropout of a tuning.json (regbench tune); a dropout run
+    gets its own folder, so it never resumes or reads a dropout-free run of the same rate."""
+    chosen = {"mosaic": {"lr": 4e-3, "dropout": 0.0}, "gpt": {"lr": 8e-3, "dropout": 0.1}}
+    path = tmp_path / "tuning.json"
+    path.write_text(json.dumps({"chosen": chosen}))
+    rates, dropouts = rf.tuned_settings(path)
+    assert rates == {"mosaic": 4e-3, "gpt": 8e-3} and dropouts == {"mosaic": 0.0, "gpt": 0.1}
+    runs = rf.factor_configs(rates, (0,), dropouts=dropouts)
+    assert {(c.model, c.dropout) for _, c in runs} == {("mosaic", 0.0), ("gpt", 0.1)}
+    gpt = next(c for f, c in runs if f == "width128" and c.model == "gpt")
+    assert rf.factor_run_dir(tmp_path, "width128", gpt).name == "gpt_N100_seed0_lr0.008_drop0.1"
+    with pytest.raises(ValueError, match="dropouts must give a dropout for each of"):
+        rf.factor_configs(rates, (0,), dropouts={"gpt": 0.1})
+    assert main(["factors", "--root", str(tmp_path / "t"), "--collect", "--tuning", str(path)]) == 0
+    table = json.loads((tmp_path / "t" / "factors.json").read_text())
+    assert table["chosen_learning_rates"] == rates and table["dropouts"] == dropouts
+    assert "gpt_N100_seed0_lr0.008_drop0.1" in " ".join(table["missing"])
+    assert main(["factors", "--root", str(tmp_path), "--collect", "--tuning", str(tmp_path / "no")]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -4,6 +4,7 @@
     python -m mosaics_edu.regbench baselines
     python -m mosaics_edu.regbench ship --root runs/regbench_sweep   # copy results into the package
     python -m mosaics_edu.regbench factors --root runs/regbench_factors --jobs 2   # see factors.py
+    python -m mosaics_edu.regbench tune --root runs/regbench_factors --jobs 2      # see fair.py
 
 ``train`` resumes an interrupted run in the same folder (``--out``, default
 ``runs/regbench/<model>_N<n>_seed<seed>``) and prints the path of its ``result.json``.
@@ -19,7 +20,7 @@ from dataclasses import fields
 import torch
 
 from .datasets import N_TEST
-from .factors import FACTOR_N, FACTOR_SEEDS, collect_factors, run_factors
+from .factors import FACTOR_N, FACTOR_SEEDS, collect_factors, run_factors, tuned_settings
 from .matched import MODEL_NAMES
 from .metrics import evaluate
 from .ngram import InContextNGram
@@ -65,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--n-automata", type=int, default=FACTOR_N, help=f"N (default {FACTOR_N})")
     f.add_argument("--collect", action="store_true", help="only write the table of the finished runs")
     f.add_argument("--out", default=None, help="the table's JSON file (default <root>/factors.json)")
+    f.add_argument("--tuning", default=None,
+                   help="a tuning.json (regbench tune) whose chosen lr and dropout to use (default: the "
+                   "shipped sweep's rates, dropout 0)")  # fmt: skip
+    u = sub.add_parser("tune", help="the N=100 fair fight (resumable): lr x dropout grid, then seeds")
+    u.add_argument("--root", default="runs/regbench_factors", help="folder of the runs (shared with factors)")
+    u.add_argument("--jobs", type=int, default=2, help="runs at once, one thread each (default 2)")
+    u.add_argument("--collect", action="store_true", help="only write tuning.json from the finished runs")
+    u.add_argument("--out", default=None, help="the tuning file (default <root>/tuning.json)")
     b = sub.add_parser("baselines", help="score the in-context n-gram predictors on the test set")
     b.add_argument("--n", type=int, nargs="+", default=[1, 2, 3], help="the orders n (default 1 2 3)")
     b.add_argument("--n-eval", type=int, default=N_TEST, help=f"test automata to use (default {N_TEST})")
@@ -83,16 +92,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "factors":
         out = args.out or f"{args.root}/factors.json"
         try:
+            rates, dropouts = tuned_settings(args.tuning) if args.tuning else (None, None)
+            at = (tuple(args.seeds), args.n_automata, rates, dropouts)
             if args.collect:
-                table = collect_factors(args.root, out, tuple(args.seeds), args.n_automata)
+                table = collect_factors(args.root, out, *at)
             else:
-                table = run_factors(args.root, args.jobs, tuple(args.seeds), args.n_automata)
+                table = run_factors(args.root, args.jobs, *at)
                 if args.out:
-                    table = collect_factors(args.root, out, tuple(args.seeds), args.n_automata)
-        except ValueError as err:
+                    table = collect_factors(args.root, out, *at)
+        except (ValueError, FileNotFoundError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
         print(f"table -> {out}; missing: {table['missing'] or 'none'}")
+        return 0
+    if args.command == "tune":
+        from .fair import collect_tuning, run_tuning
+
+        try:
+            data = (collect_tuning if args.collect else run_tuning)(args.root, **(
+                {"out": args.out} if args.collect else {"jobs": args.jobs, "out": args.out}))
+        except (ValueError, FileNotFoundError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        out = args.out or f"{args.root}/tuning.json"
+        print(f"{len(data['runs'])} runs; chosen {data['chosen']} -> {out}")
         return 0
     if args.command == "collect":
         record = collect(args.root, args.out, steps=args.steps)

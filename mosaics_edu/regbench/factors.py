@@ -64,6 +64,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from .. import tuning
 from ..atomic import atomic_path
 from .shipped import PAPER_NUMBERS, load_sweep
 from .sweep import SWEEP_STEPS, read_result, run_dir, run_jobs
@@ -72,7 +73,7 @@ from .train import RunConfig
 __all__ = [
     "FACTOR_N", "FACTOR_SEEDS", "FACTOR_MODELS", "EVAL_EVERY", "FACTORS", "PAPER_EPOCHS",
     "PAPER_BATCH", "STEP_CPU_SECONDS", "paper_steps", "factor_changes", "factor_configs",
-    "factor_run_dir", "run_factors", "collect_factors", "estimated_cpu_seconds",
+    "factor_run_dir", "run_factors", "collect_factors", "estimated_cpu_seconds", "tuned_settings",
 ]  # fmt: skip
 
 FACTOR_N = 100  # training languages: where the paper and the course differ most
@@ -114,10 +115,29 @@ def factor_changes(n_automata: int = FACTOR_N) -> dict[str, dict[str, Any]]:
     }
 
 
-def _baseline(model: str, n_automata: int, seed: int, lr: float) -> RunConfig:
+def _baseline(model: str, n_automata: int, seed: int, lr: float, dropout: float = 0.0) -> RunConfig:
     return RunConfig(
-        model=model, n_automata=n_automata, seed=seed, lr=lr, steps=SWEEP_STEPS, eval_every=EVAL_EVERY
-    )
+        model=model, n_automata=n_automata, seed=seed, lr=lr, steps=SWEEP_STEPS, eval_every=EVAL_EVERY,
+        dropout=dropout,
+    )  # fmt: skip
+
+
+def _check_dropouts(dropouts: Any) -> dict[str, float]:
+    if dropouts is None:
+        return {m: 0.0 for m in FACTOR_MODELS}
+    if not isinstance(dropouts, dict) or set(FACTOR_MODELS) - set(dropouts):
+        raise ValueError(f"dropouts must give a dropout for each of {FACTOR_MODELS}, got {dropouts!r}")
+    return {m: float(dropouts[m]) for m in FACTOR_MODELS}
+
+
+def tuned_settings(path: str | os.PathLike[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """``(rates, dropouts)`` by model: the chosen settings of a RegBench ``tuning.json`` (the fair
+    fight of :mod:`~mosaics_edu.regbench.fair`), to run the table at them."""
+    chosen = tuning.load(path)["chosen"]
+    if set(FACTOR_MODELS) - set(chosen):
+        raise ValueError(f"{path} has no chosen setting for each of {FACTOR_MODELS}: {chosen}")
+    return ({m: float(chosen[m]["lr"]) for m in FACTOR_MODELS},
+            {m: float(chosen[m].get("dropout", 0.0)) for m in FACTOR_MODELS})  # fmt: skip
 
 
 def _check_rates(rates: Any) -> dict[str, float]:
@@ -127,16 +147,21 @@ def _check_rates(rates: Any) -> dict[str, float]:
 
 
 def factor_configs(
-    rates: dict[str, float], seeds: tuple[int, ...] = FACTOR_SEEDS, n_automata: int = FACTOR_N
+    rates: dict[str, float],
+    seeds: tuple[int, ...] = FACTOR_SEEDS,
+    n_automata: int = FACTOR_N,
+    dropouts: dict[str, float] | None = None,
 ) -> list[tuple[str, RunConfig]]:
     """Every run of the table as ``(factor, config)``, in the order they are trained: seed by seed
-    (a stopped table has every factor at the first seed), then factor, then model."""
-    rates = _check_rates(rates)
+    (a stopped table has every factor at the first seed), then factor, then model. ``dropouts``:
+    by model (default 0, as in the sweep)."""
+    rates, dropouts = _check_rates(rates), _check_dropouts(dropouts)
     if not isinstance(seeds, tuple | list) or not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be a non-empty list of distinct seeds, got {seeds!r}")
     changes = factor_changes(n_automata)
     return [
-        (factor, RunConfig.from_dict(_baseline(m, n_automata, s, rates[m]).to_dict() | changes[factor]))
+        (factor, RunConfig.from_dict(
+            _baseline(m, n_automata, s, rates[m], dropouts[m]).to_dict() | changes[factor]))
         for s in seeds
         for factor in FACTORS
         for m in FACTOR_MODELS
@@ -144,7 +169,7 @@ def factor_configs(
 
 
 def factor_run_dir(root: str | os.PathLike[str], factor: str, config: RunConfig) -> Path:
-    """``root/<factor>/<model>_N<n>_seed<s>_lr<lr>``."""
+    """``root/<factor>/<model>_N<n>_seed<s>_lr<lr>[_drop<p>]``."""
     if factor not in FACTORS:
         raise ValueError(f"factor must be one of {FACTORS}, got {factor!r}")
     return run_dir(Path(root) / factor, config)
@@ -160,14 +185,16 @@ def run_factors(
     seeds: tuple[int, ...] = FACTOR_SEEDS,
     n_automata: int = FACTOR_N,
     rates: dict[str, float] | None = None,
+    dropouts: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Train every run of the table (``jobs`` processes of one thread; finished runs skipped,
     interrupted ones resumed), then write and return the table (``root/factors.json``).
-    ``rates``: the learning rates by model (default: the shipped sweep's chosen rates)."""
+    ``rates``: the learning rates by model (default: the shipped sweep's chosen rates);
+    ``dropouts`` likewise (default 0; see :func:`tuned_settings`)."""
     rates = _rates(rates)
-    runs = [(factor_run_dir(root, f, c), c) for f, c in factor_configs(rates, tuple(seeds), n_automata)]
-    run_jobs(runs, jobs)
-    return collect_factors(root, Path(root) / "factors.json", seeds, n_automata, rates)
+    configs = factor_configs(rates, tuple(seeds), n_automata, dropouts)
+    run_jobs([(factor_run_dir(root, f, c), c) for f, c in configs], jobs)
+    return collect_factors(root, Path(root) / "factors.json", seeds, n_automata, rates, dropouts)
 
 
 def estimated_cpu_seconds(
@@ -196,6 +223,7 @@ def collect_factors(
     seeds: tuple[int, ...] = FACTOR_SEEDS,
     n_automata: int = FACTOR_N,
     rates: dict[str, float] | None = None,
+    dropouts: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The table of the finished runs under ``root``, written to ``out`` (JSON) and returned.
 
@@ -215,6 +243,7 @@ def collect_factors(
             "last": "the weights of the last step (the course's protocol)",
         },
         "chosen_learning_rates": rates,
+        "dropouts": _check_dropouts(dropouts),
         "paper": {m: list(PAPER_NUMBERS[m][n_automata]) for m in FACTOR_MODELS
                   if n_automata in PAPER_NUMBERS[m]},
         "factors": {},
@@ -222,7 +251,7 @@ def collect_factors(
     }  # fmt: skip
     changes = factor_changes(n_automata)
     finished: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for factor, config in factor_configs(rates, tuple(seeds), n_automata):
+    for factor, config in factor_configs(rates, tuple(seeds), n_automata, dropouts):
         path = factor_run_dir(root, factor, config)
         result = read_result(path)
         if result is None:

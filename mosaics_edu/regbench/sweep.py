@@ -51,8 +51,10 @@ SEEDS_AT = {100: (0, 1), 10_000: (0, 1), 500: (0,), 2_500: (0,)}  # priority ord
 
 
 def run_dir(root: str | os.PathLike[str], config: RunConfig) -> Path:
-    """``root/<model>_N<n>_seed<s>_lr<lr>``: one folder per run."""
-    return Path(root) / f"{config.model}_N{config.n_automata}_seed{config.seed}_lr{config.lr:g}"
+    """``root/<model>_N<n>_seed<s>_lr<lr>``, with ``_drop<p>`` when dropout is not 0: one folder
+    per run."""
+    name = f"{config.model}_N{config.n_automata}_seed{config.seed}_lr{config.lr:g}"
+    return Path(root) / (name + (f"_drop{config.dropout:g}" if config.dropout else ""))
 
 
 def sweep_configs(steps: int = SWEEP_STEPS) -> list[RunConfig]:

@@ -200,17 +200,29 @@ DEMO_ARGS = ["--preset", "cpu-tiny", "--batch-size", "4", "--max-steps", "4", "-
              "--n-head", "2", "--block-size", "32"]  # fmt: skip
 
 
-def _train(cmd: list[str], out_dir: Path) -> dict[str, Any]:
-    """Run one training command in a fresh process (one math thread); its summary and weights."""
+def _train(cmd: list[str], out_dir: Path, attempts: int = 1) -> dict[str, Any]:
+    """Run one training command in a fresh process (one math thread); its summary and weights.
+
+    ``attempts`` > 1 runs a failed command again from scratch (its folder emptied), for the
+    two-process run: its processes meet over local sockets, which another program on a busy
+    machine can disturb; a failure that comes back every time is raised with every attempt's
+    output."""
+    import shutil
     import subprocess
 
     from .checkpoint import load_checkpoint
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(f"training failed ({' '.join(cmd[:6])} ...):\n{res.stdout[-2000:]}\n"
-                           f"{res.stderr[-2000:]}")
+    failures = []
+    for _ in range(attempts):
+        shutil.rmtree(out_dir, ignore_errors=True)
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if res.returncode == 0:
+            break
+        failures.append(f"exit {res.returncode}:\n{res.stdout[-2000:]}\n{res.stderr[-2000:]}")
+    else:
+        raise RuntimeError(f"training failed {attempts} time(s) ({' '.join(cmd[:6])} ...):\n"
+                           + "\n--- next attempt ---\n".join(failures))
     lines = res.stdout.splitlines()
     summary = [ln for ln in lines if ln.startswith(("global batch", "model "))]
     return {"printed": summary, "model": load_checkpoint(out_dir / "ckpt.pt")["model"]}
@@ -240,7 +252,7 @@ def one_vs_two_processes(folder: str | os.PathLike[str], model: str = "mosaic") 
         "one": _train([*train, *common, "--grad-accum", "2", "--out-dir", str(folder / "one")],
                       folder / "one"),
         "two": _train([*torchrun, *common, "--grad-accum", "2", "--backend", "gloo",
-                       "--out-dir", str(folder / "two")], folder / "two"),  # fmt: skip
+                       "--out-dir", str(folder / "two")], folder / "two", attempts=2),  # fmt: skip
         "half": _train([*train, *common, "--grad-accum", "1", "--out-dir", str(folder / "half")],
                        folder / "half"),
     }

@@ -212,3 +212,24 @@ def test_the_chapters_training_commands_parse_and_keep_the_papers_global_batch()
         assert config.grad_accum % world == 0, f"{shlex.join(tokens)}: grad_accum % {world}"
         if config.preset == "paper-gpt2-small":
             assert config.batch_size * config.grad_accum == 512, shlex.join(tokens)
+
+
+def test_a_training_command_that_keeps_failing_is_reported_with_every_attempt(tmp_path):
+    """scaling._train, as chapter 10's two-process proof uses it: a failed run is tried again from
+    an empty folder (``attempts``), and a failure that comes back is raised with each output."""
+    from mosaics_edu import scaling
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an earlier attempt")
+    marker = tmp_path / "count"
+    cmd = [sys.executable, "-c", textwrap.dedent(f"""
+        import pathlib, sys
+        p = pathlib.Path({str(marker)!r}); n = int(p.read_text()) + 1 if p.exists() else 1
+        p.write_text(str(n)); print(f"attempt {{n}} failed"); sys.exit(3)""")]
+    with pytest.raises(RuntimeError, match="failed 2 time") as err:
+        scaling._train(cmd, out, attempts=2)
+    assert "attempt 1 failed" in str(err.value) and "attempt 2 failed" in str(err.value)
+    assert marker.read_text() == "2" and not (out / "stale.txt").exists()
+    with pytest.raises(RuntimeError, match="failed 1 time"):
+        scaling._train(cmd, out)

@@ -183,16 +183,19 @@ def problems(data: dict) -> list[str]:
     return found
 
 
-def grid_table(data: dict, model: str, unit: str, lrs: list[float] | None = None) -> str:
+def grid_table(
+    data: dict, model: str, unit: str, lrs: list[float] | None = None, score: str = "validation loss"
+) -> str:
     """``model``'s seed-0 validation scores as a dropout × learning-rate table, then its chosen
     setting with the mean ± sample std over its seeds: the text chapters print.
 
     ``lrs``: the columns (default: the rates ``model`` tried; pass both models' rates to align
-    two tables). A rate the model did not try at some dropout leaves its cell blank.
+    two tables). A rate the model did not try at some dropout leaves its cell blank. ``score``: what
+    the numbers are, for the title.
     """
     grid = [r for r in data["runs"] if r["model"] == model and r["seed"] == 0]
     lrs = sorted({r["lr"] for r in grid}) if lrs is None else list(lrs)
-    lines = [f"{model}: validation loss at seed 0 ({unit})",
+    lines = [f"{model}: {score} at seed 0 ({unit})",
              "  dropout \\ lr " + "".join(f"{lr:>8g}" for lr in lrs)]
     for dropout in sorted({r["dropout"] for r in grid}):
         row = {r["lr"]: r["val"] for r in grid if r["dropout"] == dropout}

@@ -22,6 +22,7 @@ def _write(root, config: RunConfig, val_tvd: float, last_tvd: float | None = Non
     last = dict(best, tvd=val_tvd if last_tvd is None else last_tvd)
     (d / "result.json").write_text(json.dumps({
         "config": config.to_dict(), "validation_best": best, "validation": last, "best_step": 500,
+        "test_best": dict(best, accuracy=0.9), "test_last": dict(last, accuracy=0.8),
         "train_seconds": 100.0, "validation_seconds": 6.0, "eval_seconds": 3.0, "versions": {},
     }))  # fmt: skip
 
@@ -69,6 +70,7 @@ def test_choice_is_the_best_mean_validation_score_and_the_file_passes_the_rules(
     assert data["chosen"] == chosen and data["comparison"] == "regbench" and not data["higher_is_better"]
     assert data["wall_seconds"] == pytest.approx(20 * 109.0)
     assert tuning.summary(data)["gpt"]["values"] == pytest.approx([0.48, 0.481, 0.482])
+    assert {r["test_best"]["accuracy"] for r in data["runs"]} == {0.9}  # reported, not chosen on
 
 
 def test_a_best_rate_at_the_edge_asks_for_the_next_rate(tmp_path):

@@ -95,6 +95,9 @@ def _results(root: Path, models=TUNING_MODELS) -> list[dict[str, Any]]:
             "val_accuracy": float(result["validation_best"]["accuracy"]),
             "best_step": result["best_step"],
             "val_last": float(result["validation"]["tvd"]),
+            # the test scores, never used to choose: reported for the chosen settings
+            "test_best": {k: float(result["test_best"][k]) for k in ("accuracy", "tvd")},
+            "test_last": {k: float(result["test_last"][k]) for k in ("accuracy", "tvd")},
             "wall_seconds": round(sum(result.get(k) or 0.0 for k in
                                       ("train_seconds", "validation_seconds", "eval_seconds")), 1),
         })  # fmt: skip

@@ -127,3 +127,15 @@ def test_run_tuning_extends_the_grid_then_seeds_until_the_best_setting_has_its_s
     assert len(trained) == len({(c.model, c.lr, c.dropout, c.seed) for c in trained})  # none twice
     mosaic_seeded = {(c.lr, c.seed) for c in trained if c.model == "mosaic" and c.seed}
     assert mosaic_seeded == {(2e-3, 1), (2e-3, 2), (4e-3, 1), (4e-3, 2)}
+
+
+def test_the_shipped_evidence_loaders_say_what_to_run_when_a_file_is_missing_or_wrong(tmp_path):
+    from mosaics_edu.regbench import load_factors, load_tuning
+
+    with pytest.raises(FileNotFoundError, match="regbench factors --root"):
+        load_factors(tmp_path / "factors.json")
+    (tmp_path / "factors.json").write_text(json.dumps({"factors": {}}))
+    with pytest.raises(ValueError, match="not a factor table"):
+        load_factors(tmp_path / "factors.json")
+    with pytest.raises(FileNotFoundError, match="tuning file"):
+        load_tuning(tmp_path / "tuning.json")

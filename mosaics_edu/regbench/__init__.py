@@ -23,8 +23,11 @@ One idea per module:
 - :mod:`.sweep`    : the whole sweep of chapter 07 (learning rates, then every N and seed)
 - :mod:`.factors`  : the N = 100 runs that change one protocol factor at a time toward the
   paper's (sample sizes, width, steps; best-validation vs last checkpoint), and their table
+- :mod:`.fair`     : the N = 100 fair fight: mosaic and GPT tuned with the same budget on
+  validation (learning rate × dropout, then seeds), written as ``tuning.json``
 - :mod:`.shipped`  : the sweep's results shipped with the package, :func:`load_sweep`,
-  :func:`sweep_table`, :func:`load_shipped_model`, and the paper's numbers
+  :func:`sweep_table`, :func:`load_shipped_model`, :func:`load_tuning`, :func:`load_factors`, and
+  the paper's numbers
 - :mod:`.draw`     : :func:`~.draw.draw_automaton`, an automaton as circles and labelled arrows
 - :mod:`.view`     : chapter 07's widget: a test automaton, its sample, two models' predictions
 
@@ -57,7 +60,15 @@ from .lstm import LSTMLM, LSTMConfig, lstm_parameters
 from .matched import MODEL_NAMES, build_model, matched_configs, parameter_count
 from .metrics import Scores, evaluate, evaluate_samples, reference_distribution
 from .ngram import BACKOFFS, InContextNGram, MemoryBigram, memory_bigram, ngram_distributions
-from .shipped import PAPER_NUMBERS, load_shipped_model, load_sweep, shipped_result, sweep_table
+from .shipped import (
+    PAPER_NUMBERS,
+    load_factors,
+    load_shipped_model,
+    load_sweep,
+    load_tuning,
+    shipped_result,
+    sweep_table,
+)
 from .vocab import PAD, SEP, SYMBOLS, VOCAB_SIZE, decode, encode
 
 __all__ = [
@@ -105,6 +116,8 @@ __all__ = [
     "PAPER_NUMBERS",
     "load_shipped_model",
     "load_sweep",
+    "load_tuning",
+    "load_factors",
     "shipped_result",
     "sweep_table",
     "PAD",

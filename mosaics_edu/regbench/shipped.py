@@ -16,6 +16,11 @@ The package ships (under ``mosaics_edu/assets/regbench/``):
   its scores match ``sweep.json``'s to 1e-8 for the GPT and to 7e-4 for the mosaic (rounding,
   grown while its loss falls fastest); ``result.json`` gives the scores of the weights beside it.
 
+- ``tuning.json``: the fair fight at N = 100 (:mod:`~mosaics_edu.regbench.fair`: every run of
+  the learning-rate × dropout grid and the seeds of each model's chosen setting);
+- ``factors.json``: the protocol-factor table at N = 100 (:mod:`~mosaics_edu.regbench.factors`),
+  run at the fair fight's chosen settings.
+
 :func:`ship` copies a sweep folder's results there (``python -m mosaics_edu.regbench ship``).
 :func:`sweep_table` turns ``sweep.json`` into mean and spread over seeds, per model and N.
 :data:`PAPER_NUMBERS` holds the Memory Mosaics paper's RegBench figure as digitised in the
@@ -32,6 +37,7 @@ from typing import Any
 
 import torch
 
+from .. import tuning
 from .sweep import SWEEP_N, SWEEP_STEPS, chosen_learning_rates, collect, run_dir
 from .train import RunConfig, load_run_model
 
@@ -42,6 +48,8 @@ __all__ = [
     "PAPER_NUMBERS",
     "ship",
     "load_sweep",
+    "load_factors",
+    "load_tuning",
     "sweep_table",
     "shipped_run_dir",
     "shipped_result",
@@ -52,6 +60,8 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets" / "regbench"
 SHIPPED_MODELS = ("mosaic", "gpt")  # their seed 0 weights are shipped, at every N of SHIPPED_N
 SHIPPED_N = (100, 10_000)  # the numbers of training languages whose runs are shipped
 _SWEEP_FILE = "sweep.json"
+_FACTORS_FILE = "factors.json"  # python -m mosaics_edu.regbench factors (copied here)
+_TUNING_FILE = "tuning.json"  # python -m mosaics_edu.regbench tune (copied here)
 
 #: The Memory Mosaics paper's RegBench figure (digitised; (accuracy, TVD) at N training automata)
 #: for the three models this course trains. Its protocol differs from ours: see chapter 07.
@@ -109,6 +119,30 @@ def load_sweep(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     if missing:
         raise ValueError(f"{path} is not a sweep record (missing {sorted(missing)}): write it with collect()")
     return record
+
+
+def load_factors(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The shipped ``factors.json`` (:mod:`~mosaics_edu.regbench.factors`: one protocol factor at
+    a time at N = 100), or the file at ``path``, checked for the fields chapter 07 reads."""
+    path = ASSETS / _FACTORS_FILE if path is None else Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no factor table at {path}: run `python -m mosaics_edu.regbench factors --root <folder> "
+            "--tuning <folder>/tuning.json`, then copy <folder>/factors.json there"
+        )
+    table = json.loads(path.read_text(encoding="utf-8"))
+    missing = {"protocol", "chosen_learning_rates", "factors", "paper", "missing"} - set(table)
+    if missing:
+        raise ValueError(
+            f"{path} is not a factor table (missing {sorted(missing)}): write it with collect_factors()"
+        )
+    return table
+
+
+def load_tuning(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The shipped ``tuning.json`` of the RegBench-mini fair fight (:mod:`~mosaics_edu.regbench.fair`),
+    or the file at ``path``."""
+    return tuning.load(ASSETS / _TUNING_FILE if path is None else path)
 
 
 def sweep_table(record: dict[str, Any], split: str = "test") -> dict[str, dict[int, dict[str, Any]]]:

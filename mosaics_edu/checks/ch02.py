@@ -19,7 +19,7 @@ import torch
 from .. import memory, toys
 from ..features import leaky_average
 from ..induction import MemoryUnitLM
-from . import Case, call_checked, compare, fail, notebook_check, passed, show_inputs
+from . import Case, Floor, call_checked, compare, fail, notebook_check, passed, show_inputs
 
 CHAPTER = "02_keys_and_values"
 H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
@@ -544,7 +544,7 @@ LM_MISTAKES: dict[str, Callable] = {
 def check_memory_unit_lm(memory_unit_lm: Callable[[MemoryUnitLM, torch.Tensor], torch.Tensor]) -> None:
     """Exercise 2.4: the forward pass of the one-layer induction head, against ``MemoryUnitLM``."""
     compare(CHAPTER, "memory_unit_lm", memory_unit_lm, _ref_lm, LM_CASES, mistakes=LM_MISTAKES,
-            arg_names=["model", "tokens"], rtol=1e-4, atol=1e-4, regimes=LM_REGIMES,
+            arg_names=["model", "tokens"], floor=Floor(rel=1e-4, abs=1e-4), regimes=LM_REGIMES,
             rebuild="ch02.LM_CASES[{k}]",
             hint=f"Check the shapes line by line on a (1, 5) input: x (B, T, d), keys and values "
                  f"(B, T, d) after [:, 0], scores (B, T, T), logits (B, T, vocab) {H2}.")

@@ -56,7 +56,7 @@ import numpy as np
 from .arrays import as_numpy, dtype_name, fmt, leaves
 from .cases import Case, show_inputs
 from .describe import describe_difference, kind_of_difference
-from .diagnose import explains, ignored_argument, looks_like, shared_regimes
+from .diagnose import explains, ignored_argument, looks_like, mistakes_from, shared_regimes
 from .inputs import argument_names, call_checked, call_learner, fresh_copy, learner_line, materialise
 from .report import CheckFailed, fail, notebook_check, passed
 from .tolerance import Floor, close, float32_sensitivity, tolerance
@@ -75,6 +75,7 @@ __all__ = [
     "fresh_copy",
     "learner_line",
     "materialise",
+    "mistakes_from",
     "notebook_check",
     "passed",
     "show_inputs",

@@ -22,7 +22,13 @@ from .cases import regimes_of
 from .inputs import fresh_copy, materialise
 from .tolerance import Floor, close
 
-__all__ = ["explains", "ignored_argument", "looks_like", "shared_regimes"]
+__all__ = ["explains", "ignored_argument", "looks_like", "mistakes_from", "shared_regimes"]
+
+
+def mistakes_from(variant: Callable[..., Any], table: Mapping[str, Mapping[str, Any]]) -> dict[str, Callable]:
+    """The mistakes of a table {diagnosis: switches}: each is ``variant`` called with its switches
+    (``mistakes_from(cmem, {"masked one step too many": {"lag": 2}})``)."""
+    return {d: (lambda *a, f=f: variant(*a, **f)) for d, f in table.items()}
 
 
 def shared_regimes(cases: Sequence[Sequence[Any]], bad: Sequence[int], regimes: Mapping[str, str]) -> list:

@@ -9,6 +9,7 @@ import torch
 
 from mosaics_edu.checks import (
     CheckFailed,
+    Floor,
     call_checked,
     compare,
     describe_difference,
@@ -150,9 +151,10 @@ def test_integer_answer_is_named():
 
 
 def test_explicit_tolerances_only_widen():
-    compare("xx", "ex", lambda x: x + 1e-3, lambda x: x, [(np.ones(2),)], atol=1e-2, quiet=True)
+    compare("xx", "ex", lambda x: x + 1e-3, lambda x: x, [(np.ones(2),)], floor=Floor(abs=1e-2),
+            quiet=True)
     with pytest.raises(CheckFailed):
-        compare("xx", "ex", lambda x: x + 1e-3, lambda x: x, [(np.ones(2),)], atol=1e-12)
+        compare("xx", "ex", lambda x: x + 1e-3, lambda x: x, [(np.ones(2),)], floor=Floor(abs=1e-12))
 
 
 # --- iterators --------------------------------------------------------------------------------

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 from .. import memory, toys
-from ..features import leaky_average
 from ..induction import MemoryUnitLM
-from . import Case, call_checked, compare, fail, notebook_check, passed, show_inputs
+from . import Case, Floor, call_checked, compare, fail, notebook_check, passed, show_inputs
+from . import ch02_variants as variants
 
 CHAPTER = "02_keys_and_values"
 H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
@@ -40,15 +40,6 @@ __all__ = [
     "LM_MISTAKES",
     "LM_REGIMES",
 ]
-
-
-def _unit(k: np.ndarray, axis: int = -1) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return k / np.linalg.norm(k, axis=axis, keepdims=True)
-
-
-def _leaky(f: np.ndarray, decay: float) -> np.ndarray:
-    return leaky_average(np.asarray(f, dtype=np.float64), decay, method="recurrent")
 
 
 # --------------------------------------------------------------------------------------------
@@ -84,66 +75,41 @@ KEYS_REGIMES = {
 }
 
 def _ref_keys(features, decay):
-    return _unit(_leaky(features, decay))
-
-
-def _weights_swapped(f, decay):  # k̄_t = λ k̃_t + k̄_{t-1}
-    f = np.asarray(f, dtype=np.float64)
-    out, acc = np.zeros_like(f), np.zeros_like(f[0])
-    for t in range(len(f)):
-        acc = decay * f[t] + acc
-        out[t] = acc
-    return _unit(out)
-
-
-def _exclusive(f, decay):  # k̄_t built from s < t only
-    f = np.asarray(f, dtype=np.float64)
-    shifted = np.concatenate([np.zeros_like(f[:1]), f[:-1]])
-    return _unit(_leaky(shifted, decay))
-
-
-def _inverse_decay(f, decay):  # λ^(s) instead of λ^(t-s): the oldest input weighs the most
-    f = np.asarray(f, dtype=np.float64)
-    w = decay ** np.arange(len(f), dtype=np.float64)  # (T,)
-    return _unit(np.cumsum(w[:, None] * f, axis=0))
-
-
-def _one_step(f, decay):  # k̄_t = k̃_t + λ k̃_{t-1}: the previous input only, not the state
-    f = np.asarray(f, dtype=np.float64)
-    return _unit(f + decay * np.concatenate([np.zeros_like(f[:1]), f[:-1]]))
+    return variants.unit(variants.leaky(features, decay))
 
 
 KEYS_MISTAKES: dict[str, Callable] = {
     f"forgot to L2-normalise the keys: divide each k̄_t by its norm ||k̄_t|| (over the features) {H2}":
-        lambda f, decay: _leaky(f, decay),
+        lambda f, decay: variants.leaky(f, decay),
     f"divided by the sum of absolute values (the L1 norm); a unit key has Euclidean length 1, "
     f"k̄_t / sqrt(Σ_i k̄_t,i²) (np.linalg.norm) {H2}":
-        lambda f, decay: _leaky(f, decay) / np.abs(_leaky(f, decay)).sum(axis=-1, keepdims=True),
+        lambda f, decay: (variants.leaky(f, decay)
+                          / np.abs(variants.leaky(f, decay)).sum(axis=-1, keepdims=True)),
     f"normalised over the time axis (axis 0); each key k_t is normalised on its own, over its "
     f"features (axis=-1) {H2}":
-        lambda f, decay: _unit(_leaky(f, decay), axis=0),
+        lambda f, decay: variants.unit(variants.leaky(f, decay), axis=0),
     f"put the decay on the current input (k̄_t = λ k̃_t + k̄_{{t-1}}); the recursion is "
     f"k̄_t = k̃_t + λ k̄_{{t-1}}: the *past* fades {H3}":
-        _weights_swapped,
+        variants.weights_swapped,
     f"averaged the future instead of the past (the recursion ran backwards in time): k_t may "
     f"only use k̃_0 … k̃_t {H2}":
-        lambda f, decay: _unit(_leaky(np.asarray(f)[::-1], decay)[::-1]),
+        lambda f, decay: variants.unit(variants.leaky(np.asarray(f)[::-1], decay)[::-1]),
     f"left the current input out (only s < t): the key of position t must include k̃_t itself, "
     f"and position 0 then has an all-zero key (0/0 = nan) {H3}":
-        _exclusive,
+        variants.exclusive,
     f"normalised each input before averaging instead of normalising the average {H2}":
-        lambda f, decay: _leaky(_unit(np.asarray(f, dtype=np.float64)), decay),
+        lambda f, decay: variants.leaky(variants.unit(np.asarray(f, dtype=np.float64)), decay),
     f"ignored the decay: your keys are the normalised inputs alone, whatever λ is (the state "
     f"k̄_{{t-1}} must be carried from step to step) {H3}":
-        lambda f, decay: _unit(np.asarray(f, dtype=np.float64)),
+        lambda f, decay: variants.unit(np.asarray(f, dtype=np.float64)),
     f"used 1 - λ as the decay: λ is the fraction of the past *kept* per step (larger λ, longer "
     f"memory) {H1}":
-        lambda f, decay: _unit(_leaky(f, 1 - decay)),
+        lambda f, decay: variants.unit(variants.leaky(f, 1 - decay)),
     f"weighted input s by λ^s instead of λ^(t-s): the newest input must weigh 1 and older ones "
     f"less {H1}":
-        _inverse_decay,
+        variants.inverse_decay,
     f"added λ times the previous *input* (k̃_t + λ k̃_{{t-1}}); the recursion adds λ times the "
-    f"previous *state* k̄_{{t-1}}, which holds the whole past {H3}": _one_step,
+    f"previous *state* k̄_{{t-1}}, which holds the whole past {H3}": variants.one_step,
 }
 
 
@@ -165,7 +131,7 @@ def check_leaky_keys(leaky_keys: Callable[..., np.ndarray]) -> None:
 def _predict_case(seed: int, T: int, d: int, m: int, beta: float, gamma: float,
                   dtype: type = np.float64):
     rng = np.random.default_rng(seed)
-    keys = _unit(rng.standard_normal((T, d)))
+    keys = variants.unit(rng.standard_normal((T, d)))
     return keys.astype(dtype), rng.standard_normal((T, m)).astype(dtype), beta, gamma
 
 
@@ -204,55 +170,8 @@ PREDICT_REGIMES = {
     "beta-zero": f"β = 0, where row t averages the t past values with equal weights {H2}",
 }
 
-def _values(x, gamma, direction=1):
-    x = np.asarray(x, dtype=np.float64)
-    if direction == 1:
-        other = np.concatenate([x[1:], np.zeros_like(x[:1])])
-    else:
-        other = np.concatenate([np.zeros_like(x[:1]), x[:-1]])
-    return gamma * x + (1 - gamma) * other
-
-
-def _with_mask(keys, values, beta, mask):
-    return memory.kernel_regression(np.asarray(keys, dtype=np.float64), values,
-                                    np.asarray(keys, dtype=np.float64), beta, mask=mask)
-
-
 def _ref_predict(keys, x, beta, gamma):
-    return _with_mask(keys, toys.peek_values(x, gamma), beta, toys.causal_mask(len(keys)))
-
-
-def _p(mask="strict", **value_kw) -> Callable:
-    def wrong(k, x, b, g):
-        T = len(k)
-        masks = {"strict": np.tri(T, k=-1, dtype=bool), "inclusive": np.tri(T, dtype=bool),
-                 "none": None, "future": np.tri(T, dtype=bool).T & ~np.eye(T, dtype=bool),
-                 "two": np.tri(T, k=-2, dtype=bool),
-                 "first_self": np.tri(T, k=-1, dtype=bool) | (np.arange(T)[:, None] + np.arange(T) == 0)}
-        vals = _values(x, value_kw.get("gamma", lambda g: g)(g), value_kw.get("direction", 1))
-        return _with_mask(k, vals, value_kw.get("beta_factor", 1.0) * b, masks[mask])
-
-    return wrong
-
-
-def _softmax_then_mask(k, x, b, g, stable=True, renormalise=False):
-    """Weights from a softmax over every pair (or a naive one over s < t), then masked."""
-    k = np.asarray(k, dtype=np.float64)
-    T = len(k)
-    past = np.tri(T, k=-1, dtype=bool)
-    s = -b * ((k[:, None] - k[None]) ** 2).sum(-1)  # (T, T)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        if stable:
-            e = np.exp(s - s.max(axis=1, keepdims=True))
-            w = e / e.sum(axis=1, keepdims=True) * past
-            if renormalise:
-                w = w / w.sum(axis=1, keepdims=True)
-                w[0] = 0.0  # its empty memory, set apart
-        else:  # the literal formula over s < t
-            e = np.exp(s) * past
-            w = e / e.sum(axis=1, keepdims=True)
-            w[0] = 0.0
-    return w @ _values(x, g)
+    return variants.with_mask(keys, toys.peek_values(x, gamma), beta, toys.causal_mask(len(keys)))
 
 
 def _nan_first_row(k, x, b, g):
@@ -261,49 +180,40 @@ def _nan_first_row(k, x, b, g):
     return out
 
 
-def _axis0(k, x, b, g):  # weights normalised over the queries
-    k = np.asarray(k, dtype=np.float64)
-    T = len(k)
-    scores = -b * ((k[:, None] - k[None]) ** 2).sum(-1)
-    mask = np.tri(T, k=-1, dtype=bool)
-    e = np.where(mask, np.exp(scores - scores.max()), 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        w = np.nan_to_num(e / e.sum(axis=0, keepdims=True))
-    return w @ _values(x, g)
-
-
 PREDICT_MISTAKES: dict[str, Callable] = {
     f"let position t read its own pair (mask s <= t): its value v_t holds x_{{t+1}}, the very thing "
-    f"position t must predict. Use s < t (np.tri(T, T, k=-1)) {H3}": _p("inclusive"),
-    f"used no mask: every position reads every pair, including the future {H2}": _p("none"),
+    f"position t must predict. Use s < t (np.tri(T, T, k=-1)) {H3}": variants.wrong_predict("inclusive"),
+    f"used no mask: every position reads every pair, including the future {H2}":
+        variants.wrong_predict("none"),
     f"masked the wrong triangle: position t read pairs s > t (the future), not s < t (the past) {H3}":
-        _p("future"),
+        variants.wrong_predict("future"),
     f"returned nan at position 0: its memory is empty (no s < 0), and the convention is an "
     f"answer of exactly 0 (set empty rows to 0 instead of dividing 0 by 0) {H2}": _nan_first_row,
     f"let position 0 read its own pair to fill its empty memory: its answer is exactly 0 {H2}":
-        _p("first_self"),
-    f"cut one pair too many (mask s < t-1): position t may read pair t-1 {H3}": _p("two"),
+        variants.wrong_predict("first_self"),
+    f"cut one pair too many (mask s < t-1): position t may read pair t-1 {H3}": variants.wrong_predict("two"),
     f"peeked in the wrong direction: your values use x_{{t-1}} (the past); the value of position t "
-    f"peeks at the *next* input x_{{t+1}} {H1}": _p(direction=-1),
-    f"swapped γ and 1-γ: v_t = γ x_t + (1-γ) x_{{t+1}} {H1}": _p(gamma=lambda g: 1 - g),
-    f"ignored γ: your values are x_{{t+1}} alone; mix in γ x_t as well {H1}": _p(gamma=lambda g: 0.0),
+    f"peeks at the *next* input x_{{t+1}} {H1}": variants.wrong_predict(direction=-1),
+    f"swapped γ and 1-γ: v_t = γ x_t + (1-γ) x_{{t+1}} {H1}": variants.wrong_predict(gamma=lambda g: 1 - g),
+    f"ignored γ: your values are x_{{t+1}} alone; mix in γ x_t as well {H1}":
+        variants.wrong_predict(gamma=lambda g: 0.0),
     f"stored x_t as the value (no peek): the value of position t is γ x_t + (1-γ) x_{{t+1}} {H1}":
-        _p(gamma=lambda g: 1.0),
+        variants.wrong_predict(gamma=lambda g: 1.0),
     f"normalised the weights over the queries (axis 0) instead of over the stored pairs (axis 1) {H2}":
-        _axis0,
+        variants.axis0,
     f"used the papers' softmax(beta k.k_s), half this exercise's bandwidth: the Gaussian "
     f"exp(-beta ||k_t - k_s||^2) on unit keys is softmax(2 beta k_t.k_s) (chapter 00's notation "
-    f"table) {H2}": _p(beta_factor=0.5),
+    f"table) {H2}": variants.wrong_predict(beta_factor=0.5),
     f"masked after the softmax: the weights were normalised over every pair, the future "
     f"included, so the pairs s < t no longer sum to 1; give s >= t the score -inf *before* the "
-    f"softmax {H2}": _softmax_then_mask,
+    f"softmax {H2}": variants.softmax_then_mask,
     f"computed the exponentials without subtracting the row's largest score: on keys far apart "
     f"with a large β they all underflow to 0 (0/0 = nan) {H2}":
-        lambda k, x, b, g: _softmax_then_mask(k, x, b, g, stable=False),
+        lambda k, x, b, g: variants.softmax_then_mask(k, x, b, g, stable=False),
     f"took the softmax over every pair, then masked and renormalised: where a pair s >= t takes "
     f"all the weight (the query's own key is at distance 0), the past underflows to 0 first and the "
     f"renormalisation divides 0 by 0; mask with -inf before the softmax {H2}":
-        lambda k, x, b, g: _softmax_then_mask(k, x, b, g, renormalise=True),
+        lambda k, x, b, g: variants.softmax_then_mask(k, x, b, g, renormalise=True),
 }
 
 
@@ -544,7 +454,7 @@ LM_MISTAKES: dict[str, Callable] = {
 def check_memory_unit_lm(memory_unit_lm: Callable[[MemoryUnitLM, torch.Tensor], torch.Tensor]) -> None:
     """Exercise 2.4: the forward pass of the one-layer induction head, against ``MemoryUnitLM``."""
     compare(CHAPTER, "memory_unit_lm", memory_unit_lm, _ref_lm, LM_CASES, mistakes=LM_MISTAKES,
-            arg_names=["model", "tokens"], rtol=1e-4, atol=1e-4, regimes=LM_REGIMES,
+            arg_names=["model", "tokens"], floor=Floor(rel=1e-4, abs=1e-4), regimes=LM_REGIMES,
             rebuild="ch02.LM_CASES[{k}]",
             hint=f"Check the shapes line by line on a (1, 5) input: x (B, T, d), keys and values "
                  f"(B, T, d) after [:, 0], scores (B, T, T), logits (B, T, vocab) {H2}.")

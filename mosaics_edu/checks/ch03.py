@@ -113,7 +113,7 @@ def check_complex_linear(complex_linear: Callable[[torch.Tensor], torch.Tensor])
     """Exercise 3.1: project a (2m, 2n) matrix so that every 2×2 block is [[a, b], [-b, a]]."""
     compare(CHAPTER, "complex_linear", complex_linear, to_complex_linear, complex_cases(),
             mistakes=COMPLEX_MISTAKES, regimes=COMPLEX_REGIMES, rebuild="ch03.complex_cases()[{k}]",
-            atol=1e-9, quiet=True, arg_names=["w"],
+            quiet=True, arg_names=["w"],
             hint=f"Write out one 2×2 block by hand: rows 2i, 2i+1 and columns 2j, 2j+1 {H2}.")
     w = complex_cases()[0][0]
     once = torch.as_tensor(as_numpy(call_learner(CHAPTER, "complex_linear", complex_linear, w)))
@@ -249,7 +249,7 @@ def check_generate(generate_with_fill_in: Callable) -> None:
     compare(CHAPTER, "generate_with_fill_in", generate_with_fill_in, generate_cached,
             generation_cases(), mistakes=GENERATE_MISTAKES, regimes=GENERATE_REGIMES,
             rebuild="ch03.generation_cases()[{k}]", arg_names=["model", "prefix", "n_steps"],
-            atol=1e-8, quiet=True,
+            quiet=True,
             hint=f"Print the shapes of keys and values after each step: keys always one pair "
                  f"longer than values {H2}.")
     passed(CHAPTER, "generate_with_fill_in")
@@ -356,7 +356,7 @@ def check_moon_shares(moon_shares: Callable[[torch.Tensor], np.ndarray]) -> None
     """Exercise 3.3: each unit's share of its W_φ block mass on each moon (rows sum to 1)."""
     compare(CHAPTER, "moon_shares", moon_shares, reference_moon_shares, share_cases(),
             mistakes=SHARE_MISTAKES, regimes=SHARE_REGIMES, rebuild="ch03.share_cases()[{k}]",
-            arg_names=["w_phi"], atol=1e-6, quiet=True,
+            arg_names=["w_phi"], quiet=True,
             hint=f"Print the (3, 3) magnitudes before you divide: row h is unit h {H2}.")
     passed(CHAPTER, "moon_shares")
 
@@ -436,7 +436,7 @@ def check_learning_curve(learning_curve: Callable) -> None:
     mistakes = {d: (lambda m, x, c, f=f: _curve_variant(m, x, c, **f)) for d, f in CURVE_MISTAKES.items()}
     compare(CHAPTER, "learning_curve", learning_curve, reference_learning_curve, curve_cases(),
             mistakes=mistakes, regimes=CURVE_REGIMES, rebuild="ch03.curve_cases()[{k}]",
-            arg_names=["model", "x", "clip"], items=("the curve", "the area"), atol=1e-9,
+            arg_names=["model", "x", "clip"], items=("the curve", "the area"),
             hint=f"One value per position t = 0 … T-1, with T = x.shape[1] - 1: predict from "
                  f"x[:, :-1] (the last point has no next point), compare with x[:, 1:], clip each "
                  f"residual to ±clip, square, average over the windows and the 6 coordinates; the "

@@ -15,10 +15,10 @@ The truth is always the package: :class:`mosaics_edu.layers.ContextMemory`,
 :class:`~mosaics_edu.layers.PersistentMemory` and :class:`~mosaics_edu.layers.MosaicBlock` run on
 the *same weights* (``context_memory_weights(layer)`` hands them to the learner as plain tensors).
 Every check runs on :func:`mosaics_edu.checks.compare`: the truth is the functional reference
-below (float64), itself tested against the package layers; each known mistake (a mask off by one,
-keys not normalised, the bandwidth β forgotten, the peek forgotten, LayerNorm misplaced, ...) is
-the same reference with one switch flipped, and each case sits in a regime where some mistake
-shows (its ``why`` says which).
+(:mod:`mosaics_edu.checks.ch04_layers`, float64), itself tested against the package layers; each
+known mistake (a mask off by one, keys not normalised, the bandwidth β forgotten, the peek
+forgotten, LayerNorm misplaced, ...) is the same reference with one switch flipped or one weight
+replaced, and each case sits in a regime where some mistake shows (its ``why`` says which).
 """
 
 from __future__ import annotations
@@ -29,224 +29,36 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from .. import layers, models
-from ..features import leaky_average
-from . import Case, call_learner, compare, fail, notebook_check
+from . import Case, Floor, call_learner, compare, fail, mistakes_from, notebook_check
+from .ch04_layers import (
+    Weights,
+    context_memory_weights,
+    persistent_memory_weights,
+    random_context_memory,
+    random_lm,
+    random_persistent_memory,
+)
+from .ch04_layers import context_memory as _cmem
+from .ch04_layers import mosaic_lm as _lm
+from .ch04_layers import persistent_memory as _pmem
+from .ch04_layers import random_inputs as _inputs
 
 CHAPTER = "04_mosaic_layer"
 H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
+#: The learner's layers and model are float32 work in their own order; the references are not.
+FLOAT32_LAYERS = Floor(rel=1e-4, abs=1e-5)
 
 __all__ = [
-    "context_memory_weights",
-    "persistent_memory_weights",
-    "reference_context_memory",
-    "reference_persistent_memory",
-    "reference_effective_scalars",
-    "reference_mosaic_lm",
-    "reference_model_sizes",
-    "random_context_memory",
-    "random_persistent_memory",
-    "random_lm",
-    "check_effective_scalars",
-    "check_context_memory",
-    "check_persistent_memory",
-    "check_mosaic_lm",
-    "check_model_sizes",
-    "scalar_cases",
-    "cmem_cases",
-    "pmem_cases",
-    "lm_cases",
-    "SIZE_CASES",
+    "check_effective_scalars", "check_context_memory", "check_persistent_memory", "check_mosaic_lm",
+    "check_model_sizes", "scalar_cases", "cmem_cases", "pmem_cases", "lm_cases", "SIZE_CASES",
+    "reference_effective_scalars", "reference_context_memory", "reference_persistent_memory",
+    "reference_mosaic_lm", "reference_model_sizes",
+    # the layers' weights and random layers (from ch04_layers)
+    "context_memory_weights", "persistent_memory_weights", "random_context_memory",
+    "random_persistent_memory", "random_lm",
 ]
-
-Weights = dict[str, torch.Tensor]
-
-
-# --------------------------------------------------------------------------------------------
-# the weights of the package layers, as plain tensors
-# --------------------------------------------------------------------------------------------
-
-
-def context_memory_weights(layer: layers.ContextMemory) -> Weights:
-    """The weights of a :class:`~mosaics_edu.layers.ContextMemory`, detached, with their meaning.
-
-    ``W_phi``, ``W_psi``, ``W_o``: (d, d) matrices applied as ``x @ W.T`` (``nn.Linear``);
-    ``decay`` λ_h, ``beta`` β_h, ``gamma`` γ_h, ``alpha`` α_h: (n_head,) effective per-head values.
-    """
-    if not isinstance(layer, layers.ContextMemory):
-        raise TypeError(f"layer must be a mosaics_edu.layers.ContextMemory, got {type(layer).__name__}")
-    with torch.no_grad():
-        return {
-            "W_phi": layer.keys.proj.weight.detach().clone(),
-            "W_psi": layer.values.proj.weight.detach().clone(),
-            "W_o": layer.c_proj.weight.detach().clone(),
-            "decay": layer.decay.detach().clone(),
-            "beta": layer.beta.detach().clone(),
-            "gamma": layer.gamma.detach().clone(),
-            "alpha": layer.alpha.detach().clone(),
-        }
-
-
-def persistent_memory_weights(layer: layers.PersistentMemory) -> Weights:
-    """The weights of a :class:`~mosaics_edu.layers.PersistentMemory`, detached.
-
-    ``W_phi``, ``W_o``: (d, d); ``M_k``, ``M_v``: (n_head, pmem_size, head_size) tables;
-    ``decay`` λ_h, ``beta`` β_h, ``alpha`` α_h: (n_head,).
-    """
-    if not isinstance(layer, layers.PersistentMemory):
-        raise TypeError(
-            f"layer must be a mosaics_edu.layers.PersistentMemory, got {type(layer).__name__}")
-    with torch.no_grad():
-        return {
-            "W_phi": layer.keys.proj.weight.detach().clone(),
-            "M_k": layer.table_keys.detach().clone(),
-            "M_v": layer.table_values.detach().clone(),
-            "W_o": layer.c_proj.weight.detach().clone(),
-            "decay": layer.decay.detach().clone(),
-            "beta": layer.beta.detach().clone(),
-            "alpha": layer.alpha.detach().clone(),
-        }
-
-
-def _jitter_scalars(module: nn.Module, gen: torch.Generator) -> None:
-    """Give every per-head scalar a different, non-default value, so that mistakes show."""
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            n = p.shape[0]
-            if name.endswith("decay_logit"):  # rate 10|θ| in [0.1, 2]: λ from 0.9 down to 0.14
-                p.copy_(torch.rand(n, generator=gen) * 0.19 + 0.01)
-            elif name.endswith("beta_logit"):  # log-scale 10θ in [-0.3, 1.5]: β from 0.55 to 20
-                p.copy_(torch.rand(n, generator=gen) * 0.18 - 0.03)
-            elif name.endswith("alpha_logit"):  # α from 0.5 to 2
-                p.copy_((torch.rand(n, generator=gen) * 1.4 - 0.7) / 10)
-            elif name.endswith("gamma"):  # γ in [0.1, 0.9], never 0.5
-                p.copy_(torch.rand(n, generator=gen) * 0.8 + 0.1)
-
-
-def random_context_memory(n_embd: int = 16, n_head: int = 4, seed: int = 0) -> layers.ContextMemory:
-    """A package C-mem with random weights and varied per-head decay λ, β, γ, α (eval mode)."""
-    torch.manual_seed(seed)
-    layer = layers.ContextMemory(n_embd, n_head).eval()
-    _jitter_scalars(layer, torch.Generator().manual_seed(seed + 1))
-    return layer
-
-
-def random_persistent_memory(
-    n_embd: int = 16, n_head: int = 4, pmem_size: int = 24, seed: int = 0
-) -> layers.PersistentMemory:
-    """A package P-mem with random weights and varied per-head λ, β, α (eval mode)."""
-    torch.manual_seed(seed)
-    layer = layers.PersistentMemory(n_embd, n_head, pmem_size).eval()
-    _jitter_scalars(layer, torch.Generator().manual_seed(seed + 1))
-    return layer
-
-
-def _inputs(B: int, T: int, d: int, seed: int, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
-    return torch.randn(B, T, d, generator=gen) * scale + shift
-
-
-# --------------------------------------------------------------------------------------------
-# the functional reference, with switches that make the known mistakes
-# --------------------------------------------------------------------------------------------
-
-
-def _heads(x: torch.Tensor, W: torch.Tensor, n_head: int) -> torch.Tensor:
-    """x @ W.T split into heads. (B, T, d) -> (B, H, T, hs)."""
-    B, T, d = x.shape
-    return (x @ W.T).view(B, T, n_head, d // n_head).transpose(1, 2)
-
-
-def _heads_viewed(x: torch.Tensor, W: torch.Tensor, n_head: int) -> torch.Tensor:
-    """x @ W.T viewed as (B, H, T, hs) directly, without the transpose: heads and time mixed."""
-    B, T, d = x.shape
-    return (x @ W.T).reshape(B, n_head, T, d // n_head)
-
-
-def _merge(y: torch.Tensor) -> torch.Tensor:
-    """(B, H, T, hs) -> (B, T, H*hs)."""
-    B, H, T, hs = y.shape
-    return y.transpose(1, 2).reshape(B, T, H * hs)
-
-
-def _per_head(v: torch.Tensor) -> torch.Tensor:
-    return v[:, None, None]  # (H,) -> (H, 1, 1)
-
-
-def _cmem(
-    x: torch.Tensor,
-    p: Weights,
-    n_head: int,
-    *,
-    lag: int = 1,  # position t reads s <= t - lag: 1 is right, 0 reads its own pair, 2 misses one
-    zero_first: bool = True,
-    first_row: str = "zero",  # "zero" | "uniform" (masked with -1e9: row 0 averages every value)
-    leaky: bool = True,
-    normalise_keys: bool = True,
-    bandwidth: str = "beta",  # "beta" | "none" | "sqrt" | "sqrt_d"
-    values: str = "mix",  # "mix" | "now" | "next" | "swapped"
-    normalise_values: bool = True,
-    use_alpha: bool = True,
-    softmax_dim: int = -1,
-    project: bool = True,
-    future: bool = False,  # read the pairs s > t instead of s < t
-    transpose: bool = False,  # x @ W instead of x @ W.T
-    key_norm_dim: int = -1,
-    split: str = "transpose",  # "view": (B, T, d) viewed as (B, H, T, hs) without the transpose
-    mask_value: float = float("-inf"),  # a finite fill (-1e4) lets the future through when β is large
-) -> torch.Tensor:
-    """C-mem as one function of its weights. x: (B, T, d) -> (B, T, d)."""
-    x = torch.as_tensor(x, dtype=torch.float64)
-    p = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in p.items()}
-    if transpose:
-        p = {k: (v.T if k.startswith("W_") else v) for k, v in p.items()}
-    B, T, d = x.shape
-    heads = _heads if split == "transpose" else _heads_viewed
-    k = heads(x, p["W_phi"], n_head)  # (B, H, T, hs)
-    if leaky:
-        k = leaky_average(k, p["decay"], method="recurrent")  # (B, H, T, hs)
-    if normalise_keys:
-        k = F.normalize(k, dim=key_norm_dim, eps=1e-12)
-    logits = k @ k.transpose(-1, -2)  # (B, H, T, T)
-    scale = {"beta": p["beta"], "none": torch.ones_like(p["beta"]), "sqrt": p["beta"].sqrt(),
-             "sqrt_d": torch.full_like(p["beta"], 1 / math.sqrt(d // n_head))}[bandwidth]
-    logits = logits * _per_head(scale)
-    v_now = heads(x, p["W_psi"], n_head)  # (B, H, T, hs)
-    v_next = F.pad(v_now[:, :, 1:], (0, 0, 0, 1))  # (B, H, T, hs): ṽ_{t+1}, 0 past the window
-    g = _per_head(p["gamma"])
-    v = {"mix": g * v_now + (1 - g) * v_next, "now": v_now, "next": v_next,
-         "swapped": (1 - g) * v_now + g * v_next}[values]
-    if normalise_values:
-        v = F.normalize(v, dim=-1, eps=1e-12)
-    if use_alpha:
-        v = v * _per_head(p["alpha"])
-    t = torch.arange(T)
-    readable = (t[None, :] <= t[:, None] - lag)  # (T, T): s <= t - lag
-    if future:
-        readable = readable.T  # (T, T): s >= t + lag
-    empty = ~readable.any(-1)  # (T,): rows with nothing to read
-    if first_row == "uniform":
-        logits = logits.masked_fill(~readable, -1e9)
-        w = torch.softmax(logits, dim=softmax_dim)
-    elif mask_value != float("-inf"):  # a finite fill, row 0 zeroed by hand
-        w = torch.softmax(logits.masked_fill(~readable, mask_value), dim=softmax_dim)
-        w = w.masked_fill(empty[:, None], 0.0)
-    else:
-        logits = logits.masked_fill(~readable, float("-inf"))
-        logits = logits.masked_fill(empty[:, None], 0.0)
-        w = torch.softmax(logits, dim=softmax_dim)
-        w = w.masked_fill(~readable, 0.0) if softmax_dim != -1 else w
-        if zero_first:
-            w = w.masked_fill(empty[:, None], 0.0)
-        elif first_row == "nan":
-            w = w.masked_fill(empty[:, None], float("nan"))
-    if first_row != "nan":
-        w = torch.nan_to_num(w)
-    y = _merge(w @ v)  # (B, T, d)
-    return y @ p["W_o"].T if project else y
 
 
 def reference_context_memory(x: torch.Tensor, p: Weights, n_head: int) -> torch.Tensor:
@@ -254,52 +66,25 @@ def reference_context_memory(x: torch.Tensor, p: Weights, n_head: int) -> torch.
     return _cmem(x, p, n_head)
 
 
-def _pmem(
-    x: torch.Tensor,
-    p: Weights,
-    n_head: int,
-    *,
-    leaky: bool = True,
-    normalise: bool = True,
-    bandwidth: str = "beta",  # "beta" | "sqrt" | "none"
-    use_alpha: bool = True,
-    softmax_dim: int = -1,
-    swap_tables: bool = False,
-    read_keys: bool = False,
-    project: bool = True,
-    transpose: bool = False,
-) -> torch.Tensor:
-    """P-mem as one function of its weights. x: (B, T, d) -> (B, T, d)."""
-    x = torch.as_tensor(x, dtype=torch.float64)
-    p = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in p.items()}
-    if transpose:
-        p = {k: (v.T if k.startswith("W_") else v) for k, v in p.items()}
-    q = _heads(x, p["W_phi"], n_head)  # (B, H, T, hs)
-    if leaky:
-        q = leaky_average(q, p["decay"], method="recurrent")
-    if normalise:
-        q = F.normalize(q, dim=-1, eps=1e-12)
-    scale = {"beta": p["beta"], "sqrt": p["beta"].sqrt(), "none": torch.ones_like(p["beta"])}
-    q = q * _per_head(scale[bandwidth])
-    mk, mv = (p["M_v"], p["M_k"]) if swap_tables else (p["M_k"], p["M_v"])
-    w = torch.softmax(q @ mk.transpose(-1, -2), dim=softmax_dim)  # (B, H, T, P)
-    y = w @ (mk if read_keys else mv)  # (B, H, T, hs)
-    if use_alpha:
-        y = y * _per_head(p["alpha"])
-    y = _merge(y)  # (B, T, d)
-    return y @ p["W_o"].T if project else y
-
-
 def reference_persistent_memory(x: torch.Tensor, p: Weights, n_head: int) -> torch.Tensor:
     """The persistent memory computed from its weights (float64). x: (B, T, d) -> (B, T, d)."""
     return _pmem(x, p, n_head)
 
 
+def _ones(name: str) -> Callable[[Weights], torch.Tensor]:
+    return lambda p: torch.ones_like(p[name])
 
 
-def _mistakes(variant: Callable, table: dict[str, dict[str, Any]]) -> dict[str, Callable]:
-    """The mistake functions of a table of switches: each is ``variant`` with its switches set."""
-    return {d: (lambda *a, f=f: variant(*a, **f)) for d, f in table.items()}
+def _zeros(name: str) -> Callable[[Weights], torch.Tensor]:
+    return lambda p: torch.zeros_like(p[name])
+
+
+def _transposed(*names: str) -> dict[str, Callable[[Weights], torch.Tensor]]:
+    return {k: (lambda p, k=k: p[k].T) for k in names}
+
+
+def _no_projection(p: Weights) -> torch.Tensor:
+    return torch.eye(p["W_o"].shape[0], dtype=p["W_o"].dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -387,8 +172,8 @@ def scalar_cases() -> list[Case]:
 def check_effective_scalars(effective_scalars: Callable[[dict], dict]) -> None:
     """Exercise 4.1: raw θ's -> effective decay, scale, beta, alpha, as the package computes them."""
     compare(CHAPTER, "effective_scalars", effective_scalars, reference_effective_scalars, scalar_cases(),
-            mistakes=_mistakes(_scalars, SCALAR_MISTAKES), regimes=SCALAR_REGIMES, arg_names=["theta"],
-            rebuild="ch04.scalar_cases()[{k}]", rtol=1e-5, atol=1e-8,
+            mistakes=mistakes_from(_scalars, SCALAR_MISTAKES), regimes=SCALAR_REGIMES, arg_names=["theta"],
+            rebuild="ch04.scalar_cases()[{k}]",
             hint=f"Compute one head by hand from its three θ's and compare the four numbers {H2}.")
 
 
@@ -403,35 +188,37 @@ CMEM_MISTAKES: dict[str, dict[str, Any]] = {
     f"masked one step too many (s ≤ t-2): position t may read every pair s < t, including s = t-1 {H3}":
         {"lag": 2},
     f"forgot to L2-normalise the keys: k_t = k̄_t/‖k̄_t‖ before the bandwidth, so that "
-    f"β alone sets the kernel width {H2}": {"normalise_keys": False},
-    f"forgot the bandwidth β: the logits are β_h k̂_t·k̂_s (p['beta'] per head) {H2}": {"bandwidth": "none"},
+    f"β alone sets the kernel width {H2}": {"key_norm_dim": None},
+    f"forgot the bandwidth β: the logits are β_h k̂_t·k̂_s (p['beta'] per head) {H2}": {"beta": _ones("beta")},
     f"scaled the logits by √β instead of β (if you scale both keys, scale each by √β) {H2}":
-        {"bandwidth": "sqrt"},
-    f"used the transformer's 1/√head_size instead of the learned bandwidth β {H2}": {"bandwidth": "sqrt_d"},
+        {"beta": lambda p: p["beta"].sqrt()},
+    f"used the transformer's 1/√head_size instead of the learned bandwidth β {H2}":
+        {"beta": lambda p: torch.full_like(p["beta"], 1 / math.sqrt(p["W_phi"].shape[1] // len(p["beta"])))},
     f"forgot the leaky average of the keys: k̄_t = W_φ x_t + λ_h k̄_{{t-1}} (p['decay'] per head) {H2}":
-        {"leaky": False},
+        {"decay": _zeros("decay")},
     f"forgot the peek: the value mixes now and next, v̄_t = γ ṽ_t + (1-γ) ṽ_{{t+1}}; you used ṽ_t only {H2}":
-        {"values": "now"},
+        {"gamma": _ones("gamma")},
     f"used only the next step ṽ_{{t+1}} for the value; it is γ ṽ_t + (1-γ) ṽ_{{t+1}} {H2}":
-        {"values": "next"},
-    f"swapped γ and 1-γ: γ_h weighs ṽ_t (now), 1-γ_h weighs ṽ_{{t+1}} (next) {H2}": {"values": "swapped"},
+        {"gamma": _zeros("gamma")},
+    f"swapped γ and 1-γ: γ_h weighs ṽ_t (now), 1-γ_h weighs ṽ_{{t+1}} (next) {H2}":
+        {"gamma": lambda p: 1 - p["gamma"]},
     f"forgot to L2-normalise the values before multiplying by α {H2}": {"normalise_values": False},
-    f"forgot the value scale α_h (p['alpha']) {H2}": {"use_alpha": False},
+    f"forgot the value scale α_h (p['alpha']) {H2}": {"alpha": _ones("alpha")},
     f"took the softmax over the queries (dim=-2) instead of over the stored pairs (dim=-1) {H2}":
         {"softmax_dim": -2},
     f"forgot the output projection W_o (y @ p['W_o'].T after concatenating the heads) {H2}":
-        {"project": False},
+        {"W_o": _no_projection},
     f"let position t read the future pairs s > t (an upper-triangular mask, triu): the memory of "
     f"position t holds the pairs s < t only, tril(..., diagonal=-1) {H3}": {"future": True},
     f"multiplied by the transposed weights (x @ W); nn.Linear stores W as (out, in), so a "
-    f"projection is x @ W.T {H1}": {"transpose": True},
+    f"projection is x @ W.T {H1}": _transposed("W_phi", "W_psi", "W_o"),
     f"normalised the keys over the time axis; each key is normalised over its own head_size "
     f"entries (dim=-1) {H2}": {"key_norm_dim": -2},
     f"split the heads with a plain view/reshape to (B, H, T, hs): that mixes time and heads; "
     f"view as (B, T, H, hs), then transpose(1, 2) {H1}": {"split": "view"},
     f"returned NaN at position 0: its memory is empty, so every logit of row 0 is masked and the "
     f"softmax divides 0 by 0; set the weights of row 0 to 0 (nan_to_num) {H2}":
-        {"first_row": "nan", "zero_first": False},
+        {"first_row": "nan"},
     f"masked with -1e9 and let row 0 through: its memory is empty, but a softmax over a row of "
     f"-1e9 is uniform, so position 0 averages every value of the window, the future included; "
     f"mask with -inf and set row 0 to 0 {H2}": {"first_row": "uniform"},
@@ -476,8 +263,8 @@ def cmem_cases() -> list[Case]:
 def check_context_memory(context_memory: Callable[..., torch.Tensor]) -> None:
     """Exercise 4.2: the learner's C-mem must equal the package's ContextMemory on its weights."""
     compare(CHAPTER, "context_memory", context_memory, reference_context_memory, cmem_cases(),
-            mistakes=_mistakes(_cmem, CMEM_MISTAKES), regimes=CMEM_REGIMES,
-            arg_names=["x", "p", "n_head"], rebuild="ch04.cmem_cases()[{k}]", rtol=1e-4, atol=1e-5,
+            mistakes=mistakes_from(_cmem, CMEM_MISTAKES), regimes=CMEM_REGIMES,
+            arg_names=["x", "p", "n_head"], rebuild="ch04.cmem_cases()[{k}]", floor=FLOAT32_LAYERS,
             hint=f"Go through the steps in order: keys (project, leaky average, normalise), values "
                  f"(project, peek, normalise, α), logits β k̂·k̂, mask s < t, softmax over s, zero "
                  f"row 0, merge heads, W_o {H2}.")
@@ -489,23 +276,23 @@ def check_context_memory(context_memory: Callable[..., torch.Tensor]) -> None:
 
 PMEM_MISTAKES: dict[str, dict[str, Any]] = {
     f"scaled the query by s_h = √β_h instead of β_h: the table keys carry no scale, so the whole "
-    f"bandwidth goes on the query {H2}": {"bandwidth": "sqrt"},
-    f"forgot the bandwidth β on the query (q = β_h k̂_t) {H2}": {"bandwidth": "none"},
+    f"bandwidth goes on the query {H2}": {"beta": lambda p: p["beta"].sqrt()},
+    f"forgot the bandwidth β on the query (q = β_h k̂_t) {H2}": {"beta": _ones("beta")},
     f"forgot to L2-normalise the query key before scaling it by β {H2}": {"normalise": False},
     f"forgot the leaky average of the query key: a persistent memory's query also mixes the recent "
-    f"past, k̄_t = W_φ x_t + λ_h k̄_{{t-1}} {H1}": {"leaky": False},
-    f"forgot the output scale α_h (p['alpha']) {H2}": {"use_alpha": False},
+    f"past, k̄_t = W_φ x_t + λ_h k̄_{{t-1}} {H1}": {"decay": _zeros("decay")},
+    f"forgot the output scale α_h (p['alpha']) {H2}": {"alpha": _ones("alpha")},
     f"took the softmax over the wrong axis: it runs over the pmem_size table entries (dim=-1) {H3}":
         {"softmax_dim": -2},
     f"took the softmax over the heads (dim=1): it runs over the pmem_size table entries (dim=-1) {H3}":
         {"softmax_dim": 1},
     f"swapped the tables: compare the query with M_k, then average the rows of M_v {H2}":
-        {"swap_tables": True},
+        {"M_k": lambda p: p["M_v"], "M_v": lambda p: p["M_k"]},
     f"averaged the rows of M_k, the table keys; the answer averages the table *values* M_v {H2}":
-        {"read_keys": True},
-    f"forgot the output projection W_o {H2}": {"project": False},
+        {"M_v": lambda p: p["M_k"]},
+    f"forgot the output projection W_o {H2}": {"W_o": _no_projection},
     f"multiplied by the transposed weights (x @ W); nn.Linear stores W as (out, in), so a "
-    f"projection is x @ W.T {H1}": {"transpose": True},
+    f"projection is x @ W.T {H1}": _transposed("W_phi", "W_o"),
 }
 
 PMEM_REGIMES = {
@@ -534,8 +321,8 @@ def pmem_cases() -> list[Case]:
 def check_persistent_memory(persistent_memory: Callable[..., torch.Tensor]) -> None:
     """Exercise 4.3: the learner's P-mem must equal the package's PersistentMemory."""
     compare(CHAPTER, "persistent_memory", persistent_memory, reference_persistent_memory, pmem_cases(),
-            mistakes=_mistakes(_pmem, PMEM_MISTAKES), regimes=PMEM_REGIMES,
-            arg_names=["x", "p", "n_head"], rebuild="ch04.pmem_cases()[{k}]", rtol=1e-4, atol=1e-5,
+            mistakes=mistakes_from(_pmem, PMEM_MISTAKES), regimes=PMEM_REGIMES,
+            arg_names=["x", "p", "n_head"], rebuild="ch04.pmem_cases()[{k}]", floor=FLOAT32_LAYERS,
             hint=f"Steps: W_φ, leaky average, normalise, × β, softmax against M_k over the table, × M_v, "
                  f"× α, merge heads, W_o {H2}.")
 
@@ -549,53 +336,6 @@ def reference_mosaic_lm(idx: torch.Tensor, model: models.MemoryMosaicLM) -> torc
     """Logits of ``model`` on ``idx`` (B, T) -> (B, T, V): the package's forward itself."""
     with torch.no_grad():
         return model(idx)[0]
-
-
-def _block(x, b, how: str = "pre_ln"):
-    if how == "post_ln":
-        x = b.ln_1(x + b.cmem(x))
-        return b.ln_2(x + b.pmem(x))
-    if how == "ln_on_stream":
-        x = b.ln_1(x)
-        x = x + b.cmem(x)
-        x = b.ln_2(x)
-        return x + b.pmem(x)
-    if how == "parallel":
-        return x + b.cmem(b.ln_1(x)) + b.pmem(b.ln_2(x))
-    if how == "one_ln":
-        x = x + b.cmem(b.ln_1(x))
-        return x + b.pmem(b.ln_1(x))
-    if how == "swapped":
-        x = x + b.pmem(b.ln_2(x))
-        return x + b.cmem(b.ln_1(x))
-    if how == "no_residual":
-        return b.pmem(b.ln_2(b.cmem(b.ln_1(x))))
-    if how == "no_ln":
-        x = x + b.cmem(x)
-        return x + b.pmem(x)
-    x = x + b.cmem(b.ln_1(x))
-    return x + b.pmem(b.ln_2(x))
-
-
-def _lm(idx, model, *, block: str = "pre_ln", final_ln: str = "end", logit_scale: str = "inv_sqrt",
-        embed_scale: bool = False, transpose_head: bool = False, first_block_only: bool = False):
-    """The LM's forward with switches that make the known mistakes. (B, T) -> (B, T, V)."""
-    with torch.no_grad():
-        d = model.config.n_embd
-        x = model.wte(idx)  # (B, T, d)
-        if embed_scale:
-            x = x * math.sqrt(d)
-        for b in (model.blocks[:1] if first_block_only else model.blocks):
-            x = _block(x, b, block)
-            if final_ln == "every":
-                x = model.ln_f(x)
-        if final_ln == "end":
-            x = model.ln_f(x)
-        W = model.wte.weight  # (V, d)
-        logits = x @ (W if transpose_head else W.T)  # (B, T, V)
-        factor = {"inv_sqrt": 1 / math.sqrt(d), "none": 1.0, "sqrt": math.sqrt(d),
-                  "inv_d": 1 / d}[logit_scale]
-        return logits * factor
 
 
 LM_MISTAKES: dict[str, dict[str, Any]] = {
@@ -634,24 +374,6 @@ LM_REGIMES = {
 }
 
 
-def random_lm(vocab: int, n_layer: int, n_embd: int, n_head: int, seed: int) -> models.MemoryMosaicLM:
-    """A package MemoryMosaicLM with varied per-head scalars and LayerNorm gains (eval mode)."""
-    torch.manual_seed(seed)
-    model = models.MemoryMosaicLM(models.MosaicConfig(
-        vocab_size=vocab, block_size=16, n_layer=n_layer, n_head=n_head, n_embd=n_embd,
-        pmem_size=2 * n_embd)).eval()
-    gen = torch.Generator().manual_seed(seed + 1)
-    _jitter_scalars(model, gen)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "ln" in name:
-                p.copy_(torch.rand(p.shape, generator=gen) * 1.5 + 0.25)
-            elif name.endswith("c_proj.weight"):
-                p.mul_(3.0)  # every branch moves the residual stream visibly
-        model.wte.weight.mul_(4.0)  # logits large enough that a missing scale shows
-    return model
-
-
 def lm_cases() -> list[Case]:
     cases = []
     settings = [((2, 7, 12, 2, 12, 2), ("several-blocks", "vocab-is-d"), "V = d = 12, 2 blocks"),
@@ -670,8 +392,8 @@ def check_mosaic_lm(mosaic_lm: Callable[[torch.Tensor, models.MemoryMosaicLM], t
     """Exercise 4.4: the learner's forward must give the package model's logits."""
     with torch.no_grad():
         compare(CHAPTER, "mosaic_lm", mosaic_lm, reference_mosaic_lm, lm_cases(),
-                mistakes=_mistakes(_lm, LM_MISTAKES), regimes=LM_REGIMES, arg_names=["idx", "model"],
-                rebuild="ch04.lm_cases()[{k}]", rtol=1e-4, atol=1e-5, float32_probe=False,
+                mistakes=mistakes_from(_lm, LM_MISTAKES), regimes=LM_REGIMES, arg_names=["idx", "model"],
+                rebuild="ch04.lm_cases()[{k}]", floor=FLOAT32_LAYERS, float32_probe=False,
                 hint=f"Steps: wte(idx) (no positions), for each block x += cmem(ln_1(x)), "
                      f"x += pmem(ln_2(x)); ln_f; @ wte.weight.T; × 1/√n_embd {H2}.")
 

@@ -151,7 +151,7 @@ def check_lr_at(lr_at: Callable[[int, float, float, int, int], float]) -> None:
     learner = _schedule(lambda *a: call_learner(CHAPTER, "lr_at", lr_at, *a))
     compare(CHAPTER, "lr_at", learner, _schedule(train.lr_at), LR_CASES, arg_names=LR_ARGS,
             mistakes={d: _schedule(lambda *a, f=f: _lr_variant(*a, **f)) for d, f in LR_MISTAKES.items()},
-            regimes=LR_REGIMES, rebuild="ch05.LR_CASES[{k}]", rtol=1e-6, atol=1e-12, float32_probe=False,
+            regimes=LR_REGIMES, rebuild="ch05.LR_CASES[{k}]", float32_probe=False,
             hint=f"Steps are counted from 0: warm-up for step < warmup_steps, the cosine from "
                  f"warmup_steps to max_steps, min_lr from max_steps on {H2}.")
 

@@ -26,8 +26,9 @@ import torch
 
 from ..regbench import Automaton, Sample, draw_samples, memory_bigram, reference_distribution, test_automata
 from ..regbench.metrics import score_probabilities
-from ..regbench.vocab import SEP, SYMBOLS, VOCAB_SIZE, encode
+from ..regbench.vocab import SYMBOLS, VOCAB_SIZE, encode
 from . import Case, call_checked, call_learner, compare, fail, notebook_check, passed
+from . import ch07_wrong as wrong
 
 CHAPTER = "07_regbench"
 H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
@@ -158,93 +159,23 @@ def check_sample_string(sample_string: Callable[[Automaton, int, np.random.Gener
 # --------------------------------------------------------------------------------------------
 
 
-def _rows_from_states(sample: Sample, states: list[int], rows: int) -> np.ndarray:
-    ref = np.zeros((rows, VOCAB_SIZE))
-    for t in range(rows):
-        syms = list(sample.automaton.out_symbols(states[t]))
-        ref[t, syms] = 1.0 / len(syms)
-    return ref
-
-
-def _states_after(sample: Sample) -> list[int]:
-    """The state after each token (a separator resets to 0)."""
-    out, state = [], 0
-    for tok in sample.tokens:
-        state = 0 if tok == SEP else sample.automaton.step(state, tok)
-        out.append(state)
-    return out
-
-
-def _shifted(sample: Sample) -> np.ndarray:  # row t from the state *before* token t
-    return _rows_from_states(sample, [0, *_states_after(sample)[:-1]], len(sample.tokens) - 1)
-
-
-def _one_row_too_many(sample: Sample) -> np.ndarray:
-    return _rows_from_states(sample, _states_after(sample), len(sample.tokens))
-
-
-def _sep_at_end(sample: Sample) -> np.ndarray:
-    ref = reference_distribution(sample)
-    for t in range(len(ref)):
-        if sample.tokens[t + 1] == SEP:
-            ref[t] = 0.0
-            ref[t, SEP] = 1.0
-    return ref
-
-
-def _whole_alphabet(sample: Sample) -> np.ndarray:
-    ref = np.zeros((len(sample.tokens) - 1, VOCAB_SIZE))
-    ref[:, list(sample.automaton.alphabet)] = 1.0 / len(sample.automaton.alphabet)
-    return ref
-
-
-def _one_hot_next(sample: Sample) -> np.ndarray:
-    ref = np.zeros((len(sample.tokens) - 1, VOCAB_SIZE))
-    ref[np.arange(len(ref)), list(sample.tokens[1:])] = 1.0
-    return ref
-
-
-def _unnormalised(sample: Sample) -> np.ndarray:
-    return (reference_distribution(sample) > 0).astype(float)
-
-
-def _no_reset(sample: Sample) -> np.ndarray:  # '|' skipped: the state of the last string carries on
-    out, state = [], 0
-    for tok in sample.tokens:
-        state = state if tok == SEP else sample.automaton.step(state, tok)
-        out.append(state)
-    return _rows_from_states(sample, out, len(sample.tokens) - 1)
-
-
-def _late_reset(sample: Sample) -> np.ndarray:  # the reset comes one token late
-    out, state, pending = [], 0, False
-    for tok in sample.tokens:
-        if pending:
-            state, pending = 0, False
-        if tok == SEP:
-            pending = True
-        else:
-            state = sample.automaton.step(state, tok)
-        out.append(state)
-    return _rows_from_states(sample, out, len(sample.tokens) - 1)
-
-
 REFERENCE_MISTAKES: dict[str, Callable[[Sample], np.ndarray]] = {
     f"used the state *before* token t for row t; row t is about the symbol after tokens[:t+1], so "
-    f"read token t first {H3}": _shifted,
+    f"read token t first {H3}": wrong.shifted,
     f"returned one row per token (L rows); there is one per input position, L-1 (the last token "
-    f"is no input) {H1}": _one_row_too_many,
+    f"is no input) {H1}": wrong.one_row_too_many,
     f"gave the separator '|' the mass where a string ends; the reference is uniform over the "
-    f"state's outgoing symbols even there ('|' and '.' always get 0) {H2}": _sep_at_end,
+    f"state's outgoing symbols even there ('|' and '.' always get 0) {H2}": wrong.sep_at_end,
     f"spread the mass over the automaton's whole alphabet; only the symbols leaving the current "
-    f"state are valid {H2}": _whole_alphabet,
+    f"state are valid {H2}": wrong.whole_alphabet,
     f"put all the mass on the token that actually came next; every valid next symbol gets an equal "
-    f"share {H1}": _one_hot_next,
+    f"share {H1}": wrong.one_hot_next,
     f"marked the valid symbols with 1 without dividing by their number (rows must sum to 1) {H2}":
-        _unnormalised,
+        wrong.unnormalised,
     f"did not reset the automaton at '|': the next string starts again in state 0, so the row of a "
-    f"'|' is uniform over state 0's outgoing symbols {H3}": _no_reset,
-    f"reset the automaton one token late: the row of a '|' itself already uses state 0 {H3}": _late_reset,
+    f"'|' is uniform over state 0's outgoing symbols {H3}": wrong.no_reset,
+    f"reset the automaton one token late: the row of a '|' itself already uses state 0 {H3}":
+        wrong.late_reset,
 }
 
 REFERENCE_REGIMES = {
@@ -407,52 +338,6 @@ def check_accuracy_and_tvd(accuracy_and_tvd: Callable[[np.ndarray, np.ndarray], 
 # exercise 7.4: the in-context bigram
 # --------------------------------------------------------------------------------------------
 
-_START = 0  # the start-of-string context (the pad id, never a content symbol)
-
-
-def _bigram_variant(tokens, *, reset=True, start=True, backoff=True, lag=False, count_sep=False,
-                    smooth=0.0):
-    """The in-context bigram with one mistake switched on (all flags at their defaults: correct)."""
-    pairs: dict[int, Counter[int]] = {}
-    unigram: Counter[int] = Counter()
-    prev = _START
-    out = np.zeros((len(tokens), VOCAB_SIZE))
-    pending: list[tuple[int, int]] = []
-    for t, tok in enumerate(int(x) for x in tokens):
-        if tok == SEP and not count_sep:
-            if reset:
-                prev = _START if start else -1
-            out[t] = _predict(pairs, unigram, prev, backoff, smooth)
-            continue
-        pending.append((prev, tok))
-        if not lag:  # count the pair read at t before predicting t + 1
-            for p, a in pending:
-                pairs.setdefault(p, Counter())[a] += 1
-                unigram[a] += 1
-            pending = []
-        prev = tok if (tok != SEP or not reset) else (_START if start else -1)
-        out[t] = _predict(pairs, unigram, prev, backoff, smooth)
-        if lag:
-            for p, a in pending:
-                pairs.setdefault(p, Counter())[a] += 1
-                unigram[a] += 1
-            pending = []
-    return out
-
-
-def _predict(pairs, unigram, prev, backoff, smooth=0.0) -> np.ndarray:
-    row = np.zeros(VOCAB_SIZE)
-    seen = pairs.get(prev)
-    counts = seen if seen else (unigram if backoff else None)
-    if not counts:
-        row[1:SEP] = 1.0 / (SEP - 1)  # nothing read yet: uniform over the 18 symbols
-        return row
-    for a, c in counts.items():
-        row[a] = c
-    row[1:SEP] += smooth  # add-one smoothing, when it is the mistake
-    return row / row.sum()
-
-
 def reference_bigram(tokens: Sequence[int]) -> np.ndarray:
     """(L, 20): row t = the package's in-context bigram prediction of token t+1 (see ngram.py)."""
     from ..regbench.ngram import ngram_distributions
@@ -465,19 +350,19 @@ def reference_bigram(tokens: Sequence[int]) -> np.ndarray:
 
 BIGRAM_MISTAKES: dict[str, Callable[[Sequence[int]], np.ndarray]] = {
     f"carried the previous symbol across '|': after a separator the context is the start of a "
-    f"string, not the last symbol of the previous one {H2}": lambda tk: _bigram_variant(tk, reset=False),
+    f"string, not the last symbol of the previous one {H2}": lambda tk: wrong.bigram_variant(tk, reset=False),
     f"gave the start of a string no context of its own (backing off to the unigram there); use a "
     f"start marker as the context of a string's first symbol {H2}":
-        lambda tk: _bigram_variant(tk, start=False),
+        lambda tk: wrong.bigram_variant(tk, start=False),
     f"predicted uniformly when the context has not been seen yet; back off to the unigram counts of "
-    f"everything read so far {H2}": lambda tk: _bigram_variant(tk, backoff=False),
+    f"everything read so far {H2}": lambda tk: wrong.bigram_variant(tk, backoff=False),
     f"counted the pair ending at token t only after predicting from it (one step late); row t may "
-    f"use every pair up to and including token t {H3}": lambda tk: _bigram_variant(tk, lag=True),
+    f"use every pair up to and including token t {H3}": lambda tk: wrong.bigram_variant(tk, lag=True),
     f"counted '|' as a symbol (so it gets predicted); the separator is never predicted, it only "
-    f"starts a new string {H1}": lambda tk: _bigram_variant(tk, count_sep=True),
+    f"starts a new string {H1}": lambda tk: wrong.bigram_variant(tk, count_sep=True),
     f"smoothed the counts (added 1 to every symbol): the in-context n-gram predicts from the raw "
     f"counts, so a symbol never seen after the context gets 0 {H1}":
-        lambda tk: _bigram_variant(tk, smooth=1.0),
+        lambda tk: wrong.bigram_variant(tk, smooth=1.0),
 }
 
 BIGRAM_REGIMES = {
@@ -514,50 +399,26 @@ def check_bigram(bigram_next: Callable[[Sequence[int]], np.ndarray]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _memory_variant(symbols, vocab, beta, *, peek=False, late=False, value_now=False, shift=True,
-                    counted=False, hard=False, empty_zero=False, unseen_uniform=False):
-    """The memory unit with one mistake switched on (all flags at their defaults: correct)."""
-    x = [int(a) for a in symbols]
-    T, out = len(x), np.zeros((len(symbols), vocab))
-    for t in range(T):
-        last = t + 1 if peek else (t - 1 if late else t)  # the pairs s < last are read
-        pairs = list(range(max(0, min(last, T - 1))))  # pair s needs a next symbol x[s + 1]
-        match = np.array([x[s] == x[t] for s in pairs], dtype=bool)
-        if not pairs or (unseen_uniform and not match.any()):
-            out[t] = 0.0 if empty_zero else 1.0 / vocab
-            continue
-        values = np.eye(vocab)[[x[s] if value_now else x[s + 1] for s in pairs]]  # (S, vocab)
-        if counted:  # the number of times each symbol followed x_t: no softmax, no division
-            out[t] = values[match].sum(axis=0)
-            continue
-        scores = beta * match.astype(np.float64)
-        if hard:  # counting: all the weight on the matches when there is one, whatever β
-            scores = np.where(match, 0.0, -np.inf) if match.any() else np.zeros(len(pairs))
-        w = np.exp(scores - scores.max()) if shift else np.exp(scores)
-        out[t] = (w / w.sum()) @ values
-    return out
-
-
 MEMORY_MISTAKES: dict[str, Callable[..., np.ndarray]] = {
     f"read the pair s = t too: its value is x[t + 1], the very symbol row t must predict (peeking at "
     f"the answer); row t reads the pairs s < t only {H2}":
-        lambda x, v, b: _memory_variant(x, v, b, peek=True),
+        lambda x, v, b: wrong.memory_variant(x, v, b, peek=True),
     f"stored one-hot(x[s]) as the value of pair s; the value peeks at the next symbol, one-hot(x[s + 1]) "
-    f"{H1}": lambda x, v, b: _memory_variant(x, v, b, value_now=True),
+    f"{H1}": lambda x, v, b: wrong.memory_variant(x, v, b, value_now=True),
     f"left out the most recent pair (s = t - 1, value x[t]): row t reads every pair s < t, "
-    f"s = t - 1 included {H2}": lambda x, v, b: _memory_variant(x, v, b, late=True),
+    f"s = t - 1 included {H2}": lambda x, v, b: wrong.memory_variant(x, v, b, late=True),
     f"did not subtract the largest score before exp: exp(β) overflows for β > 709 and the row "
-    f"becomes nan {H3}": lambda x, v, b: _memory_variant(x, v, b, shift=False),
+    f"becomes nan {H3}": lambda x, v, b: wrong.memory_variant(x, v, b, shift=False),
     f"returned counts (how often each symbol followed x[t]) instead of the normalised retrieval, "
-    f"whose rows sum to 1 {H2}": lambda x, v, b: _memory_variant(x, v, b, counted=True),
+    f"whose rows sum to 1 {H2}": lambda x, v, b: wrong.memory_variant(x, v, b, counted=True),
     f"counted the followers of x[t] whatever β: the weights are a softmax of β·k_t·k_s, so with a "
     f"small β the pairs of other symbols keep some weight (β = 0: all the same) {H2}":
-        lambda x, v, b: _memory_variant(x, v, b, hard=True),
+        lambda x, v, b: wrong.memory_variant(x, v, b, hard=True),
     f"returned zeros for row 0: an empty memory is defined as uniform, 1 / vocab {H1}":
-        lambda x, v, b: _memory_variant(x, v, b, empty_zero=True),
+        lambda x, v, b: wrong.memory_variant(x, v, b, empty_zero=True),
     f"predicted uniformly for a symbol not seen before: it matches no pair, so every stored pair "
     f"gets the same weight and the row is the average of all the next symbols so far {H2}":
-        lambda x, v, b: _memory_variant(x, v, b, unseen_uniform=True),
+        lambda x, v, b: wrong.memory_variant(x, v, b, unseen_uniform=True),
 }
 
 MEMORY_REGIMES = {

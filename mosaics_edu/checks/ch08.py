@@ -25,7 +25,7 @@ import torch
 
 from .. import icl, inspection, models
 from ..data import generate_stories
-from . import Case, call_learner, compare, fail, learner_line, notebook_check
+from . import Case, Floor, call_learner, compare, fail, learner_line, notebook_check
 
 CHAPTER = "08_looking_inside"
 H1, H2, H3 = "(see hint 1 above)", "(see hint 2 above)", "(see hint 3 above)"
@@ -423,7 +423,8 @@ def check_ablate_head(ablate_head: Callable[[torch.nn.Module, int], Any]) -> Non
         rebuild="ch08.ablation_cases()[{k}]",
         items=("the per-token loss with your hook in place", "the per-token loss after handle.remove()"),
         float32_probe=False,
-        atol=1e-4,  # the same sums in another order (the package sums per-head products): ~1e-6 nats
+        # the same sums in another order (the package sums per-head products): ~1e-6 nats
+        floor=Floor(abs=1e-4),
         hint=f"W_o's input (B, T, d) holds head h at the features h·hs to (h+1)·hs, hs = d / n_head; "
              f"zero those in a forward pre-hook on memory.c_proj and return its handle {H2}",
     )

@@ -393,13 +393,16 @@ ch07.check_bigram(bigram_next)
 # seen so far to shorter ones, and returns log-probabilities, so `evaluate` can score it like
 # any model. `evaluate` scores any model on any list of automata. Here are the n-grams on the 500
 # test automata (a second or two each), with the package's `reference_distribution` and the
-# uniform guess on one sample as a sanity check:
+# uniform guess on one sample as a sanity check. The benchmark's own n-grams back off another way
+# (`backoff="leftover"`: a context's unused mass goes to the symbols never seen after it); we score
+# both.
 
 # %%
 tests = test_automata()
 ngram = {n: evaluate(InContextNGram(n), tests) for n in (1, 2, 3)}
+ngram_leftover = {n: evaluate(InContextNGram(n, backoff="leftover"), tests) for n in (1, 2, 3)}
 for n, s in ngram.items():
-    print(f"in-context {n}-gram: {s}")
+    print(f"in-context {n}-gram: {s}  | the benchmark's back-off: {ngram_leftover[n]}")
 one = draw_sample(tests[1], np.random.default_rng(0))
 ref = reference_distribution(one)
 uniform = np.zeros_like(ref)
@@ -408,11 +411,19 @@ hits_u, tvd_u = score_probabilities(torch.from_numpy(uniform), torch.from_numpy(
 print(f"uniform over the 18 symbols, on one sample: accuracy {hits_u / len(ref):.2f} (its argmax is 'a'), "
       f"TVD {tvd_u / len(ref):.2f}")
 assert ngram[1].tvd > ngram[2].tvd and ngram[2].accuracy > ngram[1].accuracy
+assert abs(ngram_leftover[1].accuracy - ngram[1].accuracy) < 1e-9  # a unigram has nothing to
+assert abs(ngram_leftover[1].tvd - ngram[1].tvd) < 1e-9  # back off to: the same predictor
+for n in (2, 3):  # the benchmark's back-off: a little lower accuracy, a higher TVD
+    assert ngram[n].accuracy - 0.02 < ngram_leftover[n].accuracy < ngram[n].accuracy
+    assert ngram_leftover[n].tvd > ngram[n].tvd + 0.05
 assert score_probabilities(torch.from_numpy(ref), torch.from_numpy(ref)) == (len(ref), 0.0)  # TVD 0
 
 # %% [markdown]
 # The in-context unigram only learns which symbols the language uses. The bigram and trigram
 # learn which symbol may follow which, and they are far better on both scores (printed above).
+# The benchmark's back-off has the same unigram and, for n = 2 and 3, a higher TVD: the mass it
+# gives to unseen symbols is taken from valid ones. Below we compare with the stronger,
+# longest-context lines.
 # These lines are what to compare trained models with. A model at unigram level has not learned
 # the language from the context. One at the 2–3-gram level has.
 #
@@ -612,7 +623,8 @@ for name, model in trained.items():
 # Accuracy and TVD against N for the three models. Error bars show the spread between seeds,
 # where there are two. Dotted lines are the in-context n-grams. Open markers are the paper's
 # numbers for the same models (Memory Mosaics paper, RegBench figure, digitised), at the N where
-# both sweeps have a point.
+# both sweeps have a point. Dash-dotted grey lines: the bigram and trigram with the benchmark's
+# back-off.
 
 # %%
 colors = {"mosaic": "C0", "gpt": "C3", "lstm": "C2"}
@@ -632,6 +644,9 @@ for ax, metric, col in ((axes[0], "accuracy", 0), (axes[1], "tvd", 1)):
         v = s.accuracy if metric == "accuracy" else s.tvd
         ax.axhline(v, ls=":", color="0.4", lw=1)
         ax.text(max(TRAINING_SIZES) * 1.2, v, f"{n}-gram", va="center", fontsize=8, color="0.3")
+    for n in (2, 3):  # the benchmark's back-off (its unigram is the same line)
+        v = ngram_leftover[n].accuracy if metric == "accuracy" else ngram_leftover[n].tvd
+        ax.axhline(v, ls="-.", color="0.65", lw=1)
     ax.set_xscale("log")
     ax.set_xlim(min(TRAINING_SIZES) / 1.5, max(TRAINING_SIZES) * 2.5)
     ax.set_xticks(TRAINING_SIZES, [f"{n:,}" for n in TRAINING_SIZES])

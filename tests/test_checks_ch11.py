@@ -303,3 +303,23 @@ def test_bad_inputs_name_the_argument():
         capstone.ngram_probs(torch.zeros(2, 5, dtype=torch.long), 3)
     with pytest.raises(TypeError, match="must be a MemoryMosaicLM"):
         capstone.head_ablation(GPT(GPTConfig(**SHAPE)), capstone.test_set(4)[1])
+
+
+def test_head_ablation_is_kept_for_the_same_weights_and_recomputed_after_a_change():
+    """Exercises 11.3-11.5 ablate the same trained mosaic many times: the result is kept per
+    (weights, sequences) digest; a model changed in place, or other sequences, is measured again."""
+    torch.manual_seed(0)
+    model = ch11._untrained_mosaic()
+    seqs = capstone.test_set(8)[1]
+    first = capstone.head_ablation(model, seqs)
+    first[0, 0] = 123.0  # the caller's copy: the kept result is not touched
+    again = capstone.head_ablation(model, seqs)
+    assert again[0, 0] != 123.0
+    np.testing.assert_array_equal(again, capstone._head_ablation(model, seqs))
+    with torch.no_grad():
+        next(model.parameters()).mul_(3.0)  # changed in place: a new digest, a new measurement
+    changed = capstone.head_ablation(model, seqs)
+    np.testing.assert_array_equal(changed, capstone._head_ablation(model, seqs))
+    assert not np.array_equal(changed, again)
+    other = capstone.head_ablation(model, capstone.test_set(4)[1])
+    np.testing.assert_array_equal(other, capstone._head_ablation(model, capstone.test_set(4)[1]))

@@ -57,7 +57,7 @@ TUNING_LRS = (1e-3, 2e-3, 4e-3, 8e-3)
 TUNING_DROPOUTS = (0.0, 0.1)
 TUNING_SEEDS = (0, 1, 2)  # seed 0 runs the grid; the chosen setting is run again with the others
 TUNING_MODELS = ("mosaic", "gpt")
-MAX_EXTENSIONS = 3  # rates added past an edge per model before giving up (a 16x wider grid)
+MAX_EXTENSIONS = 6  # rates added past an edge per model before giving up (a 64x wider grid)
 METRIC = (
     "validation TVD of the best-validation checkpoint (the lowest of the validations every "
     f"{EVAL_EVERY} steps and at the last), 200 validation automata, N = {TUNING_N}; lower is better"

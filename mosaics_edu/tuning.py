@@ -58,7 +58,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 # here when its sweep ships): chapter 05's one-block pair ("one_block"), the chapter 06 and 08 story
 # models ("stories"), chapter 07's RegBench-mini sweep ("regbench"), chapter 09's
 # length-extrapolation runs ("v2").
-REQUIRED_COMPARISONS: tuple[str, ...] = ("one_block", "stories")
+REQUIRED_COMPARISONS: tuple[str, ...] = ("one_block", "stories", "regbench")
 
 
 def shipped_files() -> list[Path]:

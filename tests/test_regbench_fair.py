@@ -139,3 +139,21 @@ def test_the_shipped_evidence_loaders_say_what_to_run_when_a_file_is_missing_or_
         load_factors(tmp_path / "factors.json")
     with pytest.raises(FileNotFoundError, match="tuning file"):
         load_tuning(tmp_path / "tuning.json")
+
+
+def test_the_shipped_fair_fight_is_what_the_procedure_gives_on_its_runs():
+    """assets/regbench/tuning.json: every run is a run of the fight's protocol (N = 100, 1,000 steps,
+    validation every 50 steps), the chosen settings are the procedure's choice on those runs, every
+    model tried the same number of rates, and the grids start from the fight's four rates."""
+    from mosaics_edu.regbench import load_tuning
+
+    data = load_tuning()
+    assert data["comparison"] == "regbench" and tuning.problems(data) == []
+    assert data["chosen"] == fair.chosen_settings(data["runs"])
+    for r in data["runs"]:
+        assert r["steps"] == 1000 and r["model"] in fair.TUNING_MODELS
+        assert r["test_best"].keys() == r["test_last"].keys() == {"accuracy", "tvd"}
+    rates = {m: fair.grid_rates(data["runs"], m) for m in fair.TUNING_MODELS}
+    assert len(rates["mosaic"]) == len(rates["gpt"])
+    assert all(set(fair.TUNING_LRS) <= set(r) for r in rates.values())
+    assert data["grid"]["extended"] == rates

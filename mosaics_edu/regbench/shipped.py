@@ -106,37 +106,37 @@ def ship(
     return record
 
 
+def _read_record(path: Path, what: str, fields: set[str], make: str, write: str) -> dict[str, Any]:
+    """The JSON record at ``path``, which must hold ``fields``; errors say how to ``make`` a missing
+    file and the function that writes a valid one (``write``)."""
+    if not path.is_file():
+        raise FileNotFoundError(f"no {what} at {path}: {make}")
+    record = json.loads(path.read_text(encoding="utf-8"))
+    missing = fields - set(record)
+    if missing:
+        raise ValueError(f"{path} is not a {what} (missing {sorted(missing)}): write it with {write}()")
+    return record
+
+
 def load_sweep(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The shipped ``sweep.json`` (or the file at ``path``), checked for the fields it must have."""
-    path = ASSETS / _SWEEP_FILE if path is None else Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no sweep results at {path}: run `python -m mosaics_edu.regbench sweep`, then "
-            "`python -m mosaics_edu.regbench ship --root <its folder>`"
-        )
-    record = json.loads(path.read_text(encoding="utf-8"))
-    missing = {"protocol", "chosen_learning_rates", "runs"} - set(record)
-    if missing:
-        raise ValueError(f"{path} is not a sweep record (missing {sorted(missing)}): write it with collect()")
-    return record
+    return _read_record(
+        ASSETS / _SWEEP_FILE if path is None else Path(path), "sweep record",
+        {"protocol", "chosen_learning_rates", "runs"},
+        "run `python -m mosaics_edu.regbench sweep`, then `python -m mosaics_edu.regbench ship --root "
+        "<its folder>`", "collect",
+    )  # fmt: skip
 
 
 def load_factors(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The shipped ``factors.json`` (:mod:`~mosaics_edu.regbench.factors`: one protocol factor at
     a time at N = 100), or the file at ``path``, checked for the fields chapter 07 reads."""
-    path = ASSETS / _FACTORS_FILE if path is None else Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"no factor table at {path}: run `python -m mosaics_edu.regbench factors --root <folder> "
-            "--tuning <folder>/tuning.json`, then copy <folder>/factors.json there"
-        )
-    table = json.loads(path.read_text(encoding="utf-8"))
-    missing = {"protocol", "chosen_learning_rates", "factors", "paper", "missing"} - set(table)
-    if missing:
-        raise ValueError(
-            f"{path} is not a factor table (missing {sorted(missing)}): write it with collect_factors()"
-        )
-    return table
+    return _read_record(
+        ASSETS / _FACTORS_FILE if path is None else Path(path), "factor table",
+        {"protocol", "chosen_learning_rates", "factors", "paper", "missing"},
+        "run `python -m mosaics_edu.regbench factors --root <folder> --tuning <folder>/tuning.json`, "
+        "then copy <folder>/factors.json there", "collect_factors",
+    )  # fmt: skip
 
 
 def load_tuning(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:

@@ -7,10 +7,19 @@ math libraries' default thread count), "Run All", save, then check the saved fil
 - in the session, nothing stops "Run All": every code cell runs, none ends in an error, each check
   cell says in one line that its exercise is not implemented yet (no traceback), and no other cell
   reports a failed check (later cells never use the learner's answers);
+- each exercise of the notebook is named by exactly one check cell, in order (so no exercise is
+  left without a check that fails on its stub);
 - ``pytest --nbval`` on the saved notebook re-runs every cell with one math thread: it fails on
   exactly the check cells, each naming its exercise, with no frame of the checks in the report,
-  and passes every other cell, outputs compared. So every printed output of the chapter is also
-  compared between two thread counts.
+  and passes every other cell, outputs compared.
+
+The ``pytest --nbval`` step runs on the chapters of ``NBVAL_ON_STUBS`` only (chapter 00, seconds).
+On the others it would be a fourth run of the chapter in the test command, and what it proves
+beyond the session run is proven elsewhere: every printed output is compared between two thread
+counts by the solutions run and its ``pytest --nbval`` (tests/test_saved_notebooks.py), which run
+the same cells (the cells after an exercise never use the learner's answer: checked above), and
+every check raises on the chapter's own stub under pytest (tests/test_checks_chNN.py, through
+tests/check_contract.py).
 
 Two runners do the session part: the browser tests (tests/ui: JupyterLab in Chromium, widgets
 moved) and, where no browser is installed, ``tests/test_learner_notebooks.py`` (nbclient).
@@ -37,6 +46,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BROWSER_AVAILABLE = (os.path.exists(CHROMIUM) and importlib.util.find_spec("playwright") is not None
                      and os.environ.get("MOSAICS_NO_BROWSER") != "1")
 CONFIG = ("pyproject.toml", "conftest.py")  # what pytest reads in a learner's clone
+# the chapters whose saved stub notebook also goes through ``pytest --nbval`` (module docstring)
+NBVAL_ON_STUBS = ("00_start_here",)
 REPORTED = re.compile(r"^✗ \[chapter (\w+) · exercise '(\w+)'\] is not implemented yet: [^\n]*\n$")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -68,6 +79,12 @@ def _called(cell: nbformat.NotebookNode) -> str:
     return m.group(1) if m else cell.source.strip()[:60]
 
 
+def defined_exercises(nb: nbformat.NotebookNode) -> list[str]:
+    """The functions and classes the exercise cells define, in notebook order."""
+    return [name for c in nb.cells if "exercise" in c.metadata.get("tags", [])
+            for name in re.findall(r"^(?:def|class) (\w+)", c.source, re.M)]
+
+
 def session_problems(nb: nbformat.NotebookNode, stem: str) -> tuple[list[str], list[str]]:
     """What is wrong with a learner notebook run in a session with its stubs (module docstring),
     and the exercises its check cells named."""
@@ -91,6 +108,9 @@ def session_problems(nb: nbformat.NotebookNode, stem: str) -> tuple[list[str], l
                 exercises.append(m.group(2))
         elif "✗ [chapter" in _text(cell):
             problems.append(f"cell {i} (not a check) reports a failed check: {_text(cell)[:200]}")
+    if not problems and exercises != defined_exercises(nb):
+        problems.append(f"the check cells named the exercises {exercises}, in this order; the exercise "
+                        f"cells define {defined_exercises(nb)}: each needs exactly one check, after it")
     return problems, exercises
 
 

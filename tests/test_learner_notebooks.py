@@ -3,9 +3,9 @@
 This is what proves that no check can pass silently on an empty stub. It also proves that skipping
 an exercise never stops a chapter: the notebook runs as in a learner's session (no pytest in the
 kernel's environment), where a failing check prints its message and "Run All" goes on, so every
-cell after an unsolved exercise runs; then the saved notebook goes through the learner's
-``pytest --nbval``, where every check raises, and must fail on exactly the check cells, each
-naming its exercise, with no frame of the checks in the report (tests/learner_flow.py).
+cell after an unsolved exercise runs; then (chapter 00) the saved notebook goes through the
+learner's ``pytest --nbval``, where every check raises, and must fail on exactly the check cells,
+each naming its exercise, with no frame of the checks in the report (tests/learner_flow.py).
 
 Where Chromium and Playwright are installed (CI), the browser tests (tests/ui) run this same flow
 in JupyterLab, widgets and all, and this nbclient run of it is skipped: every chapter is run once
@@ -18,7 +18,14 @@ from __future__ import annotations
 import nbformat
 import pytest
 from build_notebooks import LEARNER_DIR, sources
-from learner_flow import BROWSER_AVAILABLE, learner_clone, nbval_problems, session_env, session_problems
+from learner_flow import (
+    BROWSER_AVAILABLE,
+    NBVAL_ON_STUBS,
+    learner_clone,
+    nbval_problems,
+    session_env,
+    session_problems,
+)
 from notebook_run import execute
 
 SOURCES = sources()
@@ -38,5 +45,6 @@ def test_checks_fail_on_stubs_and_nothing_else_fails(src, tmp_path):
     # the saved notebook, checked as the learner does: fails on exactly the unsolved exercises
     saved = learner_clone(tmp_path / "clone") / path.name
     nbformat.write(nb, saved)
-    problems = nbval_problems(saved, src.stem, exercises)
-    assert not problems, f"chapter {src.stem}, saved:\n" + "\n".join(problems)
+    if src.stem in NBVAL_ON_STUBS:  # the others' stubs: see tests/learner_flow.py
+        problems = nbval_problems(saved, src.stem, exercises)
+        assert not problems, f"chapter {src.stem}, saved:\n" + "\n".join(problems)

@@ -4,12 +4,13 @@ For each chapter, as a learner who has not done the exercises yet: open the lear
 all cells, require that no cell shows an error (a failing check reports its message without
 stopping "Run All"), that every widget the kernel displayed is drawn by the page, that each
 interactive figure appears exactly once in its cell, and that moving one of its sliders redraws
-its figure; then save the notebook from JupyterLab and check the saved file with ``pytest --nbval``
-as the README says: it must fail on exactly the check cells, naming each unsolved exercise, and
-pass every other cell (tests/learner_flow.py). This run is the suite's run of the learner notebooks
-(tests/test_learner_notebooks.py runs them without a browser only where none is installed). A
-screenshot of the chapter's first interactive figure is saved under the test's temporary folder
-and its path printed.
+its figure; then save the notebook from JupyterLab and check the saved file: every check cell
+reports its unsolved exercise in one line, each exercise has its check; for chapter 00 also with
+``pytest --nbval`` as the README says, which must fail on exactly the check cells, naming each
+unsolved exercise, and pass every other cell (tests/learner_flow.py says why only there). This
+run is the suite's run of the learner notebooks (tests/test_learner_notebooks.py runs them without
+a browser only where none is installed). A screenshot of the chapter's first interactive figure
+is saved under the test's temporary folder and its path printed.
 
 One JupyterLab server serves all chapters (module-scoped), started like a learner's (the math
 libraries' default thread count, nothing of pytest in its kernels' environment); each chapter's
@@ -34,6 +35,7 @@ from kernel_guard import KernelHang, wait_watched
 from learner_flow import (
     BROWSER_AVAILABLE,
     CHROMIUM,
+    NBVAL_ON_STUBS,
     learner_clone,
     nbval_problems,
     session_env,
@@ -310,8 +312,9 @@ def _run_chapter(name, lab, browser, tmp_path, capsys, attempt: int) -> None:
         saved = lab.chapters / name
         problems, exercises = session_problems(nbformat.read(saved, as_version=4), chapter)
         assert not problems, f"{name}, run in JupyterLab:\n" + "\n".join(problems)
-        problems = nbval_problems(saved, chapter, exercises)
-        assert not problems, f"{name}, saved from JupyterLab:\n" + "\n".join(problems)
+        if chapter in NBVAL_ON_STUBS:  # the others' stubs: see tests/learner_flow.py
+            problems = nbval_problems(saved, chapter, exercises)
+            assert not problems, f"{name}, saved from JupyterLab:\n" + "\n".join(problems)
     except Exception:
         _report(page, tmp_path, chapter)
         raise

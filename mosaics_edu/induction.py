@@ -20,12 +20,14 @@ Both are trained by :func:`train_lm` with the same budget and measured by
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import run_cache
 from .features import KeyExtractor, ValueExtractor
 from .memory import softmax_attention
 
@@ -121,10 +123,33 @@ def train_lm(
 ) -> list[float]:
     """Train ``model`` on fresh periodic token sequences with Adam; return the loss per step.
 
-    Every step draws a new batch (seeded), so both models see exactly the same data.
+    Every step draws a new batch (seeded), so both models see exactly the same data. In a test
+    session a run with the same model, starting weights and arguments is trained once and then
+    loaded: weights, losses and the random state after training (:func:`mosaics_edu.run_cache.result`).
     """
     if steps < 1 or batch < 1 or not lr > 0:
         raise ValueError(f"need steps >= 1, batch >= 1, lr > 0; got {steps}, {batch}, {lr}")
+    weights = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        weights.update(name.encode())
+        weights.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    inputs = {"model": repr(model), "weights": weights.hexdigest(), "steps": steps, "batch": batch,
+              "lr": lr, "length": length, "periods": [min_period, max_period], "seed": seed}
+
+    def fit() -> dict:
+        losses = _fit(model, steps, batch, lr, length, min_period, max_period, seed)
+        return {"losses": losses, "rng": torch.get_rng_state(),
+                "weights": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+
+    done = run_cache.result("train_lm", inputs, fit)
+    model.load_state_dict(done["weights"])  # the same weights when just trained
+    torch.set_rng_state(done["rng"])
+    model.eval()
+    return list(done["losses"])
+
+
+def _fit(model: nn.Module, steps: int, batch: int, lr: float, length: int, min_period: int,
+         max_period: int, seed: int) -> list[float]:
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     vocab = model.vocab

@@ -14,6 +14,12 @@ The suite (``tests/conftest.py``) sets the variable to a folder it creates empty
 each session and deletes at its end, so a loaded run was really trained earlier in the same
 session. Without the variable (a learner's notebook, ``pytest --nbval``, the website build) nothing
 is read or written. Runs that write a folder, resume, stop early or run under DDP are never cached.
+
+Two other trainings that chapters repeat go through :func:`result`, the same cache for any
+computation whose result is a value: chapter 02's three small induction models
+(:func:`mosaics_edu.induction.train_lm`: the trained weights, the losses and the random state after)
+and chapter 10's one-process-vs-two-processes training (:func:`mosaics_edu.scaling.one_vs_two_processes`:
+its summaries and weight differences, four Python processes started each time).
 """
 
 from __future__ import annotations
@@ -22,19 +28,22 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
+from .atomic import atomic_path
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
-__all__ = ["ENV", "LOADED", "folder", "load", "run_key", "store"]
+__all__ = ["ENV", "LOADED", "folder", "load", "result", "run_key", "store"]
 
 ENV = "MOSAICS_RUN_CACHE"
 LOADED = "loaded.log"  # in the folder: one line per run loaded instead of trained
 PACKAGE = Path(__file__).resolve().parent
+T = TypeVar("T")
 _source_digest: str | None = None
 
 
@@ -103,3 +112,32 @@ def store(where: Path, key: str, trainer_state: dict, summary: dict) -> None:
                                               "step")}
     save_checkpoint({**required, "trainer": trainer_state, "summary": summary, "run_key": key},
                     _path(where, key))
+
+
+def result(name: str, inputs: Any, compute: Callable[[], T]) -> T:
+    """``compute()``; within a test session (the variable set), the value an earlier call with the
+    same ``name`` and ``inputs`` stored, under a key that also holds torch's version and the
+    package's source. ``inputs``: everything ``compute`` depends on, as JSON-able values (others are
+    keyed by their ``repr``). The value is stored with ``torch.save`` and read back with
+    ``weights_only=True``: tensors, numbers, strings and lists, tuples and dicts of them."""
+    where = folder()
+    if where is None:
+        return compute()
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"run_cache.result(name={name!r}): name a file prefix, letters, digits and _")
+    described = {"name": name, "inputs": inputs, "torch": torch.__version__, "package": _package_source()}
+    key = hashlib.sha256(json.dumps(described, sort_keys=True, default=repr).encode()).hexdigest()[:40]
+    path = where / f"result-{name}-{key}.pt"
+    if path.is_file():
+        try:
+            stored = torch.load(path, weights_only=True)
+        except Exception:  # noqa: BLE001 - a damaged entry is not trusted: compute instead
+            stored = None
+        if isinstance(stored, dict) and stored.get("key") == key:
+            with open(where / LOADED, "a") as log:
+                log.write(f"{key} {name}\n")
+            return stored["value"]
+    value = compute()
+    with atomic_path(path) as tmp:
+        torch.save({"key": key, "value": value}, tmp)
+    return value

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from . import run_cache
+
 __all__ = [
     "BYTES_PER_PARAMETER",
     "GPU_MEMORY_GB",
@@ -235,13 +237,18 @@ def one_vs_two_processes(folder: str | os.PathLike[str], model: str = "mosaic") 
     ``two``: 2 processes under ``torchrun`` with the gloo backend, ``--grad-accum 2`` (one
     micro-batch each); ``half``: 1 process with ``--grad-accum 1``, half the batch (the control).
     Returns the printed summaries and the largest weight differences two-vs-one and half-vs-one.
-    About half a minute: most of it starting the processes.
+    About half a minute: most of it starting the processes. In a test session the result of the
+    first call is reused by the later ones (:func:`mosaics_edu.run_cache.result`).
     """
+    inputs = {"model": model, "args": DEMO_ARGS}
+    return run_cache.result("one_vs_two_processes", inputs, lambda: _one_vs_two(Path(folder), model))
+
+
+def _one_vs_two(folder: Path, model: str) -> dict[str, Any]:
     import sys
 
     from .data import prepare_stories
 
-    folder = Path(folder)
     data = folder / "data"
     prepare_stories(data, tokenizer="char", n_train=60, n_valid=10, seed=0)
     common = ["--model", model, "--data", str(data), *DEMO_ARGS]

@@ -36,12 +36,12 @@ def pytest_terminal_summary(terminalreporter, config):
     folder = getattr(config, "_mosaics_session_runs", None)
     if not folder:
         return
-    trained = len(list(Path(folder).glob("run-*.pt")))
+    trained = len(list(Path(folder).glob("run-*.pt"))) + len(list(Path(folder).glob("result-*.pt")))
     log = Path(folder) / "loaded.log"
     loaded = log.read_text().splitlines() if log.exists() else []
     if trained or loaded:
-        terminalreporter.write_line(f"notebook training runs: {trained} trained, {len(loaded)} loaded "
-                                    "from this session's run cache (mosaics_edu/run_cache.py)")
+        terminalreporter.write_line(f"notebook training runs and results: {trained} computed, {len(loaded)} "
+                                    "loaded from this session's run cache (mosaics_edu/run_cache.py)")
 
 
 def pytest_unconfigure(config):

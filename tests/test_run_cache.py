@@ -110,3 +110,71 @@ def test_a_damaged_entry_is_not_trusted(data, tmp_path, monkeypatch):
     monkeypatch.setattr(tr.Trainer, "train_step", lambda self: calls.append(1) or real_step(self))
     again = tr.train(_config(), data=data, progress=False)
     assert len(calls) == 6 and again.history[-1]["val_loss"] == first.history[-1]["val_loss"]
+
+
+# --- run_cache.result: any other value a chapter computes more than once per session ---------
+
+
+def test_a_result_is_computed_once_per_session_and_then_loaded(tmp_path, monkeypatch):
+    monkeypatch.setenv(run_cache.ENV, str(tmp_path))
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"losses": [1.5, 0.25], "weights": torch.arange(4.0), "label": "one"}
+
+    first = run_cache.result("demo", {"steps": 2}, compute)
+    again = run_cache.result("demo", {"steps": 2}, compute)
+    assert len(calls) == 1 and again["losses"] == first["losses"] and again["label"] == "one"
+    assert torch.equal(again["weights"], first["weights"])
+    assert (tmp_path / run_cache.LOADED).read_text().split()[1] == "demo"
+    run_cache.result("demo", {"steps": 3}, compute)  # other inputs: computed again
+    run_cache.result("other", {"steps": 2}, compute)  # another name: computed again
+    assert len(calls) == 3
+
+
+def test_a_result_is_neither_read_nor_written_without_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv(run_cache.ENV, raising=False)
+    calls = []
+    for _ in range(2):
+        assert run_cache.result("demo", {}, lambda: calls.append(1) or 7) == 7
+    assert len(calls) == 2 and not list(tmp_path.iterdir())
+
+
+def test_a_damaged_result_is_computed_again(tmp_path, monkeypatch):
+    monkeypatch.setenv(run_cache.ENV, str(tmp_path))
+    run_cache.result("demo", {}, lambda: 1)
+    (entry,) = tmp_path.glob("result-demo-*.pt")
+    entry.write_bytes(b"not a torch file")
+    assert run_cache.result("demo", {}, lambda: 2) == 2
+
+
+def test_a_bad_name_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setenv(run_cache.ENV, str(tmp_path))
+    with pytest.raises(ValueError, match="name"):
+        run_cache.result("../escape", {}, lambda: 1)
+
+
+def test_train_lm_loaded_is_train_lm_trained(tmp_path, monkeypatch):
+    """Chapter 02's induction models: a loaded run gives the trained weights, losses, mode and the
+    random state after training; a model with other starting weights trains afresh."""
+    from mosaics_edu import induction
+
+    def run(seed_weights: int):
+        torch.manual_seed(seed_weights)
+        model = induction.MemoryUnitLM(16, n_embd=16)
+        losses = induction.train_lm(model, steps=5, batch=4, lr=3e-3, length=24, max_period=6)
+        return model, losses, torch.rand(3)
+
+    monkeypatch.delenv(run_cache.ENV, raising=False)
+    plain, plain_losses, plain_next = run(0)
+    monkeypatch.setenv(run_cache.ENV, str(tmp_path))
+    for expect_loaded in (0, 1):
+        model, losses, after = run(0)
+        assert losses == plain_losses and torch.equal(after, plain_next) and not model.training
+        for (k, a), b in zip(plain.state_dict().items(), model.state_dict().values(), strict=True):
+            assert torch.equal(a, b), k
+        loaded = (tmp_path / run_cache.LOADED)
+        assert (loaded.exists() and len(loaded.read_text().splitlines())) == expect_loaded
+    _, other_losses, _ = run(1)
+    assert other_losses != plain_losses and len(loaded.read_text().splitlines()) == 1

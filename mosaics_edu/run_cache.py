@@ -1,7 +1,7 @@
 """Within one test session, a training run that was already done is loaded instead of repeated.
 
-The test suite runs chapter 05 four times (the learner's saved run and its ``pytest --nbval``
-check, the learner notebook in JupyterLab and its check), and each time the chapter trains the same
+The test suite runs chapter 05 three times (the learner's saved run and its ``pytest --nbval``
+check, the learner notebook in JupyterLab), and each time the chapter trains the same
 two models with the same config, seed and data: minutes of identical work. When the environment
 variable ``MOSAICS_RUN_CACHE`` names a folder, :func:`mosaics_edu.train.train` stores each finished
 run there (the trainer's whole state, as a checkpoint, and its summary) under a key made of

@@ -13,13 +13,13 @@ math libraries' default thread count), "Run All", save, then check the saved fil
   exactly the check cells, each naming its exercise, with no frame of the checks in the report,
   and passes every other cell, outputs compared.
 
-The ``pytest --nbval`` step runs on the chapters of ``NBVAL_ON_STUBS`` only (chapter 00, seconds).
-On the others it would be a fourth run of the chapter in the test command, and what it proves
-beyond the session run is proven elsewhere: every printed output is compared between two thread
-counts by the solutions run and its ``pytest --nbval`` (tests/test_saved_notebooks.py), which run
-the same cells (the cells after an exercise never use the learner's answer: checked above), and
-every check raises on the chapter's own stub under pytest (tests/test_checks_chNN.py, through
-tests/check_contract.py).
+The ``pytest --nbval`` step runs on the chapters of ``NBVAL_ON_STUBS`` only (chapter 00, seconds);
+what it proves beyond the session run is proven for every chapter elsewhere: every printed output
+is compared between two thread counts by the run with the exercises done and its ``pytest --nbval``
+(the same cells: the cells after an exercise never read it, :func:`stub_problems`), and every check
+raises on a stub under pytest (tests/check_contract.py). Where a browser is installed, only
+chapter 00 is run with its stubs at all (tests/ui); :func:`stub_problems` checks, without running
+them, what the stubs of every chapter could break.
 
 Two runners do the session part: the browser tests (tests/ui: JupyterLab in Chromium, widgets
 moved) and, where no browser is installed, ``tests/test_learner_notebooks.py`` (nbclient).
@@ -27,6 +27,7 @@ moved) and, where no browser is installed, ``tests/test_learner_notebooks.py`` (
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import os
 import re
@@ -142,4 +143,83 @@ def nbval_problems(saved: Path, stem: str, exercises: list[str]) -> list[str]:
     if "mosaics_edu/checks/" in out or "Traceback (most recent call last)" in out:
         problems.append(f"a failed check shows its message alone, no traceback through the checks:\n"
                         f"{out[-3000:]}")
+    return problems
+
+
+def with_answers(stem: str, wrong: dict[str, str] | None = None) -> nbformat.NotebookNode:
+    """The learner notebook of ``stem`` with every exercise cell holding the solution from the
+    solutions notebook (or ``wrong[name]`` for the exercise that defines ``name``). Its code cells
+    are then exactly the solutions notebook's (asserted when nothing is wrong)."""
+    from build_notebooks import LEARNER_DIR, SOLUTIONS_DIR
+
+    learner = nbformat.read(LEARNER_DIR / f"{stem}.ipynb", as_version=4)
+    solved = nbformat.read(SOLUTIONS_DIR / f"{stem}.ipynb", as_version=4)
+    assert [c.id for c in learner.cells] == [c.id for c in solved.cells], (
+        f"{stem}: the learner and solutions notebooks differ in their cells; run "
+        "python tools/build_notebooks.py")
+    filled = 0
+    for mine, answer in zip(learner.cells, solved.cells, strict=True):
+        if "exercise" in mine.metadata.get("tags", []):
+            mine.source = answer.source
+            for name, source in (wrong or {}).items():
+                if re.search(rf"^def {name}\(", answer.source, re.M):
+                    mine.source = source
+            filled += 1
+    assert filled, f"{stem} has no exercise cell"
+    if not wrong:  # this run stands for the solutions notebook's: the same code, cell by cell
+        differ = [i for i, (a, b) in enumerate(zip(learner.cells, solved.cells, strict=True))
+                  if a.cell_type == "code" and a.source != b.source]
+        assert not differ, f"{stem}: code cells {differ} differ from the solutions notebook's"
+    return learner
+
+
+def _names_read(source: str) -> set[str]:
+    """Every bare name a cell's code reads (IPython lines starting with % or ! are skipped)."""
+    code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    return {n.id for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Name)}
+
+
+def stub_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """What could stop "Run All" of a learner notebook with its stubs, found without running it:
+
+    - an exercise whose stub does not raise ``NotImplementedError`` (what every check reports as
+      "not implemented yet": tests/check_contract.py tries each check on such a stub);
+    - an exercise without exactly one check cell after it that calls its check on it;
+    - a cell after an exercise, other than its check, that reads the exercise's name: with the stub
+      it would raise, and "Run All" would stop there.
+    """
+    problems: list[str] = []
+    defined: dict[str, int] = {}  # exercise name -> its cell
+    checked: dict[str, list[int]] = {}
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        tags = cell.metadata.get("tags", [])
+        if "exercise" in tags:
+            tree = ast.parse(cell.source)
+            for node in tree.body:
+                if isinstance(node, ast.FunctionDef | ast.ClassDef):
+                    defined[node.name] = i
+                    raises = [n for n in ast.walk(node) if isinstance(n, ast.Raise) and n.exc is not None
+                              and "NotImplementedError" in ast.unparse(n.exc)]
+                    if not raises:
+                        problems.append(f"cell {i}: the stub of {node.name} does not raise "
+                                        "NotImplementedError")
+            continue
+        reads = _names_read(cell.source)
+        if "check" in tags:
+            m = re.search(r"check_\w+\((\w+)", cell.source)
+            if m:
+                checked.setdefault(m.group(1), []).append(i)
+            reads -= {m.group(1)} if m else set()  # a check may also take earlier exercises
+            reads -= set(defined)
+        for name in sorted(reads & set(defined)):
+            problems.append(f"cell {i} reads the exercise {name!r} (cell {defined[name]}): with the "
+                            "learner's stub it raises and Run All stops there; use the package's "
+                            "reference instead")
+    for name, at in defined.items():
+        cells = checked.get(name, [])
+        if len(cells) != 1 or cells[0] < at:
+            problems.append(f"the exercise {name!r} (cell {at}) needs exactly one check cell after it "
+                            f"calling its check on it; found {cells}")
     return problems

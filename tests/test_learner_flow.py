@@ -4,7 +4,7 @@ what they reject, so the browser and nbclient runs of the chapters cannot pass o
 from __future__ import annotations
 
 import nbformat
-from learner_flow import defined_exercises, session_problems
+from learner_flow import defined_exercises, session_problems, stub_problems
 
 STEM = "99_made_up"
 
@@ -57,3 +57,55 @@ def test_a_check_that_passes_on_a_stub_is_reported():
     nb.cells[-1].outputs[0].text = "✓ third: passed\n"  # a check that a stub got past
     problems, _ = session_problems(nb, STEM)
     assert problems and "not implemented yet" in problems[0]
+
+
+# --- stub_problems: what would stop Run All with the stubs, found without running --------------
+
+
+def _stub_notebook(*cells: tuple[str, str | None]) -> nbformat.NotebookNode:
+    """Code cells from (source, tag or None)."""
+    out = []
+    for source, tag in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if tag:
+            cell.metadata["tags"] = [tag]
+        out.append(cell)
+    return nbformat.v4.new_notebook(cells=out)
+
+
+STUB = "def first(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+
+
+def test_a_safe_stub_notebook_has_no_problems():
+    nb = _stub_notebook(("import numpy as np", None), (STUB, "exercise"),
+                        ("chNN.check_first(first)", "check"), ("print(np.pi)  # uses the package", None))
+    assert stub_problems(nb) == []
+
+
+def test_a_later_cell_reading_an_exercise_is_reported():
+    nb = _stub_notebook((STUB, "exercise"), ("chNN.check_first(first)", "check"),
+                        ("%matplotlib inline\ny = first(3)", None))
+    (problem,) = stub_problems(nb)
+    assert "cell 2 reads the exercise 'first'" in problem
+
+
+def test_a_stub_that_does_not_raise_is_reported():
+    nb = _stub_notebook(("def first(x):\n    return None\n", "exercise"),
+                        ("chNN.check_first(first)", "check"))
+    (problem,) = stub_problems(nb)
+    assert "does not raise NotImplementedError" in problem
+
+
+def test_a_missing_misplaced_or_doubled_check_is_reported():
+    for cells in ([(STUB, "exercise")],
+                  [("chNN.check_first(first)", "check"), (STUB, "exercise")],
+                  [(STUB, "exercise")] + [("chNN.check_first(first)", "check")] * 2):
+        (problem,) = stub_problems(_stub_notebook(*cells))
+        assert "needs exactly one check cell after it" in problem, cells
+
+
+def test_a_check_may_take_earlier_exercises():
+    second = STUB.replace("first", "second")
+    nb = _stub_notebook((STUB, "exercise"), ("chNN.check_first(first)", "check"), (second, "exercise"),
+                        ("chNN.check_second(second, first)", "check"))
+    assert stub_problems(nb) == []

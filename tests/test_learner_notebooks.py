@@ -7,10 +7,10 @@ cell after an unsolved exercise runs; then (chapter 00) the saved notebook goes 
 learner's ``pytest --nbval``, where every check raises, and must fail on exactly the check cells,
 each naming its exercise, with no frame of the checks in the report (tests/learner_flow.py).
 
-Where Chromium and Playwright are installed (CI), the browser tests (tests/ui) run this same flow
-in JupyterLab, widgets and all, and this nbclient run of it is skipped: every chapter is run once
-per flow, not twice. (The solutions notebooks are run, filled into the learner notebook and checked
-with strict nbval, by ``tests/test_saved_notebooks.py``.)
+Where Chromium and Playwright are installed (CI), this nbclient run is skipped: the browser tests
+(tests/ui) run chapter 00 with its stubs in JupyterLab, and every chapter with its exercises done;
+what the stubs of the other chapters could break is checked here without running them
+(``test_the_stubs_cannot_stop_run_all``, always run).
 """
 
 from __future__ import annotations
@@ -25,10 +25,19 @@ from learner_flow import (
     nbval_problems,
     session_env,
     session_problems,
+    stub_problems,
 )
 from notebook_run import execute
 
 SOURCES = sources()
+
+
+@pytest.mark.parametrize("src", SOURCES, ids=lambda p: p.stem)
+def test_the_stubs_cannot_stop_run_all(src):
+    """Without running: each stub raises NotImplementedError, each exercise has its check cell after
+    it, and no other cell after it reads it (learner_flow.stub_problems)."""
+    problems = stub_problems(nbformat.read(LEARNER_DIR / f"{src.stem}.ipynb", as_version=4))
+    assert not problems, f"chapter {src.stem}:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,28 @@
-"""A real learner's flow, for every chapter: JupyterLab in Chromium, the learner notebook.
+"""A real learner's flow, for every chapter: JupyterLab in Chromium, run, save, check.
 
-For each chapter, as a learner who has not done the exercises yet: open the learner notebook, run
-all cells, require that no cell shows an error (a failing check reports its message without
-stopping "Run All"), that every widget the kernel displayed is drawn by the page, that each
-interactive figure appears exactly once in its cell, and that moving one of its sliders redraws
-its figure; then save the notebook from JupyterLab and check the saved file: every check cell
-reports its unsolved exercise in one line, each exercise has its check; for chapter 00 also with
-``pytest --nbval`` as the README says, which must fail on exactly the check cells, naming each
-unsolved exercise, and pass every other cell (tests/learner_flow.py says why only there). This
-run is the suite's run of the learner notebooks (tests/test_learner_notebooks.py runs them without
-a browser only where none is installed). A screenshot of the chapter's first interactive figure
-is saved under the test's temporary folder and its path printed.
+For each chapter, as a learner who has done the exercises: open the chapter in JupyterLab (the
+learner notebook with every exercise filled in from the solutions notebook: its code cells are the
+solutions notebook's), run all cells, require that no cell shows an error, that every widget the
+kernel displayed is drawn by the page, that each interactive figure appears exactly once in its
+cell, and that moving one of its sliders redraws its figure; then save the notebook from JupyterLab
+and check the saved file with ``pytest --nbval`` exactly as the README says: every cell must pass,
+outputs compared. JupyterLab's kernels use the math libraries' default thread count (at least 2)
+and the check one thread (the root ``conftest.py``), so every printed output of every chapter is
+compared between two thread counts: a number printed at the floating-point noise floor fails here,
+as it would fail for a learner. Half of the chapters are checked from the clone's root, half from
+``chapters/``, the two places a learner runs the command from. This is the suite's run of every
+solutions notebook (tests/test_saved_notebooks.py runs them with nbclient only where no browser is
+installed).
+
+Chapter 00 is also run as a learner who has not started: its learner notebook with the stubs. No
+cell may show an error (a failing check reports its message without stopping "Run All"), every
+check cell must report its unsolved exercise in one line, and ``pytest --nbval`` on the saved file
+must fail on exactly the check cells, naming each exercise, and pass every other cell
+(tests/learner_flow.py). For the other chapters, what their stubs could break is checked without
+running them (``learner_flow.stub_problems``, in tests/test_learner_notebooks.py): each stub raises
+NotImplementedError, which every check reports (tests/check_contract.py), each exercise has its
+check cell, and no other cell after it reads it. A screenshot of the chapter's first interactive
+figure is saved under the test's temporary folder and its path printed.
 
 One JupyterLab server serves all chapters (module-scoped), started like a learner's (the math
 libraries' default thread count, nothing of pytest in its kernels' environment); each chapter's
@@ -35,16 +47,18 @@ from kernel_guard import KernelHang, wait_watched
 from learner_flow import (
     BROWSER_AVAILABLE,
     CHROMIUM,
-    NBVAL_ON_STUBS,
     learner_clone,
     nbval_problems,
+    pytest_nbval,
     session_env,
     session_problems,
+    with_answers,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 LEARNER = ROOT / "chapters"
 CHAPTERS = sorted(p.name for p in LEARNER.glob("[0-9][0-9]_*.ipynb"))
+STUBS = "stubs"  # the folder (under the server's root) of the learner notebook run with its stubs
 TOKEN = "ui-test-token"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # An output area that holds a rendered widget view (an Output widget's own outputs are nested deeper).
@@ -102,10 +116,11 @@ def _figure_cells(name: str) -> list[int]:
 
 class Lab:
     """The running JupyterLab server: ``lab(path)`` is the URL of a page, ``lab.pid`` its process,
-    ``lab.chapters`` the folder it serves the learner notebooks from."""
+    ``lab.root`` the folder it serves (a learner's clone: the notebooks with answers in
+    ``chapters/``; ``stubs/`` another clone, with the learner notebook of chapter 00 as shipped)."""
 
-    def __init__(self, base: str, pid: int, chapters: Path) -> None:
-        self.base, self.pid, self.chapters = base, pid, chapters
+    def __init__(self, base: str, pid: int, root: Path) -> None:
+        self.base, self.pid, self.root = base, pid, root
 
     def __call__(self, path: str) -> str:
         return f"{self.base}/{path}?token={TOKEN}"
@@ -129,7 +144,8 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("lab-root")
     chapters = learner_clone(root)  # the layout of a learner's clone: pytest finds the project's config
     for name in CHAPTERS:
-        shutil.copy(LEARNER / name, chapters / name)
+        nbformat.write(with_answers(Path(name).stem), chapters / name)
+    shutil.copy(LEARNER / CHAPTERS[0], learner_clone(root / STUBS) / CHAPTERS[0])
     port = _free_port()
     log = open(root / "lab.log", "w")  # noqa: SIM115 - closed below
     settings = root / "settings"
@@ -165,7 +181,7 @@ def lab(tmp_path_factory):
     except Exception:
         proc.kill()
         raise
-    yield Lab(base, proc.pid, chapters)
+    yield Lab(base, proc.pid, root)
     proc.terminate()
     try:
         proc.wait(timeout=30)
@@ -237,23 +253,33 @@ def _report(page, tmp_path: Path, chapter: str) -> None:
 
 @pytest.mark.parametrize("name", CHAPTERS, ids=lambda n: n[:2])
 def test_chapter_runs_in_jupyterlab_and_its_widgets_respond(name, lab, browser, tmp_path, capsys):
+    _with_one_retry(name, lab, browser, tmp_path, capsys, stubs=False)
+
+
+def test_chapter_00_with_its_stubs_runs_in_jupyterlab(lab, browser, tmp_path, capsys):
+    _with_one_retry(CHAPTERS[0], lab, browser, tmp_path, capsys, stubs=True)
+
+
+def _with_one_retry(name, lab, browser, tmp_path, capsys, stubs: bool) -> None:
     for attempt in (1, 2):  # a hung kernel is caught by the watched waits; the chapter runs once more
         try:
-            return _run_chapter(name, lab, browser, tmp_path, capsys, attempt)
+            return _run_chapter(name, lab, browser, tmp_path, capsys, attempt, stubs)
         except KernelHang as hang:
             if attempt == 2:
                 raise
             print(f"{name}: {hang}; running the chapter again in a fresh kernel", file=sys.stderr)
 
 
-def _run_chapter(name, lab, browser, tmp_path, capsys, attempt: int) -> None:
+def _run_chapter(name, lab, browser, tmp_path, capsys, attempt: int, stubs: bool) -> None:
     chapter = Path(name).stem
     figure_cells = _figure_cells(name)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     kernel_up = True
+    folder = f"{STUBS}/chapters" if stubs else "chapters"
     try:
         # A workspace of its own: the page must not reopen the notebooks of earlier chapters.
-        page.goto(lab(f"lab/workspaces/ui-{chapter[:2]}-{attempt}/tree/chapters/{name}"))
+        space = f"ui-{chapter[:2]}{'-stubs' if stubs else ''}-{attempt}"
+        page.goto(lab(f"lab/workspaces/{space}/tree/{folder}/{name}"))
         wait_for(page, lab, KERNEL_IDLE, f"{name}: its kernel to start")
         page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
         state = wait_for(page, lab, RUN_ALL_STATE, f"{name}: run all").json_value()
@@ -309,12 +335,14 @@ def _run_chapter(name, lab, browser, tmp_path, capsys, attempt: int) -> None:
         # its own (two idle-and-busy kernels at once were the test command's memory peak)
         _shut_down_kernel(page)
         kernel_up = False
-        saved = lab.chapters / name
-        problems, exercises = session_problems(nbformat.read(saved, as_version=4), chapter)
-        assert not problems, f"{name}, run in JupyterLab:\n" + "\n".join(problems)
-        if chapter in NBVAL_ON_STUBS:  # the others' stubs: see tests/learner_flow.py
+        saved = lab.root / folder / name
+        if stubs:
+            problems, exercises = session_problems(nbformat.read(saved, as_version=4), chapter)
+            assert not problems, f"{name}, run in JupyterLab:\n" + "\n".join(problems)
             problems = nbval_problems(saved, chapter, exercises)
             assert not problems, f"{name}, saved from JupyterLab:\n" + "\n".join(problems)
+        else:
+            _check_saved_with_answers(saved, chapter)
     except Exception:
         _report(page, tmp_path, chapter)
         raise
@@ -325,6 +353,21 @@ def _run_chapter(name, lab, browser, tmp_path, capsys, attempt: int) -> None:
             except Exception as exc:  # noqa: BLE001 - a failed shutdown must not hide the test's error
                 print(f"kernel shutdown failed: {exc}", file=sys.stderr)
         page.close()
+
+
+def _check_saved_with_answers(saved: Path, chapter: str) -> None:
+    """The saved notebook holds every cell's outputs, no error, and ``pytest --nbval`` passes on it
+    (run from the clone's root for even chapters, from ``chapters/`` for odd ones)."""
+    nb = nbformat.read(saved, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), f"{chapter}: the saved notebook lacks outputs"
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"{chapter}: {errors[0].ename}: {errors[0].evalue[-3000:]}"
+    cwd = saved.parent if int(chapter[:2]) % 2 else saved.parent.parent
+    res = pytest_nbval(saved, cwd)
+    assert res.returncode == 0 and f"{len(code)} passed" in res.stdout, (
+        f"`pytest --nbval` (run in {cwd.name}/) failed on {saved.name} as saved from JupyterLab, every "
+        f"exercise right:\n{res.stdout[-6000:]}\n{res.stderr[-2000:]}")
 
 
 def _shut_down_kernel(page) -> None:

@@ -1,14 +1,14 @@
 """Within one test session, a training run that was already done is loaded instead of repeated.
 
-The test suite runs chapter 05 three times (the learner's saved run and its ``pytest --nbval``
-check, the learner notebook in JupyterLab), and each time the chapter trains the same
-two models with the same config, seed and data: minutes of identical work. When the environment
-variable ``MOSAICS_RUN_CACHE`` names a folder, :func:`mosaics_edu.train.train` stores each finished
-run there (the trainer's whole state, as a checkpoint, and its summary) under a key made of
-everything that decides the run: the training config, the model config, the data's tokens and
-tokenizer, the torch version and the package's source. A later call with the same key restores
-that state (weights, optimizer, history, random state after training) and shows what the run
-showed (progress bar, evaluation lines, callback events) instead of training again.
+The test suite runs chapter 05 at least twice (in JupyterLab, then ``pytest --nbval`` of the saved
+file; without a browser, with nbclient, its nbval check and its stub run), and each time the chapter
+trains the same two models with the same config, seed and data: minutes of identical work. When the
+environment variable ``MOSAICS_RUN_CACHE`` names a folder, :func:`mosaics_edu.train.train` stores
+each finished run there (the trainer's whole state, as a checkpoint, and its summary) under a key
+made of everything that decides the run: the training config, the model config, the data's tokens
+and tokenizer, the torch version and the package's source. A later call with the same key restores
+that state (weights, optimizer, history, random state after training) and shows what the run showed
+(progress bar, evaluation lines, callback events) instead of training again.
 
 The suite (``tests/conftest.py``) sets the variable to a folder it creates empty at the start of
 each session and deletes at its end, so a loaded run was really trained earlier in the same

@@ -15,12 +15,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("JUPYTEXT_CEILING_DIRECTORIES", str(ROOT))
 
 
-# The notebooks this session runs share one run cache (mosaics_edu/run_cache.py): chapter 05 trains
-# the same two models in its saved run, in that run's `pytest --nbval` check and in JupyterLab;
-# the first to finish a model stores it and the others load it. The folder is
-# made empty here when the session starts and deleted when it ends, so a loaded run was trained in
-# this session. Its name is handed only to the notebooks' kernels (notebook_run.with_session_runs):
-# the tests that train in their own process never load a run.
+# The notebooks this session runs share one run cache (mosaics_edu/run_cache.py): chapter 05
+# trains the same two models in JupyterLab and in the `pytest --nbval` check of the saved file
+# (and, with no browser, in the nbclient runs); the first to finish a model stores it and the
+# others load it. The folder is made empty here when the session starts and deleted when it ends,
+# so a loaded run was trained in this session. Its name is handed only to the notebooks' kernels
+# (notebook_run.with_session_runs): the tests that train in their own process never load a run.
 SESSION_RUNS = "MOSAICS_SESSION_RUNS"
 
 

@@ -104,7 +104,14 @@ def main(argv: list[str] | None = None) -> dict:
     config, args = parse_config(argv)
     ddp = _init_distributed(config, args.backend)
     try:
-        return _run(config, args, ddp)
+        summary = _run(config, args, ddp)
+        if ddp:
+            # Every process waits here until all have finished (rank 0 writes the last checkpoint
+            # after the others are done with it): none tears its connections down while another
+            # may still use them. Once in a few dozen two-process gloo runs under load, a process
+            # that went ahead was killed by SIGABRT in the teardown.
+            dist.barrier()
+        return summary
     except (ValueError, RuntimeError, ImportError) as err:  # clear messages, no traceback
         raise SystemExit(f"error: {err}") from None
     finally:

@@ -333,6 +333,14 @@ def test_cli_corrupt_checkpoint_refused(tiny):
     assert "corrupt or truncated" in res.stderr and "without --resume" in res.stderr
 
 
+def _torchrun_failure(res: subprocess.CompletedProcess) -> str:
+    """What a failed torchrun printed: first every line in which a process names an error (a
+    process killed by a signal says why only there, before torchrun's own report), then the tails."""
+    said = [line for line in (res.stdout + res.stderr).splitlines()
+            if any(w in line for w in ("terminate called", "what()", "Error", "Exception", "Abort"))]
+    return "\n".join(said[:40]) + "\n---\n" + res.stdout[-1500:] + res.stderr[-1500:]
+
+
 @pytest.mark.slow
 def test_ddp_two_processes_gloo_resume_matches(tiny):
     """torchrun with 2 CPU processes (gloo): trains, and a stopped + resumed run ends equal."""
@@ -345,7 +353,7 @@ def test_ddp_two_processes_gloo_resume_matches(tiny):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc_per_node=2", *cmd[1:]]  # fmt: skip
         res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=HANG_S)
-        assert res.returncode == 0, res.stdout[-1500:] + res.stderr[-1500:]
+        assert res.returncode == 0, _torchrun_failure(res)
         return res.stdout
 
     out = launch(tmp_path / "ddp")

@@ -231,3 +231,29 @@ def test_the_table_can_run_at_the_fair_fights_chosen_settings(tmp_path, capsys):
     assert "gpt_N100_seed0_lr0.008_drop0.1" in " ".join(table["missing"])
     assert main(["factors", "--root", str(tmp_path), "--collect", "--tuning", str(tmp_path / "no")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_the_shipped_table_is_complete_and_starts_from_the_fair_fights_runs():
+    """The shipped ``factors.json``: every run of the table finished, at the fair fight's chosen
+    settings, and its baseline row is the fight's own runs (same test scores, seed by seed): the
+    table changes one thing at a time from what chapter 07 reports above it."""
+    from mosaics_edu.regbench import load_factors, load_tuning
+
+    table, fight = load_factors(), load_tuning()
+    assert table["missing"] == []
+    assert list(table["factors"]) == list(rf.FACTORS) and table["protocol"]["seeds"]
+    chosen = fight["chosen"]
+    assert table["chosen_learning_rates"] == {m: chosen[m]["lr"] for m in rf.FACTOR_MODELS}
+    assert table["dropouts"] == {m: chosen[m]["dropout"] for m in rf.FACTOR_MODELS}
+    for factor, row in table["factors"].items():
+        assert set(row["models"]) == set(rf.FACTOR_MODELS), factor
+        for m, r in row["models"].items():
+            assert r["seeds"] == table["protocol"]["seeds"], (factor, m)
+    for m in rf.FACTOR_MODELS:
+        runs = {r["seed"]: r for r in fight["runs"] if r["model"] == m
+                and r["lr"] == chosen[m]["lr"] and r["dropout"] == chosen[m]["dropout"]}
+        base = table["factors"]["baseline"]["models"][m]
+        for which in ("best", "last"):
+            for metric in ("accuracy", "tvd"):
+                expected = [runs[s][f"test_{which}"][metric] for s in base["seeds"]]
+                assert base[which][metric]["values"] == pytest.approx(expected, abs=1e-12)

@@ -29,7 +29,7 @@ Wall-clock timings on a shared machine move with its load; CPU-time ratios measu
 process move much less.
 
 The FLOPs and peak figures behind model FLOPs utilisation (MFU), which
-``python -m mosaics_edu.train`` prints, live in :mod:`mosaics_edu.flops`.
+``python -m mosaics_edu.train`` prints, live in :mod:`mosaics_edu.models.flops`.
 """
 
 from __future__ import annotations
@@ -48,10 +48,10 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from .features import leaky_average
-from .models import GPT, GPTConfig, MemoryMosaicLM, MosaicConfig, count_parameters
-from .v2.gated_keys import gated_leaky_recurrent, gated_leaky_scan
-from .v2.model import MemoryMosaicV2LM, MosaicV2Config
+from .core.features import leaky_average
+from .core.v2.gated_keys import gated_leaky_recurrent, gated_leaky_scan
+from .models.lm import GPT, GPTConfig, MemoryMosaicLM, MosaicConfig, count_parameters
+from .models.v2 import MemoryMosaicV2LM, MosaicV2Config
 
 __all__ = [
     "peak_tensor_bytes",
@@ -298,7 +298,7 @@ def bench_train_step(
 # - ``cpu-tiny``: the preset of ``python -m mosaics_edu.train --preset cpu-tiny`` (batch 16);
 # - ``stories``: the story models of chapters 06 and 07 (tools/train_story_models.sh; the
 #   mosaic's persistent memory has 288 pairs per head, paying for the GPT's position table);
-# - ``regbench-mini``: RegBench-mini's models (mosaics_edu.regbench.train: batch 32, vocabulary
+# - ``regbench-mini``: RegBench-mini's models (mosaics_edu.course.regbench.train: batch 32, vocabulary
 #   20, the mosaic's pmem_size matched to the GPT; T = 86, a typical longest row of a batch);
 # - ``paper``: the papers' proportions cut to CPU size (:data:`BENCH_TRAIN_SIZE`, batch 4).
 COURSE_SIZES: dict[str, dict[str, Any]] = {
@@ -324,7 +324,7 @@ def course_models(
     if size is None:
         raise ValueError("give a course size name or a size")
     if pmem == "matched":
-        from .regbench.matched import matched_configs  # noqa: PLC0415 (only for this size)
+        from .course.regbench.matched import matched_configs  # noqa: PLC0415 (only for this size)
 
         pmem = matched_configs(n_embd=size["n_embd"], n_layer=size["n_layer"],
                                n_head=size["n_head"])["mosaic"].pmem_size

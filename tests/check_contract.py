@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mosaics_edu.checks import CheckFailed
+from mosaics_edu.course.checks import CheckFailed
 
 
 def contract_tests(exercises):

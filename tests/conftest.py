@@ -15,7 +15,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("JUPYTEXT_CEILING_DIRECTORIES", str(ROOT))
 
 
-# The notebooks this session runs share one run cache (mosaics_edu/run_cache.py): chapter 05
+# The notebooks this session runs share one run cache (mosaics_edu/training/run_cache.py): chapter 05
 # trains the same two models in JupyterLab and in the `pytest --nbval` check of the saved file
 # (and, with no browser, in the nbclient runs); the first to finish a model stores it and the
 # others load it. The folder is made empty here when the session starts and deleted when it ends,
@@ -41,7 +41,8 @@ def pytest_terminal_summary(terminalreporter, config):
     loaded = log.read_text().splitlines() if log.exists() else []
     if trained or loaded:
         terminalreporter.write_line(f"notebook training runs and results: {trained} computed, {len(loaded)} "
-                                    "loaded from this session's run cache (mosaics_edu/run_cache.py)")
+                                    "loaded from this session's run cache "
+                                    "(mosaics_edu/training/run_cache.py)")
 
 
 def pytest_unconfigure(config):

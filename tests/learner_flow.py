@@ -140,7 +140,7 @@ def nbval_problems(saved: Path, stem: str, exercises: list[str]) -> list[str]:
     for name in exercises:
         if f"CheckFailed: [chapter {stem} · exercise '{name}'] is not implemented yet" not in out:
             problems.append(f"the report should name the unsolved exercise {name!r}:\n{out[-3000:]}")
-    if "mosaics_edu/checks/" in out or "Traceback (most recent call last)" in out:
+    if "mosaics_edu/course/checks/" in out or "Traceback (most recent call last)" in out:
         problems.append(f"a failed check shows its message alone, no traceback through the checks:\n"
                         f"{out[-3000:]}")
     return problems

@@ -14,7 +14,7 @@ import nbformat
 from kernel_guard import KernelHang
 from kernel_guard import execute as _guarded_execute
 
-from mosaics_edu import run_cache
+from mosaics_edu.training import run_cache
 
 __all__ = ["execute", "KernelHang", "learner_env", "with_session_runs", "THREAD_VARS"]
 
@@ -37,7 +37,7 @@ def learner_env() -> dict[str, str]:
 def with_session_runs(env: dict[str, str]) -> dict[str, str]:
     """``env`` for a notebook kernel (or a ``pytest --nbval`` run of one) of this test session:
     ``train.train`` in it loads a run that another notebook of the session already trained with
-    the same inputs, and stores the runs it trains (tests/conftest.py, mosaics_edu/run_cache.py)."""
+    the same inputs, and stores the runs it trains (tests/conftest.py, mosaics_edu/training/run_cache.py)."""
     folder = os.environ.get("MOSAICS_SESSION_RUNS")
     return {**env, run_cache.ENV: folder} if folder else dict(env)
 

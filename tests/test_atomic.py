@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mosaics_edu.atomic import atomic_path, atomic_write_bytes
+from mosaics_edu.core.atomic import atomic_path, atomic_write_bytes
 
 
 def test_write_replaces_the_file_and_leaves_no_temporary(tmp_path):

@@ -1,4 +1,4 @@
-"""The exercise-check framework itself (:mod:`mosaics_edu.checks`): fresh inputs, in-place
+"""The exercise-check framework itself (:mod:`mosaics_edu.course.checks`): fresh inputs, in-place
 detection, one tolerance policy, materialised iterators, plain messages, named mistakes."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from mosaics_edu.checks import (
+from mosaics_edu.course.checks import (
     CheckFailed,
     Floor,
     call_checked,
@@ -268,7 +268,7 @@ def test_an_ignored_argument_is_named():
 
 def test_a_wrong_boolean_mask_is_described_not_crashed_on():
     """Masks (bool arrays) have no tolerance: a wrong entry is named, a right mask is accepted."""
-    from mosaics_edu.checks import describe_difference, tolerance
+    from mosaics_edu.course.checks import describe_difference, tolerance
 
     want = np.array([[True, False], [False, True]])
     assert np.array_equal(tolerance(want), np.zeros((2, 2)))

@@ -3,7 +3,7 @@
 Every chapter's check tests give their tables of wrong answers and correct variants to
 ``check_contract.table_tests``, which collects them in ``check_contract.TABLES``. Here every wrong
 answer of every table is run once more through its check, and the kind of the message is read
-from the :class:`~mosaics_edu.checks.CheckFailed` it raises: anything but ``"generic"`` names a
+from the :class:`~mosaics_edu.course.checks.CheckFailed` it raises: anything but ``"generic"`` names a
 cause (a declared mistake, a regime, an in-place change, a shape or dtype, an ignored argument,
 the learner's own error). The test prints the share per exercise and in all, and requires
 at least 70 % in all, with every wrong answer caught.
@@ -17,7 +17,7 @@ from collections import Counter
 import check_contract
 import numpy as np
 
-from mosaics_edu.checks import CheckFailed
+from mosaics_edu.course.checks import CheckFailed
 
 #: The chapters whose check tests are written as tables (all of them).
 CHAPTERS = ("00", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from check_contract import contract_tests, table_tests
 
-from mosaics_edu.checks import CheckFailed, ch00
+from mosaics_edu.course.checks import CheckFailed, ch00
 
 
 def stable_softmax(x):  # the chapter's solution

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from check_contract import contract_tests, table_tests
 
-from mosaics_edu.checks import ch01
+from mosaics_edu.course.checks import ch01
 
 
 def retrieve(keys, values, queries, beta, form="gaussian"):  # the chapter's solution

@@ -9,8 +9,9 @@ import pytest
 import torch
 from check_contract import contract_tests, table_tests
 
-from mosaics_edu import memory, toys
-from mosaics_edu.checks import CheckFailed, ch02
+from mosaics_edu.core import memory
+from mosaics_edu.course import toys
+from mosaics_edu.course.checks import CheckFailed, ch02
 
 # --- the chapter's solutions -------------------------------------------------------------------
 
@@ -167,7 +168,7 @@ def k_matrix_float32(features, decay):
 
 
 def k_package_torch(features, decay):  # the package's leaky average, on a torch tensor
-    from mosaics_edu.features import leaky_average
+    from mosaics_edu.core.features import leaky_average
 
     k = leaky_average(torch.as_tensor(features, dtype=torch.float32), decay)
     return torch.nn.functional.normalize(k, dim=-1)

@@ -14,10 +14,10 @@ import pytest
 import torch
 from check_contract import table_tests
 
-from mosaics_edu.checks import CheckFailed, ch03
-from mosaics_edu.moons import moon_shares as package_moon_shares
-from mosaics_edu.moons import to_complex_linear
-from mosaics_edu.moons.cached_generation import generate_cached, moon_keys, moon_values, read_memory
+from mosaics_edu.course.checks import CheckFailed, ch03
+from mosaics_edu.course.moons import moon_shares as package_moon_shares
+from mosaics_edu.course.moons import to_complex_linear
+from mosaics_edu.course.moons.cached_generation import generate_cached, moon_keys, moon_values, read_memory
 
 
 def _tag(exercise: str) -> str:

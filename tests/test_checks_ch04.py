@@ -9,8 +9,8 @@ import pytest
 import torch
 from check_contract import table_tests
 
-from mosaics_edu.checks import CheckFailed, ch04
-from mosaics_edu.features import leaky_average
+from mosaics_edu.core.features import leaky_average
+from mosaics_edu.course.checks import CheckFailed, ch04
 
 # ---- answers written the way a learner would (float32, plain torch) --------------------------
 

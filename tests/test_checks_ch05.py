@@ -9,8 +9,8 @@ import pytest
 import torch
 from check_contract import table_tests
 
-from mosaics_edu import train
-from mosaics_edu.checks import CheckFailed, ch05
+from mosaics_edu import training as train
+from mosaics_edu.course.checks import CheckFailed, ch05
 
 
 def _raises(check, fn, *fragments):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from check_contract import table_tests
 
-from mosaics_edu.checks import CheckFailed, ch06
+from mosaics_edu.course.checks import CheckFailed, ch06
 
 
 def _raises(check, fn, *fragments):

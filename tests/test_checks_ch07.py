@@ -7,9 +7,9 @@ import pytest
 import torch
 from check_contract import table_tests
 
-from mosaics_edu.checks import CheckFailed, ch07
-from mosaics_edu.regbench import SEP, reference_distribution
-from mosaics_edu.regbench.vocab import SYMBOLS, VOCAB_SIZE
+from mosaics_edu.course.checks import CheckFailed, ch07
+from mosaics_edu.course.regbench import SEP, reference_distribution
+from mosaics_edu.course.regbench.vocab import SYMBOLS, VOCAB_SIZE
 
 
 def _raises(check, fn, *fragments):
@@ -536,7 +536,7 @@ def memory_closed_form(symbols, vocab, beta):  # matches weigh 1, the other pair
 
 
 def memory_torch(symbols, vocab, beta):  # chapter 02's causal_retrieval, row 0 set to uniform
-    from mosaics_edu.memory import causal_retrieval
+    from mosaics_edu.core.memory import causal_retrieval
 
     x = torch.as_tensor(np.asarray(symbols))
     keys = torch.nn.functional.one_hot(x, vocab).double()[None, None]  # (1, 1, T, vocab)

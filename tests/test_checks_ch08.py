@@ -7,8 +7,8 @@ import pytest
 import torch
 from check_contract import table_tests
 
-from mosaics_edu import inspection
-from mosaics_edu.checks import CheckFailed, ch08
+from mosaics_edu.course import inspection
+from mosaics_edu.course.checks import CheckFailed, ch08
 from mosaics_edu.models import GPT, MemoryMosaicLM
 
 

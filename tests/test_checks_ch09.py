@@ -7,7 +7,7 @@ import pytest
 import torch
 from check_contract import table_tests
 
-from mosaics_edu.checks import CheckFailed, ch09
+from mosaics_edu.course.checks import CheckFailed, ch09
 
 # ---- exercise 9.1: how fast the best β grows --------------------------------------------------
 

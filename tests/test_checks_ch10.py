@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from check_contract import contract_tests, table_tests
 
-from mosaics_edu import scaling
-from mosaics_edu.checks import ch10
+from mosaics_edu.course import scaling
+from mosaics_edu.course.checks import ch10
 
 EXERCISES = [(ch10.check_batch_layout, scaling.batch_layout, ch10.LAYOUT_MISTAKES),
              (ch10.check_ddp_gradients, scaling.ddp_gradients, ch10.DDP_MISTAKES),

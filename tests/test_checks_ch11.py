@@ -15,10 +15,10 @@ import pytest
 import torch
 from check_contract import table_tests
 
-from mosaics_edu import capstone, inspection
-from mosaics_edu.checks import CheckFailed, ch11
+from mosaics_edu.course import capstone, inspection
+from mosaics_edu.course.checks import CheckFailed, ch11
 from mosaics_edu.models import GPT, GPTConfig, MemoryMosaicLM, MosaicConfig, count_parameters
-from mosaics_edu.v2 import MemoryMosaicV2LM, MosaicV2Config
+from mosaics_edu.models.v2 import MemoryMosaicV2LM, MosaicV2Config
 
 SHAPE = dict(vocab_size=16, block_size=128, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
 

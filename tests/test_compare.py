@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from mosaics_edu import models
-from mosaics_edu.compare import (
+from mosaics_edu.course.compare import (
     char_loss_view,
     median_time,
     name_copy_losses,

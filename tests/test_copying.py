@@ -1,4 +1,4 @@
-"""mosaics_edu.copying on a hand-labelled story, hand-made retrieval maps and a hand-made mosaic
+"""mosaics_edu.course.copying on a hand-labelled story, hand-made retrieval maps and a hand-made mosaic
 that copies, whose answers are known."""
 
 from __future__ import annotations
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from mosaics_edu import copying, inspection, models
+from mosaics_edu import models
+from mosaics_edu.course import copying, inspection
 from mosaics_edu.data import STORY_SEPARATOR, CharTokenizer
 from mosaics_edu.data.stories import Story
 

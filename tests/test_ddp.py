@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 import torch
 
-from mosaics_edu import checkpoint, cli
 from mosaics_edu.data import RandomWindows, prepare_stories
+from mosaics_edu.training import checkpoint, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 HANG_S = 3600  # hang protection only: a busy machine must never trip it
@@ -48,7 +48,7 @@ RUNNER = textwrap.dedent('''
     import os, sys
     import torch
     import torch.distributed as dist
-    from mosaics_edu import cli
+    from mosaics_edu.training import cli
     backend = os.environ["DDP_TEST_BACKEND"]
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
@@ -108,7 +108,7 @@ def test_gpu_two_nccl_processes_equal_one_process_with_twice_the_accumulation(tm
 def _one_vs_two_processes(tmp_path: Path, device: str, backend: str, atol: float):
     """Train GPT, mosaic and mosaic-v2 with 1 process (grad_accum 2) and with 2 processes under
     torchrun (grad_accum 2: one micro-batch each); assert equal weights and logged losses."""
-    from mosaics_edu.v2.layers import draw_delay
+    from mosaics_edu.core.v2.layers import draw_delay
 
     # v2's delay m really changes over the 4 steps (seed 0, its one layer, m in [2, 8])
     assert len({draw_delay(0, step, 0, 2, 8) for step in range(4)}) > 1
@@ -217,7 +217,7 @@ def test_the_chapters_training_commands_parse_and_keep_the_papers_global_batch()
 def test_a_training_command_that_keeps_failing_is_reported_with_every_attempt(tmp_path):
     """scaling._train, as chapter 10's two-process proof uses it: a failed run is tried again from
     an empty folder (``attempts``), and a failure that comes back is raised with each output."""
-    from mosaics_edu import scaling
+    from mosaics_edu.course import scaling
 
     out = tmp_path / "run"
     out.mkdir()

@@ -11,7 +11,7 @@ from pathlib import Path  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from mosaics_edu import diagrams  # noqa: E402
+from mosaics_edu.course import diagrams  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

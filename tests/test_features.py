@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mosaics_edu.features import KeyExtractor, ValueExtractor, leaky_average
+from mosaics_edu.core.features import KeyExtractor, ValueExtractor, leaky_average
 
 
 @pytest.mark.parametrize("T", [1, 5, 17, 64, 300])
@@ -149,7 +149,7 @@ def test_layer_scan_layout_agrees_with_the_recursion(T):
 
 
 def test_layer_scan_layout_gradcheck():
-    from mosaics_edu.features import _leaky_heads_scan
+    from mosaics_edu.core.features import _leaky_heads_scan
 
     torch.manual_seed(0)
     x = torch.randn(2, 37, 3, 2, dtype=torch.float64, requires_grad=True)
@@ -173,7 +173,7 @@ def test_fused_keys_and_values_match_the_plain_operations(T, monkeypatch):
     """On the CPU the extractors run as single autograd nodes with hand-written backwards
     (features._ScaledLeakyUnit, _PeekUnit): the forward is bit-identical to the plain
     operations, the gradients of the input and of every parameter agree (float64)."""
-    import mosaics_edu.features as features
+    import mosaics_edu.core.features as features
 
     torch.manual_seed(T)
     ke, ve = KeyExtractor(12, 3).double(), ValueExtractor(12, 3).double()
@@ -201,7 +201,7 @@ def test_fused_keys_and_values_match_the_plain_operations(T, monkeypatch):
 
 
 def test_fused_keys_gradcheck():
-    from mosaics_edu.features import _PeekUnit, _ScaledLeakyUnit
+    from mosaics_edu.core.features import _PeekUnit, _ScaledLeakyUnit
 
     torch.manual_seed(0)
     x = torch.randn(2, 7, 3, 4, dtype=torch.float64, requires_grad=True)

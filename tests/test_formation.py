@@ -1,4 +1,4 @@
-"""mosaics_edu.formation (Olsson et al.'s repeated-token test) and compare.stream_loss, on small
+"""mosaics_edu.course.formation (Olsson et al.'s repeated-token test) and compare.stream_loss, on small
 untrained models whose numbers can be recomputed by hand."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mosaics_edu import formation, inspection
-from mosaics_edu.compare import stream_loss
+from mosaics_edu.course import formation, inspection
+from mosaics_edu.course.compare import stream_loss
 from mosaics_edu.models import GPT, GPTConfig, MemoryMosaicLM, MosaicConfig
 
 V, T = 64, 40

@@ -1,4 +1,4 @@
-"""mosaics_edu.icl (per-position loss, bootstrap bands, crossings, name recall) on hand-made
+"""mosaics_edu.course.icl (per-position loss, bootstrap bands, crossings, name recall) on hand-made
 models whose answers are known, and the out-of-distribution stories of mosaics_edu.data.stories."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from mosaics_edu import icl
+from mosaics_edu.course import icl
 from mosaics_edu.data import STORY_SEPARATOR, CharTokenizer, generate_stories, make_names, name_spans
 from mosaics_edu.data.stories import (
     Story,

@@ -137,10 +137,34 @@ def test_a_chapter_may_import_any_layer_but_no_private_name():
 
 
 def test_the_module_map_names_every_module():
-    """mosaics_edu/__init__.py's docstring lists every top-level module and sub-package."""
+    """mosaics_edu/__init__.py's docstring lists every entry point and folder at the top, and every
+    module and sub-package of each layer folder (``core.memory``, ``course.regbench``, ...)."""
     package = ic.ROOT / ic.PACKAGE
     doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text(encoding="utf-8")))
     names = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
-    names |= {p.parent.name for p in package.glob("*/__init__.py")}
+    names |= {p.parent.name for p in package.glob("*/__init__.py")} - set(LAYER_FOLDERS)
+    for folder in LAYER_FOLDERS:
+        names |= {f"{folder}.{p.stem}" for p in (package / folder).glob("*.py") if p.stem != "__init__"}
+        names |= {f"{folder}.{p.parent.name}" for p in (package / folder).glob("*/__init__.py")}
     missing = sorted(n for n in names if f"``{n}``" not in doc)
     assert missing == [], f"add these to the module map of mosaics_edu/__init__.py: {missing}"
+    assert all(f"\n{folder}/ — " in f"\n{doc}" for folder in LAYER_FOLDERS), "one heading per folder"
+
+
+LAYER_FOLDERS = ("core", "models", "training", "course")
+
+
+def test_every_layer_is_one_folder():
+    """Folders are layers: every module of core/, models/, training/ and course/ lies in the layer of
+    its folder, and the only modules outside them are the entry points and the data package."""
+    modules = ic.read_modules(ic.package_files())
+    names = [layer for layer, _ in ic.LAYERS]
+    layers = {name: names[ic.layer_of(name, ic.LAYERS)] for name in modules if name.startswith(ic.PACKAGE)}
+    for name, layer in layers.items():
+        parts = name.split(".")
+        if len(parts) > 1 and parts[1] in LAYER_FOLDERS:
+            assert layer == parts[1], f"{name} is in folder {parts[1]}/ but layer {layer}"
+        elif len(parts) > 1 and parts[1] == "data":
+            assert layer == "core", name
+        elif len(parts) > 1:
+            assert layer == "tools", f"{name} outside the layer folders must be an entry point"

@@ -1,11 +1,11 @@
-"""mosaics_edu.induction: the one-layer induction-head experiment of chapter 02."""
+"""mosaics_edu.course.induction: the one-layer induction-head experiment of chapter 02."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from mosaics_edu import induction
+from mosaics_edu.course import induction
 
 
 def test_periodic_tokens_repeat_with_their_period():

@@ -1,4 +1,4 @@
-"""mosaics_edu.inspection on hand-made models whose answers are known."""
+"""mosaics_edu.course.inspection on hand-made models whose answers are known."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from mosaics_edu import inspection as insp
 from mosaics_edu import models
+from mosaics_edu.course import inspection as insp
 from mosaics_edu.data import CharTokenizer, name_spans
 
 
@@ -276,7 +276,7 @@ def test_distance_profile_and_head_card_and_their_drawings():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mosaics_edu.inspection_views import distance_profile, draw_explorer, draw_head_card, head_card
+    from mosaics_edu.course.inspection_views import distance_profile, draw_explorer, draw_head_card, head_card
 
     model = _induction_mosaic()
     tr = insp.trace(model, REPEATS)

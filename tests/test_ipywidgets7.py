@@ -66,7 +66,8 @@ def _run(args: list[str], env: dict[str, str]) -> str:
 
 
 def test_the_environment_imports_ipywidgets_7(colab_env):
-    out = _run(["-c", "import ipywidgets, mosaics_edu.widgets; print(ipywidgets.__version__)"], colab_env)
+    code = "import ipywidgets, mosaics_edu.course.widgets; print(ipywidgets.__version__)"
+    out = _run(["-c", code], colab_env)
     assert out.strip() == COLAB_IPYWIDGETS
 
 

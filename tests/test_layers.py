@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from mosaics_edu.layers import ContextMemory, MosaicBlock, PersistentMemory
-from mosaics_edu.memory import kernel_regression
+from mosaics_edu.core.layers import ContextMemory, MosaicBlock, PersistentMemory
+from mosaics_edu.core.memory import kernel_regression
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mosaics_edu.memory import (
+from mosaics_edu.core.memory import (
     attention_weights,
     causal_retrieval,
     kernel_regression,

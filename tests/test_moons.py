@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from mosaics_edu.moons import (
+from mosaics_edu.course.moons import (
     STEPS_PER_UNIT,
     TRAIN_TRIPLES,
     TRIPLES,
@@ -30,18 +30,18 @@ from mosaics_edu.moons import (
     sample_windows,
     to_complex_linear,
 )
-from mosaics_edu.moons.cached_generation import generate_cached
-from mosaics_edu.moons.data import all_triples, grouping_costs_context
-from mosaics_edu.moons.evaluate import (
+from mosaics_edu.course.moons.cached_generation import generate_cached
+from mosaics_edu.course.moons.data import all_triples, grouping_costs_context
+from mosaics_edu.course.moons.evaluate import (
     crossing_point,
     persistence_error,
     persistence_generation_error,
     validation_windows,
 )
-from mosaics_edu.moons.io import assets_dir
-from mosaics_edu.moons.runs import EvalSettings, eval_triples, evaluate_run
-from mosaics_edu.moons.subnormal import flush_subnormals, flushing_subnormals
-from mosaics_edu.moons.train import MoonsConfig, train_moons
+from mosaics_edu.course.moons.io import assets_dir
+from mosaics_edu.course.moons.runs import EvalSettings, eval_triples, evaluate_run
+from mosaics_edu.course.moons.subnormal import flush_subnormals, flushing_subnormals
+from mosaics_edu.course.moons.train import MoonsConfig, train_moons
 
 # ------------------------------------------------------------------------------------------ data
 

@@ -74,7 +74,7 @@ def test_every_exercise_has_a_solution_region_and_a_check(src):
                 f"chapter {src.stem}, exercise '{name}': the next code cell must be tagged 'check'")
         if "check" in tags:
             assert "assert " not in cell.source, (
-                f"chapter {src.stem}: a check cell calls a check from mosaics_edu.checks; a bare "
+                f"chapter {src.stem}: a check cell calls a check from mosaics_edu.course.checks; a bare "
                 f"assert cannot diagnose: {cell.source[:80]!r}")
 
 
@@ -154,7 +154,7 @@ def test_every_exercise_has_three_progressive_hints_in_the_learner_notebook(src)
         if len(key) >= len(solution) or all(ln in found[2][1] for ln in solution):
             problems.append(f"{name}: hint 3 gives {len(key)} lines, the whole solution "
                             f"({len(solution)} lines); it should give the key line only")
-    checks = (ROOT / "mosaics_edu" / "checks" / f"ch{src.stem[:2]}.py").read_text()
+    checks = (ROOT / "mosaics_edu" / "course" / "checks" / f"ch{src.stem[:2]}.py").read_text()
     pointers = {int(n) for n in re.findall(r"see hint (\d) above", checks)}
     assert pointers <= {1, 2, 3}, f"{src.stem}: checks point at hints {sorted(pointers)}"
     assert not problems, f"chapter {src.stem}:\n" + "\n".join(problems)

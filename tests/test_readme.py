@@ -18,7 +18,7 @@ def test_readme_python_examples_run(capsys):
 
 
 def test_readme_train_commands_use_known_presets_and_models():
-    from mosaics_edu.train import PRESETS
+    from mosaics_edu.training import PRESETS
 
     commands = re.findall(r"mosaics_edu\.train (--model \S+ --preset \S+)", README)
     assert commands

@@ -1,4 +1,4 @@
-"""mosaics_edu.regbench: automata, minimisation, splits, metrics, baselines, JSON (RegBench-mini)."""
+"""mosaics_edu.course.regbench: automata, minimisation, splits, metrics, baselines, JSON (RegBench-mini)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from mosaics_edu import regbench as rb
+from mosaics_edu.course import regbench as rb
+from mosaics_edu.course.regbench.automata import MAX_STATES, MIN_STATES
 from mosaics_edu.models import GPT, GPTConfig, MemoryMosaicLM, MosaicConfig, count_parameters
-from mosaics_edu.regbench.automata import MAX_STATES, MIN_STATES
 
 A, B, C = 1, 2, 3  # the ids of the symbols a, b, c
 
@@ -431,7 +431,7 @@ def test_memory_bigram_on_a_hand_computed_string():
 
 
 def test_memory_bigram_is_chapter_02s_causal_retrieval():
-    from mosaics_edu.memory import causal_retrieval
+    from mosaics_edu.core.memory import causal_retrieval
 
     x = np.array(ids("abcabbcaacb"))
     keys = torch.nn.functional.one_hot(torch.from_numpy(x), rb.VOCAB_SIZE).double()[None, None]

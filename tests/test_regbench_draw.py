@@ -1,4 +1,4 @@
-"""mosaics_edu.regbench.draw (automaton drawings) and .view (chapter 07's widget, compute + draw)."""
+"""mosaics_edu.course.regbench.draw (automaton drawings) and .view (chapter 07's widget, compute + draw)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,15 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.patches import Circle, FancyArrowPatch  # noqa: E402
 
-from mosaics_edu.regbench import Automaton, InContextNGram, draw_samples, evaluate_samples, test_automata  # noqa: E402
-from mosaics_edu.regbench.draw import draw_automaton, edge_labels, state_positions  # noqa: E402
-from mosaics_edu.regbench.view import draw_prediction_view, prediction_view  # noqa: E402
+from mosaics_edu.course.regbench import (  # noqa: E402
+    Automaton,
+    InContextNGram,
+    draw_samples,
+    evaluate_samples,
+    test_automata,
+)
+from mosaics_edu.course.regbench.draw import draw_automaton, edge_labels, state_positions  # noqa: E402
+from mosaics_edu.course.regbench.view import draw_prediction_view, prediction_view  # noqa: E402
 
 
 def _state_circles(ax):

@@ -1,4 +1,4 @@
-"""mosaics_edu.regbench.factors (the N = 100 protocol-factor table) and the sweep's job machinery it
+"""mosaics_edu.course.regbench.factors (the N = 100 protocol-factor table) and the sweep's job machinery it
 reuses: the list of runs, the command line of a run, the table of made-up finished runs. Nothing
 here trains more than a tiny run in this process."""
 
@@ -9,10 +9,10 @@ from dataclasses import fields
 
 import pytest
 
-from mosaics_edu.regbench import factors as rf
-from mosaics_edu.regbench.__main__ import _parser, main
-from mosaics_edu.regbench.shipped import load_sweep
-from mosaics_edu.regbench.sweep import (
+from mosaics_edu.course.regbench import factors as rf
+from mosaics_edu.course.regbench.cli import _parser, main
+from mosaics_edu.course.regbench.shipped import load_sweep
+from mosaics_edu.course.regbench.sweep import (
     SWEEP_STEPS,
     main_configs,
     read_result,
@@ -20,7 +20,7 @@ from mosaics_edu.regbench.sweep import (
     run_jobs,
     train_command,
 )
-from mosaics_edu.regbench.train import RunConfig, train_run
+from mosaics_edu.course.regbench.train import RunConfig, train_run
 
 RATES = {"mosaic": 2e-3, "gpt": 4e-3}
 
@@ -237,7 +237,7 @@ def test_the_shipped_table_is_complete_and_starts_from_the_fair_fights_runs():
     """The shipped ``factors.json``: every run of the table finished, at the fair fight's chosen
     settings, and its baseline row is the fight's own runs (same test scores, seed by seed): the
     table changes one thing at a time from what chapter 07 reports above it."""
-    from mosaics_edu.regbench import load_factors, load_tuning
+    from mosaics_edu.course.regbench import load_factors, load_tuning
 
     table, fight = load_factors(), load_tuning()
     assert table["missing"] == []

@@ -1,6 +1,6 @@
-"""mosaics_edu.regbench.fair (the RegBench-mini fair fight): run folders shared with the factor
+"""mosaics_edu.course.regbench.fair (the RegBench-mini fair fight): run folders shared with the factor
 table, the choice on validation, the grid's extension past an edge, the seeds, and a tuning.json
-that the rules of mosaics_edu.tuning accept, all on made-up finished runs (nothing is trained)."""
+that the rules of mosaics_edu.course.tuning accept, all on made-up finished runs (nothing is trained)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import json
 
 import pytest
 
-from mosaics_edu import tuning
-from mosaics_edu.regbench import factors as rf
-from mosaics_edu.regbench import fair
-from mosaics_edu.regbench.__main__ import main
-from mosaics_edu.regbench.train import RunConfig
+from mosaics_edu.course import tuning
+from mosaics_edu.course.regbench import factors as rf
+from mosaics_edu.course.regbench import fair
+from mosaics_edu.course.regbench.cli import main
+from mosaics_edu.course.regbench.train import RunConfig
 
 
 def _write(root, config: RunConfig, val_tvd: float, last_tvd: float | None = None) -> None:
@@ -130,7 +130,7 @@ def test_run_tuning_extends_the_grid_then_seeds_until_the_best_setting_has_its_s
 
 
 def test_the_shipped_evidence_loaders_say_what_to_run_when_a_file_is_missing_or_wrong(tmp_path):
-    from mosaics_edu.regbench import load_factors, load_tuning
+    from mosaics_edu.course.regbench import load_factors, load_tuning
 
     with pytest.raises(FileNotFoundError, match="regbench factors --root"):
         load_factors(tmp_path / "factors.json")
@@ -145,7 +145,7 @@ def test_the_shipped_fair_fight_is_what_the_procedure_gives_on_its_runs():
     """assets/regbench/tuning.json: every run is a run of the fight's protocol (N = 100, 1,000 steps,
     validation every 50 steps), the chosen settings are the procedure's choice on those runs, every
     model tried the same number of rates, and the grids start from the fight's four rates."""
-    from mosaics_edu.regbench import load_tuning
+    from mosaics_edu.course.regbench import load_tuning
 
     data = load_tuning()
     assert data["comparison"] == "regbench" and tuning.problems(data) == []

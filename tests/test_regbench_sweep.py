@@ -10,10 +10,10 @@ import json
 import pytest
 import torch
 
-from mosaics_edu.regbench import evaluate, test_automata
-from mosaics_edu.regbench.datasets import TRAINING_SIZES
-from mosaics_edu.regbench.matched import MODEL_NAMES
-from mosaics_edu.regbench.shipped import (
+from mosaics_edu.course.regbench import evaluate, test_automata
+from mosaics_edu.course.regbench.datasets import TRAINING_SIZES
+from mosaics_edu.course.regbench.matched import MODEL_NAMES
+from mosaics_edu.course.regbench.shipped import (
     PAPER_NUMBERS,
     SHIPPED_MODELS,
     SHIPPED_N,
@@ -24,8 +24,8 @@ from mosaics_edu.regbench.shipped import (
     shipped_run_dir,
     sweep_table,
 )
-from mosaics_edu.regbench.sweep import LEARNING_RATES, SWEEP_N, main_configs, run_dir, sweep_configs
-from mosaics_edu.regbench.train import RunConfig, train_run
+from mosaics_edu.course.regbench.sweep import LEARNING_RATES, SWEEP_N, main_configs, run_dir, sweep_configs
+from mosaics_edu.course.regbench.train import RunConfig, train_run
 
 # ---- the shipped files (fast) ----------------------------------------------------------------
 
@@ -188,19 +188,19 @@ def test_retraining_follows_the_shipped_loss_log(tmp_path, model):
     first 100 of 1,000 steps, and compare the mean training losses logged every 50 steps with the
     shipped ``loss_log``: each within 1e-4 (relative).
 
-    Why a prefix: the whole run costs ~4 CPU-minutes for the mosaic and ~2 for the GPT, above the
-    suite's 90-second budget for a slow test; 150 steps of both cost ≈ 65 CPU-seconds (measured at load
-    ~10; less on an idle machine), 100 steps two thirds of that. Why this still tests the shipped
-    result: a run is a deterministic function of its config on CPU (fixed data, initial weights and
-    batch order; see ``mosaics_edu.regbench.train``), so the logs agree to rounding. Measured: identical
-    to the last bit with the same torch and one thread; with two threads (another summation order, as
-    another CPU's kernels would give) 2e-8 apart after 150 steps. On another CPU the mosaic's losses
-    were 5e-9 apart (relative) at step 50 and 1.3e-7 at step 100, but 3e-3 at step 150: there the loss
-    falls fastest (2.49 -> 1.93 -> 1.42 at steps 100, 150, 200), and a rounding difference moves the
-    moment of the fall; hence 100 steps. 1e-4 leaves room for rounding; a change to the data, the model,
-    its initialisation, the batch order, the schedule or the optimiser moves the loss by far more (the
-    mosaic's falls from 2.88 to 2.49 between steps 50 and 100). The end of the run, the test accuracy
-    and TVD, is checked by the fast test above on the shipped weights.
+    Why a prefix: the whole run costs ~4 CPU-minutes for the mosaic and ~2 for the GPT, above the suite's
+    90-second budget for a slow test; 150 steps of both cost ≈ 65 CPU-seconds (measured at load ~10; less on
+    an idle machine), 100 steps two thirds of that. Why this still tests the shipped result: a run is a
+    deterministic function of its config on CPU (fixed data, initial weights and batch order; see
+    ``mosaics_edu.course.regbench.train``), so the logs agree to rounding. Measured: identical to the last bit
+    with the same torch and one thread; with two threads (another summation order, as another CPU's kernels
+    would give) 2e-8 apart after 150 steps. On another CPU the mosaic's losses were 5e-9 apart (relative) at
+    step 50 and 1.3e-7 at step 100, but 3e-3 at step 150: there the loss falls fastest (2.49 -> 1.93 -> 1.42
+    at steps 100, 150, 200), and a rounding difference moves the moment of the fall; hence 100 steps. 1e-4
+    leaves room for rounding; a change to the data, the model, its initialisation, the batch order, the
+    schedule or the optimiser moves the loss by far more (the mosaic's falls from 2.88 to 2.49 between steps
+    50 and 100). The end of the run, the test accuracy and TVD, is checked by the fast test above on the
+    shipped weights.
     """
     shipped = shipped_result(model)
     config = RunConfig.from_dict(shipped["config"])

@@ -1,4 +1,4 @@
-"""mosaics_edu.regbench.train and ``python -m mosaics_edu.regbench``: tiny runs only (seconds)."""
+"""mosaics_edu.course.regbench.train and ``python -m mosaics_edu.regbench``: tiny runs only (seconds)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import json
 import pytest
 import torch
 
-from mosaics_edu.regbench import train as rt
-from mosaics_edu.regbench.__main__ import main
-from mosaics_edu.regbench.datasets import CPU_SIZES, PAPER_SIZES, test_automata, training_set
-from mosaics_edu.regbench.matched import build_model, matched_configs, parameter_count
-from mosaics_edu.regbench.metrics import Scores, evaluate
-from mosaics_edu.regbench.shipped import shipped_result
+from mosaics_edu.course.regbench import train as rt
+from mosaics_edu.course.regbench.cli import main
+from mosaics_edu.course.regbench.datasets import CPU_SIZES, PAPER_SIZES, test_automata, training_set
+from mosaics_edu.course.regbench.matched import build_model, matched_configs, parameter_count
+from mosaics_edu.course.regbench.metrics import Scores, evaluate
+from mosaics_edu.course.regbench.shipped import shipped_result
 
 TINY = dict(n_automata=12, steps=6, batch_size=8, warmup=2, n_embd=16, n_layer=1, n_head=2, n_eval=8,
             checkpoint_every=2)  # fmt: skip

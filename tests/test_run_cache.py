@@ -1,4 +1,4 @@
-"""A run loaded from the test session's run cache is the run itself (mosaics_edu.run_cache).
+"""A run loaded from the test session's run cache is the run itself (mosaics_edu.training.run_cache).
 
 The suite lets a notebook that trains the same model as an earlier notebook of the same session
 load that run instead of training it again. That is only honest if a loaded run is
@@ -14,9 +14,9 @@ import dataclasses
 import pytest
 import torch
 
-from mosaics_edu import run_cache
-from mosaics_edu import train as tr
+from mosaics_edu import training as tr
 from mosaics_edu.data import prepare_stories
+from mosaics_edu.training import run_cache
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def test_a_bad_name_is_refused(tmp_path, monkeypatch):
 def test_train_lm_loaded_is_train_lm_trained(tmp_path, monkeypatch):
     """Chapter 02's induction models: a loaded run gives the trained weights, losses, mode and the
     random state after training; a model with other starting weights trains afresh."""
-    from mosaics_edu import induction
+    from mosaics_edu.course import induction
 
     def run(seed_weights: int):
         torch.manual_seed(seed_weights)

@@ -47,7 +47,7 @@ from learner_flow import BROWSER_AVAILABLE, with_answers
 from nbclient.exceptions import CellExecutionError
 from notebook_run import execute, learner_env, with_session_runs
 
-from mosaics_edu.checks import CheckFailed, ch00
+from mosaics_edu.course.checks import CheckFailed, ch00
 
 STEMS = [p.stem for p in sources()]
 CONFIG = ("pyproject.toml", "conftest.py")  # what pytest reads in a learner's clone

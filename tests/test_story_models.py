@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from mosaics_edu import icl, tuning
-from mosaics_edu.checkpoint import load_checkpoint
+from mosaics_edu.course import icl, tuning
 from mosaics_edu.data import get_batch, load_tokenizer, story_corpus
 from mosaics_edu.models import count_parameters
+from mosaics_edu.training.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,11 +1,12 @@
-"""mosaics_edu.toys: the toy regressions and periodic signals of chapters 01 and 02."""
+"""mosaics_edu.course.toys: the toy regressions and periodic signals of chapters 01 and 02."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mosaics_edu import memory, toys
+from mosaics_edu.core import memory
+from mosaics_edu.course import toys
 
 
 def test_make_regression_shapes_and_seed():

@@ -15,10 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from mosaics_edu import checkpoint, cli, flops, registry
-from mosaics_edu import train as tr
+from mosaics_edu import training as tr
+from mosaics_edu.course.widgets import LiveLossPlot
 from mosaics_edu.data import prepare_stories
-from mosaics_edu.widgets import LiveLossPlot
+from mosaics_edu.models import flops, registry
+from mosaics_edu.training import checkpoint, cli
 
 ROOT = Path(__file__).resolve().parents[1]
 HANG_S = 3600  # subprocess limits are hang protection only: a busy machine must never trip them
@@ -268,7 +269,8 @@ def test_checkpoint_is_weights_only_and_corruption_refused(tiny):
 RUNNER = textwrap.dedent('''
     import sys
     sys.path.insert(0, sys.argv[1])
-    from mosaics_edu import cli, registry
+    from mosaics_edu.models import registry
+    from mosaics_edu.training import cli
     from tiny_lm import TinyConfig, TinyLM
     registry.MODEL_KINDS["tiny"] = (TinyLM, TinyConfig)
     cli.main(sys.argv[2:])

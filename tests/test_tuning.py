@@ -1,4 +1,4 @@
-"""The tuning discipline (mosaics_edu.tuning): its rules catch unfair fights, and every shipped
+"""The tuning discipline (mosaics_edu.course.tuning): its rules catch unfair fights, and every shipped
 comparison follows them."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from mosaics_edu import tuning
+from mosaics_edu.course import tuning
 
 # Every comparison the course ships has its evidence (issue "fair fights"): the folder under
 # mosaics_edu/assets/ that holds its runs.

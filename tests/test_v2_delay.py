@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mosaics_edu import train as tr
+from mosaics_edu import training as tr
+from mosaics_edu.core.v2.layers import LongTermMemory, draw_delay
 from mosaics_edu.data import prepare_stories
-from mosaics_edu.v2 import MemoryMosaicV2LM, MosaicV2Config
-from mosaics_edu.v2.layers import LongTermMemory, draw_delay
+from mosaics_edu.models.v2 import MemoryMosaicV2LM, MosaicV2Config
 
 
 def test_draw_delay_is_pure_uniform_and_spans_the_range():

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from mosaics_edu.v2 import experiments as xp
-from mosaics_edu.v2 import extrapolation as ex
+from mosaics_edu.course import extrapolation as ex
+from mosaics_edu.course import v2_experiments as xp
 
 
 def test_bandwidth_toy_best_beta_grows_and_the_learned_exponent_is_near_it():

@@ -7,15 +7,15 @@ import math
 import pytest
 import torch
 
-from mosaics_edu.memory import softmax_attention
-from mosaics_edu.v2.bandwidth import MAX_BETA, AdaptiveBandwidth
-from mosaics_edu.v2.gated_keys import (
+from mosaics_edu.core.memory import softmax_attention
+from mosaics_edu.core.v2.bandwidth import MAX_BETA, AdaptiveBandwidth
+from mosaics_edu.core.v2.gated_keys import (
     GatedKeyExtractor,
     gated_leaky_plain,
     gated_leaky_recurrent,
     gated_leaky_scan,
 )
-from mosaics_edu.v2.windows import (
+from mosaics_edu.core.v2.windows import (
     long_term_mask,
     long_term_range,
     pair_counts,
@@ -211,7 +211,7 @@ def test_short_and_long_term_masks_read_the_stated_pairs():
 
 @pytest.mark.parametrize("which", ["short", "long", "none"])
 def test_window_retrieval_equals_the_package_masked_attention(which):
-    """Fused path and written-out weights against mosaics_edu.memory.softmax_attention (which
+    """Fused path and written-out weights against mosaics_edu.core.memory.softmax_attention (which
     computes softmax(2·beta·q·k) with a mask; a per-row β is a scaled query)."""
     g = torch.Generator().manual_seed(0)
     B, H, T, d = 2, 3, 20, 8

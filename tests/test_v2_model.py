@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from mosaics_edu.core.v2.layers import LongTermMemory, MosaicV2Block, ShortTermMemory
 from mosaics_edu.models import GPT, GPTConfig, count_parameters
-from mosaics_edu.registry import MODEL_KINDS
-from mosaics_edu.v2 import MemoryMosaicV2LM, MosaicV2Config
-from mosaics_edu.v2.layers import LongTermMemory, MosaicV2Block, ShortTermMemory
+from mosaics_edu.models.registry import MODEL_KINDS
+from mosaics_edu.models.v2 import MemoryMosaicV2LM, MosaicV2Config
 
 # small enough for milliseconds, long enough that both windows matter: h = 8, m ∈ [2, 8], m = 3
 SMALL = dict(vocab_size=50, block_size=64, n_layer=2, n_head=2, n_embd=16, short_window=8,

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mosaics_edu import checkpoint, cli
-from mosaics_edu import train as tr
+from mosaics_edu import training as tr
 from mosaics_edu.data import prepare_stories
-from mosaics_edu.v2 import MemoryMosaicV2LM
+from mosaics_edu.models.v2 import MemoryMosaicV2LM
+from mosaics_edu.training import checkpoint, cli
 
 TINY = ["--n-layer", "1", "--n-embd", "32", "--n-head", "2", "--block-size", "32",
         "--short-window", "8", "--delay-min", "2", "--delay-max", "8", "--delay", "2"]  # fmt: skip

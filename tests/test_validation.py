@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from mosaics_edu.features import KeyExtractor, ValueExtractor, leaky_average
-from mosaics_edu.layers import ContextMemory, MosaicBlock, PersistentMemory
-from mosaics_edu.memory import kernel_regression, softmax_attention
+from mosaics_edu.core.features import KeyExtractor, ValueExtractor, leaky_average
+from mosaics_edu.core.layers import ContextMemory, MosaicBlock, PersistentMemory
+from mosaics_edu.core.memory import kernel_regression, softmax_attention
 from mosaics_edu.models import GPT, GPTConfig, MemoryMosaicLM, MosaicConfig, count_parameters
 
 _K, _V, _Q = np.ones((5, 3)), np.ones((5, 2)), np.ones((2, 3))

@@ -9,8 +9,8 @@ import matplotlib
 import numpy as np
 import pytest
 
-from mosaics_edu.softmax import DEMO_SCORES, beta_softmax, draw_beta_softmax
-from mosaics_edu.widgets import WIDGET_VIEW, build_interactive_figure, defaults, interactive_figure
+from mosaics_edu.course.softmax import DEMO_SCORES, beta_softmax, draw_beta_softmax
+from mosaics_edu.course.widgets import WIDGET_VIEW, build_interactive_figure, defaults, interactive_figure
 
 matplotlib.use("Agg")
 
@@ -81,8 +81,8 @@ def test_a_cell_ending_in_interactive_figure_shows_one_widget(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     from notebook_run import execute
     setup = ("import ipywidgets as widgets\n"
-             "from mosaics_edu.softmax import DEMO_SCORES, beta_softmax, draw_beta_softmax\n"
-             "from mosaics_edu.widgets import interactive_figure\n"
+             "from mosaics_edu.course.softmax import DEMO_SCORES, beta_softmax, draw_beta_softmax\n"
+             "from mosaics_edu.course.widgets import interactive_figure\n"
              "def controls():\n"
              "    return {'scores': DEMO_SCORES, 'beta': widgets.FloatSlider(value=1.0, min=0, max=5)}")
     call = "interactive_figure(beta_softmax, draw_beta_softmax, controls())"

@@ -13,7 +13,7 @@ this one process, side by side:
   training windows, for both models at initialisation and at the shipped seed-0 weights, and for
   a mosaic seed whose units each read one moon (sharp keys). "before" computes with subnormal
   numbers as they come (as the package did until it flushed them); "after" runs inside
-  :func:`mosaics_edu.moons.subnormal.flush_subnormals`, as ``train_moons`` does now. Reported:
+  :func:`mosaics_edu.course.moons.subnormal.flush_subnormals`, as ``train_moons`` does now. Reported:
   the fastest and the median of ``--repeats`` steps, in CPU seconds of this thread (what the
   step costs, whatever else the machine runs) and in wall seconds.
 - **runs** (``--runs``): ``train_moons`` of seed 0, both models, 500 steps (the paper's recipe),
@@ -55,7 +55,7 @@ def load() -> str:
 
 def _step_timer(model, batch, repeats: int) -> tuple[list[float], list[float]]:
     """CPU and wall seconds of ``repeats`` training steps on ``batch`` (after one warm-up)."""
-    from mosaics_edu.moons.evaluate import clipped_squared_error
+    from mosaics_edu.course.moons.evaluate import clipped_squared_error
 
     opt = torch.optim.AdamW(model.parameters(), lr=0.0, betas=(0.9, 0.999), weight_decay=0.0)
 
@@ -76,9 +76,9 @@ def _step_timer(model, batch, repeats: int) -> tuple[list[float], list[float]]:
 
 
 def bench_steps(repeats: int) -> None:
-    from mosaics_edu.moons import MoonMemory, load_run, sample_windows
-    from mosaics_edu.moons.data import TRAIN_TRIPLES
-    from mosaics_edu.moons.subnormal import flush_subnormals
+    from mosaics_edu.course.moons import MoonMemory, load_run, sample_windows
+    from mosaics_edu.course.moons.data import TRAIN_TRIPLES
+    from mosaics_edu.course.moons.subnormal import flush_subnormals
 
     batch, _ = sample_windows(64, TRAIN_TRIPLES, torch.Generator().manual_seed(0))  # (64, 801, 6)
     clean = next(s for s in range(5)
@@ -115,7 +115,7 @@ def bench_steps(repeats: int) -> None:
 
 
 def bench_runs() -> None:
-    from mosaics_edu.moons.train import MoonsConfig, train_moons
+    from mosaics_edu.course.moons.train import MoonsConfig, train_moons
 
     print(f"\n## runs: train_moons, seed 0, 500 steps (load {load()})")
     for units in (3, 1):

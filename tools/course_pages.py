@@ -128,7 +128,7 @@ def _tuned(comparison: str) -> dict | None:
     path = ASSETS / comparison / "tuning.json"
     if not path.exists():
         return None
-    from mosaics_edu import tuning
+    from mosaics_edu.course import tuning
 
     return tuning.summary(tuning.load(path))
 
@@ -141,7 +141,7 @@ def _mean_std(s: dict) -> str:
 def _equal_norm_identity() -> tuple[str, str]:
     import numpy as np
 
-    from mosaics_edu import memory
+    from mosaics_edu.core import memory
 
     rng = np.random.default_rng(0)
     k = rng.standard_normal((200, 16))
@@ -156,7 +156,7 @@ def _equal_norm_identity() -> tuple[str, str]:
 
 
 def _parameter_counts() -> tuple[str, str]:
-    from mosaics_edu import scaling
+    from mosaics_edu.course import scaling
 
     paper = {1: (45.71, 46.11), 8: (95.27, 95.66), 12: (123.59, 123.98), 18: (166.07, 166.46)}
     ours = {n: (scaling.n_params_meta("mosaic", "paper-gpt2-small", n_layer=n) / 1e6,
@@ -212,7 +212,7 @@ def _stories() -> tuple[str, str]:
 
 
 def _regbench() -> tuple[str, str]:
-    from mosaics_edu.regbench import PAPER_NUMBERS, load_sweep, sweep_table
+    from mosaics_edu.course.regbench import PAPER_NUMBERS, load_sweep, sweep_table
 
     table = sweep_table(load_sweep())
     n = 100
@@ -247,7 +247,7 @@ def _extrapolation(a: str, b: str, paper_gap: str) -> Callable[[], tuple[str, st
 
 
 def _v2_size() -> tuple[str, str]:
-    from mosaics_edu import scaling
+    from mosaics_edu.course import scaling
 
     n = scaling.n_params_meta("mosaic-v2", "paper-gpt2-small", vocab_size=128_256, block_size=4096,
                               n_layer=32, n_embd=4096, n_head=32, ffn_size=14_336)

@@ -44,35 +44,18 @@ CHAPTERS = "chapters/sources"
 LAYERS: list[tuple[str, list[str]]] = [
     # the math (retrieval, keys and values, the layers, v2's pieces), the data (corpus,
     # tokenizers, token files) and the small utilities they share; no model, no training
-    ("core", [
-        "mosaics_edu", "mosaics_edu._validate", "mosaics_edu.atomic", "mosaics_edu.env",
-        "mosaics_edu.memory", "mosaics_edu.features", "mosaics_edu.layers",
-        "mosaics_edu.v2.bandwidth", "mosaics_edu.v2.gated_keys", "mosaics_edu.v2.windows",
-        "mosaics_edu.v2.layers",
-        "mosaics_edu.data", "mosaics_edu.data.*",
-    ]),
+    ("core", ["mosaics_edu", "mosaics_edu.core", "mosaics_edu.core.*", "mosaics_edu.data",
+              "mosaics_edu.data.*"]),
     # the language models (v1, v2, GPT), the registry of model kinds, the FLOPs formulas
-    ("models", [
-        "mosaics_edu.models", "mosaics_edu.v2", "mosaics_edu.v2.model",
-        "mosaics_edu.registry", "mosaics_edu.flops",
-    ]),
-    # training: config, schedule, Trainer, the checkpoint format, the test session's run cache
-    ("training", ["mosaics_edu.train", "mosaics_edu.checkpoint", "mosaics_edu.run_cache"]),
+    ("models", ["mosaics_edu.models", "mosaics_edu.models.*"]),
+    # training: config, schedule, Trainer, the checkpoint format, the run cache, the command line
+    ("training", ["mosaics_edu.training", "mosaics_edu.training.*"]),
     # what the chapters use: toys and figures, experiments, inspection, exercise checks, widgets
-    ("course", [
-        "mosaics_edu.toys", "mosaics_edu.softmax", "mosaics_edu.induction", "mosaics_edu.compare",
-        "mosaics_edu.icl", "mosaics_edu.inspection", "mosaics_edu.inspection_views",
-        "mosaics_edu.formation", "mosaics_edu.capstone", "mosaics_edu.scaling", "mosaics_edu.tuning",
-        "mosaics_edu.copying", "mosaics_edu.diagrams", "mosaics_edu.widgets",
-        "mosaics_edu.checks", "mosaics_edu.checks.*",
-        "mosaics_edu.moons", "mosaics_edu.moons.*",
-        "mosaics_edu.regbench", "mosaics_edu.regbench.*",
-        "mosaics_edu.v2.experiments", "mosaics_edu.v2.extrapolation",
-    ]),
-    # command lines and benchmarks: the entry points, which nothing in the package imports
-    ("tools", [
-        "mosaics_edu.cli", "mosaics_edu.bench", "mosaics_edu.*.__main__",
-    ]),
+    ("course", ["mosaics_edu.course", "mosaics_edu.course.*"]),
+    # the entry points (python -m mosaics_edu.train / .regbench / .moons / .bench), which
+    # nothing in the package imports
+    ("tools", ["mosaics_edu.train", "mosaics_edu.regbench", "mosaics_edu.moons",
+               "mosaics_edu.bench"]),
     # the chapters: any layer, but no private name
     ("chapters", ["chapters.sources.*"]),
 ]

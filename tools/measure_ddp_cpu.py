@@ -55,8 +55,8 @@ def _shown(cmd: list[str]) -> str:
 
 
 def main() -> None:
-    from mosaics_edu.checkpoint import load_checkpoint
-    from mosaics_edu.train import TrainConfig, prepare_data
+    from mosaics_edu.training import TrainConfig, prepare_data
+    from mosaics_edu.training.checkpoint import load_checkpoint
 
     prepare_data(TrainConfig.from_preset("cpu-tiny"))  # cached: no run times the preparation
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}

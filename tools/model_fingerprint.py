@@ -17,9 +17,10 @@ import hashlib
 
 import torch
 
-from mosaics_edu import icl, inspection, models
-from mosaics_edu.regbench import load_shipped_model
-from mosaics_edu.v2 import MemoryMosaicV2LM, MosaicV2Config
+from mosaics_edu import models
+from mosaics_edu.course import icl, inspection
+from mosaics_edu.course.regbench import load_shipped_model
+from mosaics_edu.models.v2 import MemoryMosaicV2LM, MosaicV2Config
 
 
 def digest(t: torch.Tensor) -> str:

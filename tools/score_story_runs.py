@@ -9,7 +9,7 @@ chosen settings of ``mosaics_edu/assets/stories/tuning.json``; writes
 - ``mosaics_edu/assets/stories/induction.json``: when do induction heads form? For the runs at
   each model's chosen setting (3 seeds, 1,500 steps) and the long GPT run (4x the steps, seed 0),
   at every saved step (every 100 steps, step 0 = untrained): Olsson et al.'s test
-  (:mod:`mosaics_edu.formation`) on random tokens repeated once (drawn uniformly from the tokens
+  (:mod:`mosaics_edu.course.formation`) on random tokens repeated once (drawn uniformly from the tokens
   that occur in the training text) and on held-out story text repeated once: loss and top-1
   accuracy on each copy, and per head the prefix-matching and copying scores; and per head the
   course's induction score on story text (chapter 08: prefix matching on held-out stories).
@@ -34,11 +34,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mosaics_edu import formation, icl, inspection, tuning  # noqa: E402
-from mosaics_edu.atomic import atomic_write_bytes  # noqa: E402
-from mosaics_edu.checkpoint import load_model  # noqa: E402
+from mosaics_edu.core.atomic import atomic_write_bytes  # noqa: E402
+from mosaics_edu.course import formation, icl, inspection, tuning  # noqa: E402
 from mosaics_edu.data import generate_stories, story_corpus  # noqa: E402
 from mosaics_edu.data.stories import generate_ood_stories  # noqa: E402
+from mosaics_edu.training.checkpoint import load_model  # noqa: E402
 
 RUNS = ROOT / "runs" / "sweeps" / "stories"
 ASSETS = ROOT / "mosaics_edu" / "assets" / "stories"
@@ -128,7 +128,7 @@ def induction() -> dict:
         runs.append({**spec, "curve": curve})
     return {
         "n_seq": N_SEQ, "half": HALF, "pool": inputs["pool"],
-        "what": "Olsson et al. (2022)'s test over training (mosaics_edu.formation.repeat_scores) on "
+        "what": "Olsson et al. (2022)'s test over training (mosaics_edu.course.formation.repeat_scores) on "
         f"{N_SEQ} sequences of {HALF} tokens repeated once: 'random' draws them uniformly from the "
         f"{inputs['n_seen']} tokens that occur in the training text, 'text' takes stretches of held-out "
         "test stories; 'story_prefix' is the course's induction score (inspection.head_scores) on "

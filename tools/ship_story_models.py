@@ -10,7 +10,7 @@ chosen setting (``mosaics_edu/assets/stories/tuning.json``) with seed 0: the sam
 
 For each of ``mosaic`` and ``gpt`` it writes
 
-- ``<kind>.pt``: a checkpoint (mosaics_edu.checkpoint format) with the weights in float16 and
+- ``<kind>.pt``: a checkpoint (mosaics_edu.training.checkpoint format) with the weights in float16 and
   what rebuilds the model (kind, config, tokenizer, training config, step); no optimizer state,
   so it is small and cannot be resumed (retrain with the script instead);
 - ``<kind>.json``: the command, the training and model configs, the parameter count, the logged
@@ -28,10 +28,10 @@ from pathlib import Path
 
 import torch
 
-from mosaics_edu import tuning
-from mosaics_edu.checkpoint import load_checkpoint, load_model, save_checkpoint
+from mosaics_edu.course import tuning
 from mosaics_edu.data import get_batch, story_corpus
 from mosaics_edu.models import count_parameters
+from mosaics_edu.training.checkpoint import load_checkpoint, load_model, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "mosaics_edu" / "assets" / "stories"

@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernel_guard import GuardedClient  # noqa: E402
 
 SETUP = ("import ipywidgets as widgets\n"
-         "from mosaics_edu.softmax import DEMO_SCORES, beta_softmax, draw_beta_softmax\n"
-         "from mosaics_edu.widgets import interactive_figure\n"
+         "from mosaics_edu.course.softmax import DEMO_SCORES, beta_softmax, draw_beta_softmax\n"
+         "from mosaics_edu.course.widgets import interactive_figure\n"
          "def controls():\n"
          "    return {'scores': DEMO_SCORES, 'beta': widgets.FloatSlider(value=1.0, min=0, max=5)}")
 CALL = "interactive_figure(beta_softmax, draw_beta_softmax, controls())"

@@ -23,7 +23,7 @@ too). ``stories`` then trains one long GPT run at its chosen setting (``LONG_STE
 see whether an induction head forms later (``tools/score_story_runs.py`` scores it).
 
 The score (``val``) is the validation loss over the whole validation stream
-(:func:`mosaics_edu.compare.stream_loss`: every non-overlapping window of the 400 validation
+(:func:`mosaics_edu.course.compare.stream_loss`: every non-overlapping window of the 400 validation
 stories), never the test split. Each run is one subprocess on one thread (``--jobs`` of them at
 a time); a run writes its checkpoint at every evaluation and resumes from it, writes
 ``result.json`` atomically when it finishes and appends the same line to ``results.jsonl``; a
@@ -51,11 +51,11 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mosaics_edu import tuning  # noqa: E402
-from mosaics_edu.atomic import atomic_path, atomic_write_bytes  # noqa: E402
-from mosaics_edu.cli import parse_config  # noqa: E402
-from mosaics_edu.compare import stream_loss  # noqa: E402
-from mosaics_edu.train import TrainConfig, prepare_data, train  # noqa: E402
+from mosaics_edu.core.atomic import atomic_path, atomic_write_bytes  # noqa: E402
+from mosaics_edu.course import tuning  # noqa: E402
+from mosaics_edu.course.compare import stream_loss  # noqa: E402
+from mosaics_edu.training import TrainConfig, prepare_data, train  # noqa: E402
+from mosaics_edu.training.cli import parse_config  # noqa: E402
 
 MODELS = ("mosaic", "gpt")
 SEEDS = (0, 1, 2)

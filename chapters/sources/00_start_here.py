@@ -44,11 +44,11 @@ import numpy as np
 import torch
 
 import mosaics_edu
-from mosaics_edu.checks import ch00
-from mosaics_edu.diagrams import draw_course_map
-from mosaics_edu.env import environment_report
-from mosaics_edu.softmax import DEMO_SCORES, beta_softmax, draw_beta_softmax
-from mosaics_edu.widgets import defaults, interactive_figure
+from mosaics_edu.core.env import environment_report
+from mosaics_edu.course.checks import ch00
+from mosaics_edu.course.diagrams import draw_course_map
+from mosaics_edu.course.softmax import DEMO_SCORES, beta_softmax, draw_beta_softmax
+from mosaics_edu.course.widgets import defaults, interactive_figure
 
 report = environment_report()
 for name, version in report.items():

@@ -39,9 +39,10 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mosaics_edu import memory, toys
-from mosaics_edu.checks import ch01
-from mosaics_edu.widgets import defaults, interactive_figure
+from mosaics_edu.core import memory
+from mosaics_edu.course import toys
+from mosaics_edu.course.checks import ch01
+from mosaics_edu.course.widgets import defaults, interactive_figure
 
 # %% [markdown]
 # ## 1. Retrieval by kernel smoothing
@@ -134,7 +135,7 @@ ch01.check_retrieve(retrieve)
 
 # %% [markdown]
 # From here on the chapter uses the package's implementations,
-# `mosaics_edu.memory.kernel_regression(keys, values, queries, beta)` (the Gaussian form) and
+# `mosaics_edu.core.memory.kernel_regression(keys, values, queries, beta)` (the Gaussian form) and
 # `memory.softmax_attention(keys, values, queries, beta)` (the dot form), which do the same in
 # numpy or torch, batched, so the rest runs even if you skipped the exercise.
 #

@@ -46,11 +46,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mosaics_edu import induction, memory, toys
-from mosaics_edu.checks import ch02
-from mosaics_edu.diagrams import draw_memory_unit
-from mosaics_edu.features import leaky_average
-from mosaics_edu.widgets import defaults, interactive_figure
+from mosaics_edu.core import memory
+from mosaics_edu.core.features import leaky_average
+from mosaics_edu.course import induction, toys
+from mosaics_edu.course.checks import ch02
+from mosaics_edu.course.diagrams import draw_memory_unit
+from mosaics_edu.course.widgets import defaults, interactive_figure
 
 # One thread: every number printed below is then the same on any computer (a sum split over threads
 # adds in an order that depends on their number).

@@ -53,8 +53,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mosaics_edu.checks import ch03
-from mosaics_edu.moons import (
+from mosaics_edu.course.checks import ch03
+from mosaics_edu.course.moons import (
     STEPS_PER_UNIT,
     TRAIN_TRIPLES,
     TRIPLES,
@@ -69,25 +69,25 @@ from mosaics_edu.moons import (
     load_run,
     train_and_save,
 )
-from mosaics_edu.moons.cached_generation import moon_keys, moon_values, read_memory
-from mosaics_edu.moons.data import grouping_costs_context
-from mosaics_edu.moons.evaluate import (
+from mosaics_edu.course.moons.cached_generation import moon_keys, moon_values, read_memory
+from mosaics_edu.course.moons.data import grouping_costs_context
+from mosaics_edu.course.moons.evaluate import (
     attention_by_lag,
     persistence_error,
     persistence_generation_error,
     position_loss,
     validation_windows,
 )
-from mosaics_edu.moons.io import assets_dir
-from mosaics_edu.moons.plots import (
+from mosaics_edu.course.moons.io import assets_dir
+from mosaics_edu.course.moons.plots import (
     draw_blocks,
     draw_data,
     draw_replay_frame,
     mark_periods,
     replay_frame,
 )
-from mosaics_edu.moons.runs import eval_triples
-from mosaics_edu.widgets import defaults, interactive_figure
+from mosaics_edu.course.moons.runs import eval_triples
+from mosaics_edu.course.widgets import defaults, interactive_figure
 
 torch.set_num_threads(1)  # the models are tiny; one thread is fastest on a shared laptop
 
@@ -203,7 +203,7 @@ ch03.check_complex_linear(complex_linear)
 
 # %% [markdown]
 # The package's `MoonMemory(n_units)` is this model (its projection is
-# `mosaics_edu.moons.to_complex_linear`). The cells below use the package, so they run even if you
+# `mosaics_edu.course.moons.to_complex_linear`). The cells below use the package, so they run even if you
 # skipped the exercise. Here is how it computes keys, values and the prediction — no more than the
 # equation above:
 
@@ -653,7 +653,7 @@ ch03.check_moon_shares(moon_shares)
 
 # %% [markdown]
 # We call a mosaic **cleanly split** when every unit has at least 80 % of its key mass on one moon
-# and no two units share their moon (`mosaics_edu.moons.is_clean_split`). For the mosaic above:
+# and no two units share their moon (`mosaics_edu.course.moons.is_clean_split`). For the mosaic above:
 
 # %%
 shares3 = np.array(rec3["metrics"]["shares"])

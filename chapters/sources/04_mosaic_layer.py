@@ -51,12 +51,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mosaics_edu import diagrams, layers, memory, models
-from mosaics_edu.checks import ch04
-from mosaics_edu.compare import draw_retrieval_view, median_time, retrieval_view
+from mosaics_edu import models
+from mosaics_edu.core import layers, memory
+from mosaics_edu.core.features import leaky_average
+from mosaics_edu.course import diagrams
+from mosaics_edu.course.checks import ch04
+from mosaics_edu.course.compare import draw_retrieval_view, median_time, retrieval_view
+from mosaics_edu.course.widgets import defaults, interactive_figure
 from mosaics_edu.data import CharTokenizer, story_corpus
-from mosaics_edu.features import leaky_average
-from mosaics_edu.widgets import defaults, interactive_figure
 
 _notebook_start = time.perf_counter()  # the last cell prints the wall time of the whole run
 torch.manual_seed(0)
@@ -205,10 +207,10 @@ assert reach == sorted(reach, reverse=True) and reach[0] > reach[-1] == 1
 # | `decay`, `beta`, `gamma`, `alpha` | (n_head,) | λ_h, β_h, γ_h, α_h |
 #
 # Split the projections into heads of size `d // n_head` (shape `(B, H, T, hs)`), use
-# `leaky_average(keys, p["decay"])` from `mosaics_edu.features` for the keys (chapter 02), and
+# `leaky_average(keys, p["decay"])` from `mosaics_edu.core.features` for the keys (chapter 02), and
 # remember: the value past the end of the window is 0; position $t$ reads pairs $s < t$ only;
 # row 0 reads nothing and outputs exactly 0. The check compares you with
-# `mosaics_edu.layers.ContextMemory` running on the same weights. `x` is `(B, T, d)` float32 with
+# `mosaics_edu.core.layers.ContextMemory` running on the same weights. `x` is `(B, T, d)` float32 with
 # $B, T \ge 1$ (for $T = 1$ the output is all zeros) and `d` divisible by `n_head` ≥ 1; β can be as
 # large as $e^{10}$, so mask with $-\infty$ (a finite fill such as $-10^4$ lets the future through)
 # and let `torch.softmax` subtract the maximum. Return `(B, T, d)`; do not modify `x` or `p`.
@@ -266,7 +268,7 @@ ch04.check_context_memory(context_memory)
 
 # %% [markdown]
 # The package's `ContextMemory` is this computation, arranged for speed. Here is its `forward`
-# and the retrieval it calls, `mosaics_edu.memory.causal_retrieval` (with `return_weights=True`
+# and the retrieval it calls, `mosaics_edu.core.memory.causal_retrieval` (with `return_weights=True`
 # it writes the weights out like your solution does; otherwise it uses fused attention, §7):
 
 # %%
@@ -306,7 +308,7 @@ print("mean weight on the previous position s = t-1, per head:", np.round(previo
 assert previous[0] > 2 * previous[-1], "the head with the largest decay prefers its neighbour"
 
 # %% [markdown]
-# The upper triangle, diagonal included, is exactly zero, and position 0 contributes exactly
+# The upper triangle, diagonal included, is exactly zero, and position 0 contributes
 # nothing. Notice head 0, the one with the largest decay λ: even on random inputs it puts much of
 # its weight just below the diagonal, on the previous position. Neighbouring keys share most of
 # their leaky average, so they are similar: a preference for *recent* pairs emerges from $\lambda$
@@ -351,7 +353,7 @@ assert moved[t0:].min() > 1e-4, "outputs from t0 on do depend on it"
 #
 # **Exercise 4.3 — `persistent_memory`** (★★, 15 minutes). Compute it from `p` with keys
 # `W_phi`, `W_o` (d, d), `M_k`, `M_v` (n_head, pmem_size, head_size) and `decay`, `beta`, `alpha`
-# (n_head,). The check compares with `mosaics_edu.layers.PersistentMemory`. `x` is `(B, T, d)`
+# (n_head,). The check compares with `mosaics_edu.core.layers.PersistentMemory`. `x` is `(B, T, d)`
 # float32, `d` divisible by `n_head`; the table may hold a single entry (`pmem_size = 1`), and
 # β can reach $e^{10}$ (let `torch.softmax` handle the large logits). Return `(B, T, d)`; do not
 # modify `x` or `p`.

@@ -47,9 +47,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mosaics_edu import models, train, tuning
-from mosaics_edu.checks import ch05
-from mosaics_edu.compare import (
+from mosaics_edu import models
+from mosaics_edu import training as train
+from mosaics_edu.course import tuning
+from mosaics_edu.course.checks import ch05
+from mosaics_edu.course.compare import (
     char_loss_view,
     draw_char_loss_view,
     draw_loss_curves,
@@ -57,9 +59,9 @@ from mosaics_edu.compare import (
     stream_loss,
     summarise_runs,
 )
+from mosaics_edu.course.widgets import LiveLossPlot, defaults, interactive_figure
 from mosaics_edu.data import CharTokenizer, generate_stories, get_batch, name_spans, story_corpus
-from mosaics_edu.flops import training_flops_per_token
-from mosaics_edu.widgets import LiveLossPlot, defaults, interactive_figure
+from mosaics_edu.models.flops import training_flops_per_token
 
 _ = torch.manual_seed(0)
 _notebook_start = time.perf_counter()  # the last cell prints the wall time of the whole run
@@ -398,7 +400,7 @@ assert abs(sizes["mosaic"] - sizes["gpt"]) / sizes["gpt"] < 0.001
 # inside it; then three seeds at each model's best setting. That sweep trains this section's
 # runs about twenty times per model, too long for a notebook; the package ships its results,
 # made by `tools/sweep_stories.py --comparison one_block` and checked by the rules of
-# `mosaics_edu.tuning` (a test fails if a shipped file breaks them). The score is the loss over
+# `mosaics_edu.course.tuning` (a test fails if a shipped file breaks them). The score is the loss over
 # every window of the validation stories (`compare.stream_loss`). The grid, at seed 0:
 
 # %%

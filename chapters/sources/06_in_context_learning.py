@@ -54,11 +54,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mosaics_edu import copying, icl, inspection, tuning
-from mosaics_edu.checks import ch06
+from mosaics_edu.course import copying, icl, inspection, tuning
+from mosaics_edu.course.checks import ch06
+from mosaics_edu.course.widgets import defaults, interactive_figure
 from mosaics_edu.data import generate_stories
 from mosaics_edu.data.stories import generate_ood_stories
-from mosaics_edu.widgets import defaults, interactive_figure
 
 torch.set_num_threads(1)
 _ = torch.manual_seed(0)
@@ -90,7 +90,7 @@ _notebook_start = time.perf_counter()  # the last cell prints the wall time of t
 # dropout 0 and 0.1, the grid extended until the best rate lay strictly inside it, then three
 # seeds at each model's best setting, all judged on the validation stories
 # (`tools/sweep_stories.py --comparison stories`; its evidence ships as `tuning.json` and is
-# checked by the rules of `mosaics_edu.tuning`). The shipped models are each model's best setting
+# checked by the rules of `mosaics_edu.course.tuning`). The shipped models are each model's best setting
 # at seed 0. The grid first:
 
 # %%

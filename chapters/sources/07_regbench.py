@@ -53,9 +53,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mosaics_edu import tuning
-from mosaics_edu.checks import ch07
-from mosaics_edu.regbench import (
+from mosaics_edu.course import tuning
+from mosaics_edu.course.checks import ch07
+from mosaics_edu.course.regbench import (
     CPU_SIZES,
     PAPER_NUMBERS,
     PAPER_SIZES,
@@ -81,10 +81,10 @@ from mosaics_edu.regbench import (
     sweep_table,
     test_automata,
 )
-from mosaics_edu.regbench.draw import draw_automaton
-from mosaics_edu.regbench.metrics import score_probabilities
-from mosaics_edu.regbench.view import draw_prediction_view, prediction_view
-from mosaics_edu.widgets import defaults, interactive_figure
+from mosaics_edu.course.regbench.draw import draw_automaton
+from mosaics_edu.course.regbench.metrics import score_probabilities
+from mosaics_edu.course.regbench.view import draw_prediction_view, prediction_view
+from mosaics_edu.course.widgets import defaults, interactive_figure
 
 torch.set_num_threads(1)
 _ = torch.manual_seed(0)
@@ -772,7 +772,7 @@ for m, r in at_n[n_big].items():
 # </details>
 
 # %%
-fight = load_tuning()  # every run of the fair fight, as mosaics_edu.tuning describes it
+fight = load_tuning()  # every run of the fair fight, as mosaics_edu.course.tuning describes it
 assert tuning.problems(fight) == [], tuning.problems(fight)  # the rules of a fair fight hold
 
 

@@ -48,12 +48,18 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mosaics_edu import icl, inspection, tuning
-from mosaics_edu.checks import ch08
+from mosaics_edu.course import icl, inspection, tuning
+from mosaics_edu.course.checks import ch08
+from mosaics_edu.course.inspection_views import (
+    distance_profile,
+    draw_explorer,
+    draw_head_card,
+    head_card,
+    visible,
+)
+from mosaics_edu.course.widgets import defaults, interactive_figure
 from mosaics_edu.data import STORY_SEPARATOR, generate_stories, name_spans
 from mosaics_edu.data.stories import generate_ood_stories
-from mosaics_edu.inspection_views import distance_profile, draw_explorer, draw_head_card, head_card, visible
-from mosaics_edu.widgets import defaults, interactive_figure
 
 torch.set_num_threads(1)
 _ = torch.manual_seed(0)

@@ -20,7 +20,8 @@
 # β grows with the number of stored pairs, the keys are built by an input-dependent gated
 # recurrence, and each contextual memory is split into a short-term and a long-term memory, with
 # a SwiGLU network as persistent memory. No public code of v2 exists; the course package's
-# `mosaics_edu.v2` is a reference implementation you can read and run. This chapter takes each
+# `mosaics_edu.core.v2` (the pieces) and `mosaics_edu.models.v2` (the model) are a reference
+# implementation you can read and run. This chapter takes each
 # change in turn — equation, code, a small experiment that shows what it is for — then tries one
 # of the paper's claims, length extrapolation, at course scale. (The paper's headline results,
 # storing new knowledge and learning in context at billions of parameters, are out of a course's
@@ -55,16 +56,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from mosaics_edu import train
-from mosaics_edu.checks import ch09
+from mosaics_edu import training as train
+from mosaics_edu.core.v2 import AdaptiveBandwidth
+from mosaics_edu.core.v2.gated_keys import gated_leaky_recurrent, gated_leaky_scan
+from mosaics_edu.core.v2.layers import MosaicV2Block, WindowMemory
+from mosaics_edu.core.v2.windows import draw_window_view, window_view
+from mosaics_edu.course import extrapolation as ex
+from mosaics_edu.course import v2_experiments as xp
+from mosaics_edu.course.checks import ch09
+from mosaics_edu.course.widgets import defaults, interactive_figure
 from mosaics_edu.models import count_parameters
-from mosaics_edu.v2 import AdaptiveBandwidth, MosaicV2Config
-from mosaics_edu.v2 import experiments as xp
-from mosaics_edu.v2 import extrapolation as ex
-from mosaics_edu.v2.gated_keys import gated_leaky_recurrent, gated_leaky_scan
-from mosaics_edu.v2.layers import MosaicV2Block, WindowMemory
-from mosaics_edu.v2.windows import draw_window_view, window_view
-from mosaics_edu.widgets import defaults, interactive_figure
+from mosaics_edu.models.v2 import MosaicV2Config
 
 _ = torch.manual_seed(0)
 _notebook_start = time.perf_counter()  # the last cell prints the wall time of the whole run
@@ -545,7 +547,7 @@ assert all(tps > 0 for tps in speed.values())
 # (Chance: 10 %.) The mosaics have no position table and read the whole long sequence; the GPT's
 # learned positions stop at 128, so it reads a long sequence through sliding windows of 128 (every
 # prediction sees at least 64 tokens), the usual way such a model meets long inputs. The command
-# and the code are `python -m mosaics_edu.v2.extrapolation --out DIR`
+# and the code are `python -m mosaics_edu.course.extrapolation --out DIR`
 # (`mosaics_edu/v2/extrapolation.py`).
 #
 # > **Predict before you run.** At 8× the training length, which of the six models will still

@@ -43,10 +43,11 @@ import tempfile
 import ipywidgets as widgets
 import numpy as np
 
-from mosaics_edu import scaling, train
-from mosaics_edu.checks import ch10
+from mosaics_edu import training as train
+from mosaics_edu.course import scaling
+from mosaics_edu.course.checks import ch10
+from mosaics_edu.course.widgets import defaults, interactive_figure
 from mosaics_edu.models import MosaicConfig
-from mosaics_edu.widgets import defaults, interactive_figure
 
 # %% [markdown]
 # ## 1. Data parallelism in one paragraph

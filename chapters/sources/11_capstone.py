@@ -40,10 +40,10 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
-from mosaics_edu import capstone, inspection
-from mosaics_edu.checks import ch11
+from mosaics_edu.course import capstone, inspection
+from mosaics_edu.course.checks import ch11
+from mosaics_edu.course.widgets import defaults, interactive_figure
 from mosaics_edu.models import GPT, GPTConfig, MemoryMosaicLM, MosaicConfig
-from mosaics_edu.widgets import defaults, interactive_figure
 
 torch.manual_seed(0)
 torch.set_num_threads(1)  # tiny models: one thread is fastest and gives the same numbers on any machine
@@ -81,7 +81,7 @@ torch.set_num_threads(1)  # tiny models: one thread is fastest and gives the sam
 #
 # ## 1. The languages, and what the context alone can teach
 #
-# `mosaics_edu.capstone` draws the languages and the sequences (seeded), and scores predictions
+# `mosaics_edu.course.capstone` draws the languages and the sequences (seeded), and scores predictions
 # position by position: **accuracy** (the most likely symbol may follow the current one) and
 # **TVD** (total-variation distance to the true next-symbol distribution, chapter 07). Two
 # in-context baselines, computed from each sequence alone: the *unigram* (how often each symbol

@@ -26,23 +26,8 @@ from .batches import (
     prepare_stories,
     save_token_dataset,
 )
-from .stories import (
-    STORY_SEPARATOR,
-    NameSpan,
-    Story,
-    generate_stories,
-    make_names,
-    name_spans,
-    story_corpus,
-)
-from .tokenizers import (
-    BPETokenizer,
-    CharTokenizer,
-    GPT2Tokenizer,
-    Tokenizer,
-    load_tokenizer,
-    make_tokenizer,
-)
+from .stories import STORY_SEPARATOR, NameSpan, Story, generate_stories, make_names, name_spans, story_corpus
+from .tokenizers import BPETokenizer, CharTokenizer, GPT2Tokenizer, Tokenizer, load_tokenizer, make_tokenizer
 
 __all__ = [
     "BABISTORIES_BASE_URL",

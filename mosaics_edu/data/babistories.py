@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path, atomic_write_bytes
+from ..core.atomic import atomic_path, atomic_write_bytes
 from .batches import TokenDataset, default_data_dir, load_if_prepared_from, save_token_dataset
 from .stories import STORY_SEPARATOR, generate_stories
 from .tokenizers import TOKENIZER_KINDS, CharTokenizer, Tokenizer, make_tokenizer

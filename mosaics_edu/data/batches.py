@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import atomic_path, atomic_write_bytes
+from ..core.atomic import atomic_path, atomic_write_bytes
 from .stories import story_corpus
 from .tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer, make_tokenizer
 

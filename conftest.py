@@ -79,9 +79,9 @@ def pytest_collection_modifyitems(config, items):
 # ``--dist loadgroup`` work is handed out in collection order). Measured on 2 cores: chapter 03's
 # retrain trains two models for ~13 CPU-minutes each; the browser module runs every chapter.
 LONGEST_FIRST = (
-    "tests/test_moons.py::test_chapter_assertions_hold_on_models_retrained_from_scratch",
+    "tests/course/test_moons.py::test_chapter_assertions_hold_on_models_retrained_from_scratch",
     "tests/ui/",
-    "tests/test_checks_ch11.py",  # one worker trains the capstone's reference pair, then checks it
+    "tests/course/test_checks_ch11.py",  # one worker trains the capstone's reference pair, then checks it
 )
 
 
@@ -99,9 +99,9 @@ def _longest_first_rank(item) -> int:
 # reads: pytest-dev/pytest-xdist#1386), so `--dist loadgroup` handed each test out alone: the
 # browser tests ran on both workers at once, two servers, two browsers, two idle kernels. The
 # scheduler below takes the group from these path prefixes when the id carries none
-# (tests/test_worker_groups.py keeps them and the marks in step).
-WORKER_GROUPS = {"tests/ui/": "browser", "tests/test_ipywidgets7.py": "ipywidgets7",
-                 "tests/test_checks_ch11.py": "capstone_pair"}
+# (tests/tools/test_worker_groups.py keeps them and the marks in step).
+WORKER_GROUPS = {"tests/ui/": "browser", "tests/tools/test_ipywidgets7.py": "ipywidgets7",
+                 "tests/course/test_checks_ch11.py": "capstone_pair"}
 
 
 def worker_group(nodeid: str) -> str | None:

@@ -53,7 +53,7 @@ NAMED = ("it looks like you", "in place", "float16", "bfloat16", "integer dtype"
          "forget the `return`", "not implemented")
 
 #: Every table given to :func:`table_tests` on import of a test module: (check, wrong, correct).
-#: ``tests/test_check_messages.py`` reads it to measure how many wrong answers get a diagnosis.
+#: ``tests/course/test_check_messages.py`` reads it to measure how many wrong answers get a diagnosis.
 TABLES: list[tuple] = []
 
 

@@ -22,7 +22,7 @@ chapter 00 is run with its stubs at all (tests/ui); :func:`stub_problems` checks
 them, what the stubs of every chapter could break.
 
 Two runners do the session part: the browser tests (tests/ui: JupyterLab in Chromium, widgets
-moved) and, where no browser is installed, ``tests/test_learner_notebooks.py`` (nbclient).
+moved) and, where no browser is installed, ``tests/chapters/test_learner_notebooks.py`` (nbclient).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ this one process, side by side:
   step costs, whatever else the machine runs) and in wall seconds.
 - **runs** (``--runs``): ``train_moons`` of seed 0, both models, 500 steps (the paper's recipe),
   before (its undecorated body, subnormals as they come) and after; CPU seconds of the whole run.
-- **retrain test** (``--retrain-test``): ``pytest -m slow tests/test_moons.py::
+- **retrain test** (``--retrain-test``): ``pytest -m slow tests/course/test_moons.py::
   test_chapter_assertions_hold_on_models_retrained_from_scratch`` in a subprocess; its wall time
   and the CPU time of its whole process tree (pytest and the notebook's kernel, polled every
   0.5 s). With ``--before REV`` the same test also runs on the tree of commit REV (exported with
@@ -42,7 +42,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-RETRAIN_TEST = "tests/test_moons.py::test_chapter_assertions_hold_on_models_retrained_from_scratch"
+RETRAIN_TEST = "tests/course/test_moons.py::test_chapter_assertions_hold_on_models_retrained_from_scratch"
 
 
 def load() -> str:

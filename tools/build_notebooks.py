@@ -12,7 +12,7 @@
 Both are written without outputs, with an "Open in Colab" badge, a setup cell that installs the
 package only on Colab, and the chapter's learner time (``tools/learner_time.py``) at the end of its
 first markdown cell. The notebooks are committed (Colab and GitHub open ``.ipynb`` only);
-``tests/test_notebook_build.py`` fails when they differ from a fresh build.
+``tests/chapters/test_notebook_build.py`` fails when they differ from a fresh build.
 """
 
 from __future__ import annotations

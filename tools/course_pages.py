@@ -11,7 +11,7 @@
 
 Nothing in these pages is typed by hand except the papers' own numbers and the glossary's
 sentences: re-run this script whenever a chapter or a shipped result changes
-(``tests/test_course_pages.py`` fails, naming it, when a page is stale).
+(``tests/chapters/test_course_pages.py`` fails, naming it, when a page is stale).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The course's glossary: every term, one sentence, and the chapter that teaches it.
 
-``tools/course_pages.py`` writes it as ``book/glossary.md``; ``tests/test_course_pages.py`` checks
+``tools/course_pages.py`` writes it as ``book/glossary.md``; ``tests/chapters/test_course_pages.py`` checks
 that the page is fresh and that each term's chapter really uses it (``pattern``, a regular
 expression matched against that chapter's text, case-sensitive unless it says otherwise).
 """

@@ -4,7 +4,7 @@
 #   tools/gpu_check.sh [OUT_DIR]        # default runs/gpu_check; run from any directory
 #
 # 1. the CUDA-only tests (skipped on machines without a GPU, so CI never runs them):
-#    python -m pytest -p no:xdist tests/test_train.py tests/test_ddp.py -k gpu
+#    python -m pytest -p no:xdist tests/training -k gpu
 #    (bf16/fp16 autocast and torch.compile training, fused attention kernels, torchrun + NCCL,
 #    and with 2 or more GPUs: 2 NCCL processes = 1 process with twice the accumulation);
 # 2. python -m mosaics_edu.bench --device cuda --bf16 --compile: training tokens/s of the mosaic
@@ -72,7 +72,7 @@ stage() {  # stage NAME LOGFILE COMMAND...: run, log, record status and time in 
 
 # 1. CUDA-only tests
 stage "CUDA tests" "$OUT/tests.log" \
-  "$PY" -m pytest -p no:xdist -q -p no:cacheprovider tests/test_train.py tests/test_ddp.py -k gpu
+  "$PY" -m pytest -p no:xdist -q -p no:cacheprovider tests/training -k gpu
 grep -E "passed|failed|skipped|error" "$OUT/tests.log" | tail -n 1 | sed 's/^/- /' >> "$SUMMARY"
 echo >> "$SUMMARY"
 

@@ -21,7 +21,7 @@ Every import counts, wherever it stands: at the top, inside a function (a lazy i
 a dependency), under ``if __name__ == "__main__":``. A module that matches no layer is a
 violation too, so a new module gets its place in :data:`LAYERS` before it can ship.
 
-``tests/test_import_contract.py`` runs the contract on the package, and the checker itself on
+``tests/tools/test_import_contract.py`` runs the contract on the package, and the checker itself on
 small made-up packages (an upward import, a cycle, a private import must each be reported; a
 clean package must pass).
 """

@@ -18,10 +18,10 @@ heading, hints, exercise and check cells all carry the tag). Their reading and e
 are counted the same way but *apart*: the learner time is what the chapter asks of everyone, and
 the optional minutes are stated beside it (front matter, README course map), never hidden. A box
 holds only what nothing later in the course needs, never a chapter's caveat;
-``tests/test_course_pages.py`` fails on a box that does not say it is optional.
+``tests/chapters/test_course_pages.py`` fails on a box that does not say it is optional.
 
 ``tools/build_notebooks.py`` writes the result into each notebook's front matter, and
-``tools/course_pages.py`` into the README's course map; ``tests/test_course_pages.py`` keeps both
+``tools/course_pages.py`` into the README's course map; ``tests/chapters/test_course_pages.py`` keeps both
 in sync and every chapter within ``BUDGET_MINUTES``.
 """
 

@@ -13,7 +13,7 @@
 #   python tools/ship_story_models.py [OUT]     # fp16 copies + JSON into mosaics_edu/assets/stories
 #
 # Passing extra flags (e.g. --stop-after 100) forwards them to both runs; the slow test
-# tests/test_story_models.py uses this to retrain the first steps and compare with the shipped curve.
+# tests/course/test_story_models.py uses this to retrain the first steps and compare with the shipped curve.
 set -euo pipefail
 OUT="${1:-runs/stories}"
 shift || true

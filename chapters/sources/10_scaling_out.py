@@ -498,7 +498,7 @@ assert view["fits"] == {"ddp": False, "fsdp": True}
 # tools/gpu_check.sh            # meant to finish in under 10 minutes on one GPU
 # ```
 #
-# It runs (1) the CUDA-only tests, `python -m pytest tests/test_train.py tests/test_ddp.py -k gpu`
+# It runs (1) the CUDA-only tests, `python -m pytest tests/training -k gpu`
 # (with 2 GPUs or more, also the 2-process NCCL version of the proof above); (2)
 # `python -m mosaics_edu.bench --device cuda --bf16 --compile`, the training tokens/s of the
 # mosaic and of GPT at `gpu-small` size and their ratio; (3) 300 steps of `gpu-small` for each

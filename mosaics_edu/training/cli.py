@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def parse_config(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
     """The :class:`~mosaics_edu.train.TrainConfig` a command line asks for (nothing is run), and
-    the parsed flags. Lets a recipe be checked without training: tests/test_ddp.py checks the
+    the parsed flags. Lets a recipe be checked without training: tests/training/test_ddp.py checks the
     chapters' commands and their global batch."""
     args = _parser().parse_args(argv)
     if args.model not in MODEL_KINDS:

@@ -12,7 +12,7 @@ What one optimizer step does (``Trainer.train_step``):
    add ``loss / grad_accum`` to the gradients. Under DDP (``torchrun``) each of the W processes
    runs its own ``grad_accum / W`` of the step's micro-batches, taken from one seeded stream that
    every process holds, and the gradients are averaged over processes on the last one: the step
-   is the one a single process would take, up to float rounding (``tests/test_ddp.py``);
+   is the one a single process would take, up to float rounding (``tests/training/test_ddp.py``);
 2. clip the global gradient norm to ``grad_clip``;
 3. set the learning rate ``lr_at(step, ...)`` — linear warm-up, then cosine decay to a floor —
    and take an AdamW step, with weight decay on matrices/tables (≥ 2-D) only (``param_groups``).
@@ -431,7 +431,7 @@ class Trainer:
         # process holds the same seeded sampler, trains on its own slice of each step's
         # grad_accum micro-batches and skips the others' (train_step). A step's global batch is
         # then the one a single process accumulating all grad_accum micro-batches would see, so
-        # runs with 1, 2 or 64 processes differ only by float rounding (tests/test_ddp.py), and a
+        # runs with 1, 2 or 64 processes differ only by float rounding (tests/training/test_ddp.py), and a
         # checkpoint resumes with any number of processes on the same batches.
         self.sampler = RandomWindows(
             data.train, config.batch_size, self.block_size, seed=config.seed * 7919 + 104_729,

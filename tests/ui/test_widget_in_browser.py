@@ -11,7 +11,7 @@ and the check one thread (the root ``conftest.py``), so every printed output of 
 compared between two thread counts: a number printed at the floating-point noise floor fails here,
 as it would fail for a learner. Half of the chapters are checked from the clone's root, half from
 ``chapters/``, the two places a learner runs the command from. This is the suite's run of every
-solutions notebook (tests/test_saved_notebooks.py runs them with nbclient only where no browser is
+solutions notebook (tests/chapters/test_saved_notebooks.py runs them with nbclient only where no browser is
 installed).
 
 Chapter 00 is also run as a learner who has not started: its learner notebook with the stubs. No
@@ -19,7 +19,7 @@ cell may show an error (a failing check reports its message without stopping "Ru
 check cell must report its unsolved exercise in one line, and ``pytest --nbval`` on the saved file
 must fail on exactly the check cells, naming each exercise, and pass every other cell
 (tests/learner_flow.py). For the other chapters, what their stubs could break is checked without
-running them (``learner_flow.stub_problems``, in tests/test_learner_notebooks.py): each stub raises
+running them (``learner_flow.stub_problems``, in tests/chapters/test_learner_notebooks.py): each stub raises
 NotImplementedError, which every check reports (tests/check_contract.py), each exercise has its
 check cell, and no other cell after it reads it. A screenshot of the chapter's first interactive
 figure is saved under the test's temporary folder and its path printed.
@@ -192,7 +192,7 @@ def lab(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not BROWSER_AVAILABLE:  # the learner flow then runs in tests/test_learner_notebooks.py
+    if not BROWSER_AVAILABLE:  # the learner flow then runs in tests/chapters/test_learner_notebooks.py
         pytest.skip("Chromium or playwright is not installed (apt-get install chromium), or "
                     "MOSAICS_NO_BROWSER=1")
     sync_api = pytest.importorskip("playwright.sync_api")

@@ -10,7 +10,7 @@ Three exercises, each compared with the package's :mod:`mosaics_edu.course.scali
   (20 bytes per parameter on every GPU) and FSDP (16 bytes per parameter, split over the GPUs).
 
 Every case carries its regimes (one process, one micro-batch per process, three or more
-processes, one GPU, a state under 1 GB); ``tests/test_checks_ch10.py`` asserts that each case is
+processes, one GPU, a state under 1 GB); ``tests/course/test_checks_ch10.py`` asserts that each case is
 in the regimes it names.
 """
 

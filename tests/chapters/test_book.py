@@ -16,7 +16,7 @@ import nbformat
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BOOK = ROOT / "book"
 HTML = BOOK / "_build" / "html"
 CHAPTERS = sorted(p.stem for p in (ROOT / "chapters" / "solutions").glob("[0-9][0-9]_*.ipynb"))

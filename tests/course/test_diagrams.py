@@ -13,7 +13,7 @@ import pytest  # noqa: E402
 
 from mosaics_edu.course import diagrams  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_course_map_names_every_chapter():

@@ -360,7 +360,7 @@ def test_chapter_assertions_hold_on_models_retrained_from_scratch(tmp_path):
     import nbformat
     from notebook_run import execute
 
-    path = Path(__file__).resolve().parents[1] / "chapters" / "solutions" / "03_three_moons.ipynb"
+    path = Path(__file__).resolve().parents[2] / "chapters" / "solutions" / "03_three_moons.ipynb"
     nb = nbformat.read(path, as_version=4)
     # One math thread, as the shipped runs were trained (their history says threads=1) and as
     # every process of the suite runs: two spinning threads beside the other test worker were

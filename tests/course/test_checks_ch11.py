@@ -29,7 +29,7 @@ pytestmark = pytest.mark.xdist_group("capstone_pair")
 def _chapter_solutions(*names: str) -> tuple:
     """The chapter's own answers to these exercises, run from its source: the tests check the code
     a learner reads in the solutions notebook, not a copy of it."""
-    nb = jupytext.read(Path(__file__).resolve().parents[1] / "chapters" / "sources" / "11_capstone.py")
+    nb = jupytext.read(Path(__file__).resolve().parents[2] / "chapters" / "sources" / "11_capstone.py")
     ns = {"torch": torch, "capstone": capstone, "MemoryMosaicLM": MemoryMosaicLM,
           "MosaicConfig": MosaicConfig, "GPT": GPT, "GPTConfig": GPTConfig}
     cells = [c.source for c in nb.cells if c.cell_type == "code" and "exercise" in c.metadata.get("tags", [])]

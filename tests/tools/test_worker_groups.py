@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MARK = re.compile(r"""xdist_group\(\s*(?:name\s*=\s*)?["'](\w+)["']""")
 
 
@@ -38,7 +38,7 @@ def _marked_files() -> dict[str, str]:
 
 def test_every_file_that_marks_a_group_is_scheduled_in_that_group(root_conftest):
     marked = _marked_files()
-    assert "tests/ui/test_widget_in_browser.py" in marked and "tests/test_ipywidgets7.py" in marked
+    assert "tests/ui/test_widget_in_browser.py" in marked and "tests/tools/test_ipywidgets7.py" in marked
     for rel, name in marked.items():
         assert root_conftest.worker_group(f"{rel}::test_x[00]") == name, (
             f"{rel} marks xdist_group({name!r}): add its path to WORKER_GROUPS in conftest.py")
@@ -51,7 +51,7 @@ def test_group_of_a_test_id(root_conftest):
     group = root_conftest.worker_group
     assert group("tests/ui/test_explorer_in_browser.py::test_typing") == "browser"
     assert group("tests/ui/test_widget_in_browser.py::test_chapter_runs[05]") == "browser"
-    assert group("tests/test_ipywidgets7.py::test_the_environment") == "ipywidgets7"
-    assert group("tests/test_memory.py::test_x[a@b]") is None  # an "@" inside the parameters
-    assert group("tests/test_memory.py::test_x[1]@other") == "other"  # xdist's own suffix wins
-    assert group("tests/test_saved_notebooks.py::test_pytest_nbval[05_training]") is None
+    assert group("tests/tools/test_ipywidgets7.py::test_the_environment") == "ipywidgets7"
+    assert group("tests/core/test_memory.py::test_x[a@b]") is None  # an "@" inside the parameters
+    assert group("tests/core/test_memory.py::test_x[1]@other") == "other"  # xdist's own suffix wins
+    assert group("tests/chapters/test_saved_notebooks.py::test_pytest_nbval[05_training]") is None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted((ROOT / "chapters" / "sources").glob("[0-9][0-9]_*.py"))
 
 #: Phrases of a lab notebook, each with what the chapter should say instead.

@@ -111,7 +111,7 @@ def test_starts_a_process_and_waits_for_it():
 def test_a_session_that_leaves_a_process_running_fails(tmp_path, body, leaks, workers):
     """The root conftest.py's end-of-session check, on a tiny project that uses it: under the test
     command's xdist a leftover fails the session (after the workers are gone); a tidy one passes."""
-    (tmp_path / "conftest.py").symlink_to(Path(__file__).resolve().parents[1] / "conftest.py")
+    (tmp_path / "conftest.py").symlink_to(Path(__file__).resolve().parents[2] / "conftest.py")
     (tmp_path / "test_it.py").write_text(body)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     res = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *workers,

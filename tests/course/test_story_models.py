@@ -21,7 +21,7 @@ from mosaics_edu.data import get_batch, load_tokenizer, story_corpus
 from mosaics_edu.models import count_parameters
 from mosaics_edu.training.checkpoint import load_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ import torch
 from mosaics_edu.data import RandomWindows, prepare_stories
 from mosaics_edu.training import checkpoint, cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HANG_S = 3600  # hang protection only: a busy machine must never trip it
 
 # Float tolerance of the float32 weights after 4 AdamW steps. Measured here: 0.0 for all three

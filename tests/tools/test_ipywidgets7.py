@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COLAB_IPYWIDGETS = "7.7.1"
 NOTEBOOKS = ["00_start_here.ipynb", "03_three_moons.ipynb"]  # a fast one, and the replay widget
 
@@ -73,7 +73,7 @@ def test_the_environment_imports_ipywidgets_7(colab_env):
 
 def test_widget_unit_tests_pass_with_ipywidgets_7(colab_env):
     out = _run(["-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", "-q",
-                "tests/test_widgets.py"], colab_env)
+                "tests/course/test_widgets.py"], colab_env)
     assert " passed" in out and "failed" not in out and "error" not in out.lower(), out[-2000:]
 
 

@@ -21,7 +21,7 @@ from mosaics_edu.data import prepare_stories
 from mosaics_edu.models import flops, registry
 from mosaics_edu.training import checkpoint, cli
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 HANG_S = 3600  # subprocess limits are hang protection only: a busy machine must never trip them
 
 # A throwaway language model with the package models' interface (config.preset, forward ->

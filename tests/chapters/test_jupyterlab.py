@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "mosaics-test-token"
 # Hang protection only: a busy laptop may take a minute or more to start JupyterLab or answer.
 HANG_S = 600

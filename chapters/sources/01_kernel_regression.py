@@ -136,7 +136,8 @@ ch01.check_retrieve(retrieve)
 # %% [markdown]
 # From here on the chapter uses the package's implementations,
 # `mosaics_edu.core.memory.kernel_regression(keys, values, queries, beta)` (the Gaussian form) and
-# `memory.softmax_attention(keys, values, queries, beta)` (the dot form), which do the same in
+# `memory.softmax_attention(keys, values, queries, 2 * beta)` (the dot form: the package's
+# attention takes the multiplier of $k\cdot k_i$ itself as its β), which do the same in
 # numpy or torch, batched, so the rest runs even if you skipped the exercise.
 #
 # ## 2. The bandwidth: from averaging to lookup
@@ -363,7 +364,7 @@ gaps = {}
 for beta in (0.5, 5.0, 50.0):
     for name, k in (("equal norms", k_unit), ("unequal norms", k_mixed)):
         nw = memory.kernel_regression(k, v_rand, q_unit, beta)
-        att = memory.softmax_attention(k, v_rand, q_unit, beta)
+        att = memory.softmax_attention(k, v_rand, q_unit, 2 * beta)
         gaps[name, beta] = np.abs(nw - att).max()
         gap = f"{gaps[name, beta]:.2e}" if gaps[name, beta] >= 1e-12 else "below 1e-12"
         print(f"beta = {beta:>4}: {name:>13}: max |kernel smoothing - softmax(2β k·k_i)| {gap}")

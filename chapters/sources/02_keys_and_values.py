@@ -550,7 +550,7 @@ ch02.check_memory_unit_lm(memory_unit_lm)
 
 # %% [markdown]
 # The package's `MemoryUnitLM.forward`, which the training below uses, computes the same with
-# `memory.softmax_attention(k, v, k, 0.5, mask)`: chapter 01's dot form
+# `memory.softmax_attention(k, v, k, 1.0, mask)`: chapter 01's dot form
 # $\mathrm{softmax}(2 \cdot 0.5\; k\cdot k')$ — a Gaussian β of 0.5 on keys of norm $s$ is exactly
 # the papers' $\mathrm{softmax}(\beta\,\hat k\cdot\hat k')$. Here is its source:
 

@@ -7,9 +7,13 @@ A memory stores pairs ``(k_i, v_i)`` and answers a query ``k`` with the Nadaraya
 ``beta`` sets the width of the kernel: large ``beta`` -> nearest-neighbour lookup, small ``beta``
 -> broad average. Expanding the square, ``||k||^2`` cancels in the normalisation, and when every
 stored key has the same norm ``||k_i||^2`` cancels too, leaving ``softmax_i(2 * beta * k . k_i)``:
-dot-product attention with an explicit ``beta`` (:func:`softmax_attention`). The models write
-the multiplier of ``k . k_i`` itself as β (the papers' β, twice this Gaussian ``beta``):
-:func:`causal_retrieval` and :func:`retrieve` take that β.
+dot-product attention whose multiplier of ``k . k_i`` is ``2 * beta``.
+
+Every dot-product retrieval below takes that multiplier itself as its β, the papers' β:
+``softmax_i(β k . k_i)`` in :func:`attention_weights`, :func:`softmax_attention`,
+:func:`causal_retrieval` and :func:`retrieve`. So the Gaussian form with bandwidth ``beta`` and
+the dot form meet at ``softmax_attention(keys, values, queries, 2 * beta)``, the explicit 2 of
+the expansion above; nowhere else does a factor of 2 (or 0.5) stand between two βs.
 
 The first four functions accept numpy arrays or torch tensors (answering in the same kind),
 batched over any leading dimensions: ``keys (..., n, d)``, ``values (..., n, d_v)``,
@@ -83,9 +87,9 @@ def kernel_regression(
 def attention_weights(
     keys: ArrayLike, queries: ArrayLike, beta: ArrayLike, mask: ArrayLike | None = None
 ) -> ArrayLike:
-    """Softmax attention weights ``softmax_i(2 * beta * q . k_i)``: (..., m, n)."""
+    """Softmax attention weights ``softmax_i(beta * q . k_i)``: (..., m, n)."""
     k, q, b, from_numpy = _keys_queries_beta(keys, queries, beta)
-    logits = 2.0 * b * (q @ k.transpose(-1, -2))  # (..., m, n)
+    logits = b * (q @ k.transpose(-1, -2))  # (..., m, n)
     w = _normalised_weights(logits, mask)
     return w.numpy() if from_numpy else w
 
@@ -97,10 +101,11 @@ def softmax_attention(
     beta: ArrayLike,
     mask: ArrayLike | None = None,
 ) -> ArrayLike:
-    """Dot-product attention with inverse temperature ``2 * beta``: ``softmax(2β q·kᵀ) v``.
+    """Dot-product attention with inverse temperature ``beta``: ``softmax(β q·kᵀ) v``.
 
-    Equal to :func:`kernel_regression` with the same ``beta`` whenever all stored keys have the
-    same norm (the ``||k_i||^2`` term of the squared distance is then a constant that cancels).
+    At ``beta = 2 * b`` it equals :func:`kernel_regression` with bandwidth ``b`` whenever all
+    stored keys have the same norm (the ``||k_i||^2`` term of the squared distance is then a
+    constant that cancels). The masked, numpy-or-torch form of :func:`retrieve`.
     keys: (..., n, d), values: (..., n, d_v), queries: (..., m, d) -> (..., m, d_v).
     """
     return _weighted_values(attention_weights, keys, values, queries, beta, mask)

@@ -74,10 +74,10 @@ class MemoryUnitLM(nn.Module):
         _check_tokens(tokens, self.vocab)
         B, T = tokens.shape
         x = self.embed(tokens)  # (B, T, d)
-        k = self.keys(x)  # (B, 1, T, d): scaled unit keys s·k̂, so 2·0.5·(s k̂)·(s k̂') = β k̂·k̂'
+        k = self.keys(x)  # (B, 1, T, d): scaled unit keys s·k̂, so (s k̂)·(s k̂') = β k̂·k̂'
         v = self.values(x)  # (B, 1, T, d): values peek at x_{t+1}
         mask = torch.ones(T, T, dtype=torch.bool, device=tokens.device).tril(-1)  # (T, T): s < t
-        y = softmax_attention(k, v, k, 0.5, mask=mask)  # (B, 1, T, d); row 0 is exactly 0
+        y = softmax_attention(k, v, k, 1.0, mask=mask)  # (B, 1, T, d); row 0 is exactly 0
         h = x + self.proj(y[:, 0])  # (B, T, d)
         return self.unembed(self.ln(h))  # (B, T, vocab)
 

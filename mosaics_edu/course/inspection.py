@@ -163,7 +163,7 @@ def _gpt_attn(attn: nn.Module, x: torch.Tensor, keep: torch.Tensor):
     q, k, v = attn.qkv(x)  # (B, H, T, hs) each
     T, hs = q.shape[-2], q.shape[-1]
     causal = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()  # s ≤ t
-    w = attention_weights(k, q, 0.5 / math.sqrt(hs), mask=causal)  # softmax(2β q·k), 2β = 1/√hs
+    w = attention_weights(k, q, 1.0 / math.sqrt(hs), mask=causal)  # softmax(β q·k), β = 1/√hs
     heads = _per_head_out((w @ v) * keep, attn.c_proj)  # (B, H, T, d)
     return heads, w
 

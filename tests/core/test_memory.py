@@ -25,7 +25,7 @@ def test_equal_norm_keys_give_softmax_attention():
     queries = rng.normal(size=(3, 7, 5))  # queries may have any norm
     for beta in (0.1, 1.0, 7.39):
         kr = kernel_regression(keys, values, queries, beta)
-        sa = softmax_attention(keys, values, queries, beta)
+        sa = softmax_attention(keys, values, queries, 2 * beta)  # the explicit 2 of the expansion
         assert isinstance(kr, np.ndarray) and kr.shape == (3, 7, 4)
         np.testing.assert_allclose(kr, sa, rtol=1e-10, atol=1e-12)
 
@@ -36,7 +36,7 @@ def test_unequal_norms_differ_from_softmax_attention():
     values = rng.normal(size=(20, 4))
     queries = rng.normal(size=(7, 5))
     kr = kernel_regression(keys, values, queries, 1.0)
-    sa = softmax_attention(keys, values, queries, 1.0)
+    sa = softmax_attention(keys, values, queries, 2.0)
     assert np.abs(kr - sa).max() > 1e-2
 
 
@@ -169,11 +169,11 @@ def test_causal_retrieval_shifted_form_agrees(T):
 
 
 def test_causal_retrieval_is_masked_softmax_attention():
-    """The models' β is twice the Gaussian beta of softmax_attention (see the module doc)."""
+    """One meaning of β: causal_retrieval's β is softmax_attention's (see the module doc)."""
     torch.manual_seed(0)
     k, v = torch.randn(2, 7, 3, dtype=torch.float64), torch.randn(2, 7, 2, dtype=torch.float64)
     past = torch.ones(7, 7, dtype=torch.bool).tril(-1)  # s < t
-    ref = softmax_attention(k, v, k, 1.5, mask=past)
+    ref = softmax_attention(k, v, k, 3.0, mask=past)
     torch.testing.assert_close(causal_retrieval(k[None], v[None], beta=3.0)[0], ref)
 
 

@@ -212,7 +212,7 @@ def test_short_and_long_term_masks_read_the_stated_pairs():
 @pytest.mark.parametrize("which", ["short", "long", "none"])
 def test_window_retrieval_equals_the_package_masked_attention(which):
     """Fused path and written-out weights against mosaics_edu.core.memory.softmax_attention (which
-    computes softmax(2·beta·q·k) with a mask; a per-row β is a scaled query)."""
+    computes softmax(beta·q·k) with a mask; a per-row β is a scaled query)."""
     g = torch.Generator().manual_seed(0)
     B, H, T, d = 2, 3, 20, 8
     k = torch.nn.functional.normalize(torch.randn(B, H, T, d, generator=g), dim=-1)
@@ -221,7 +221,7 @@ def test_window_retrieval_equals_the_package_masked_attention(which):
     beta = torch.rand(H, T, generator=g) * 10 + 1
     y = window_retrieval(k, v, k, beta, mask)
     y_w, w = window_retrieval(k, v, k, beta, mask, return_weights=True)
-    ref = softmax_attention(k, v, k * beta[None, :, :, None], 0.5, mask=mask)
+    ref = softmax_attention(k, v, k * beta[None, :, :, None], 1.0, mask=mask)
     torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(y_w, ref, atol=1e-5, rtol=1e-5)
     if mask is not None:

@@ -206,7 +206,7 @@ def p_first_reads_itself(keys, x, beta, gamma):  # position 0 reads pair 0 "to a
 
 def p_papers_beta(keys, x, beta, gamma):  # softmax(β k·k') on unit keys: half the bandwidth
     T = len(keys)
-    return memory.softmax_attention(keys, _peek(x, gamma), keys, beta / 2,
+    return memory.softmax_attention(keys, _peek(x, gamma), keys, beta,
                                     mask=np.tri(T, k=-1, dtype=bool))
 
 
@@ -476,7 +476,7 @@ def lm_package_attention(model, tokens):
     x = model.embed(tokens)
     k, v = model.keys(x), model.values(x)  # (B, 1, T, d)
     mask = torch.ones(T, T, dtype=torch.bool).tril(-1)
-    y = memory.softmax_attention(k, v, k, 0.5, mask=mask)[:, 0]
+    y = memory.softmax_attention(k, v, k, 1.0, mask=mask)[:, 0]
     return model.unembed(model.ln(x + model.proj(y)))
 
 

@@ -119,7 +119,7 @@ def _ref_retrieve(keys, values, queries, beta, form="gaussian"):
     if form == "gaussian":
         return memory.kernel_regression(keys, values, queries, beta)
     if form == "dot":
-        return memory.softmax_attention(keys, values, queries, beta)
+        return memory.softmax_attention(keys, values, queries, 2 * beta)
     raise ValueError(f"form must be 'gaussian' or 'dot', got {form!r}")
 
 

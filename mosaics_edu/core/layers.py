@@ -29,7 +29,7 @@ from torch import nn
 
 from .features import KeyExtractor, ValueExtractor, alpha_logit_init, scaled_unit, value_scale
 from .memory import causal_retrieval, retrieve
-from .validation import check_dropout, check_heads, check_input
+from .validation import check_dropout, check_heads, check_input, check_positive_int
 
 __all__ = ["ContextMemory", "PersistentMemory", "MosaicBlock", "init_linear", "merge_heads"]
 
@@ -189,8 +189,7 @@ class PersistentMemory(_Memory):
     def __init__(
         self, n_embd: int, n_head: int, pmem_size: int, dropout: float = 0.0, n_layer: int = 1
     ) -> None:
-        if not isinstance(pmem_size, int) or pmem_size <= 0:
-            raise ValueError(f"pmem_size must be a positive integer, got {pmem_size!r}")
+        check_positive_int("pmem_size", pmem_size)
         super().__init__(n_embd, n_head, dropout)
         self.pmem_size = pmem_size
         std = 1.0 / math.sqrt(self.head_size)

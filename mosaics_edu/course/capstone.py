@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.validation import check_positive_int
+
 __all__ = [
     "LATE",
     "LENGTH",
@@ -69,8 +71,7 @@ def random_languages(n: int, seed: int, successors: int = SUCCESSORS, vocab: int
     Each row has ``successors`` non-zero entries at random symbols, with probabilities drawn
     uniformly from the simplex (Dirichlet(1, …, 1)).
     """
-    if not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}")
+    check_positive_int("n", n)
     if not isinstance(successors, int) or not 1 <= successors <= vocab:
         raise ValueError(f"successors must be an int in [1, {vocab}], got {successors!r}")
     rng = _rng(seed)

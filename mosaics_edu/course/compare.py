@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.validation import check_positive_int
 from ..models.lm import MemoryMosaicLM
 
 __all__ = [
@@ -113,8 +114,7 @@ def retrieval_view(
         raise ValueError(f"head must be an int in [0, {H - 1}], got {head!r}")
     if not isinstance(layer, int) or not 0 <= layer < model.config.n_layer:
         raise ValueError(f"layer must be an int in [0, {model.config.n_layer - 1}], got {layer!r}")
-    if not isinstance(window, int) or window < 1:
-        raise ValueError(f"window must be a positive int, got {window!r}")
+    check_positive_int("window", window)
     was_training = model.training
     model.eval()
     try:
@@ -175,8 +175,7 @@ def median_time(fn: Callable[[], Any], repeats: int = 5, warmup: int = 1) -> flo
     """
     if not callable(fn):
         raise TypeError("fn must be a function of no arguments, e.g. lambda: model(x)")
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    check_positive_int("repeats", repeats)
     if not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be an int >= 0, got {warmup!r}")
     for _ in range(warmup):
@@ -249,10 +248,8 @@ def stream_loss(model: torch.nn.Module, tokens: Any, block_size: int, batch_size
     """
     if model.training:
         raise ValueError("model is in training mode (dropout on): call model.eval() first")
-    if not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive_int("block_size", block_size)
+    check_positive_int("batch_size", batch_size)
     ids = torch.as_tensor(np.asarray(tokens, dtype=np.int64))  # (N,)
     n_windows = (len(ids) - 1) // block_size
     if n_windows < 1:
@@ -344,8 +341,7 @@ def char_loss_view(
     first = next(iter(models.values()))
     block = int(first.config.block_size)
     text = stories[story].text[: block + 1]
-    if not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be a positive int, got {width!r}")
+    check_positive_int("width", width)
     if not isinstance(start, int) or not 0 <= start <= len(text) - 1 - width:
         raise ValueError(f"start must be an int in [0, {len(text) - 1 - width}] for this story and "
                          f"width={width}, got {start!r}")

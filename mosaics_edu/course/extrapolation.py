@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.validation import check_positive_int
 from ..data import CharTokenizer, TokenDataset, save_token_dataset
 from ..models.lm import count_parameters
 from ..training import trainer as tr
@@ -98,8 +99,7 @@ def recall_documents(n_docs: int, n_pairs: int, seed: int) -> np.ndarray:
     odd positions the digit bound to the key before it.
     """
     for name, value in (("n_docs", n_docs), ("n_pairs", n_pairs)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check_positive_int(name, value)
     tok = recall_tokenizer()
     key_ids = np.array(tok.encode(KEYS))  # (26,)
     value_ids = np.array(tok.encode(VALUES))  # (10,)

@@ -38,6 +38,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..core.validation import check_positive_int
 from ..data import STORY_SEPARATOR, Story, Tokenizer, name_spans
 
 __all__ = [
@@ -115,8 +116,7 @@ def story_windows(
     that outlives its story runs into the next ones. Window ``i`` starts at story ``i``; stories
     too close to the end of the stream for a full window give none. ``n_windows`` caps N.
     """
-    if not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    check_positive_int("block_size", block_size)
     if n_windows is not None and (not isinstance(n_windows, int) or n_windows < 1):
         raise ValueError(f"n_windows must be a positive int or None, got {n_windows!r}")
     ids: list[int] = []
@@ -154,8 +154,7 @@ def per_position_loss(model: Any, windows: torch.Tensor, batch_size: int = 32) -
     """
     if not isinstance(windows, torch.Tensor) or windows.dim() != 2 or windows.shape[1] < 2:
         raise ValueError("windows must be a (N, T+1) tensor of token ids with T >= 1 (see story_windows)")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_positive_int("batch_size", batch_size)
     if isinstance(model, nn.Module) and model.training:
         raise ValueError("model is in training mode (dropout on): call model.eval() first")
     out = []
@@ -239,8 +238,7 @@ def curve_crossings(a: np.ndarray, b: np.ndarray, smooth: int = 1) -> list[int]:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"a and b must be 1-D curves of one length, got {a.shape} and {b.shape}")
-    if not isinstance(smooth, int) or smooth < 1:
-        raise ValueError(f"smooth must be a positive int, got {smooth!r}")
+    check_positive_int("smooth", smooth)
     d = a - b
     if smooth > 1:
         kernel = np.ones(smooth) / smooth
@@ -265,8 +263,7 @@ def copyable_fraction(windows: torch.Tensor | np.ndarray, context: int = 2) -> f
     w = np.asarray(windows.cpu() if isinstance(windows, torch.Tensor) else windows)
     if w.ndim != 2 or w.shape[1] <= context:
         raise ValueError(f"windows must be (N, T) token ids with T > context, got shape {w.shape}")
-    if not isinstance(context, int) or context < 1:
-        raise ValueError(f"context must be a positive int, got {context!r}")
+    check_positive_int("context", context)
     hits = 0
     for row in w.tolist():
         last: dict[tuple, int] = {}  # context -> the token that followed its latest occurrence

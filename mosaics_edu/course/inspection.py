@@ -41,6 +41,7 @@ from torch import nn
 
 from ..core.features import EXP_SCALING
 from ..core.memory import attention_weights, causal_retrieval
+from ..core.validation import check_positive_int
 from ..models.lm import GPT, MemoryMosaicLM
 
 __all__ = [
@@ -370,8 +371,7 @@ def top_pairs(weights_row: Any, ids: Sequence[int], offset: int, k: int = 5) -> 
     ids = [int(i) for i in ids]
     if w.ndim != 1 or len(w) != len(ids):
         raise ValueError(f"weights_row must be (T,) with T = len(ids) = {len(ids)}, got {w.shape}")
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    check_positive_int("k", k)
     order = [int(s) for s in np.argsort(-w, kind="stable")[:k] if w[s] > 0]
     return [
         {

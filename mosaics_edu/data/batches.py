@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..core.atomic import atomic_path, atomic_write_bytes
+from ..core.validation import check_positive_int
 from .stories import story_corpus
 from .tokenizers import TOKENIZER_KINDS, Tokenizer, load_tokenizer, make_tokenizer
 
@@ -218,10 +219,8 @@ def get_batch(
     device: str | torch.device = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``batch_size`` random windows: inputs ``(B, T)`` and next-token targets ``(B, T)``, int64."""
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-    if not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("block_size", block_size)
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     n = len(tokens)

@@ -55,6 +55,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
+from ..core.validation import check_positive_int
+
 __all__ = [
     "STORY_SEPARATOR",
     "Story",
@@ -369,10 +371,8 @@ def story_corpus(
     Stories are joined by ``STORY_SEPARATOR``. About 680 characters per story, so the defaults
     give ~2.7 MB of training text and ~0.27 MB of validation text (0.1 s to generate).
     """
-    if not isinstance(n_train, int) or n_train < 1:
-        raise ValueError(f"n_train must be a positive int, got {n_train!r}")
-    if not isinstance(n_valid, int) or n_valid < 1:
-        raise ValueError(f"n_valid must be a positive int, got {n_valid!r}")
+    check_positive_int("n_train", n_train)
+    check_positive_int("n_valid", n_valid)
     if not isinstance(n_names, int) or n_names < 2:
         raise ValueError(f"n_names must be an int >= 2, got {n_names!r}")
     out = {}

@@ -50,6 +50,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from ..core.validation import check_positive_int
 from ..data import (
     RandomWindows,
     TokenDataset,
@@ -205,9 +206,7 @@ class TrainConfig:
         positive = ("batch_size", "grad_accum", "max_steps", "eval_interval", "eval_batches",
                     "log_interval")  # fmt: skip
         for name in positive:
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive_int(name, getattr(self, name))
         if not 0 <= self.warmup_steps <= self.max_steps:
             raise ValueError(
                 f"warmup_steps must be in [0, max_steps={self.max_steps}], got {self.warmup_steps}"

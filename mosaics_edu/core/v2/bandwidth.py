@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..features import MAX_LOG_SCALE
+from ..validation import check_positive_int
 
 __all__ = ["AdaptiveBandwidth", "MAX_BETA"]
 
@@ -43,8 +44,7 @@ class AdaptiveBandwidth(nn.Module):
 
     def __init__(self, n_head: int) -> None:
         super().__init__()
-        if not isinstance(n_head, int) or isinstance(n_head, bool) or n_head <= 0:
-            raise ValueError(f"n_head must be a positive integer, got {n_head!r}")
+        check_positive_int("n_head", n_head)
         self.n_head = n_head
         self.log_beta0 = nn.Parameter(torch.full((n_head,), 1.5))  # θ₀
         self.log_beta1 = nn.Parameter(torch.full((n_head,), 1.5))  # θ₁

@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.patches import Circle, FancyArrowPatch
 
+from ...core.validation import check_positive_int
 from .automata import Automaton
 from .vocab import SYMBOLS
 
@@ -29,8 +30,7 @@ _RAD = 0.18  # curvature of every edge (matplotlib's arc3 ``rad``)
 
 def state_positions(n_states: int) -> np.ndarray:
     """(n_states, 2): state k at angle π − 2πk/n on the unit circle (state 0 on the left)."""
-    if not isinstance(n_states, int) or isinstance(n_states, bool) or n_states < 1:
-        raise ValueError(f"n_states must be a positive integer, got {n_states!r}")
+    check_positive_int("n_states", n_states)
     if n_states == 1:
         return np.zeros((1, 2))
     angles = math.pi - 2 * math.pi * np.arange(n_states) / n_states

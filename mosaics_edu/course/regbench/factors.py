@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.atomic import atomic_path
+from ...core.validation import check_positive_int
 from .. import tuning
 from .shipped import PAPER_NUMBERS, load_sweep
 from .sweep import SWEEP_STEPS, read_result, run_dir, run_jobs
@@ -99,8 +100,7 @@ def paper_steps(n_automata: int, epochs: int = PAPER_EPOCHS, batch_size: int = P
     """The benchmark's optimiser steps for N = ``n_automata``: ⌈N / batch⌉ · epochs (the last,
     partial batch of an epoch is a step too). 800 at N = 100, 6,400 at N = 1,000."""
     for name, v in (("n_automata", n_automata), ("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(name, v)
     return math.ceil(n_automata / batch_size) * epochs
 
 

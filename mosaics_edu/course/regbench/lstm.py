@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...core.validation import check_positive_int
 from .vocab import VOCAB_SIZE
 
 __all__ = ["LSTMConfig", "LSTMLM", "lstm_parameters"]
@@ -25,8 +26,7 @@ def lstm_parameters(n_embd: int, n_layer: int, vocab_size: int = VOCAB_SIZE) -> 
     """Parameters of :class:`LSTMLM`: tied embedding V·d, and per layer 4 gates × (d·d input +
     d·d recurrent weights + 2 biases of d) = 8d² + 8d."""
     for name, v in (("n_embd", n_embd), ("n_layer", n_layer), ("vocab_size", vocab_size)):
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_positive_int(name, v)
     return vocab_size * n_embd + n_layer * (8 * n_embd * n_embd + 8 * n_embd)
 
 
@@ -41,17 +41,14 @@ class LSTMConfig:
 
     def __post_init__(self) -> None:
         for name in ("vocab_size", "n_embd", "n_layer"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            check_positive_int(name, getattr(self, name))
         if not isinstance(self.dropout, float | int) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be a probability in [0, 1), got {self.dropout!r}")
 
     @classmethod
     def for_budget(cls, n_params: int, n_layer: int = 1, **overrides: Any) -> LSTMConfig:
         """The config whose parameter count is closest to ``n_params`` (ties: the smaller)."""
-        if not isinstance(n_params, int) or n_params <= 0:
-            raise ValueError(f"n_params must be a positive integer, got {n_params!r}")
+        check_positive_int("n_params", n_params)
         vocab = overrides.get("vocab_size", VOCAB_SIZE)
         d = 1
         while lstm_parameters(d + 1, n_layer, vocab) <= n_params:

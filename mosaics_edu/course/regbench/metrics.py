@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...core.validation import check_positive_int
 from .automata import Automaton
 from .datasets import CPU_SIZES, Sample, SampleSizes, draw_samples, make_batch
 from .vocab import SEP, SYMBOLS, VOCAB_SIZE
@@ -125,8 +126,7 @@ def evaluate_samples(
         raise TypeError(f"model must be callable (ids -> logits), got {type(model).__name__}")
     if not isinstance(samples, Sequence) or len(samples) == 0:
         raise ValueError("samples must be a non-empty list of Sample (see draw_samples)")
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int("batch_size", batch_size)
     for i, s in enumerate(samples):
         if not isinstance(s, Sample):
             raise TypeError(f"samples[{i}] must be a Sample, got {type(s).__name__}")

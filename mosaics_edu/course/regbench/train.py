@@ -51,6 +51,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ...core.atomic import atomic_path
+from ...core.validation import check_positive_int
 from ...models.lm import GPTConfig
 from ...training.trainer import param_groups
 from .datasets import (
@@ -115,9 +116,7 @@ class RunConfig:
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model must be one of {MODEL_NAMES}, got {self.model!r}")
         for name in ("n_automata", "steps", "batch_size", "checkpoint_every", "n_eval"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+            check_positive_int(name, getattr(self, name))
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         if not isinstance(self.warmup, int) or not 0 <= self.warmup < self.steps:

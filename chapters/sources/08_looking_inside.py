@@ -464,7 +464,7 @@ for run in (r for r in formation["runs"] if r["model"] == "mosaic"):
 # further back. The scatter puts each mosaic head's learned λ against its measured recency.
 
 # %%
-lam = np.concatenate([p["decay"] for p in params])
+decays = np.concatenate([p["decay"] for p in params])
 rec = np.concatenate([sc["recency"] for sc in scores["mosaic"]])
 ind = np.concatenate([sc["induction"] for sc in scores["mosaic"]])
 
@@ -475,10 +475,10 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-rho = spearman(lam, rec)
+rho = spearman(decays, rec)
 fig, ax = plt.subplots(figsize=(6, 4))
-ax.scatter(lam, rec, c=ind, cmap="viridis", s=60, vmin=0, vmax=1)
-for i, (x, y) in enumerate(zip(lam, rec, strict=True)):
+ax.scatter(decays, rec, c=ind, cmap="viridis", s=60, vmin=0, vmax=1)
+for i, (x, y) in enumerate(zip(decays, rec, strict=True)):
     ax.annotate(f"{i // H}.{i % H}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
 ax.scatter(params[0]["decay_init"], np.full(H, chance["recency"][0]), marker="x", color="0.5",
            label="λ at init (y: chance recency)")
@@ -488,7 +488,7 @@ ax.set_title(f"mosaic heads (colour: induction score); Spearman ρ = {rho:.2f}",
 ax.legend(fontsize=8)
 plt.tight_layout()
 plt.show()
-print(f"rank correlation between λ and recency over the {len(lam)} heads: {rho:+.2f}")
+print(f"rank correlation between λ and recency over the {len(decays)} heads: {rho:+.2f}")
 assert rho < -0.5, "measured: the larger λ, the *closer* a head reads"
 
 # %% [markdown]

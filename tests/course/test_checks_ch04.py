@@ -589,10 +589,10 @@ def _cm_sqrt_beta_both_keys(x, p, n_head):
     direction is the same, and only the direction counts after normalisation."""
     B, T, d = x.shape
     k_tilde = _heads(x, p["W_phi"], n_head)
-    lam = p["decay"][:, None, None]
+    decay = p["decay"][:, None, None]
     ks, prev = [], torch.zeros_like(k_tilde[:, :, 0])
     for t in range(T):
-        prev = (1 - lam[:, :, 0]) * k_tilde[:, :, t] + lam[:, :, 0] * prev
+        prev = (1 - decay[:, :, 0]) * k_tilde[:, :, t] + decay[:, :, 0] * prev
         ks.append(prev)
     k = torch.stack(ks, 2)
     k = p["beta"].sqrt()[:, None, None] * torch.nn.functional.normalize(k, dim=-1)

@@ -74,11 +74,11 @@ def gated_leaky_plain(
     underflows like the formula does (use it in float64 on moderate inputs, to check the others).
     """
     _check_gated_input(k_tilde, log_gate, log_decay)
-    g, lam = log_gate.exp()[..., None], log_decay.exp()[..., None]  # (..., T, 1)
+    g, decay = log_gate.exp()[..., None], log_decay.exp()[..., None]  # (..., T, 1)
     state = torch.zeros_like(k_tilde[..., 0, :])
     out = []
     for t in range(k_tilde.shape[-2]):
-        state = g[..., t, :] * k_tilde[..., t, :] + lam[..., t, :] * state
+        state = g[..., t, :] * k_tilde[..., t, :] + decay[..., t, :] * state
         out.append(state)
     return torch.stack(out, dim=-2)
 

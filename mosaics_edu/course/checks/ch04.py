@@ -114,14 +114,14 @@ def _scalars(theta: dict[str, torch.Tensor], *, times: float = 10.0, decay: str 
     """The parameterisation with switches that make the known mistakes."""
     t = {k: torch.as_tensor(theta[k], dtype=torch.float64) for k in RAW_NAMES}
     r = times * (t["decay_logit"].abs() if decay == "abs" else t["decay_logit"])
-    lam = torch.exp(sign * r)
+    decay_rate = torch.exp(sign * r)
     if decay == "cap":  # λ = min(exp(-10θ), 1) instead of exp(-10|θ|)
-        lam = lam.clamp(max=1.0)
+        decay_rate = decay_rate.clamp(max=1.0)
     log_s = times * t["beta_logit"]
     scale = {"log": lambda: torch.exp(log_s.clamp(max=5.0)),
              "both": lambda: torch.exp(log_s.clamp(-5.0, 5.0)),
              "scale": lambda: torch.exp(log_s).clamp(max=5.0), "none": lambda: torch.exp(log_s)}[clamp]()
-    return {"decay": lam, "scale": scale, "beta": scale**2 if square else scale,
+    return {"decay": decay_rate, "scale": scale, "beta": scale**2 if square else scale,
             "alpha": torch.exp(alpha_sign * times * t["alpha_logit"])}
 
 

@@ -174,13 +174,13 @@ def _keys_variant(k_tilde, log_gate, log_decay, *, gate_on="new", decay_index=0,
     out = []
     for t in range(T):
         ta = min(max(t + decay_index, 0), T - 1)
-        g, lam = b[t].exp(), a[ta].exp()
+        g, decay = b[t].exp(), a[ta].exp()
         if gate_on == "new":
-            state = g * k_tilde[t] + lam * state
+            state = g * k_tilde[t] + decay * state
         elif gate_on == "both":  # g_t (k̃_t + λ_t k̄_{t-1})
-            state = g * (k_tilde[t] + lam * state)
+            state = g * (k_tilde[t] + decay * state)
         else:  # the gate on the past
-            state = k_tilde[t] + g * lam * state
+            state = k_tilde[t] + g * decay * state
         out.append(state)
         if carry_unit:  # the normalised key carried as the state
             state = state / state.norm()

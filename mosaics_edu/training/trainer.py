@@ -202,7 +202,11 @@ class TrainConfig:
             raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}")
         return cls(**values)
 
+    def __post_init__(self) -> None:
+        self.validate()  # an invalid config cannot exist (validate() again after changing a field)
+
     def validate(self) -> None:
+        """Raise ValueError naming the first field out of its range."""
         positive = ("batch_size", "grad_accum", "max_steps", "eval_interval", "eval_batches",
                     "log_interval")  # fmt: skip
         for name in positive:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import os
@@ -144,10 +145,19 @@ def test_presets_and_config_validation():
     assert paper.tokenizer == "gpt2" and paper.data == "babistories"
     with pytest.raises(ValueError, match="unknown preset"):
         tr.TrainConfig.from_preset("huge")
+    # validated on construction: an invalid config cannot exist (nor come out of replace)
     with pytest.raises(ValueError, match="batch_size"):
-        tr.TrainConfig(batch_size=0).validate()
+        tr.TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="warmup_steps"):
-        tr.TrainConfig(warmup_steps=500, max_steps=10).validate()
+        tr.TrainConfig(warmup_steps=500, max_steps=10)
+    with pytest.raises(ValueError, match="model must be one of"):
+        dataclasses.replace(tr.TrainConfig(), model="transformer")
+    with pytest.raises(ValueError, match="min_lr"):
+        tr.TrainConfig.from_preset("cpu-tiny", min_lr=1.0)
+    config = tr.TrainConfig()
+    config.max_steps = 0  # a field changed afterwards: validate() says so
+    with pytest.raises(ValueError, match="max_steps"):
+        config.validate()
     assert flops.training_flops_per_token(100, 2, 8, 16) == 6 * 100 + 12 * 2 * 8 * 16
 
 

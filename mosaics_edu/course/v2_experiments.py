@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.features import KeyExtractor
+from ..core.memory import softmax_attention
 from ..core.v2.bandwidth import AdaptiveBandwidth
 from ..core.v2.gated_keys import GatedKeyExtractor
 
@@ -56,8 +57,7 @@ def retrieval_mse(keys: torch.Tensor, values: torch.Tensor, queries: torch.Tenso
                   beta: torch.Tensor | float) -> torch.Tensor:  # fmt: skip
     """Mean squared error of the retrieval ``Σ_s softmax_s(β q·k_s) v_s`` against ``targets``.
     keys (M, n, p), values (M, n), queries (M, Q, p), targets (M, Q), beta a number or 0-d."""
-    logits = beta * (queries @ keys.transpose(-1, -2))  # (M, Q, n)
-    pred = (torch.softmax(logits, dim=-1) @ values[..., None])[..., 0]  # (M, Q)
+    pred = softmax_attention(keys, values[..., None], queries, beta)[..., 0]  # (M, Q)
     return ((pred - targets) ** 2).mean()
 
 

@@ -9,37 +9,8 @@
 Every public name of ``lm`` and ``v2`` is importable from here (``models.GPT``).
 """
 
-from .lm import (
-    GPT,
-    MLP,
-    SHARED_PRESETS,
-    Block,
-    CausalSelfAttention,
-    GPTConfig,
-    LanguageModel,
-    LanguageModelConfig,
-    MemoryMosaicLM,
-    MosaicConfig,
-    MosaicLMBase,
-    count_parameters,
-    sample_next,
-)
-from .v2 import MemoryMosaicV2LM, MosaicV2Config
+from . import lm, v2
+from .lm import *  # noqa: F403
+from .v2 import *  # noqa: F403
 
-__all__ = [
-    "SHARED_PRESETS",
-    "LanguageModelConfig",
-    "LanguageModel",
-    "MosaicLMBase",
-    "MosaicConfig",
-    "MemoryMosaicLM",
-    "GPTConfig",
-    "GPT",
-    "CausalSelfAttention",
-    "MLP",
-    "Block",
-    "count_parameters",
-    "sample_next",
-    "MosaicV2Config",
-    "MemoryMosaicV2LM",
-]
+__all__ = [*lm.__all__, *v2.__all__]

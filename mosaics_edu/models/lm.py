@@ -43,6 +43,9 @@ __all__ = [
     "MemoryMosaicLM",
     "GPTConfig",
     "GPT",
+    "CausalSelfAttention",
+    "MLP",
+    "Block",
     "count_parameters",
     "sample_next",
 ]

@@ -9,30 +9,7 @@
 Every public name of ``trainer`` is importable from here (``training.TrainConfig``).
 """
 
-from .trainer import (
-    PRESETS,
-    TrainConfig,
-    Trainer,
-    TrainResult,
-    basic_train_step,
-    build_model,
-    lr_at,
-    padded_vocab_size,
-    param_groups,
-    prepare_data,
-    train,
-)
+from . import trainer
+from .trainer import *  # noqa: F403
 
-__all__ = [
-    "PRESETS",
-    "TrainConfig",
-    "TrainResult",
-    "Trainer",
-    "basic_train_step",
-    "build_model",
-    "lr_at",
-    "padded_vocab_size",
-    "param_groups",
-    "prepare_data",
-    "train",
-]
+__all__ = list(trainer.__all__)

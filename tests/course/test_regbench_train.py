@@ -13,6 +13,7 @@ from mosaics_edu.course.regbench.datasets import CPU_SIZES, PAPER_SIZES, test_au
 from mosaics_edu.course.regbench.matched import build_model, matched_configs, parameter_count
 from mosaics_edu.course.regbench.metrics import Scores, evaluate
 from mosaics_edu.course.regbench.shipped import shipped_result
+from mosaics_edu.training import lr_at
 
 TINY = dict(n_automata=12, steps=6, batch_size=8, warmup=2, n_embd=16, n_layer=1, n_head=2, n_eval=8,
             checkpoint_every=2)  # fmt: skip
@@ -34,6 +35,8 @@ def test_learning_rate_warms_up_then_decays_to_the_floor():
     assert lrs[0] == pytest.approx(1e-3) and lrs[9] == pytest.approx(1e-2)
     assert all(a >= b - 1e-15 for a, b in zip(lrs[9:], lrs[10:], strict=False))  # no rise after warm-up
     assert lrs[-1] == pytest.approx(1e-3)
+    # one schedule in the package: the trainer's, ending on the run's last (0-based) step
+    assert lrs == [lr_at(s, 1e-2, 1e-3, 10, 99) for s in range(100)]
 
 
 def test_batch_indices_visit_every_sample_once_per_epoch():

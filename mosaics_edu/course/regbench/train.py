@@ -38,7 +38,6 @@ Command line: ``python -m mosaics_edu.regbench train --model mosaic --n-automata
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import time
@@ -53,7 +52,7 @@ from tqdm.auto import tqdm
 from ...core.atomic import atomic_path
 from ...core.validation import check_positive_int
 from ...models.lm import GPTConfig
-from ...training.trainer import param_groups
+from ...training.trainer import lr_at, param_groups
 from .datasets import (
     CPU_SIZES,
     N_TEST,
@@ -174,12 +173,11 @@ def default_run_dir(config: RunConfig, root: str | os.PathLike[str] = "runs/regb
 
 
 def learning_rate(step: int, config: RunConfig) -> float:
-    """Linear warm-up over ``warmup`` steps, then cosine from ``lr`` down to ``min_lr_ratio · lr``."""
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
-    progress = (step - config.warmup) / max(1, config.steps - 1 - config.warmup)  # 0 -> 1
+    """Linear warm-up over ``warmup`` steps, then cosine from ``lr`` down to ``min_lr_ratio · lr``,
+    reached on the run's last step (0-based ``steps - 1``): the trainer's schedule
+    :func:`~mosaics_edu.training.trainer.lr_at` with ``max_steps = steps - 1``."""
     floor = config.min_lr_ratio * config.lr
-    return floor + 0.5 * (config.lr - floor) * (1 + math.cos(math.pi * min(1.0, progress)))
+    return lr_at(step, config.lr, floor, config.warmup, max(config.steps - 1, config.warmup))
 
 
 def batch_indices(step: int, n: int, batch_size: int, seed: int) -> list[int]:

@@ -188,26 +188,45 @@ def retrieve(
     beta: float = 1.0,
     dropout_p: float = 0.0,
     return_weights: bool = False,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-    """Every query reads every stored pair: ``softmax_s(β q·k_s) v_s``.
+    """Every query reads every stored pair it may: ``softmax_s(β q·k_s) v_s``.
 
-    keys: (B, H, n, d), values: (B, H, n, d_v), queries: (B, H, m, d) -> (B, H, m, d_v); an
-    empty memory (n = 0) answers 0. A newly generated position does this with the pairs a cache
-    has stored (they all lie in its past); a persistent memory does it with its learned table.
+    keys: (B, H, n, d), values: (B, H, n, d_v), queries: (B, H, m, d) -> (B, H, m, d_v). A
+    newly generated position does this with the pairs a cache has stored (they all lie in its
+    past); a persistent memory does it with its learned table; v2's short- and long-term memories
+    do it through a window ``mask`` (m, n) (``True`` = query may read the pair; None = every
+    pair). A query with nothing to read (n = 0, or a row of ``mask`` all False) answers exactly 0.
     ``dropout_p`` and ``return_weights`` (weights (B, H, m, n) returned too) as in
     :func:`causal_retrieval`.
     """
     check.check_retrieval(keys, values, queries)
-    if keys.shape[-2] == 0 and not return_weights:
+    m, n = queries.shape[-2], keys.shape[-2]
+    if mask is not None and mask.shape != (m, n):
+        raise ValueError(f"mask must have shape (queries, pairs) = {(m, n)}, got {tuple(mask.shape)}")
+    if n == 0 and not return_weights:
         return values.new_zeros(*queries.shape[:-1], values.shape[-1])
+    empty = None if mask is None else ~mask.any(dim=-1)  # (m,): rows with no readable pair
     if return_weights or beta == 0:  # the fused kernel answers nan for a scale of 0
         logits = (beta * queries) @ keys.transpose(-1, -2)  # (B, H, m, n)
+        if mask is not None:
+            logits = logits.masked_fill(~mask, float("-inf")).masked_fill(empty[:, None], 0.0)
         weights = torch.softmax(_at_least_float32(logits), dim=-1).to(values.dtype)
+        if mask is not None:
+            weights = weights.masked_fill(empty[:, None], 0.0)  # an empty row answers exactly 0
         y = F.dropout(weights, dropout_p) @ values  # (B, H, m, d_v)
         return (y, weights) if return_weights else y
-    return F.scaled_dot_product_attention(
-        queries, keys, values, dropout_p=dropout_p, scale=beta
+    if mask is None:
+        return F.scaled_dot_product_attention(
+            queries, keys, values, dropout_p=dropout_p, scale=beta
+        )  # (B, H, m, d_v)
+    # an empty row may read pair 0 inside the kernel (no NaN), and its answer is then set to 0
+    safe = mask.clone()
+    safe[:, 0] |= empty
+    y = F.scaled_dot_product_attention(
+        queries, keys, values, attn_mask=safe, dropout_p=dropout_p, scale=beta
     )  # (B, H, m, d_v)
+    return y.masked_fill(empty[:, None], 0.0)
 
 
 # --------------------------------------------------------------------------------------------

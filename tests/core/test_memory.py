@@ -189,6 +189,26 @@ def test_retrieve_reads_every_pair_and_an_empty_memory_answers_zero():
     assert empty.shape == (2, 3, 2, 5) and torch.all(empty == 0)
 
 
+def test_retrieve_through_a_mask_reads_only_the_allowed_pairs():
+    """The window form (v2's memories): fused and written-out paths agree with softmax_attention's
+    masked weights, a row with nothing to read answers exactly 0, a wrong mask shape is refused."""
+    torch.manual_seed(3)
+    k, v, q = torch.randn(2, 3, 7, 4), torch.randn(2, 3, 7, 5), torch.randn(2, 3, 5, 4)
+    mask = torch.rand(5, 7) < 0.5
+    mask[2] = False  # query 2 reads nothing
+    mask[0, 3] = True
+    y = retrieve(k, v, q, beta=1.5, mask=mask)
+    y_w, w = retrieve(k, v, q, beta=1.5, mask=mask, return_weights=True)
+    ref = softmax_attention(k, v, q, 1.5, mask=mask)
+    torch.testing.assert_close(y, ref)
+    torch.testing.assert_close(y_w, ref)
+    assert torch.all(y[..., 2, :] == 0) and torch.all(w[..., 2, :] == 0)
+    assert torch.all(w[..., ~mask] == 0)
+    torch.testing.assert_close(w.sum(-1)[..., [0, 1, 3, 4]], torch.ones(2, 3, 4))
+    with pytest.raises(ValueError, match="mask must have shape"):
+        retrieve(k, v, q, mask=mask.T)
+
+
 def test_beta_zero_weighs_every_readable_pair_the_same():
     """At β = 0 position t averages the values of s < t, and retrieve averages all of them
     (PyTorch's fused kernel alone would answer nan for a scale of 0)."""

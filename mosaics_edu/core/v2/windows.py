@@ -14,15 +14,16 @@ memory) answers exactly 0.
 
 :func:`window_retrieval` is the retrieval of both: ``y_t = Σ_s softmax_s(β_t k_t·k_s) v_s`` over
 the readable s, with a bandwidth β_t that may differ from row to row (v2's β(n_t)). A per-row β
-is the same as scaling the query, so the fused attention kernel applies with a boolean mask.
-(It is kept here, not in :mod:`mosaics_edu.core.memory`, because that module's model-level retrieval
-reads all s < t with one β; a windowed, per-row-β option there would let both share it.)
+is the same as scaling the query, so it is :func:`mosaics_edu.core.memory.retrieve` (β = 1) on the
+scaled queries, with the window as its mask: one retrieval for v1's cache, the persistent memory
+and both v2 memories.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from ..memory import retrieve
 
 __all__ = [
     "short_term_mask",
@@ -95,28 +96,8 @@ def window_retrieval(
             f"and beta (H, T); got keys {tuple(keys.shape)}, values {tuple(values.shape)}, "
             f"queries {tuple(queries.shape)}, beta {tuple(beta.shape)}"
         )
-    if mask is not None and mask.shape != (T, S):
-        raise ValueError(f"mask must have shape (T, S) = {(T, S)}, got {tuple(mask.shape)}")
-    if S == 0:
-        out = values.new_zeros(B, H, T, values.shape[-1])
-        return (out, values.new_zeros(B, H, T, 0)) if return_weights else out
     q = queries * beta.to(queries.dtype)[None, :, :, None]  # (B, H, T, d): β_t q_t
-    empty = None if mask is None else ~mask.any(dim=-1)  # (T,)
-    if return_weights:
-        logits = q @ keys.transpose(-1, -2)  # (B, H, T, S)
-        if mask is not None:
-            logits = logits.masked_fill(~mask, float("-inf")).masked_fill(empty[:, None], 0.0)
-        weights = torch.softmax(logits.float(), dim=-1).to(values.dtype)
-        if mask is not None:
-            weights = weights.masked_fill(empty[:, None], 0.0)
-        return weights @ values, weights
-    if mask is None:
-        return F.scaled_dot_product_attention(q, keys, values, scale=1.0)
-    # an empty row may read pair 0 inside the kernel (no NaN), and its answer is then set to 0
-    safe = mask.clone()
-    safe[:, 0] |= empty
-    y = F.scaled_dot_product_attention(q, keys, values, attn_mask=safe, scale=1.0)
-    return y.masked_fill(empty[:, None], 0.0)  # (B, H, T, d_v)
+    return retrieve(keys, values, q, 1.0, mask=mask, return_weights=return_weights)
 
 
 def window_view(T: int = 48, window: int = 12, delay: int = 4) -> dict[str, torch.Tensor]:

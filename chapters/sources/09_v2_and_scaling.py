@@ -548,7 +548,7 @@ assert all(tps > 0 for tps in speed.values())
 # learned positions stop at 128, so it reads a long sequence through sliding windows of 128 (every
 # prediction sees at least 64 tokens), the usual way such a model meets long inputs. The command
 # and the code are `python -m mosaics_edu.course.extrapolation --out DIR`
-# (`mosaics_edu/v2/extrapolation.py`).
+# (`mosaics_edu/course/extrapolation.py`).
 #
 # > **Predict before you run.** At 8× the training length, which of the six models will still
 # > recall the letters, including those last seen further back than any training window reached?

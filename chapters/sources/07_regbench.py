@@ -843,15 +843,16 @@ print(f"the whole fight: {len(fight['runs'])} runs, {hours:.1f} hours of one-thr
 # >     --tuning mosaics_edu/assets/regbench/tuning.json
 # > ```
 # >
-# > So far one seed (seed 0) has run, and one difference stands out: **the length of the
-# > samples**. With the paper's sample sizes the mosaic's accuracy reaches the paper's 0.92 and its
-# > TVD falls far below the paper's 0.57. The GPT gains a little, its accuracy still below the
-# > paper's 0.52 and its TVD a little below the paper's 0.69. Longer samples give each language
-# > more context to read *and* the models more tokens per step (about 4.3 times as many); these runs
-# > do not tell the two apart. The paper's number of steps moves neither model by 0.02. Width 128
-# > leaves the mosaic where it was and sets the GPT back (at the rate tuned for width 64; it was
-# > not tuned again). In every row the mosaic is ahead of the GPT on both scores. All asserted
-# > below.
+# > Two seeds (0 and 1) have run, and one difference stands out at both: **the length of the
+# > samples**. With the paper's sample sizes the mosaic's accuracy reaches the paper's 0.92 (each
+# > seed within 0.01 of it) and its TVD falls far below the paper's 0.57. The GPT gains a little,
+# > its accuracy still below the paper's 0.52 and its TVD a little below the paper's 0.69. Longer
+# > samples give each language more context to read *and* the models more tokens per step (about
+# > 4.3 times as many); these runs do not tell the two apart. The paper's number of steps moves
+# > neither model by 0.02. Width 128 leaves the mosaic where it was and does not help the GPT: at
+# > both seeds its accuracy is lower and its TVD higher than at width 64, by much at seed 0 and by
+# > little at seed 1 (at the rate tuned for width 64; it was not tuned again). In every row the
+# > mosaic is ahead of the GPT on both scores, at both seeds. All asserted below.
 
 # %% tags=["going-further"]
 factors = load_factors()  # python -m mosaics_edu.regbench factors --tuning ... (see CONTRIBUTING)
@@ -905,12 +906,12 @@ fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fon
 plt.tight_layout(rect=(0, 0.08, 1, 1))
 plt.show()
 
-assert seeds == [0], "the text above speaks of seed 0 alone"
+assert seeds == [0, 1], "the text above speaks of seeds 0 and 1"
 at_best = {f: {m: rows[f][m]["best"] for m in ("mosaic", "gpt")} for f in FACTOR_LABELS}
 base, sizes_row = at_best["baseline"], at_best["paper_sizes"]
 wide, steps_row = at_best["width128"], at_best["paper_steps"]
 paper = {m: PAPER_NUMBERS[m][100] for m in ("mosaic", "gpt")}
-assert sizes_row["mosaic"]["accuracy"]["min"] >= paper["mosaic"][0] - 0.005  # reaches 0.92
+assert all(abs(a - paper["mosaic"][0]) < 0.01 for a in sizes_row["mosaic"]["accuracy"]["values"])
 assert sizes_row["mosaic"]["tvd"]["max"] < paper["mosaic"][1] - 0.1  # far below 0.57
 gain = sizes_row["gpt"]["accuracy"]["mean"] - base["gpt"]["accuracy"]["mean"]
 assert 0 < gain < 0.05 and sizes_row["gpt"]["accuracy"]["max"] < paper["gpt"][0]
@@ -918,8 +919,10 @@ assert 0 < paper["gpt"][1] - sizes_row["gpt"]["tvd"]["max"] < 0.05  # a little b
 for m in ("mosaic", "gpt"):
     assert abs(steps_row[m]["accuracy"]["mean"] - base[m]["accuracy"]["mean"]) < 0.02
 assert all(abs(wide["mosaic"][k]["mean"] - base["mosaic"][k]["mean"]) < 0.02 for k in ("accuracy", "tvd"))
-assert wide["gpt"]["accuracy"]["max"] < base["gpt"]["accuracy"]["min"] - 0.03
-assert wide["gpt"]["tvd"]["min"] > base["gpt"]["tvd"]["max"]
+for k, worse in (("accuracy", np.less), ("tvd", np.greater)):  # the GPT at width 128, seed by seed
+    assert all(worse(wide["gpt"][k]["values"], base["gpt"][k]["values"]))
+drop = np.subtract(base["gpt"]["accuracy"]["values"], wide["gpt"]["accuracy"]["values"])
+assert drop[0] > 0.05 and drop[1] < 0.02  # by much at seed 0, by little at seed 1
 for row in at_best.values():  # the mosaic ahead of the GPT in every row, on both scores
     assert row["mosaic"]["accuracy"]["min"] > row["gpt"]["accuracy"]["max"]
     assert row["mosaic"]["tvd"]["max"] < row["gpt"]["tvd"]["min"]

@@ -64,7 +64,7 @@ class MoonsConfig:
         return d
 
 
-def learning_rate(config: MoonsConfig, step: int) -> float:
+def learning_rate(step: int, config: MoonsConfig) -> float:
     """Linear decay from ``lr`` at step 0 to ``lr_final`` at the last step."""
     frac = step / max(config.steps - 1, 1)
     return config.lr + (config.lr_final - config.lr) * frac
@@ -116,7 +116,7 @@ def train_moons(config: MoonsConfig, progress: bool = True) -> tuple[MoonMemory,
         if step in config.snapshot_steps:
             snaps.append(snapshot(model, probe, step))
         for group in opt.param_groups:
-            group["lr"] = learning_rate(config, step)
+            group["lr"] = learning_rate(step, config)
         x, _ = sample_windows(config.batch_size, triples, data_gen)  # (B, 801, 6)
         pred = model(x[:, :-1])  # (B, 800, 6)
         loss = clipped_squared_error(pred, x[:, 1:], config.clip).mean()

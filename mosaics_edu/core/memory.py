@@ -123,6 +123,7 @@ def causal_retrieval(
     beta: float = 1.0,
     dropout_p: float = 0.0,
     return_weights: bool = False,
+    delay: int = 1,
 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Strictly causal retrieval: ``y_t = Σ_{s<t} softmax_s(β q_t·k_s) v_s``, and ``y_0 = 0``.
 
@@ -136,30 +137,36 @@ def causal_retrieval(
     out instead (row 0 all zero) and returned too: ``(y, weights (B, H, T, T))``, same ``y``.
     At β = 0 (every stored pair weighs the same) the weights path runs too: PyTorch's fused
     kernel returns nan for a scale of 0.
+
+    ``delay`` m ≥ 1 lets position t read the pairs s ≤ t - m only (v2's long-term memory; m = 1
+    is the rule above): positions t < m read an empty memory and answer 0. The fast path is
+    then causal attention of the queries m..T-1 over the keys 0..T-1-m, so it skips the pairs
+    a position may not read instead of masking them.
     """
     q = keys if queries is None else queries
     check.check_retrieval(keys, values, q)
+    check.check_positive_int("delay", delay)
     T = q.shape[-2]
     if return_weights or beta == 0:  # the fused kernel answers nan for a scale of 0
         logits = (beta * q) @ keys.transpose(-1, -2)  # (B, H, T, T)
-        readable = torch.ones(T, T, dtype=torch.bool, device=q.device).tril(diagonal=-1)  # s < t
-        empty = torch.arange(T, device=q.device)[:, None] == 0  # (T, 1): row 0 reads nothing
-        logits = logits.masked_fill(~(readable | empty), float("-inf"))  # row 0 kept finite...
+        readable = torch.ones(T, T, dtype=torch.bool, device=q.device).tril(diagonal=-delay)
+        empty = torch.arange(T, device=q.device)[:, None] < delay  # (T, 1): rows reading nothing
+        logits = logits.masked_fill(~(readable | empty), float("-inf"))  # empty rows finite...
         weights = torch.softmax(_at_least_float32(logits), dim=-1).to(values.dtype)  # (B,H,T,T)
-        weights = weights.masked_fill(empty, 0.0)  # ...and zeroed here: its output is exactly 0
+        weights = weights.masked_fill(empty, 0.0)  # ...and zeroed here: their output is exactly 0
         y = F.dropout(weights, dropout_p) @ values  # (B, H, T, d_v)
         return (y, weights) if return_weights else y
-    if T == 1:
+    if T <= delay:
         return torch.zeros_like(values)
-    if queries is None and T % 16 == 0 and dropout_p == 0:
+    if queries is None and delay == 1 and T % 16 == 0 and dropout_p == 0:
         return _shifted_causal(keys, values, dropout_p, beta)
     y = F.scaled_dot_product_attention(
-        q[..., 1:, :], keys[..., :-1, :], values[..., :-1, :],
+        q[..., delay:, :], keys[..., :-delay, :], values[..., :-delay, :],
         is_causal=True, dropout_p=dropout_p, scale=beta,
-    )  # (B, H, T-1, d_v)
-    # position 0 reads an empty memory -> 0; padding the (B, T, H, d_v) view makes a merge of the
-    # heads that follows free
-    return F.pad(y.transpose(1, 2), (0, 0, 0, 0, 1, 0)).transpose(1, 2)  # (B, H, T, d_v)
+    )  # (B, H, T-delay, d_v)
+    # positions t < delay read an empty memory -> 0; padding the (B, T, H, d_v) view makes a
+    # merge of the heads that follows free
+    return F.pad(y.transpose(1, 2), (0, 0, 0, 0, delay, 0)).transpose(1, 2)  # (B, H, T, d_v)
 
 
 def _shifted_causal(

@@ -177,6 +177,32 @@ def test_causal_retrieval_is_masked_softmax_attention():
     torch.testing.assert_close(causal_retrieval(k[None], v[None], beta=3.0)[0], ref)
 
 
+@pytest.mark.parametrize("T,delay", [(9, 3), (16, 1), (16, 5), (4, 4), (3, 7)])
+def test_causal_retrieval_with_a_delay_reads_s_at_most_t_minus_delay(T, delay):
+    """delay m: position t reads s <= t - m (v2's long-term memory), rows t < m answer exactly
+    0; fused and weights paths, values and gradients, against masked softmax attention."""
+    from mosaics_edu.core.v2.windows import long_term_mask
+
+    torch.manual_seed(T + delay)
+    k = torch.randn(2, 3, T, 4, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(2, 3, T, 5, dtype=torch.float64, requires_grad=True)
+    q = torch.randn(2, 3, T, 4, dtype=torch.float64, requires_grad=True)
+    fused = causal_retrieval(k, v, q, beta=0.7, delay=delay)
+    explicit, w = causal_retrieval(k, v, q, beta=0.7, delay=delay, return_weights=True)
+    ref = softmax_attention(k, v, q, 0.7, mask=long_term_mask(T, delay))
+    torch.testing.assert_close(fused, ref)
+    torch.testing.assert_close(explicit, ref)
+    assert torch.all(fused[..., :delay, :] == 0) and torch.all(w[..., :delay, :] == 0)
+    assert torch.all(w.masked_select(~long_term_mask(T, delay)) == 0)
+    if T > delay:
+        g = torch.randn_like(ref)
+        for a, b in zip(torch.autograd.grad((fused * g).sum(), (k, v, q)),
+                        torch.autograd.grad((ref * g).sum(), (k, v, q)), strict=True):
+            torch.testing.assert_close(a, b)
+    with pytest.raises(ValueError, match="delay"):
+        causal_retrieval(k, v, q, delay=0)
+
+
 def test_retrieve_reads_every_pair_and_an_empty_memory_answers_zero():
     torch.manual_seed(1)
     k, v, q = torch.randn(2, 3, 6, 4), torch.randn(2, 3, 6, 5), torch.randn(2, 3, 2, 4)

@@ -76,3 +76,25 @@ def test_model_sets_every_layer_and_trainer_sets_the_step(tmp_path):
         LongTermMemory.current_delay = original
     # two micro-batches per step, one layer: steps 0, 0, 1, 1, ... each with the (7, step, 0) draw
     assert seen == [(s, draw_delay(7, s, 0, 1, 6)) for s in (0, 0, 1, 1, 2, 2, 3, 3)]
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_the_long_term_fast_path_is_the_masked_retrieval(training):
+    """The long-term memory reads s <= t - m through delayed causal attention; the weights
+    path writes the window's mask out. Same answers, same gradients, one delay drawn per
+    forward on both paths."""
+    torch.manual_seed(0)
+    mem = LongTermMemory(16, 2, delay_min=2, delay_max=12, delay=3, layer=1).train(training)
+    x = torch.randn(3, 20, 16, dtype=torch.float64, requires_grad=True)
+    mem.double()
+    for step in range(4):
+        mem.set_delay_step(step, seed=5)
+        y = mem(x)
+        y_w, w = mem(x, return_weights=True)
+        torch.testing.assert_close(y, y_w)
+        m = mem.current_delay()
+        assert torch.all(w[..., :m, :] == 0) and torch.all(w.triu(1 - m) == 0)
+        g = torch.randn_like(y)
+        for a, b in zip(torch.autograd.grad((y * g).sum(), [x, *mem.parameters()]),
+                        torch.autograd.grad((y_w * g).sum(), [x, *mem.parameters()]), strict=True):
+            torch.testing.assert_close(a, b)

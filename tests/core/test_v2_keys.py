@@ -85,6 +85,30 @@ def test_scan_equals_recursion_at_2048_in_float32(regime):
     assert rel <= 1e-5, f"{regime}: log-lengths differ by {rel:.2e} (relative)"
 
 
+def test_chunk_log_weights_add_exactly_the_terms_of_each_segment():
+    # W[i, j] = b_j + a_{j+1} + ... + a_i below the diagonal, -inf above: checked against the
+    # definition, with one huge decay before small ones (a difference of prefix sums would
+    # return 0 for the small sums after it; each entry must keep them to the last digit)
+    from mosaics_edu.core.v2 import gated_keys as gk
+
+    g = torch.Generator().manual_seed(3)
+    L = 8
+    a = -torch.rand(2, 3, L, generator=g, dtype=torch.float32) * 1e-3
+    a[..., 1] = -3e5  # a huge decay at r = 1
+    b = torch.randn(2, 3, L, generator=g, dtype=torch.float32)
+    w = gk._chunk_log_weights(a, b)
+    assert w.shape == (2, 3, L, L)
+    for i in range(L):
+        for j in range(L):
+            if j > i:
+                assert torch.isneginf(w[..., i, j]).all()
+            else:
+                expected = b[..., j] + a[..., j + 1 : i + 1].double().sum(-1).float()
+                torch.testing.assert_close(w[..., i, j], expected, rtol=1e-6, atol=0)
+    # entries that leave the huge term out are as small as their own terms
+    assert w[..., 5, 2].sub(b[..., 2]).abs().max() < 5e-3
+
+
 def test_plain_recursion_over_and_underflows_where_the_log_scaled_forms_do_not():
     k, b, a = _inputs(300, 1.0, 1.0, dtype=torch.float32)
     plain = gated_leaky_plain(k, b + 100.0, a)  # g = e^100 > float32 max

@@ -26,9 +26,10 @@ Two forms that agree (tests: ≤ 1e-5 at T = 2048 with strong and weak decays an
   (default 16), vectorised. Within a chunk, position i receives k̃_j with log-weight
   ``b_j + Σ_{r=j+1..i} a_r`` (an (L, L) matrix per chunk); the chunks' final states form a gated
   recursion of their own, one step per chunk, solved by the same scan on T/L steps; each chunk
-  then adds the state entering it. The sums over a range are *segment sums*: a masked
-  cumulative sum that starts at j+1 for every column j, so no difference of two large prefix
-  sums is ever taken (which would lose every digit once the prefix sums reach 1e5).
+  then adds the state entering it. The sums over a range are *segment sums*: each adds
+  exactly the terms r = j+1..i (a product with a fixed 0/1 selection matrix), so no difference
+  of two large prefix sums is ever taken (which would lose every digit once the prefix sums
+  reach 1e5).
 """
 
 from __future__ import annotations
@@ -125,18 +126,39 @@ def gated_leaky_recurrent(
     return torch.stack(us, dim=-2), torch.stack(ms, dim=-1)
 
 
-def _segment_sums(a: torch.Tensor) -> torch.Tensor:
-    """S[..., i, j] = Σ_{r=j+1..i} a[..., r] for j ≤ i (0 on the diagonal), -inf above it.
+def _chunk_log_weights(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """W[..., i, j] = b_j + Σ_{r=j+1..i} a_r for j ≤ i, -inf above the diagonal: the log-weight
+    of k̃_j at position i of a chunk.
 
-    a: (..., L) -> (..., L, L). Each column is its own cumulative sum (no difference of two
-    prefix sums), so a tiny sum after a huge one keeps its digits.
+    a, b: (..., L) -> (..., L, L). Every entry is a sum of the terms it needs and no other (a
+    0/1 matrix selects them), so a tiny sum after a huge one keeps its digits: no difference of
+    two prefix sums is taken. All L² sums of a chunk are one product ``[a, b] @ S`` with the
+    fixed selection matrix S (2L, L²), which runs as a single matrix multiplication where the
+    masked cumulative sum it replaces took four passes over an (..., L, L) tensor.
     """
     L = a.shape[-1]
-    below = torch.ones(L, L, dtype=torch.bool, device=a.device).tril(diagonal=-1)  # r > j
-    terms = a[..., :, None].expand(*a.shape, L).masked_fill(~below, 0.0)  # [..., r, j] = a_r if r > j
-    sums = terms.cumsum(dim=-2)  # [..., i, j] = Σ_{j < r ≤ i} a_r
-    causal = torch.ones(L, L, dtype=torch.bool, device=a.device).tril()  # j ≤ i
-    return sums.masked_fill(~causal, float("-inf"))
+    select, above = _selection(L, a.dtype, a.device)  # (2L, L*L), (L, L)
+    sums = torch.cat([a, b], dim=-1) @ select  # (..., L*L)
+    return sums.view(*a.shape, L) + above  # (..., L, L)
+
+
+_SELECTIONS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
+
+
+def _selection(L: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The 0/1 matrix of :func:`_chunk_log_weights` and its (L, L) mask (0 on and below the
+    diagonal, -inf above), built once per chunk length, dtype and device."""
+    key = (L, dtype, device)
+    if key not in _SELECTIONS:
+        pos = torch.arange(L, device=device)
+        r, i, j = pos.view(L, 1, 1), pos.view(1, L, 1), pos.view(1, 1, L)
+        decays = (r > j) & (r <= i)  # a_r enters W[i, j] when j < r ≤ i
+        gates = (r == j) & (j <= i)  # b_r enters W[i, j] when r = j ≤ i
+        select = torch.cat([decays, gates]).to(dtype).view(2 * L, L * L)
+        above = torch.zeros(L, L, dtype=dtype, device=device).masked_fill(
+            torch.ones(L, L, dtype=torch.bool, device=device).triu(1), float("-inf"))
+        _SELECTIONS[key] = (select, above)
+    return _SELECTIONS[key]
 
 
 def gated_leaky_scan(
@@ -166,7 +188,7 @@ def gated_leaky_scan(
     a = log_decay.reshape(*lead, N, L)  # (..., N, L)
 
     # inside each chunk: log-weight of k̃_j at position i = b_j + Σ_{r=j+1..i} a_r
-    log_w = b[..., None, :] + _segment_sums(a)  # (..., N, L, L), -inf above the diagonal
+    log_w = _chunk_log_weights(a, b)  # (..., N, L, L), -inf above the diagonal
     r = log_w.amax(dim=-1)  # (..., N, L): finite (the diagonal b_i is always there)
     local = torch.exp(log_w - r[..., None]) @ kc  # (..., N, L, d): k̄ (own chunk only) = e^r local
     if N == 1:

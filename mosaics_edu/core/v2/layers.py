@@ -31,6 +31,7 @@ from torch import nn
 
 from ..features import ValueExtractor
 from ..layers import merge_heads
+from ..memory import causal_retrieval
 from .bandwidth import AdaptiveBandwidth
 from .gated_keys import GatedKeyExtractor
 from .windows import (
@@ -127,12 +128,19 @@ class WindowMemory(nn.Module):
         _check_x(x, self.n_embd, type(self).__name__)
         k = self.keys(x)  # (B, H, T, hs) unit keys
         v = self.values(x)  # (B, H, T, hs)
-        mask = self._mask(x.shape[1], x.device)  # (T, T)
-        beta = self.bandwidth(pair_counts(mask))  # (H, T): β(n_t)
-        out = window_retrieval(k, v, k, beta, mask, return_weights=return_weights)
+        out = self._read(k, v, return_weights)
         if return_weights:
             return merge_heads(out[0]), out[1]
         return merge_heads(out)
+
+    def _read(
+        self, k: torch.Tensor, v: torch.Tensor, return_weights: bool
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Every position's retrieval from the pairs of its window, at bandwidth β(n_t).
+        k, v: (B, H, T, hs) -> (B, H, T, hs) (and the (B, H, T, T) weights if asked)."""
+        mask = self._mask(k.shape[2], k.device)  # (T, T)
+        beta = self.bandwidth(pair_counts(mask))  # (H, T): β(n_t)
+        return window_retrieval(k, v, k, beta, mask, return_weights=return_weights)
 
     def prefill(self, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
         """A whole prompt (eval): x (B, T, d) -> (B, T, d) and the cache for :meth:`step`."""
@@ -226,6 +234,19 @@ class LongTermMemory(WindowMemory):
 
     def _mask(self, T: int, device: torch.device) -> torch.Tensor:
         return long_term_mask(T, self.current_delay(), device)
+
+    def _read(
+        self, k: torch.Tensor, v: torch.Tensor, return_weights: bool
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The window s ≤ t - m is causal attention delayed by m: the fused kernel skips the
+        pairs a position may not read instead of masking them (the same numbers as the
+        masked form, up to float rounding, which the weights path still uses)."""
+        if return_weights:
+            return super()._read(k, v, return_weights)
+        T, m = k.shape[2], self.current_delay()
+        n = (torch.arange(T, device=k.device) - m + 1).clamp_min(0)  # (T,): pairs held, n_t
+        q = k * self.bandwidth(n).to(k.dtype)[None, :, :, None]  # (B, H, T, hs): β(n_t) k_t
+        return causal_retrieval(k, v, q, delay=m)
 
     def _range(self, t: int) -> tuple[int, int]:
         return long_term_range(t, self.delay)

@@ -547,12 +547,14 @@ assert all(tps > 0 for tps in speed.values())
 # predicted next token the right digit? (Chance: 10 %.) Every model followed the same curriculum:
 # for the first sixth of the steps a document used only 4 of the letters (a key comes back every 8
 # tokens on average, so the copy pays off at once), then 8, then 16, and the full task for the
-# second half. The GPT's learning rate (10⁻³ or 3·10⁻³) and its heads (one of width 64 or four of
-# width 16) were chosen on validation loss; the mosaics kept the course's shared rate 3·10⁻³, so
-# the baseline had the larger search. The mosaics have no position table and read the whole long
-# sequence; the GPT's learned positions stop at 128, so it reads a long sequence through sliding
-# windows of 128 (every prediction sees at least 64 tokens), the usual way such a model meets long
-# inputs. The command and the code are `python -m mosaics_edu.course.extrapolation --out DIR`
+# second half. The GPT's learning rate (10⁻³ or 3·10⁻³), its heads (one of width 64 or four of
+# width 16) and its output layer (the trainer's usual one, padded to 64 rows, or the tokenizer's 36
+# symbols) were chosen on validation loss; the mosaics kept the course's shared rate 3·10⁻³ and the
+# padded layer, so the baseline had the larger search. The mosaics have no position table and
+# read the whole long sequence; the GPT's learned positions stop at 128, so it reads a long
+# sequence through sliding windows of 128 (every prediction sees at least 64 tokens), the usual
+# way such a model meets long inputs. The command and the code are
+# `python -m mosaics_edu.course.extrapolation --out DIR --workers 2`
 # (`mosaics_edu/course/extrapolation.py`).
 #
 # > **Predict before you run.** At 8× the training length, which of the five models will still
@@ -565,8 +567,12 @@ assert all(tps > 0 for tps in speed.values())
 # far letters at 8× included (printed; at least 99 % at every seed asserted). So the random
 # delay made no difference here (asserted). v2 without long-term memory falls from 68 % at 1× to
 # 53 % at 8× (means of three seeds; lower at 8× than at 1× at every seed, asserted) and is at
-# chance on the far letters, which lie outside its window. No GPT learned the task: all four
-# settings stayed below 30 % at 1× (asserted), the chosen one at every seed too.
+# chance on the far letters, which lie outside its window. With the padded output layer no GPT
+# learned the copy (below 30 % at 1× in all four settings, asserted); with the 36-row layer two
+# settings did at seed 0. The chosen one (3·10⁻³, four heads, the lowest validation loss) learned
+# it at seed 0 only: 92 % at 1× and 77 % at 8×, far letters at chance; at seeds 1 and 2 it stayed
+# at the guessing level (24 % at 1×). Its mean over the three seeds: 46 % at 1×, 39 % at 8×
+# (asserted, seed by seed).
 # </details>
 
 # %%
@@ -589,21 +595,23 @@ print(f"('far': letters last seen more than {shipped['context']} tokens back, {n
 # %% [markdown]
 # How the GPT's settings were chosen: every setting ran at seed 0, and the one with the lowest
 # validation loss at the end went on to seeds 1 and 2 (validation documents, not the test ones).
-# Here the four settings ended within a few thousandths of a nat of each other, all at the level
-# of a model that has not learned the copy (asserted below), so the choice among them was a
-# toss-up.
+# Two settings stand apart, both with the 36-row output layer; the six others ended at the level
+# of a model that has not learned the copy (asserted below).
 
 # %%
 for g in runs["gpt"]["grid"]:
     mark = "  <- chosen" if g["settings"] == runs["gpt"]["settings"] else ""
-    print(f"GPT lr {g['settings']['lr']:.0e}, {g['settings']['n_head']} head(s): validation loss "
-          f"{g['val_loss']:.3f}, recall at 1x {g['acc_1x']:.0%}{mark}")
+    rows = g["settings"].get("vocab_size", "64 (padded)")
+    print(f"GPT lr {g['settings']['lr']:.0e}, {g['settings']['n_head']} head(s), output rows {rows}: "
+          f"validation loss {g['val_loss']:.3f}, recall at 1x {g['acc_1x']:.0%}{mark}")
 for name in runs:
     if name != "gpt":
         print(f"{name}: lr {runs[name]['settings']['lr']:.0e}, validation loss "
               f"{runs[name]['grid'][0]['val_loss']:.3f}")
-grid_losses = [g["val_loss"] for g in runs["gpt"]["grid"]]
-assert max(grid_losses) - min(grid_losses) < 0.01 and min(grid_losses) > 2.7
+learned = [g for g in runs["gpt"]["grid"] if g["acc_1x"] > 0.5]
+assert len(learned) == 2 and all(g["settings"].get("vocab_size") == 36 for g in learned)
+assert all(g["val_loss"] > 2.6 for g in runs["gpt"]["grid"] if g not in learned)
+assert runs["gpt"]["settings"] == {"lr": 3e-3, "n_head": 4, "vocab_size": 36}
 cpu_h = sum(run["train_cpu_s"] for run in runs.values()) / 3600
 print(f"all runs: {cpu_h:.1f} CPU-hours on one thread each")
 
@@ -640,21 +648,30 @@ assert max(seed_far8["v2 no long-term"]) < 0.3 and max(seed_far8["gpt"]) < 0.3  
 no_long = seed_acc["v2 no long-term"]
 assert all(a8 < a1 for a1, a8 in zip(no_long["1x"], no_long["8x"], strict=True)), "recall falls"
 assert (round(100 * acc["v2 no long-term"]["1x"]), round(100 * acc["v2 no long-term"]["8x"])) == (68, 53)
-assert max(g["acc_1x"] for g in runs["gpt"]["grid"]) < 0.3 and max(seed_acc["gpt"]["1x"]) < 0.3, \
-    "no GPT setting learned the task here"
+padded = [g for g in runs["gpt"]["grid"] if "vocab_size" not in g["settings"]]
+assert max(g["acc_1x"] for g in padded) < 0.3, "with the padded output layer no GPT learned the task"
+gpt, gpt_seeds = runs["gpt"]["scores"], runs["gpt"]["per_seed"]
+for k, v in gpt_seeds.items():
+    sc = v["scores"]
+    print(f"GPT seed {k}: {sc['1x']['all']:.0%} at 1x, {sc['8x']['all']:.0%} at 8x, "
+          f"far letters at 8x {sc['8x']['far']:.0%}")
+assert [round(100 * gpt_seeds[k]["scores"][s]["all"]) for k in "0" for s in ("1x", "8x")] == [92, 77]
+assert all(gpt_seeds[k]["scores"]["1x"]["all"] < 0.3 for k in "12"), "seeds 1 and 2 did not learn"
+assert round(100 * gpt["1x"]["all_min"]) == 24
+assert (round(100 * gpt["1x"]["all"]), round(100 * gpt["8x"]["all"])) == (46, 39)
 
 # %% [markdown]
-# Where did the GPT stop? Its validation loss tells: a model that recalls nothing and guesses every
-# letter and every digit scores (ln 26 + ln 10)/2 nats per token; a model that copies every digit
-# it has seen before pays only for the letters and for the digits of letters seen for the first
-# time.
+# How far did each model get? The validation loss tells: a model that recalls nothing and guesses
+# every letter and every digit scores (ln 26 + ln 10)/2 nats per token; a model that copies every
+# digit it has seen before pays only for the letters and for the digits of letters seen for the
+# first time.
 
 # %%
 guess = (np.log(26) + np.log(10)) / 2
 val = {name: np.mean([run["per_seed"][k]["val_loss"] for k in run["per_seed"]]) for name, run in runs.items()}
 print(f"guessing: {guess:.2f} nats/token; validation loss after training (mean of the seeds): "
       + ", ".join(f"{name} {v:.2f}" for name, v in val.items()))
-assert val["gpt"] > guess - 0.1 and max(val[name] for name in reads_far) < guess - 0.6
+assert max(val[name] for name in reads_far) < val["gpt"] - 0.1 < guess - 0.3
 
 # %% [markdown]
 # **What this shows, and what it does not.**
@@ -678,14 +695,15 @@ assert val["gpt"] > guess - 0.1 and max(val[name] for name in reads_far) < guess
 #   recalled every letter inside its window and guessed the others (10 %), its score would be
 #   share + (1 − share) × 0.1, with "share" the fraction of repeated letters last seen at most 31
 #   tokens back in the test documents.
-# - The GPT never left the guessing level: none of its four settings, at any seed, learned the
-#   copy in 6,000 steps, curriculum included, while v1, v2 and v2 with a fixed delay went far
-#   below that level (the cell above). A transformer
-#   needs two layers for this copy (an induction head: one head marks each digit with the letter
-#   before it, a second one finds the marked digits), and such a circuit typically appears only
-#   after a long plateau; a single memory unit does it directly, because its value already looks
-#   one step ahead. So this table says nothing about how a *trained* GPT extrapolates — only that
-#   with sliding windows it cannot reach beyond 128 tokens by construction.
+# - The GPT needed help to learn the copy at all, and luck. A transformer needs two layers for
+#   it (an induction head: one head marks each digit with the letter before it, a second one
+#   finds the marked digits), and such a circuit typically appears only after a long plateau; a
+#   single memory unit does it directly, because its value already looks one step ahead. Here it
+#   appeared only with the curriculum and the unpadded output layer, and then not at every seed:
+#   within 6,000 steps the plateau ended at seed 0 and not at seeds 1 and 2. Why the 28
+#   never-used rows of the padded layer stop it, we measured but did not explain. Where the GPT
+#   did learn (seed 0), it shows what a fixed context does beyond 128 tokens: through sliding
+#   windows it keeps recalling the letters its window holds, and the far letters are at chance.
 
 # %%
 window = MosaicV2Config.preset("cpu-tiny").short_window  # h = 32: lags 1 … 31

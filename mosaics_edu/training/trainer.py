@@ -796,9 +796,15 @@ def train(
         torch.set_num_threads(config.threads)
     data = data if data is not None else _prepare_data_once_per_node(config)
     torch.manual_seed(config.seed)
-    model, model_config = build_model(
-        config.model, config.preset, padded_vocab_size(data.vocab_size), **config.model_overrides
-    )
+    # the vocabulary is padded to a multiple of 64 unless the config names its own size
+    overrides = dict(config.model_overrides)
+    vocab = overrides.pop("vocab_size", padded_vocab_size(data.vocab_size))
+    if vocab < data.vocab_size:
+        raise ValueError(
+            f"model_overrides vocab_size={vocab} is smaller than the data's vocabulary "
+            f"({data.vocab_size}): give at least {data.vocab_size}, or leave it out (padded to 64)"
+        )
+    model, model_config = build_model(config.model, config.preset, vocab, **overrides)
     if dist.is_available() and dist.is_initialized() and dist.get_rank() > 0:
         # DDP copies process 0's weights to the others; what each process draws afterwards
         # (dropout masks) must differ, or every process would drop the same units

@@ -184,6 +184,19 @@ def test_training_lowers_loss_and_logs(tiny):
     assert len(fig.axes[0].lines) == 3
 
 
+def test_the_vocabulary_is_padded_unless_the_config_names_its_size(tiny):
+    tmp_path, data = tiny
+    padded = tr.train(_tiny_config(tmp_path, max_steps=4, out_dir=None), data=data, progress=False)
+    assert padded.model.config.vocab_size == tr.padded_vocab_size(data.vocab_size) > data.vocab_size
+    own = _tiny_config(tmp_path, max_steps=4, out_dir=None,
+                       model_overrides={"vocab_size": data.vocab_size})
+    assert tr.train(own, data=data, progress=False).model.config.vocab_size == data.vocab_size
+    small = _tiny_config(tmp_path, max_steps=4, out_dir=None,
+                         model_overrides={"vocab_size": data.vocab_size - 1})
+    with pytest.raises(ValueError, match="vocab_size"):
+        tr.train(small, data=data, progress=False)
+
+
 def test_grad_accumulation_matches_a_bigger_batch(tiny):
     """2 micro-batches of 4 = one batch of 8 (same windows, no dropout): same gradients."""
     tmp_path, data = tiny
@@ -488,7 +501,7 @@ def test_bf16_autocast_path_on_cpu(tiny):
     assert res.summary["dtype"] == "bfloat16" and math.isfinite(res.summary["val_loss"])
     assert next(res.model.parameters()).dtype == torch.float32  # master weights stay fp32
     with pytest.raises(ValueError, match="float16 needs a CUDA GPU"):
-        tr.train(_tiny_config(tmp_path, dtype="float16", max_steps=2, out_dir=None,
+        tr.train(_tiny_config(tmp_path, dtype="float16", max_steps=4, out_dir=None,
                               warmup_steps=0), data=data, progress=False)
 
 

@@ -115,8 +115,8 @@ MIN_LR_RATIO = 1 / 30
 
 # A curriculum every model follows: (fraction of the steps where a stage starts, letters per
 # document). With 4 letters a key recurs every 8 tokens on average and the copy is found
-# quickly; the full task (26 letters) fills the second half. Without it no GPT learned the task
-# (at most 25 % at 1x after 20,000 steps).
+# quickly; the full task (26 letters) fills the second half. Without it the GPT that learned the
+# task with it (one head, 36 output rows, 4,000 steps) stayed at 28 % at 1x.
 CURRICULUM: tuple[tuple[float, int], ...] = ((0.0, 4), (1 / 6, 8), (2 / 6, 16), (1 / 2, 26))
 N_TRAIN_DOCS = 2000  # per stage: 4.1 M tokens, more than its stage reads (no document memorised)
 

@@ -596,7 +596,8 @@ print(f"('far': letters last seen more than {shipped['context']} tokens back, {n
 # How the GPT's settings were chosen: every setting ran at seed 0, and the one with the lowest
 # validation loss at the end went on to seeds 1 and 2 (validation documents, not the test ones).
 # Two settings stand apart, both with the 36-row output layer; the six others ended at the level
-# of a model that has not learned the copy (asserted below).
+# of a model that has not learned the copy (asserted below). Outside the protocol, the runner-up
+# (one head of width 64) was also run at seeds 1 and 2; the cell prints them.
 
 # %%
 for g in runs["gpt"]["grid"]:
@@ -612,6 +613,12 @@ learned = [g for g in runs["gpt"]["grid"] if g["acc_1x"] > 0.5]
 assert len(learned) == 2 and all(g["settings"].get("vocab_size") == 36 for g in learned)
 assert all(g["val_loss"] > 2.6 for g in runs["gpt"]["grid"] if g not in learned)
 assert runs["gpt"]["settings"] == {"lr": 3e-3, "n_head": 4, "vocab_size": 36}
+one_head = next(g for g in learned if g["settings"]["n_head"] == 1)  # the runner-up
+for seed, r in one_head["more_seeds"].items():
+    print(f"runner-up (lr 1e-3, 1 head, 36 rows), seed {seed}: recall at 1x {r['acc_1x']:.0%}, "
+          f"at 8x {r['acc_8x']:.0%}")
+assert sorted(one_head["more_seeds"]) == ["1", "2"]
+assert all(r["acc_1x"] > 0.99 for r in one_head["more_seeds"].values())
 cpu_h = sum(run["train_cpu_s"] for run in runs.values()) / 3600
 print(f"all runs: {cpu_h:.1f} CPU-hours on one thread each")
 
@@ -700,7 +707,10 @@ assert max(val[name] for name in reads_far) < val["gpt"] - 0.1 < guess - 0.3
 #   finds the marked digits), and such a circuit typically appears only after a long plateau; a
 #   single memory unit does it directly, because its value already looks one step ahead. Here it
 #   appeared only with the curriculum and the unpadded output layer, and then not at every seed:
-#   within 6,000 steps the plateau ended at seed 0 and not at seeds 1 and 2. Why the 28
+#   for the chosen setting (four heads of width 16) the plateau ended at seed 0 and not at seeds 1
+#   and 2. The runner-up, one head of width 64, learned the copy at seeds 1 and 2 as well (every
+#   repeated letter at 1×, printed above): here one wide head learns it reliably and four narrow
+#   ones by chance, and a rule that chooses on seed 0 alone picked the lucky one. Why the 28
 #   never-used rows of the padded layer stop it, we measured but did not explain. Where the GPT
 #   did learn (seed 0), it shows what a fixed context does beyond 128 tokens: through sliding
 #   windows it keeps recalling the letters its window holds, and the far letters are at chance.

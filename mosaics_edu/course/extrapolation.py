@@ -375,6 +375,19 @@ def _mean_scores(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
+def _more_seeds(out: Path, name: str, settings: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """Seeds other than 0 that a grid point also ran (beyond the protocol, when asked for):
+    seed -> validation loss and recall at 1x and 8x."""
+    found = {}
+    for seed in SEEDS[1:]:
+        path = _job_path(out, name, settings, seed)
+        if path.is_file():
+            job = json.loads(path.read_text())
+            found[str(seed)] = {"val_loss": job["val_loss"], "acc_1x": job["scores"]["1x"]["all"],
+                                "acc_8x": job["scores"]["8x"]["all"]}
+    return found
+
+
 def collect(out: str | Path) -> dict[str, Any]:
     """Gather the finished jobs into ``out/extrapolation.json``: per model the grid (seed 0),
     the chosen settings and every seed's scores, and ``scores``, their mean (with min and max)."""
@@ -397,7 +410,8 @@ def collect(out: str | Path) -> dict[str, Any]:
         results["runs"][name] = {
             "kind": kind, "overrides": overrides, "settings": best, "params": jobs[0]["params"],
             "grid": [{"settings": g["settings"], "val_loss": g["val_loss"],
-                      "acc_1x": g["scores"]["1x"]["all"], "train_cpu_s": g["train_cpu_s"]} for g in grid],
+                      "acc_1x": g["scores"]["1x"]["all"], "train_cpu_s": g["train_cpu_s"],
+                      "more_seeds": _more_seeds(out, name, g["settings"])} for g in grid],
             "per_seed": {str(j["seed"]): {"val_loss": j["val_loss"], "train_cpu_s": j["train_cpu_s"],
                                           "scores": j["scores"], "evals": j["evals"]} for j in jobs},
             "scores": _mean_scores([j["scores"] for j in jobs]),

@@ -24,8 +24,10 @@ models/ — the language models
 - ``models.registry`` : ``MODEL_KINDS``, model kind -> (model class, config class)
 - ``models.flops``    : FLOPs per trained token and device peaks, the figures behind MFU
 
-training/ — one trainer for every language model
-- ``training.trainer``    : the training config, schedule, parameter groups, ``Trainer``, ``train()``
+training/ — one trainer for every language model, one optimizer step for every loop
+- ``training.schedule``   : the learning-rate schedules (warm-up + cosine ``lr_at``, ``linear_lr``)
+- ``training.step``       : one optimizer step (``optimizer_step``), shared by every training loop
+- ``training.trainer``    : the training config, parameter groups, ``Trainer``, ``train()``
 - ``training.checkpoint`` : the checkpoint file format (save, verify, load, rebuild a model)
 - ``training.run_cache``  : a test session's finished runs, loaded instead of trained again
 - ``training.cli``        : the command line behind ``python -m mosaics_edu.train``

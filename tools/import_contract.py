@@ -48,7 +48,8 @@ LAYERS: list[tuple[str, list[str]]] = [
               "mosaics_edu.data.*"]),
     # the language models (v1, v2, GPT), the registry of model kinds, the FLOPs formulas
     ("models", ["mosaics_edu.models", "mosaics_edu.models.*"]),
-    # training: config, schedule, Trainer, the checkpoint format, the run cache, the command line
+    # training: config, schedules, the shared optimizer step, Trainer, the checkpoint format, the run
+    # cache, the command line
     ("training", ["mosaics_edu.training", "mosaics_edu.training.*"]),
     # what the chapters use: toys and figures, experiments, inspection, exercise checks, widgets
     ("course", ["mosaics_edu.course", "mosaics_edu.course.*"]),

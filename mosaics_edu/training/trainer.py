@@ -17,6 +17,12 @@ What one optimizer step does (``Trainer.train_step``):
 3. set the learning rate ``lr_at(step, ...)`` — linear warm-up, then cosine decay to a floor —
    and take an AdamW step, with weight decay on matrices/tables (≥ 2-D) only (``param_groups``).
 
+The schedule is :func:`~mosaics_edu.training.schedule.lr_at`; setting the rate, clipping and
+stepping are :func:`~mosaics_edu.training.step.set_lr` and
+:func:`~mosaics_edu.training.step.apply_gradients`, the same code as the end of every other
+loop's step (:func:`~mosaics_edu.training.step.optimizer_step`, which ``basic_train_step``,
+RegBench and three moons use).
+
 Every ``eval_interval`` steps the mean loss over ``eval_batches`` fixed windows of the training
 and validation streams is measured, logged (``metrics.csv``, callbacks, the progress bar) and a
 checkpoint is written atomically. ``--resume`` restores model, optimizer, step, random states and
@@ -44,7 +50,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn as nn
@@ -64,6 +69,8 @@ from ..models.lm import count_parameters
 from ..models.registry import MODEL_KINDS
 from . import run_cache
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .schedule import lr_at
+from .step import apply_gradients, optimizer_step, set_lr
 
 __all__ = [
     "PRESETS",
@@ -72,7 +79,6 @@ __all__ = [
     "Trainer",
     "basic_train_step",
     "build_model",
-    "lr_at",
     "padded_vocab_size",
     "param_groups",
     "prepare_data",
@@ -80,34 +86,9 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------------------------
-# Pure pieces: the schedule, the parameter groups and one plain step (chapter 05 exercises)
+# Pure pieces: the parameter groups and one plain step (chapter 05 exercises; the schedule
+# lr_at is in schedule.py, the step itself in step.py)
 # --------------------------------------------------------------------------------------------
-
-
-def lr_at(step: int, max_lr: float, min_lr: float, warmup_steps: int, max_steps: int) -> float:
-    """Learning rate for optimizer step ``step`` (0-based): linear warm-up, then cosine decay.
-
-    - ``step < warmup_steps``: ``max_lr * (step + 1) / warmup_steps`` (reaches max_lr on the last
-      warm-up step);
-    - ``warmup_steps <= step <= max_steps``: ``min_lr + (max_lr - min_lr) * (1 + cos(pi p)) / 2``
-      with ``p = (step - warmup_steps) / (max_steps - warmup_steps)`` going from 0 to 1;
-    - after ``max_steps``: ``min_lr``.
-    """
-    if not isinstance(step, (int, np.integer)) or step < 0:
-        raise ValueError(f"step must be a non-negative int, got {step!r}")
-    if not 0 <= min_lr <= max_lr:
-        raise ValueError(f"need 0 <= min_lr <= max_lr, got min_lr={min_lr}, max_lr={max_lr}")
-    if not 0 <= warmup_steps <= max_steps or max_steps < 1:
-        raise ValueError(
-            f"need 0 <= warmup_steps <= max_steps and max_steps >= 1, got "
-            f"warmup_steps={warmup_steps}, max_steps={max_steps}"
-        )
-    if step < warmup_steps:
-        return max_lr * (step + 1) / warmup_steps
-    if step >= max_steps or max_steps == warmup_steps:
-        return min_lr
-    progress = (step - warmup_steps) / (max_steps - warmup_steps)  # in [0, 1)
-    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (max_lr - min_lr)
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -134,21 +115,18 @@ def basic_train_step(
     model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
     grad_clip: float,
 ) -> float:
-    """One plain optimizer step on the batch ``x``, ``y`` (both (B, T) token ids): zero the
-    gradients, forward, backward, clip the global gradient norm to ``grad_clip`` (0: no
-    clipping), step. Returns this step's loss as a float.
+    """One plain optimizer step on the batch ``x``, ``y`` (both (B, T) token ids): forward (the
+    model's mean cross-entropy), then :func:`~mosaics_edu.training.step.optimizer_step`: zero the
+    gradients, backward, clip the global gradient norm to ``grad_clip`` (0: no clipping), step.
+    The learning rate is left as the optimizer holds it. Returns this step's loss as a float.
 
     What ``Trainer.train_step`` does on one device in full precision without accumulation;
-    chapter 05 writes it as an exercise and uses this one afterwards.
+    chapter 05 writes it as an exercise (zero_grad, forward, backward, clip, step: zeroing only
+    has to come before backward) and uses this one afterwards.
     """
     model.train()
-    optimizer.zero_grad(set_to_none=True)
     _, loss = model(x, y)  # logits (B, T, V), mean cross-entropy
-    loss.backward()
-    if grad_clip > 0:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    return float(loss.detach())
+    return optimizer_step(model, optimizer, loss, grad_clip=grad_clip)
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,8 +440,7 @@ class Trainer:
         """One optimizer step at ``self.step``; returns loss, lr and gradient norm."""
         cfg = self.config
         lr = lr_at(self.step, cfg.lr, cfg.min_lr, cfg.warmup_steps, cfg.max_steps)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        set_lr(self.optimizer, lr)
         self.model.train()
         set_delay_step = getattr(self.raw_model, "set_delay_step", None)
         if set_delay_step is not None:  # v2: the random delay m is a function of (seed, step)
@@ -487,14 +464,11 @@ class Trainer:
                 f"loss is {total} at step {self.step}: lower the learning rate (lr={cfg.lr}) "
                 "or use bfloat16 instead of float16"
             )
-        grad_norm = float("nan")
-        if cfg.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            grad_norm = float(
-                torch.nn.utils.clip_grad_norm_(self.raw_model.parameters(), cfg.grad_clip)
-            )
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        # unscale (fp16), clip, step: the end of every loop's step (step.py); this loop zeroes
+        # the gradients after it, ready for the next step's accumulation
+        grad_norm = apply_gradients(
+            self.raw_model.parameters(), self.optimizer, grad_clip=cfg.grad_clip, scaler=self.scaler
+        )
         self.optimizer.zero_grad(set_to_none=True)
         self.step += 1
         if self.ddp:  # the logged loss is the mean over processes

@@ -5,6 +5,11 @@ training triples, AdamW(β₁ 0.9, β₂ 0.999, no weight decay), learning rate 
 1e-2 to 5e-6 over 500 steps, loss = mean of the squared residual clipped to ±0.5, no gradient
 clipping. At a few steps we record the per-position loss on a fixed batch of training windows and
 the block magnitudes of the three maps, so that a chapter can replay training.
+
+The loop is a recipe on the course's shared pieces: the schedule is
+:func:`~mosaics_edu.training.schedule.linear_lr` (:func:`learning_rate` binds it to a config) and
+each step is :func:`~mosaics_edu.training.step.optimizer_step`, the step every training loop of
+the course takes; what is the moons' own is the batch source and the loss.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from ...training.schedule import linear_lr
+from ...training.step import optimizer_step
 from .data import TRAIN_TRIPLES, VARIANT_TRAIN_TRIPLES, sample_windows
 from .evaluate import clipped_squared_error, is_clean_split, moon_shares, position_loss
 from .model import BETA, MoonMemory, block_magnitudes
@@ -65,9 +72,9 @@ class MoonsConfig:
 
 
 def learning_rate(step: int, config: MoonsConfig) -> float:
-    """Linear decay from ``lr`` at step 0 to ``lr_final`` at the last step."""
-    frac = step / max(config.steps - 1, 1)
-    return config.lr + (config.lr_final - config.lr) * frac
+    """Linear decay from ``lr`` at step 0 to ``lr_final`` at the last step (``steps - 1``):
+    :func:`~mosaics_edu.training.schedule.linear_lr` with this run's numbers."""
+    return linear_lr(step, config.lr, config.lr_final, config.steps - 1)
 
 
 def _pool(curve: np.ndarray) -> list[float]:
@@ -115,15 +122,12 @@ def train_moons(config: MoonsConfig, progress: bool = True) -> tuple[MoonMemory,
     for step in steps:
         if step in config.snapshot_steps:
             snaps.append(snapshot(model, probe, step))
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(step, config)
         x, _ = sample_windows(config.batch_size, triples, data_gen)  # (B, 801, 6)
         pred = model(x[:, :-1])  # (B, 800, 6)
         loss = clipped_squared_error(pred, x[:, 1:], config.clip).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(f"{loss.item():.5g}"))
+        # the recipe clips the residuals (config.clip), not the gradients: grad_clip 0
+        value = optimizer_step(model, opt, loss, lr=learning_rate(step, config), grad_clip=0.0)
+        losses.append(float(f"{value:.5g}"))
     if config.steps in config.snapshot_steps:
         snaps.append(snapshot(model, probe, config.steps))
     history = {"loss": losses, "snapshots": snaps, "seconds": time.perf_counter() - start,

@@ -5,7 +5,10 @@ One *run* = one model (``mosaic``, ``gpt`` or ``lstm``, sizes matched by
 samples of ``seed`` (the seed also draws the initial weights and the batch order). Every model
 gets the same recipe: ``steps`` AdamW steps at batch ``batch_size``, linear warm-up for
 ``warmup`` steps then cosine decay to ``min_lr_ratio · lr``, weight decay on matrices only,
-gradient clipping. At the end it is scored on the validation and test automata
+gradient clipping. Each step is :func:`~mosaics_edu.training.step.optimizer_step`, the step every
+training loop of the course takes, and the schedule is :func:`~mosaics_edu.training.schedule.lr_at`
+(:func:`learning_rate` binds it to a config): what is RegBench's own is the batch source
+(:func:`batch_indices`) and the model. At the end it is scored on the validation and test automata
 (:func:`~mosaics_edu.course.regbench.metrics.evaluate`), and ``result.json`` is written. ``sizes``
 picks the sample sizes of the training, validation and test samples alike (``"cpu"``:
 :data:`~mosaics_edu.course.regbench.datasets.CPU_SIZES`, ≈ 86 tokens; ``"paper"``:
@@ -52,7 +55,9 @@ from tqdm.auto import tqdm
 from ...core.atomic import atomic_path
 from ...core.validation import check_positive_int
 from ...models.lm import GPTConfig
-from ...training.trainer import lr_at, param_groups
+from ...training.schedule import lr_at
+from ...training.step import optimizer_step
+from ...training.trainer import param_groups
 from .datasets import (
     CPU_SIZES,
     N_TEST,
@@ -175,7 +180,7 @@ def default_run_dir(config: RunConfig, root: str | os.PathLike[str] = "runs/regb
 def learning_rate(step: int, config: RunConfig) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine from ``lr`` down to ``min_lr_ratio · lr``,
     reached on the run's last step (0-based ``steps - 1``): the trainer's schedule
-    :func:`~mosaics_edu.training.trainer.lr_at` with ``max_steps = steps - 1``."""
+    :func:`~mosaics_edu.training.schedule.lr_at` with ``max_steps = steps - 1``."""
     floor = config.min_lr_ratio * config.lr
     return lr_at(step, config.lr, floor, config.warmup, max(config.steps - 1, config.warmup))
 
@@ -317,15 +322,10 @@ def train_run(
     t0 = time.perf_counter()
     while step < config.steps:
         x, y = make_batch([data[i] for i in batch_indices(step, len(data), config.batch_size, config.seed)])
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(step, config)
-        _, loss = model(x, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        opt.step()
-        step, last_loss = step + 1, loss.item()
+        _, loss = model(x, y)  # mean cross-entropy over the scored targets (separators masked)
+        lr = learning_rate(step, config)
+        last_loss = optimizer_step(model, opt, loss, lr=lr, grad_clip=config.grad_clip)
+        step += 1
         window.append(last_loss)
         if step % LOG_EVERY == 0:
             loss_log.append([step, sum(window) / len(window)])

@@ -101,6 +101,34 @@ def test_a_disabled_grad_scaler_steps_as_without_one():
         assert torch.equal(p, q)
 
 
+@pytest.mark.parametrize("clip", [0.0, 0.5])
+def test_with_a_grad_scaler_it_is_unscale_clip_step_update_as_the_trainer_did(clip):
+    """The fp16 path (GradScaler enabled; here on the CPU, where torch runs it too): the order the
+    Trainer always took, bit for bit, including a step skipped because the gradients overflowed."""
+    models = [_setup() for _ in range(2)]
+    scalers = [torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=1) for _ in range(2)]
+    norms = []
+    for k in range(4):
+        for i, ((model, opt, x, y), scaler) in enumerate(zip(models, scalers, strict=True)):
+            opt.zero_grad(set_to_none=True)
+            loss = _loss(model, x, y) * (float("inf") if k == 2 else 1.0)  # step 2 overflows
+            scaler.scale(loss).backward()
+            if i == 0:  # what Trainer.train_step wrote out before apply_gradients existed
+                norm = float("nan")
+                if clip > 0:
+                    scaler.unscale_(opt)
+                    norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip))
+                scaler.step(opt)
+                scaler.update()
+            else:
+                norm = tr.apply_gradients(model.parameters(), opt, grad_clip=clip, scaler=scaler)
+            norms.append(norm)
+        assert scalers[0].get_scale() == scalers[1].get_scale()
+        assert norms[-2] == norms[-1] or (math.isnan(norms[-2]) and math.isnan(norms[-1]))
+    for p, q in zip(models[0][0].parameters(), models[1][0].parameters(), strict=True):
+        assert torch.equal(p, q)
+
+
 @pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "1.0", None, True])
 def test_a_bad_grad_clip_is_refused_by_name(bad):
     model, opt, x, y = _setup()

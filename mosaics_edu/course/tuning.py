@@ -186,8 +186,9 @@ def problems(data: dict) -> list[str]:
 def grid_table(
     data: dict, model: str, unit: str, lrs: list[float] | None = None, score: str = "validation loss"
 ) -> str:
-    """``model``'s seed-0 validation scores as a dropout × learning-rate table, then its chosen
-    setting with the mean ± sample std over its seeds: the text chapters print.
+    """``model``'s seed-0 validation scores as a dropout × learning-rate table (one row when
+    dropout was not tuned), then its chosen setting with the mean ± sample std over its seeds:
+    the text chapters print.
 
     ``lrs``: the columns (default: the rates ``model`` tried; pass both models' rates to align
     two tables). A rate the model did not try at some dropout leaves its cell blank. ``score``: what
@@ -195,12 +196,18 @@ def grid_table(
     """
     grid = [r for r in data["runs"] if r["model"] == model and r["seed"] == 0]
     lrs = sorted({r["lr"] for r in grid}) if lrs is None else list(lrs)
+    tuned_dropout = "dropout" in data["setting_keys"]
     lines = [f"{model}: {score} at seed 0 ({unit})",
-             "  dropout \\ lr " + "".join(f"{lr:>8g}" for lr in lrs)]
-    for dropout in sorted({r["dropout"] for r in grid}):
-        row = {r["lr"]: r["val"] for r in grid if r["dropout"] == dropout}
-        lines.append(f"  {dropout:12g} " + "".join(f"{row[lr]:8.3f}" if lr in row else " " * 8 for lr in lrs))
+             ("  dropout \\ lr " if tuned_dropout else "  lr           ")
+             + "".join(f"{lr:>8g}" for lr in lrs)]  # fmt: skip
+    for dropout in sorted({r["dropout"] for r in grid}) if tuned_dropout else [None]:
+        row = {r["lr"]: r["val"] for r in grid if not tuned_dropout or r["dropout"] == dropout}
+        label = f"{dropout:12g}" if tuned_dropout else f"{'val':>12}"
+        lines.append(f"  {label} " + "".join(f"{row[lr]:8.3f}" if lr in row else " " * 8 for lr in lrs))
     t = summary(data)[model]
-    lines.append(f"  chosen: lr {t['setting']['lr']:g}, dropout {t['setting']['dropout']:g}; over its "
-                 f"{t['n_seeds']} seeds {t['mean']:.3f} ± {t['std']:.3f} (mean ± standard deviation)")
+    chosen = f"lr {t['setting']['lr']:g}"
+    if tuned_dropout:
+        chosen += f", dropout {t['setting']['dropout']:g}"
+    lines.append(f"  chosen: {chosen}; over its {t['n_seeds']} seeds {t['mean']:.3f} ± {t['std']:.3f} "
+                 "(mean ± standard deviation)")
     return "\n".join(lines)

@@ -124,3 +124,16 @@ def test_every_comparison_ships_its_tuning_file():
     shipped = {p.parent.name for p in tuning.shipped_files()}
     missing = [c for c in COMPARISONS if c not in shipped]
     assert not missing, f"comparisons without their tuning.json: {missing}"
+
+
+def test_grid_table_of_a_sweep_without_dropout_has_one_row():
+    data = _fair()
+    data["setting_keys"] = ["lr"]
+    data["runs"] = [{k: v for k, v in r.items() if k != "dropout"} for r in data["runs"] if r["dropout"] == 0]
+    data["chosen"] = {m: {"lr": c["lr"]} for m, c in data["chosen"].items()}
+    assert tuning.problems(data) == []
+    lines = tuning.grid_table(data, "gpt", "nats").splitlines()
+    assert lines[1].split() == ["lr", "0.001", "0.002", "0.004", "0.008"]
+    assert lines[2].split() == ["val", "1.100", "1.000", "1.200", "1.600"]
+    assert lines[3] == "  chosen: lr 0.002; over its 3 seeds 1.001 ± 0.001 (mean ± standard deviation)"
+    assert len(lines) == 4

@@ -62,6 +62,7 @@ from mosaics_edu.core.v2.gated_keys import gated_leaky_recurrent, gated_leaky_sc
 from mosaics_edu.core.v2.layers import MosaicV2Block, WindowMemory
 from mosaics_edu.core.v2.windows import draw_window_view, window_view
 from mosaics_edu.course import extrapolation as ex
+from mosaics_edu.course import tuning
 from mosaics_edu.course import v2_experiments as xp
 from mosaics_edu.course.checks import ch09
 from mosaics_edu.course.widgets import defaults, interactive_figure
@@ -547,13 +548,16 @@ assert all(tps > 0 for tps in speed.values())
 # predicted next token the right digit? (Chance: 10 %.) Every model followed the same curriculum:
 # for the first sixth of the steps a document used only 4 of the letters (a key comes back every 8
 # tokens on average, so the copy pays off at once), then 8, then 16, and the full task for the
-# second half. The GPT's learning rate (10⁻³ or 3·10⁻³), its heads (one of width 64 or four of
-# width 16) and its output layer (the trainer's usual one, padded to 64 rows, or the tokenizer's 36
-# symbols) were chosen on validation loss; the mosaics kept the course's shared rate 3·10⁻³ and the
-# padded layer, so the baseline had the larger search. The mosaics have no position table and
-# read the whole long sequence; the GPT's learned positions stop at 128, so it reads a long
-# sequence through sliding windows of 128 (every prediction sees at least 64 tokens), the usual
-# way such a model meets long inputs. The command and the code are
+# second half. Each model's learning rate was tuned with the same budget: 3·10⁻⁴, 10⁻³, 3·10⁻³ and
+# 10⁻² at seed 0 (a grid extended by one rate whenever the best sat at its edge), the choice the
+# lowest mean validation loss over the seeds run, then seeds 1 and 2 at the choice. The GPT had
+# a first round of its own before that: one head of width 64 or four of width 16, and an output
+# layer padded to 64 rows (the trainer's usual one) or the tokenizer's 36 symbols; the mosaics
+# kept the course's defaults (four heads, the padded layer), so the baseline had the larger
+# search. v2's two ablations keep v2's chosen rate: each changes one thing. The mosaics have no
+# position table and read the whole long sequence; the GPT's learned positions stop at 128, so it
+# reads a long sequence through sliding windows of 128 (every prediction sees at least 64
+# tokens), the usual way such a model meets long inputs. The command and the code are
 # `python -m mosaics_edu.course.extrapolation --out DIR --workers 2`
 # (`mosaics_edu/course/extrapolation.py`).
 #
@@ -567,12 +571,11 @@ assert all(tps > 0 for tps in speed.values())
 # far letters at 8× included (printed; at least 99 % at every seed asserted). So the random
 # delay made no difference here (asserted). v2 without long-term memory falls from 68 % at 1× to
 # 53 % at 8× (means of three seeds; lower at 8× than at 1× at every seed, asserted) and is at
-# chance on the far letters, which lie outside its window. With the padded output layer no GPT
-# learned the copy (below 30 % at 1× in all four settings, asserted); with the 36-row layer two
-# settings did at seed 0. The chosen one (3·10⁻³, four heads, the lowest validation loss) learned
-# it at seed 0 only: 92 % at 1× and 77 % at 8×, far letters at chance; at seeds 1 and 2 it stayed
-# at the guessing level (24 % at 1×). Its mean over the three seeds: 46 % at 1×, 39 % at 8×
-# (asserted, seed by seed).
+# chance on the far letters, which lie outside its window. The tuned GPT (one head of width 64,
+# the 36-row output layer, lr 10⁻³) learned the copy at every seed: 72 %, 100 % and 100 % at 1×
+# (mean 91 %), 60 %, 86 % and 87 % at 8× (mean 78 %), and at chance on the far letters at every
+# seed (asserted, seed by seed). With the padded output layer no GPT learned it, in any setting
+# of its first round.
 # </details>
 
 # %%
@@ -593,34 +596,37 @@ n_far = runs["v1"]["scores"]["8x"]["n_far"]
 print(f"('far': letters last seen more than {shipped['context']} tokens back, {n_far} of them at 8x)")
 
 # %% [markdown]
-# How the GPT's settings were chosen: every setting ran at seed 0, and the one with the lowest
-# validation loss at the end went on to seeds 1 and 2 (validation documents, not the test ones).
-# Two settings stand apart, both with the 36-row output layer; the six others ended at the level
-# of a model that has not learned the copy (asserted below). Outside the protocol, the runner-up
-# (one head of width 64) was also run at seeds 1 and 2; the cell prints them.
+# How the settings were chosen. For each tuned model: its validation loss at seed 0 at every
+# learning rate (validation documents, not the test ones), then its choice with the mean and
+# standard deviation over its three seeds. The file is the evidence format of every comparison
+# in the course, and the cell checks its rules (the choice has the best mean, lies strictly
+# inside the grid, ran at three seeds; every model tried as many rates). Then the GPT's first
+# round, where its heads and its output layer were chosen by the same rule.
 
 # %%
-for g in runs["gpt"]["grid"]:
-    mark = "  <- chosen" if g["settings"] == runs["gpt"]["settings"] else ""
-    rows = g["settings"].get("vocab_size", "64 (padded)")
-    print(f"GPT lr {g['settings']['lr']:.0e}, {g['settings']['n_head']} head(s), output rows {rows}: "
-          f"validation loss {g['val_loss']:.3f}, recall at 1x {g['acc_1x']:.0%}{mark}")
-for name in runs:
-    if name != "gpt":
-        print(f"{name}: lr {runs[name]['settings']['lr']:.0e}, validation loss "
-              f"{runs[name]['grid'][0]['val_loss']:.3f}")
-learned = [g for g in runs["gpt"]["grid"] if g["acc_1x"] > 0.5]
-assert len(learned) == 2 and all(g["settings"].get("vocab_size") == 36 for g in learned)
-assert all(g["val_loss"] > 2.6 for g in runs["gpt"]["grid"] if g not in learned)
-assert runs["gpt"]["settings"] == {"lr": 3e-3, "n_head": 4, "vocab_size": 36}
-one_head = next(g for g in learned if g["settings"]["n_head"] == 1)  # the runner-up
-for seed, r in one_head["more_seeds"].items():
-    print(f"runner-up (lr 1e-3, 1 head, 36 rows), seed {seed}: recall at 1x {r['acc_1x']:.0%}, "
-          f"at 8x {r['acc_8x']:.0%}")
-assert sorted(one_head["more_seeds"]) == ["1", "2"]
-assert all(r["acc_1x"] > 0.99 for r in one_head["more_seeds"].values())
-cpu_h = sum(run["train_cpu_s"] for run in runs.values()) / 3600
-print(f"all runs: {cpu_h:.1f} CPU-hours on one thread each")
+fight = tuning.load(ex.SHIPPED.with_name("tuning.json"))
+assert tuning.problems(fight) == [], "the tuning rules hold"
+lrs = sorted({r["lr"] for r in fight["runs"]})
+for name in fight["chosen"]:
+    print(tuning.grid_table(fight, name, "nats per token", lrs))
+for name, parent in shipped["inherits"].items():
+    print(f"{name}: {parent}'s rate, lr {runs[name]['settings']['lr']:g}")
+print("\nthe GPT's first round: lr, heads, output rows -> mean validation loss over the seeds run; "
+      "recall at 1x, seed by seed")
+first_round = {}
+for g in shipped["architecture_round"]["grid"]:
+    st = g["settings"]
+    losses = [g["val_loss"]] + [m["val_loss"] for m in g["more_seeds"].values()]
+    accs = [g["acc_1x"]] + [m["acc_1x"] for m in g["more_seeds"].values()]
+    first_round[(st["lr"], st["n_head"], st.get("vocab_size", 64))] = (np.mean(losses), accs)
+    rows = st.get("vocab_size", "64 (padded)")
+    seeds = ", ".join(f"{a:.0%}" for a in accs)
+    print(f"  {st['lr']:.0e}, {st['n_head']}, {rows} -> {np.mean(losses):.3f}; {seeds}")
+assert min(first_round, key=lambda k: first_round[k][0]) == (1e-3, 1, 36), "one head, 36 rows: the best mean"
+assert all(max(accs) < 0.3 for (_, _, rows), (_, accs) in first_round.items() if rows == 64)
+four_heads = first_round[(3e-3, 4, 36)][1]  # the only four-head setting that learned, at seed 0 only
+assert four_heads[0] > 0.9 and max(four_heads[1:]) < 0.3 and max(first_round[(1e-3, 4, 36)][1]) < 0.3
+print(f"all runs: {fight['cpu_seconds'] / 3600:.1f} CPU-hours on one thread each")
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True)
@@ -655,17 +661,17 @@ assert max(seed_far8["v2 no long-term"]) < 0.3 and max(seed_far8["gpt"]) < 0.3  
 no_long = seed_acc["v2 no long-term"]
 assert all(a8 < a1 for a1, a8 in zip(no_long["1x"], no_long["8x"], strict=True)), "recall falls"
 assert (round(100 * acc["v2 no long-term"]["1x"]), round(100 * acc["v2 no long-term"]["8x"])) == (68, 53)
-padded = [g for g in runs["gpt"]["grid"] if "vocab_size" not in g["settings"]]
-assert max(g["acc_1x"] for g in padded) < 0.3, "with the padded output layer no GPT learned the task"
 gpt, gpt_seeds = runs["gpt"]["scores"], runs["gpt"]["per_seed"]
 for k, v in gpt_seeds.items():
     sc = v["scores"]
     print(f"GPT seed {k}: {sc['1x']['all']:.0%} at 1x, {sc['8x']['all']:.0%} at 8x, "
           f"far letters at 8x {sc['8x']['far']:.0%}")
-assert [round(100 * gpt_seeds[k]["scores"][s]["all"]) for k in "0" for s in ("1x", "8x")] == [92, 77]
-assert all(gpt_seeds[k]["scores"]["1x"]["all"] < 0.3 for k in "12"), "seeds 1 and 2 did not learn"
-assert round(100 * gpt["1x"]["all_min"]) == 24
-assert (round(100 * gpt["1x"]["all"]), round(100 * gpt["8x"]["all"])) == (46, 39)
+assert runs["gpt"]["settings"] == {"lr": 1e-3, "n_head": 1, "vocab_size": 36}
+assert [[round(100 * gpt_seeds[k]["scores"][s]["all"]) for k in "012"] for s in ("1x", "8x")] == [
+    [72, 100, 100], [60, 86, 87]]
+assert (round(100 * gpt["1x"]["all"]), round(100 * gpt["8x"]["all"])) == (91, 78)
+assert all(a8 < a1 for a1, a8 in zip(seed_acc["gpt"]["1x"], seed_acc["gpt"]["8x"], strict=True))
+assert max(seed_far8["gpt"]) < 0.2, "the far letters at chance at every seed"
 
 # %% [markdown]
 # How far did each model get? The validation loss tells: a model that recalls nothing and guesses
@@ -678,7 +684,7 @@ guess = (np.log(26) + np.log(10)) / 2
 val = {name: np.mean([run["per_seed"][k]["val_loss"] for k in run["per_seed"]]) for name, run in runs.items()}
 print(f"guessing: {guess:.2f} nats/token; validation loss after training (mean of the seeds): "
       + ", ".join(f"{name} {v:.2f}" for name, v in val.items()))
-assert max(val[name] for name in reads_far) < val["gpt"] - 0.1 < guess - 0.3
+assert max(val[name] for name in reads_far) < val["gpt"] < guess - 0.5
 
 # %% [markdown]
 # **What this shows, and what it does not.**
@@ -702,18 +708,17 @@ assert max(val[name] for name in reads_far) < val["gpt"] - 0.1 < guess - 0.3
 #   recalled every letter inside its window and guessed the others (10 %), its score would be
 #   share + (1 − share) × 0.1, with "share" the fraction of repeated letters last seen at most 31
 #   tokens back in the test documents.
-# - The GPT needed help to learn the copy at all, and luck. A transformer needs two layers for
-#   it (an induction head: one head marks each digit with the letter before it, a second one
-#   finds the marked digits), and such a circuit typically appears only after a long plateau; a
-#   single memory unit does it directly, because its value already looks one step ahead. Here it
-#   appeared only with the curriculum and the unpadded output layer, and then not at every seed:
-#   for the chosen setting (four heads of width 16) the plateau ended at seed 0 and not at seeds 1
-#   and 2. The runner-up, one head of width 64, learned the copy at seeds 1 and 2 as well (every
-#   repeated letter at 1×, printed above): here one wide head learns it reliably and four narrow
-#   ones by chance, and a rule that chooses on seed 0 alone picked the lucky one. Why the 28
-#   never-used rows of the padded layer stop it, we measured but did not explain. Where the GPT
-#   did learn (seed 0), it shows what a fixed context does beyond 128 tokens: through sliding
-#   windows it keeps recalling the letters its window holds, and the far letters are at chance.
+# - The GPT needed help to learn the copy at all. A transformer needs two layers for it (an
+#   induction head: one head marks each digit with the letter before it, a second one finds the
+#   marked digits), and such a circuit typically appears only after a long plateau; a single
+#   memory unit does it directly, because its value already looks one step ahead. Here it
+#   appeared only with the curriculum and the unpadded output layer, and most reliably with one
+#   wide head: in the first round four heads of width 16 learned it at seed 0 only. Why the 28
+#   never-used rows of the padded layer stop it, we measured but did not explain. Tuned, it
+#   learned the copy at every seed, though less completely at seed 0 (72 % at 1×): its mean
+#   validation loss stays above the mosaics' (printed above). And it shows what a fixed context
+#   does beyond 128 tokens: through sliding windows it keeps recalling the letters its window
+#   holds, its score falls with the length at every seed, and the far letters are at chance.
 
 # %%
 window = MosaicV2Config.preset("cpu-tiny").short_window  # h = 32: lags 1 … 31

@@ -27,11 +27,13 @@ Training (:func:`run_extrapolation`). Every model (:data:`MODELS`) trains with t
 own trainer for the same steps on the same data, through the same curriculum
 (:data:`CURRICULUM`: documents of 4, then 8, then 16 letters, then the full task for the second
 half), each stage on its own dataset, the stages handing over through checkpoints so the
-schedule and the optimizer run on. The settings are tuned at seed 0 on the last validation loss
-(:data:`GRID`: the GPT over learning rates and head counts, the mosaics the shared rate), then
-the chosen ones run at seeds 1 and 2. ``python -m mosaics_edu.course.extrapolation --out DIR
---workers 2`` makes the shipped ``mosaics_edu/assets/v2/extrapolation.json``; an interrupted
-run continues from its finished jobs.
+schedule and the optimizer run on. The learning rate is tuned with the same budget for the GPT,
+v1 and v2 (:data:`LRS`, extended along :data:`LADDER` while a model's best rate sits at an edge;
+chosen on the mean validation loss over the seeds run; seeds 1 and 2 at the best, see
+:func:`pending_jobs`); v2's ablations keep v2's rate (:data:`INHERITS`). ``python -m
+mosaics_edu.course.extrapolation --out DIR --workers 2`` makes the shipped
+``mosaics_edu/assets/v2/extrapolation.json`` and its ``tuning.json`` (the evidence format of
+``tuning.py``); an interrupted run continues from its finished jobs.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from ..data import CharTokenizer, TokenDataset, save_token_dataset
 from ..data.batches import load_if_prepared_from
 from ..models.lm import count_parameters
 from ..training import trainer as tr
+from . import tuning
 
 __all__ = [
     "KEYS",
@@ -72,6 +75,7 @@ __all__ = [
     "run_job",
     "pending_jobs",
     "chosen_settings",
+    "tuning_data",
     "collect",
     "run_extrapolation",
 ]
@@ -92,16 +96,29 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "v2 no long-term": ("mosaic-v2", {"long_term": False}),
 }
 
-# What each model may be tuned over, chosen at seed 0 by the last validation loss: the GPT gets
-# learning rates, head counts and its output layer's size (the trainer pads every vocabulary to
-# a multiple of 64, here 36 -> 64 rows; with the padding no GPT learned the task, with the 36 rows
-# of the tokenizer it did), the mosaics the shared learning rate only (they learn the task with
-# it): the baseline is given the larger search.
+# The learning rate is tuned for the GPT, v1 and v2 alike (:func:`next_jobs`): seed 0 at every
+# rate of LRS, the grid extended along LADDER while a model's best rate sits at its edge, then
+# seeds 1 and 2 at the best mean validation loss (a setting that falls behind after its seeds
+# hands the lead over); the rules of ``tuning.py`` hold for the result. The ablations of v2
+# change one thing and keep v2's chosen rate (INHERITS).
+LADDER = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+LRS = (3e-4, 1e-3, 3e-3, 1e-2)
+TUNED = ("gpt", "v1", "v2")
+INHERITS = {"v2 fixed delay": "v2", "v2 no long-term": "v2"}
+# The GPT's architecture came from a first round at lrs 1e-3 and 3e-3 (ARCHITECTURE_ROUND): one
+# head or four, the padded output layer or the tokenizer's 36 rows (the trainer pads every
+# vocabulary to a multiple of 64: 36 -> 64). No padded GPT learned the task; with 36 rows one
+# head of width 64 learned it at seeds 0, 1 and 2 and four heads at seed 0 only, the best mean
+# validation loss. The mosaics keep the package's defaults (four heads, the padded layer): they
+# learn the task with them.
 UNPADDED_VOCAB = 36  # the recall tokenizer's 26 letters and 10 digits
+ARCH: dict[str, dict[str, Any]] = {"gpt": {"n_head": 1, "vocab_size": UNPADDED_VOCAB}}
+ARCHITECTURE_ROUND: list[dict[str, Any]] = [
+    {"lr": lr, "n_head": h, **extra}
+    for extra in ({}, {"vocab_size": UNPADDED_VOCAB}) for h in (1, 4) for lr in (1e-3, 3e-3)
+]  # fmt: skip
 GRID: dict[str, list[dict[str, Any]]] = {
-    "gpt": [{"lr": lr, "n_head": h} for h in (1, 4) for lr in (1e-3, 3e-3)]
-    + [{"lr": lr, "n_head": h, "vocab_size": UNPADDED_VOCAB} for h in (1, 4) for lr in (1e-3, 3e-3)],
-    **{name: [{"lr": 3e-3}] for name in MODELS if name != "gpt"},
+    name: [{"lr": lr, **ARCH.get(name, {})} for lr in LRS] for name in TUNED
 }
 SEEDS = (0, 1, 2)
 
@@ -338,27 +355,80 @@ def _run_job_args(args: tuple) -> dict[str, Any]:
     return run_job(*args)
 
 
+def _finished(out: Path, name: str) -> list[dict[str, Any]]:
+    """Every finished job of model ``name`` (any settings, any seed)."""
+    paths = sorted((out / "jobs").glob(f"{name.replace(' ', '_')}__*__seed*.json"))
+    return [json.loads(p.read_text()) for p in paths]
+
+
+def tuning_data(out: str | Path) -> dict[str, Any]:
+    """The learning-rate sweep of the tuned models (:data:`TUNED`) so far, in the format of
+    ``tuning.py`` (``chosen``: each model's best mean validation loss so far)."""
+    out = Path(out)
+    runs = []
+    for name in TUNED:
+        arch = ARCH.get(name, {})
+        for job in _finished(out, name):
+            if {k: v for k, v in job["settings"].items() if k != "lr"} == arch:  # not the first round
+                runs.append({"model": name, "lr": job["settings"]["lr"], "seed": job["seed"],
+                             "val": job["val_loss"], "steps": TRAIN["max_steps"],
+                             "train_cpu_s": job.get("train_cpu_s")})  # fmt: skip
+    data: dict[str, Any] = {
+        "comparison": "v2",
+        "metric": "validation loss on the full task after the curriculum (nats/token)",
+        "higher_is_better": False,
+        "setting_keys": ["lr"],
+        "commands": ["python -m mosaics_edu.course.extrapolation --out runs/extrapolation --workers 2"],
+        "runs": runs,
+        "chosen": {},
+    }  # fmt: skip
+    for name in TUNED:
+        if any(r["model"] == name for r in runs):
+            data["chosen"][name] = {"lr": tuning.best_setting(data, name)[0]}
+    return data
+
+
+def _next_tuning_jobs(name: str, data: dict[str, Any]) -> list[tuple[str, dict[str, Any], int]]:
+    """What tuned model ``name`` needs next: its grid at seed 0; while its best rate is at the
+    grid's edge, the next rate of :data:`LADDER` past it; then the other seeds at its best."""
+    arch = ARCH.get(name, {})
+    runs = [r for r in data["runs"] if r["model"] == name]
+    done = {(r["lr"], r["seed"]) for r in runs}
+    grid = [(name, {"lr": lr, **arch}, 0) for lr in LRS if (lr, 0) not in done]
+    if grid:
+        return grid
+    best = data["chosen"][name]["lr"]
+    tried = sorted({r["lr"] for r in runs})
+    step = LADDER.index(best)
+    if best == tried[0] and step > 0:
+        return [(name, {"lr": LADDER[step - 1], **arch}, 0)]
+    if best == tried[-1] and step < len(LADDER) - 1:
+        return [(name, {"lr": LADDER[step + 1], **arch}, 0)]
+    return [(name, {"lr": best, **arch}, seed) for seed in SEEDS if (best, seed) not in done]
+
+
 def chosen_settings(out: str | Path, name: str) -> dict[str, Any] | None:
-    """The settings of :data:`GRID` with the lowest last validation loss at seed 0, once every
-    one of them has run (None before); a grid of one point is its own choice."""
-    if len(GRID[name]) == 1:
-        return GRID[name][0]
-    jobs = [_job_path(Path(out), name, st, 0) for st in GRID[name]]
-    if not all(p.is_file() for p in jobs):
+    """Model ``name``'s final settings: for a tuned model its best rate once the procedure asks
+    for nothing more; for an ablation its parent's (:data:`INHERITS`). None before."""
+    if name in INHERITS:
+        parent = chosen_settings(out, INHERITS[name])
+        return None if parent is None else {"lr": parent["lr"]}
+    data = tuning_data(out)
+    if name not in data["chosen"] or _next_tuning_jobs(name, data):
         return None
-    results = [json.loads(p.read_text()) for p in jobs]
-    return min(results, key=lambda j: j["val_loss"])["settings"]
+    return {**data["chosen"][name], **ARCH.get(name, {})}
 
 
 def pending_jobs(out: str | Path) -> list[tuple[str, dict[str, Any], int]]:
-    """The jobs left to run: every grid point at seed 0, then the other seeds at the chosen
-    settings (known once a model's grid is done)."""
+    """The jobs the procedure asks for now (more may follow once they finish): the tuned
+    models' next runs, then each ablation's seeds once its parent's rate is final."""
     out = Path(out)
-    todo = [(n, st, 0) for n in MODELS for st in GRID[n]]
-    for name in MODELS:
-        best = chosen_settings(out, name)
-        if best is not None:
-            todo += [(name, best, seed) for seed in SEEDS[1:]]
+    data = tuning_data(out)
+    todo = [job for name in TUNED for job in _next_tuning_jobs(name, data)]
+    for name in INHERITS:
+        chosen = chosen_settings(out, name)
+        if chosen is not None:
+            todo += [(name, chosen, seed) for seed in SEEDS]
     return [j for j in todo if not _job_path(out, *j).is_file()]
 
 
@@ -375,75 +445,125 @@ def _mean_scores(per_seed: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     return out
 
 
-def _more_seeds(out: Path, name: str, settings: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Seeds other than 0 that a grid point also ran (beyond the protocol, when asked for):
-    seed -> validation loss and recall at 1x and 8x."""
-    found = {}
-    for seed in SEEDS[1:]:
-        path = _job_path(out, name, settings, seed)
-        if path.is_file():
-            job = json.loads(path.read_text())
-            found[str(seed)] = {"val_loss": job["val_loss"], "acc_1x": job["scores"]["1x"]["all"],
-                                "acc_8x": job["scores"]["8x"]["all"]}
-    return found
+def _seed_scores(job: dict[str, Any]) -> dict[str, float]:
+    return {"val_loss": job["val_loss"], "acc_1x": job["scores"]["1x"]["all"],
+            "acc_8x": job["scores"]["8x"]["all"]}  # fmt: skip
+
+
+def _grid(out: Path, name: str, settings: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per setting: its seed-0 run (validation loss, recall at 1x, CPU time) and, under
+    ``more_seeds``, the other seeds it ran (validation loss, recall at 1x and 8x)."""
+    rows = []
+    for st in settings:
+        first = json.loads(_job_path(out, name, st, 0).read_text())
+        more = {str(seed): _seed_scores(json.loads(_job_path(out, name, st, seed).read_text()))
+                for seed in SEEDS[1:] if _job_path(out, name, st, seed).is_file()}  # fmt: skip
+        rows.append({"settings": st, "val_loss": first["val_loss"], "acc_1x": first["scores"]["1x"]["all"],
+                     "train_cpu_s": first["train_cpu_s"], "more_seeds": more})  # fmt: skip
+    return rows
+
+
+def _overfit(out: Path, name: str, settings: dict[str, Any], seed: int) -> float:
+    """Validation minus training loss at a run's last evaluation (its ``metrics.csv``)."""
+    rows = (_job_path(out, name, settings, seed).with_suffix("") / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    last = [dict(zip(header, r.split(","), strict=True)) for r in rows[1:] if r.startswith("eval,")][-1]
+    return float(last["val_loss"]) - float(last["train_loss"])
 
 
 def collect(out: str | Path) -> dict[str, Any]:
-    """Gather the finished jobs into ``out/extrapolation.json``: per model the grid (seed 0),
-    the chosen settings and every seed's scores, and ``scores``, their mean (with min and max)."""
+    """Gather the finished jobs into ``out/extrapolation.json`` (per model: its learning-rate
+    sweep at seed 0, the chosen settings, every seed's scores, and ``scores``, their mean with min
+    and max; the GPT's first round under ``architecture_round``) and the tuning evidence into
+    ``out/tuning.json`` (the format of ``tuning.py``)."""
     out = Path(out)
     results: dict[str, Any] = {
         "command": "python -m mosaics_edu.course.extrapolation --out DIR [--workers 2]",
         "context": CONTEXT, "scales": list(SCALES), "train": TRAIN, "min_lr_ratio": MIN_LR_RATIO,
         "curriculum": [list(c) for c in CURRICULUM], "n_train_docs": N_TRAIN_DOCS,
-        "seeds": list(SEEDS), "runs": {},
+        "seeds": list(SEEDS), "lrs": list(LRS), "inherits": INHERITS, "runs": {},
     }  # fmt: skip
     for name, (kind, overrides) in MODELS.items():
         best = chosen_settings(out, name)
-        if best is None:
+        if best is None or not all(_job_path(out, name, best, seed).is_file() for seed in SEEDS):
             continue
-        grid = [json.loads(_job_path(out, name, st, 0).read_text()) for st in GRID[name]]
-        seeds = [_job_path(out, name, best, seed) for seed in SEEDS]
-        if not all(p.is_file() for p in seeds):
-            continue
-        jobs = [json.loads(p.read_text()) for p in seeds]
+        if name in INHERITS:
+            tried = [best]
+        else:
+            lrs = sorted({r["lr"] for r in tuning_data(out)["runs"] if r["model"] == name})
+            tried = [{"lr": lr, **ARCH.get(name, {})} for lr in lrs]
+        jobs = [json.loads(_job_path(out, name, best, seed).read_text()) for seed in SEEDS]
+        arch = ARCH.get(name, {})
+        # the CPU time of the runs the protocol asked for: a tuned model's whole sweep, an
+        # ablation's three seeds (not its runs at an earlier choice of its parent's rate)
+        spent = jobs if name in INHERITS else [
+            j for j in _finished(out, name) if {k: v for k, v in j["settings"].items() if k != "lr"} == arch]
         results["runs"][name] = {
-            "kind": kind, "overrides": overrides, "settings": best, "params": jobs[0]["params"],
-            "grid": [{"settings": g["settings"], "val_loss": g["val_loss"],
-                      "acc_1x": g["scores"]["1x"]["all"], "train_cpu_s": g["train_cpu_s"],
-                      "more_seeds": _more_seeds(out, name, g["settings"])} for g in grid],
+            "kind": kind, "overrides": {**overrides, **arch}, "settings": best, "params": jobs[0]["params"],
+            "grid": _grid(out, name, tried),
             "per_seed": {str(j["seed"]): {"val_loss": j["val_loss"], "train_cpu_s": j["train_cpu_s"],
                                           "scores": j["scores"], "evals": j["evals"]} for j in jobs},
             "scores": _mean_scores([j["scores"] for j in jobs]),
-            "train_cpu_s": round(sum(g["train_cpu_s"] for g in grid)
-                                 + sum(j["train_cpu_s"] for j in jobs[1:]), 1),
+            "train_cpu_s": round(sum(j["train_cpu_s"] for j in spent), 1),
         }  # fmt: skip
+    first_round = [st for st in ARCHITECTURE_ROUND if _job_path(out, "gpt", st, 0).is_file()]
+    results["architecture_round"] = {
+        "model": "gpt", "rule": "lowest mean validation loss over the seeds each setting ran",
+        "grid": _grid(out, "gpt", first_round),
+        # its settings that the sweep shares are counted there
+        "train_cpu_s": round(sum(j["train_cpu_s"] for j in _finished(out, "gpt") if j["settings"]
+                                 in ARCHITECTURE_ROUND and j["settings"] not in GRID["gpt"]), 1),
+    }  # fmt: skip
     (out / "extrapolation.json").write_text(json.dumps(results, indent=1))
+    data = tuning_data(out)
+    data["cpu_seconds"] = round(sum(r["train_cpu_s"] for r in results["runs"].values())
+                                + results["architecture_round"]["train_cpu_s"], 1)  # fmt: skip
+    gap = max(_overfit(out, r["model"], {"lr": r["lr"], **ARCH.get(r["model"], {})}, r["seed"])
+              for r in data["runs"])  # fmt: skip
+    data["max_val_minus_train"] = round(gap, 4)
+    data["notes"] = (
+        "Every model follows the same curriculum and schedule; the runs above are the learning-rate "
+        "sweep of the GPT (one head, 36 output rows), v1 and v2 (the package's defaults). Before "
+        "it, the GPT alone had a first round over heads (1, 4) and output rows (64 padded, 36) at "
+        "lrs 1e-3 and 3e-3 (extrapolation.json, architecture_round): the baseline got the larger "
+        "search. v2's ablations ('v2 fixed delay', 'v2 no long-term') keep v2's chosen rate. "
+        "Dropout is not tuned: no run overfits (at the last evaluation no run's validation loss "
+        f"exceeds its training loss by more than {gap:.3f} nats; max_val_minus_train)."
+    )
+    (out / "tuning.json").write_text(json.dumps(data, indent=1))
     return results
 
 
 def run_extrapolation(out: str | Path, workers: int = 1) -> dict[str, Any]:
-    """Run every pending job (``workers`` processes, one thread each), then :func:`collect`.
-    Rerun to finish an interrupted run: finished jobs are kept."""
+    """Run the jobs the procedure asks for (:func:`pending_jobs`) until it asks for none, with
+    ``workers`` processes of one thread each (a worker that frees up takes the next job at
+    once), then :func:`collect`. Rerun to finish an interrupted run: finished jobs are kept."""
     out = Path(out)
     curriculum_data(out / "data")  # written once, before the workers read it
-    while True:
-        todo = pending_jobs(out)
-        if not todo:
-            break
-        if workers == 1:
-            for job in todo:
-                run_job(out, *job)
-        else:
-            import multiprocessing as mp  # noqa: PLC0415 (only for parallel runs)
+    order = {"mosaic-v2": 0, "mosaic": 1, "gpt": 2}  # the slowest first
 
-            # the slowest models first, one job at a time per worker, so that the workers finish
-            # together
-            order = {"mosaic-v2": 0, "mosaic": 1, "gpt": 2}
-            todo.sort(key=lambda job: order.get(MODELS[job[0]][0], 3))
-            with mp.get_context("spawn").Pool(workers) as pool:
-                for _ in pool.imap_unordered(_run_job_args, [(out, *job) for job in todo], chunksize=1):
-                    pass
+    def next_up(running: set) -> list[tuple]:
+        todo = [j for j in pending_jobs(out) if _job_path(out, *j) not in running]
+        return sorted(todo, key=lambda job: order.get(MODELS[job[0]][0], 3))
+
+    if workers == 1:
+        while todo := next_up(set()):
+            run_job(out, *todo[0])
+        return collect(out)
+    import multiprocessing as mp  # noqa: PLC0415 (only for parallel runs)
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait  # noqa: PLC0415
+
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        running: dict[Any, Path] = {}
+        while True:
+            for job in next_up(set(running.values()))[: workers - len(running)]:
+                running[pool.submit(_run_job_args, (out, *job))] = _job_path(out, *job)
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                future.result()  # a failed job stops the run with its error
+                del running[future]
     return collect(out)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ...core.memory import softmax_attention
 from .data import VALID_TRIPLE, sample_windows
 from .model import MoonMemory, block_magnitudes
 from .subnormal import flush_subnormals
@@ -101,7 +102,9 @@ def generation_error(
 
     total = torch.zeros(C, dtype=torch.float64)
     # True pair s stores value W_ψ x_{s+1}; a prefix of length c holds pairs s ≤ c - 2, so the
-    # longest prefix reads the first n = max(c) - 1 pairs and no prefix reads any later one.
+    # longest prefix reads the first n = max(c) - 1 pairs and no prefix reads any later one. Each
+    # prefix then adds one generated pair per step: its memory is the n true pairs (masked to its
+    # own) followed by its own generated ones, one memory per prefix, read by one query.
     n = int(cs.max()) - 1
     past = torch.arange(n)[None, :] <= (cs[:, None] - 2)  # (C, n)
     for lo in range(0, W, chunk):
@@ -109,29 +112,21 @@ def generation_error(
         w = xc.shape[0]
         keys = per_unit(xc @ m["phi"].T).permute(0, 2, 1, 3)  # (w, H, L, hd)
         vals = per_unit(xc @ m["psi"].T).permute(0, 2, 1, 3)  # (w, H, L, hd): W_ψ x_s
-        true_keys, true_vals = keys[:, :, :n], vals[:, :, 1:n + 1]  # (w, H, n, hd)
+        mem_keys = keys.new_zeros(w, H, C, n + horizon, hd)  # (w, H, C, n + horizon, hd)
+        mem_vals = torch.zeros_like(mem_keys)
+        mem_keys[..., :n, :] = keys[:, :, None, :n]
+        mem_vals[..., :n, :] = vals[:, :, None, 1:n + 1]
         query = keys[:, :, cs - 1]  # (w, H, C, hd): key of the last observed point
-        gen_keys, gen_vals = [], []  # pairs whose key or value is a generated point
         for j in range(horizon):
-            s_true = beta * query @ true_keys.transpose(-1, -2)  # (w, H, C, n)
-            s_true = s_true.masked_fill(~past, float("-inf"))
-            if gen_keys:
-                gk = torch.stack(gen_keys, dim=3)  # (w, H, C, j, hd)
-                gv = torch.stack(gen_vals, dim=3)  # (w, H, C, j, hd)
-                s_gen = beta * (gk @ query[..., None]).squeeze(-1)  # (w, H, C, j)
-                scores = torch.cat([s_true, s_gen], dim=-1)  # (w, H, C, n+j)
-            else:
-                scores = s_true
-            att = torch.nan_to_num(torch.softmax(scores, dim=-1), nan=0.0)  # empty memory -> 0
-            y = att[..., :n] @ true_vals  # (w, H, C, hd)
-            if gen_keys:
-                y = y + (att[..., n:, None] * gv).sum(-2)  # (w, H, C, hd)
+            readable = torch.cat([past, past.new_ones(C, j)], dim=-1)[:, None]  # (C, 1, n + j)
+            y = softmax_attention(mem_keys[..., :n + j, :], mem_vals[..., :n + j, :], query[..., None, :],
+                                  beta, readable)[..., 0, :]  # (w, H, C, hd); an empty memory gives 0
             pred = y.permute(0, 2, 1, 3).reshape(w, C, d) @ m["z"].T  # (w, C, 6): x̂_{c+j}
             truth = xc[:, cs + j]  # (w, C, 6)
             total += (pred - truth).abs().mean(-1).sum(0).double()
             # The pair of the query position is now complete: its value is the new point.
-            gen_keys.append(query)
-            gen_vals.append(per_unit(pred @ m["psi"].T).permute(0, 2, 1, 3))  # (w, H, C, hd)
+            mem_keys[..., n + j, :] = query
+            mem_vals[..., n + j, :] = per_unit(pred @ m["psi"].T).permute(0, 2, 1, 3)  # (w, H, C, hd)
             query = per_unit(pred @ m["phi"].T).permute(0, 2, 1, 3)  # (w, H, C, hd)
     return (total / (W * horizon)).numpy()
 

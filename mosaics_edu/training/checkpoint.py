@@ -4,7 +4,8 @@ A checkpoint is a ``torch.save`` dictionary of tensors and primitive containers 
 read back with ``torch.load(weights_only=True)`` (no code is unpickled). It holds
 
 - ``model``, ``model_kind`` (a key of :data:`mosaics_edu.models.registry.MODEL_KINDS`), ``model_config``
-  (the config's fields): enough to rebuild the model (:func:`load_model`);
+  (the config's fields): enough to rebuild the model (:func:`load_model`); RegBench's runs write the
+  same format with their own model names (``lstm`` among them) and their own resume fields;
 - ``train_config``, ``step``, ``optimizer``, ``scaler``, ``samplers``, ``rng``, ``history``:
   enough for ``Trainer.resume`` to continue exactly;
 - ``tokenizer`` (its ``to_dict()``), ``format`` / ``version``, and ``digest``: a SHA-256 over

@@ -267,3 +267,25 @@ def test_width_128_with_8_heads_builds_both_models_at_equal_size(sizes):
         configs = matched_configs(n_embd=width, n_head=heads, sizes=config.sample_sizes)
         counts = {m: parameter_count(c) for m, c in configs.items()}
         assert abs(counts["mosaic"] - counts["gpt"]) <= 0.001 * counts["gpt"], (width, sizes, counts)
+
+
+def test_the_checkpoint_is_the_package_format_and_a_corrupted_one_is_refused(tmp_path):
+    """checkpoint.pt is what the LM trainer writes (format tag, digest): a flipped byte inside a
+    tensor is caught on resume instead of silently continuing from wrong weights."""
+    from mosaics_edu.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+    config = tiny()
+    assert rt.train_run(config, tmp_path, progress=False, stop_at=3) is None
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["step"] == 3 and state["model_kind"] == config.model
+    assert state["train_config"] == config.to_dict()
+    first = next(iter(state["model"]))
+    state["model"][first].view(-1)[0] += 1.0  # a changed weight under the stored digest
+    digest = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["digest"]
+    torch.save({**state, "format": "mosaics_edu.checkpoint", "version": 1, "digest": digest},
+               tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        rt.train_run(config, tmp_path, progress=False)
+    save_checkpoint({k: v for k, v in state.items() if k != "torch_rng"}, tmp_path / "checkpoint.pt")
+    with pytest.raises(ValueError, match="not a RegBench checkpoint"):
+        rt.train_run(config, tmp_path, progress=False)

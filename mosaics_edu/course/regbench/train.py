@@ -29,8 +29,9 @@ defaults (no ``eval_every``, ``sizes="cpu"``) a run is exactly what it was befor
 existed: the same config dict in its files, the same result.
 
 Resuming: every ``checkpoint_every`` steps the model, optimiser and step are saved, with the
-validation log and the kept weights of a run with ``eval_every`` (``checkpoint.pt``, written
-atomically). Calling :func:`train_run` again with the same
+validation log and the kept weights of a run with ``eval_every`` (``checkpoint.pt``, in the
+package's checkpoint format of :mod:`mosaics_edu.training.checkpoint`: written atomically, read
+back only if its digest matches). Calling :func:`train_run` again with the same
 configuration and folder continues from there and gives the same result as an uninterrupted
 run: the batch of step s is a function of (seed, s) only. A folder that holds a finished
 ``result.json`` is not retrained. A different configuration in the same folder is refused.
@@ -55,6 +56,7 @@ from tqdm.auto import tqdm
 from ...core.atomic import atomic_path
 from ...core.validation import check_positive_int
 from ...models.lm import GPTConfig
+from ...training.checkpoint import load_checkpoint, save_checkpoint
 from ...training.schedule import lr_at
 from ...training.step import optimizer_step
 from ...training.trainer import param_groups
@@ -237,18 +239,15 @@ def _mean_loss(model: torch.nn.Module, samples: list[Sample], batch_size: int = 
 
 
 def _load_checkpoint(path: Path, config: RunConfig) -> dict[str, Any]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # a truncated or foreign file
-        raise ValueError(
-            f"{path} is not a readable checkpoint ({err}): delete it to restart the run"
-        ) from err
-    if not isinstance(state, dict) or {"config", "step", "model", "optimizer"} - set(state):
+    """Read and verify ``checkpoint.pt`` (the package's checkpoint format: format tag, digest);
+    refuse one written by another configuration."""
+    state = load_checkpoint(path)  # CheckpointError (a ValueError) that says to delete the file
+    if {"optimizer", "elapsed", "last_loss", "torch_rng"} - set(state):
         raise ValueError(f"{path} is not a RegBench checkpoint: delete it to restart the run")
-    if state["config"] != config.to_dict():
+    if state["train_config"] != config.to_dict():
         raise ValueError(
-            f"{path} belongs to another configuration ({state['config']}); use another folder for this "
-            "run, or delete the folder to restart"
+            f"{path} belongs to another configuration ({state['train_config']}); use another folder for "
+            "this run, or delete the folder to restart"
         )
     return state
 
@@ -303,13 +302,13 @@ def train_run(
         if tracker is not None:
             tracker.load_state(state)
 
-    def save() -> None:
-        _atomic_save(
+    def save() -> None:  # the package's checkpoint format (atomic, with a digest)
+        save_checkpoint(
             {
-                "config": config.to_dict(), "step": step, "elapsed": elapsed, "last_loss": last_loss,
-                "loss_log": loss_log, "loss_window": window, "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "torch_rng": torch.get_rng_state(),
+                "model": model.state_dict(), "model_kind": config.model,
+                "model_config": asdict(model.config), "train_config": config.to_dict(), "step": step,
+                "elapsed": elapsed, "last_loss": last_loss, "loss_log": loss_log, "loss_window": window,
+                "optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
                 **(tracker.state() if tracker is not None else {}),
             },
             ckpt_path,

@@ -56,7 +56,7 @@ from tqdm.auto import tqdm
 from ...core.atomic import atomic_path
 from ...core.validation import check_positive_int
 from ...models.lm import GPTConfig
-from ...training.checkpoint import load_checkpoint, save_checkpoint
+from ...training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from ...training.schedule import lr_at
 from ...training.step import optimizer_step
 from ...training.trainer import param_groups
@@ -241,7 +241,11 @@ def _mean_loss(model: torch.nn.Module, samples: list[Sample], batch_size: int = 
 def _load_checkpoint(path: Path, config: RunConfig) -> dict[str, Any]:
     """Read and verify ``checkpoint.pt`` (the package's checkpoint format: format tag, digest);
     refuse one written by another configuration."""
-    state = load_checkpoint(path)  # CheckpointError (a ValueError) that says to delete the file
+    try:
+        state = load_checkpoint(path)
+    except CheckpointError as err:  # unreadable, corrupt, or written in an older format
+        raise CheckpointError(f"{err}. For a RegBench run: delete {path} to restart the run "
+                              "(its finished steps are lost, its settings are not)") from None
     if {"optimizer", "elapsed", "last_loss", "torch_rng"} - set(state):
         raise ValueError(f"{path} is not a RegBench checkpoint: delete it to restart the run")
     if state["train_config"] != config.to_dict():

@@ -30,6 +30,7 @@ from torch import nn
 from ..core.features import KeyExtractor, ValueExtractor
 from ..core.memory import softmax_attention
 from ..training import run_cache
+from ..training.step import optimizer_step
 
 __all__ = ["periodic_tokens", "MemoryUnitLM", "AttentionOnlyLM", "train_lm", "induction_accuracy"]
 
@@ -160,10 +161,7 @@ def _fit(model: nn.Module, steps: int, batch: int, lr: float, length: int, min_p
         x, _ = periodic_tokens(batch, length, vocab, min_period, max_period, seed=10_000 * seed + step)
         logits = model(x[:, :-1])  # (B, T-1, V)
         loss = F.cross_entropy(logits.reshape(-1, vocab), x[:, 1:].reshape(-1))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+        losses.append(optimizer_step(model, opt, loss))
         if not math.isfinite(losses[-1]):
             raise FloatingPointError(f"loss became {losses[-1]} at step {step}; lower lr")
     model.eval()

@@ -29,6 +29,7 @@ from ..core.features import KeyExtractor
 from ..core.memory import softmax_attention
 from ..core.v2.bandwidth import AdaptiveBandwidth
 from ..core.v2.gated_keys import GatedKeyExtractor
+from ..training.step import optimizer_step
 
 __all__ = ["circle_memories", "retrieval_mse", "beta_growth_exponent", "bandwidth_toy", "filler_sequences",
            "filler_key_similarity"]
@@ -133,10 +134,7 @@ def bandwidth_toy(
             mem = circle_memories(4, n, n_queries, noise, gen)
             beta = bandwidth(torch.tensor(float(n)))[0]
             losses.append(retrieval_mse(*mem, beta).log())
-        loss = torch.stack(losses).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+        optimizer_step(bandwidth, opt, torch.stack(losses).mean())
     with torch.no_grad():
         learned_beta = bandwidth(sizes_t)[0].numpy()
     by_size = dict(zip(sizes, learned_beta.tolist(), strict=True))
@@ -212,10 +210,7 @@ def filler_key_similarity(
             b = _last_key(extractor, embed, filler_sequences(triples, f2, p2))
             same = (triples[:, None, :] == triples[None, :, :]).all(-1)  # duplicates in the batch
             logits = (a @ b.T / 0.1).masked_fill(same & ~torch.eye(batch, dtype=torch.bool), -1e4)
-            loss = F.cross_entropy(logits, torch.arange(batch))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            optimizer_step(extractor, opt, F.cross_entropy(logits, torch.arange(batch)))
     test_gen = torch.Generator().manual_seed(seed + 2)
     triples = torch.randint(1, n_words + 1, (256, 3), generator=test_gen)
     others = torch.randint(1, n_words + 1, (256, 3), generator=test_gen)
